@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Builds the Debian 12 guest base image the acceptance tests boot: debootstrap, an
+# MBR disk with one ext4 partition, GRUB in the MBR (so kernel command-line changes
+# are real), openssh-server, cloud-init (NoCloud) and qemu-guest-agent.
+# The image is cached by the hash of this script; the path is printed on stdout.
+set -euo pipefail
+
+cache=${KILN_CACHE:-$HOME/.cache/kiln}
+mirror=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+key=$(cat "$0" | sha256sum | cut -c1-16)
+out=$cache/images/debian12-$key.qcow2
+if [[ -f $out ]]; then
+	echo "$out"
+	exit 0
+fi
+
+log() { echo "guest-image: $*" >&2; }
+mkdir -p "$cache/images" "$cache/tmp"
+work=$(mktemp -d "$cache/tmp/image.XXXXXX")
+disk_loop="" part_loop=""
+cleanup() {
+	set +e
+	mountpoint -q "$work/mnt" && umount "$work/mnt"
+	[[ -n $part_loop ]] && losetup -d "$part_loop"
+	[[ -n $disk_loop ]] && losetup -d "$disk_loop"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+root=$work/root
+log "debootstrap bookworm from $mirror"
+debootstrap --variant=minbase \
+	--include=systemd-sysv,udev,dbus,linux-image-amd64,initramfs-tools,grub-pc-bin,grub2-common,openssh-server,cloud-init,cloud-guest-utils,qemu-guest-agent,sudo,ifupdown,isc-dhcp-client,iproute2,ca-certificates,curl,procps,kmod,e2fsprogs \
+	bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+	tail -n 30 "$work/debootstrap.log" >&2
+	exit 1
+}
+
+uuid=$(cat /proc/sys/kernel/random/uuid)
+kernel=$(basename "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n 1)")
+initrd=initrd.img-${kernel#vmlinuz-}
+cmdline="console=ttyS0,115200n8 net.ifnames=0"
+
+log "configuring the root file system"
+cat >"$root/etc/fstab" <<FSTAB
+UUID=$uuid / ext4 errors=remount-ro 0 1
+FSTAB
+echo debian >"$root/etc/hostname"
+cat >"$root/etc/network/interfaces" <<IFACES
+auto lo
+iface lo inet loopback
+source /etc/network/interfaces.d/*
+IFACES
+cat >"$root/etc/cloud/cloud.cfg.d/90-kiln.cfg" <<CLOUD
+datasource_list: [NoCloud, None]
+CLOUD
+cat >"$root/etc/default/grub" <<GRUB
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=0
+GRUB_DISTRIBUTOR=Debian
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX="$cmdline"
+GRUB_TERMINAL=serial
+GRUB_SERIAL_COMMAND="serial --speed=115200"
+GRUB
+# Every guest gets its own host keys (cloud-init writes them) and machine id.
+rm -f "$root"/etc/ssh/ssh_host_*
+: >"$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+chroot "$root" apt-get clean
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
+
+log "building the disk"
+raw=$work/disk.raw
+truncate -s 3G "$raw"
+echo 'start=2048, type=83, bootable' | sfdisk -q "$raw"
+part=$work/part.ext4
+truncate -s $((3 * 1024 - 1))M "$part"
+mkfs.ext4 -q -U "$uuid" -L kilnroot -d "$root" "$part"
+dd if="$part" of="$raw" bs=1M seek=1 conv=notrunc,sparse status=none
+rm -f "$part"
+
+log "installing GRUB"
+disk_loop=$(losetup -f --show "$raw")
+part_loop=$(losetup -f --show -o $((2048 * 512)) "$raw")
+mkdir -p "$work/mnt"
+mount "$part_loop" "$work/mnt"
+grub-install --target=i386-pc --boot-directory="$work/mnt/boot" \
+	--modules="part_msdos ext2 search_fs_uuid" "$disk_loop" >&2
+cat >"$work/mnt/boot/grub/grub.cfg" <<CFG
+serial --speed=115200
+terminal_input serial
+terminal_output serial
+set timeout=0
+search --no-floppy --fs-uuid --set=root $uuid
+menuentry 'Debian GNU/Linux' {
+	linux /boot/$kernel root=UUID=$uuid ro $cmdline
+	initrd /boot/$initrd
+}
+CFG
+umount "$work/mnt"
+losetup -d "$part_loop" && part_loop=""
+losetup -d "$disk_loop" && disk_loop=""
+
+log "converting to qcow2"
+qemu-img convert -c -O qcow2 "$raw" "$work/image.qcow2"
+mv "$work/image.qcow2" "$out"
+echo "$out"

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Brings up the libvirt test bed the acceptance tests use, on this machine:
+# Debian packages, virtlogd and libvirtd started by hand (no systemd here), a
+# directory storage pool, and the cached Debian 12 guest base image.
+# Idempotent: on a warm machine it only checks and prints. It prints KEY=VALUE
+# lines the tests read (and writes them to $KILN_CACHE/testbed.env).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${KILN_CACHE:-$HOME/.cache/kiln}
+pool=${KILN_TEST_POOL:-kiln-test}
+pool_dir=${KILN_TEST_POOL_DIR:-/var/lib/kiln/pool}
+uri=qemu:///system
+log() { echo "testbed: $*" >&2; }
+
+packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
+	qemu-utils ipxe-qemu seabios debootstrap grub-pc-bin grub2-common e2fsprogs fdisk)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	log "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+getent group kvm >/dev/null || groupadd --system kvm
+getent passwd libvirt-qemu >/dev/null || useradd --system --no-create-home -g kvm libvirt-qemu
+
+# QEMU runs as root without a security driver: there is no systemd, no udev and
+# no /dev/kvm here, and guests use software emulation.
+conf=/etc/libvirt/qemu.conf
+want='user = "root"
+group = "root"
+security_driver = "none"'
+if ! grep -q '^# kiln test bed' "$conf"; then
+	printf '\n# kiln test bed\n%s\n' "$want" >>"$conf"
+fi
+
+virsh_() { virsh -q -c "$uri" "$@"; }
+if ! pgrep -x virtlogd >/dev/null; then
+	log "starting virtlogd"
+	virtlogd -d
+fi
+if ! virsh_ version >/dev/null 2>&1; then
+	pkill -x libvirtd 2>/dev/null && sleep 1 || true
+	log "starting libvirtd"
+	libvirtd -d
+	for _ in $(seq 1 50); do
+		virsh_ version >/dev/null 2>&1 && break
+		sleep 0.2
+	done
+	virsh_ version >/dev/null
+fi
+
+if ! virsh_ pool-info "$pool" >/dev/null 2>&1; then
+	log "defining storage pool $pool at $pool_dir"
+	mkdir -p "$pool_dir"
+	virsh_ pool-define-as "$pool" dir --target "$pool_dir" >/dev/null
+	virsh_ pool-autostart "$pool" >/dev/null
+fi
+if ! virsh_ pool-info "$pool" | grep -q running; then
+	virsh_ pool-start "$pool" >/dev/null
+fi
+
+image=$("$here/guest-image.sh")
+base=debian12-base.qcow2
+# The base volume is a copy of the cached image, refreshed when the image changes.
+stamp=$pool_dir/.$base.source
+if [[ ! -f $pool_dir/$base || "$(cat "$stamp" 2>/dev/null)" != "$image" ]]; then
+	log "installing base volume $base"
+	cp --sparse=always "$image" "$pool_dir/$base.tmp"
+	mv "$pool_dir/$base.tmp" "$pool_dir/$base"
+	echo "$image" >"$stamp"
+fi
+virsh_ pool-refresh "$pool" >/dev/null
+
+mkdir -p "$cache"
+cat >"$cache/testbed.env" <<ENV
+KILN_TEST_LIBVIRT_URI=$uri
+KILN_TEST_POOL=$pool
+KILN_TEST_BASE_VOLUME=$base
+KILN_TEST_BASE_IMAGE=$image
+ENV
+cat "$cache/testbed.env"
