@@ -20,6 +20,7 @@ work=$(mktemp -d "$cache/tmp/image.XXXXXX")
 disk_loop="" part_loop=""
 cleanup() {
 	set +e
+	cleanup_mounts
 	mountpoint -q "$work/mnt" && umount "$work/mnt"
 	[[ -n $part_loop ]] && losetup -d "$part_loop"
 	[[ -n $disk_loop ]] && losetup -d "$disk_loop"
@@ -28,13 +29,43 @@ cleanup() {
 trap cleanup EXIT
 
 root=$work/root
+chroot_mounts=()
+cleanup_mounts() {
+	local m
+	for m in "${chroot_mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
+	chroot_mounts=()
+}
+# Downloaded packages are kept between builds so a rebuild does not fetch again.
+debs=$cache/debootstrap-debs
+mkdir -p "$debs"
 log "debootstrap bookworm from $mirror"
-debootstrap --variant=minbase \
-	--include=systemd-sysv,udev,dbus,linux-image-amd64,initramfs-tools,grub-pc-bin,grub2-common,openssh-server,cloud-init,cloud-guest-utils,qemu-guest-agent,sudo,ifupdown,isc-dhcp-client,iproute2,ca-certificates,curl,procps,kmod,e2fsprogs \
+debootstrap --variant=minbase --cache-dir="$debs" \
+	--include=systemd-sysv,udev,dbus,kmod,procps,iproute2,ifupdown,isc-dhcp-client,openssh-server,sudo,ca-certificates,curl,e2fsprogs,gnupg \
 	bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
-	tail -n 30 "$work/debootstrap.log" >&2
+	tail -n 30 "$work/debootstrap.log" "$root/debootstrap/debootstrap.log" >&2 || true
 	exit 1
 }
+
+log "installing the kernel, GRUB, cloud-init and the guest agent"
+for m in proc sys dev; do
+	mount --bind "/$m" "$root/$m"
+	chroot_mounts+=("$root/$m")
+done
+# No service may start inside the build chroot.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod +x "$root/usr/sbin/policy-rc.d"
+cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+cp "$debs"/*.deb "$root/var/cache/apt/archives/" 2>/dev/null || true
+if ! DEBIAN_FRONTEND=noninteractive chroot "$root" sh -c '
+	apt-get update -qq &&
+	apt-get install -y -qq --no-install-recommends linux-image-amd64 initramfs-tools \
+		grub-pc-bin grub2-common cloud-init cloud-guest-utils qemu-guest-agent' >"$work/apt.log" 2>&1; then
+	tail -n 40 "$work/apt.log" >&2
+	exit 1
+fi
+cp -n "$root"/var/cache/apt/archives/*.deb "$debs/" 2>/dev/null || true
+rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf"
+cleanup_mounts
 
 uuid=$(cat /proc/sys/kernel/random/uuid)
 kernel=$(basename "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n 1)")

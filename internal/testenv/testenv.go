@@ -1,0 +1,122 @@
+// Package testenv starts the real test infrastructure the acceptance tests use
+// (scripts/testbed.sh) and tells the tests where it is.
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// LibvirtBed is the local libvirt test bed.
+type LibvirtBed struct {
+	URI        string
+	Pool       string
+	BaseVolume string // a Debian 12 image with cloud-init, in Pool
+	BaseImage  string // the same image as a file on this machine
+}
+
+var (
+	libvirtOnce sync.Once
+	libvirtBed  LibvirtBed
+	libvirtErr  error
+)
+
+// Libvirt brings the libvirt test bed up (a no-op when it is up already) and
+// returns it. The first call on a fresh machine installs packages and builds the
+// guest image, which takes minutes.
+func Libvirt(t testing.TB) LibvirtBed {
+	t.Helper()
+	libvirtOnce.Do(func() {
+		var out []byte
+		out, libvirtErr = runScript("testbed.sh", 45*time.Minute)
+		if libvirtErr != nil {
+			return
+		}
+		env := parseEnv(out)
+		libvirtBed = LibvirtBed{
+			URI:        env["KILN_TEST_LIBVIRT_URI"],
+			Pool:       env["KILN_TEST_POOL"],
+			BaseVolume: env["KILN_TEST_BASE_VOLUME"],
+			BaseImage:  env["KILN_TEST_BASE_IMAGE"],
+		}
+		if libvirtBed.URI == "" || libvirtBed.Pool == "" || libvirtBed.BaseVolume == "" {
+			libvirtErr = fmt.Errorf("testbed.sh printed an incomplete environment:\n%s", out)
+		}
+	})
+	if libvirtErr != nil {
+		t.Fatalf("libvirt test bed: %v", libvirtErr)
+	}
+	return libvirtBed
+}
+
+// RepoRoot is the directory holding the module's go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "scripts")); err == nil {
+				return dir, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no repository root above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// RestartLibvirtd stops libvirtd and starts it again through the test bed script,
+// as an operator restarting the daemon would; running guests survive it.
+func RestartLibvirtd() error {
+	if err := exec.Command("pkill", "-x", "libvirtd").Run(); err != nil {
+		return fmt.Errorf("stop libvirtd: %w", err)
+	}
+	for range 50 {
+		if exec.Command("pgrep", "-x", "libvirtd").Run() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, err := runScript("testbed.sh", 5*time.Minute)
+	return err
+}
+
+func runScript(name string, timeout time.Duration) ([]byte, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", name))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("scripts/%s: %w\n%s", name, err, stderr.String())
+	}
+	return stdout.Bytes(), nil
+}
+
+func parseEnv(out []byte) map[string]string {
+	env := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}

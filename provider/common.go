@@ -1,0 +1,36 @@
+package provider
+
+import (
+	"github.com/hashicorp/terraform-plugin-framework/types"
+)
+
+// optionalString maps "" to null, for optional attributes read back from an engine.
+func optionalString(s string) types.String {
+	if s == "" {
+		return types.StringNull()
+	}
+	return types.StringValue(s)
+}
+
+func stringsOf(values []types.String) []string {
+	if values == nil {
+		return nil
+	}
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		out = append(out, v.ValueString())
+	}
+	return out
+}
+
+// stringValues maps nil to a null list and anything else to a list.
+func stringValues(values []string) []types.String {
+	if values == nil {
+		return nil
+	}
+	out := make([]types.String, 0, len(values))
+	for _, v := range values {
+		out = append(out, types.StringValue(v))
+	}
+	return out
+}

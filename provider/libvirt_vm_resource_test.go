@@ -1,0 +1,424 @@
+package provider
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"golang.org/x/crypto/ssh"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
+)
+
+const vmAddr = "kiln_libvirt_vm.test"
+
+type vmConfig struct {
+	bed       testenv.LibvirtBed
+	name      string
+	memoryMiB int
+	diskGiB   int
+	loginKey  string
+}
+
+func (c vmConfig) String() string {
+	return fmt.Sprintf(`
+provider "kiln" {
+  libvirt {
+    uri = %q
+  }
+}
+
+resource "kiln_libvirt_vm" "test" {
+  name          = %q
+  pool          = %q
+  base_volume   = %q
+  vcpu          = 1
+  memory_mib    = %d
+  disk_size_gib = %d
+
+  network_interface {
+    user_mode = true
+  }
+
+  cloud_init {
+    hostname            = %q
+    ssh_authorized_keys = [%q]
+  }
+}
+`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.memoryMiB, c.diskGiB, c.name, c.loginKey)
+}
+
+// TestAccLibvirtVM_lifecycle drives one real guest through create, drift, a
+// libvirtd restart, in-place growth, import and destroy.
+func TestAccLibvirtVM_lifecycle(t *testing.T) {
+	testAccPreCheck(t)
+	bed := testenv.Libvirt(t)
+	login := newLoginKey(t)
+	cfg := vmConfig{bed: bed, name: acctest.RandomWithPrefix("kiln-acc"), memoryMiB: 512, diskGiB: 4, loginKey: login.public}
+	grown := cfg
+	grown.memoryMiB, grown.diskGiB = 768, 5
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkVMGone(bed, cfg.name),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg.String(),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("running"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("ssh_host"), knownvalue.StringExact("127.0.0.1")),
+					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("disk_size_gib"), knownvalue.Int64Exact(4)),
+					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("domain_type"), knownvalue.StringExact("qemu")),
+					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("root_volume"), knownvalue.StringExact(cfg.name+"-root.qcow2")),
+					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("ssh_host_public_key"), knownvalue.StringRegexp(regexp.MustCompile(`^ssh-ed25519 `))),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					checkDomain(bed, cfg.name, true, 512),
+					checkVolumeCapacity(bed, cfg.name+"-root.qcow2", 4<<30),
+					checkGuest(login, "hostname", cfg.name),
+					checkGuest(login, "cat /sys/block/vda/size", strconv.Itoa(4<<30/512)),
+				),
+			},
+			{
+				Config: cfg.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+			},
+			{
+				// Stopped out of band: the plan shows it and apply starts the VM.
+				PreConfig: func() { destroyDomain(t, bed, cfg.name) },
+				Config:    cfg.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(vmAddr, plancheck.ResourceActionUpdate),
+						plancheck.ExpectKnownValue(vmAddr, tfjsonpath.New("running"), knownvalue.Bool(true)),
+					},
+				},
+				Check: resource.ComposeTestCheckFunc(
+					checkDomain(bed, cfg.name, true, 512),
+					checkGuest(login, "hostname", cfg.name),
+				),
+			},
+			{
+				// libvirtd restarts under a running guest: nothing to do.
+				PreConfig: func() {
+					if err := testenv.RestartLibvirtd(); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cfg.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+			},
+			{
+				// Memory and disk grow in place: an update, not a replacement.
+				Config: grown.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(vmAddr, plancheck.ResourceActionUpdate)},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("memory_mib"), knownvalue.Int64Exact(768)),
+					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("disk_size_gib"), knownvalue.Int64Exact(5)),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					checkDomain(bed, cfg.name, true, 768),
+					checkVolumeCapacity(bed, cfg.name+"-root.qcow2", 5<<30),
+					checkGuest(login, "cat /sys/block/vda/size", strconv.Itoa(5<<30/512)),
+				),
+			},
+			{
+				ResourceName:            vmAddr,
+				ImportState:             true,
+				ImportStateId:           cfg.name,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"timeouts", "ip_addresses"},
+			},
+		},
+	})
+}
+
+// TestAccLibvirtVM_badInput checks plan-time errors; it needs no test bed.
+func TestAccLibvirtVM_badInput(t *testing.T) {
+	testAccPreCheck(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config: `
+provider "kiln" {}
+resource "kiln_libvirt_vm" "test" {
+  name        = "no-block"
+  pool        = "default"
+  base_volume = "base.qcow2"
+}`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`needs the provider's libvirt block`),
+			},
+			{
+				Config: `
+provider "kiln" {
+  libvirt {}
+}
+resource "kiln_libvirt_vm" "test" {
+  name        = "two-bases"
+  pool        = "default"
+  base_volume = "base.qcow2"
+  base_image  = "/var/lib/images/base.qcow2"
+}`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)base_volume.*base_image`),
+			},
+			{
+				Config: `
+provider "kiln" {
+  libvirt {}
+}
+resource "kiln_libvirt_vm" "test" {
+  name        = "user-first"
+  pool        = "default"
+  base_volume = "base.qcow2"
+  network_interface {
+    user_mode = true
+  }
+  network_interface {
+    network = "default"
+  }
+}`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`User-mode interface must come last`),
+			},
+			{
+				Config: `
+provider "kiln" {
+  libvirt {}
+}
+resource "kiln_libvirt_vm" "test" {
+  name        = "bad name!"
+  pool        = "default"
+  base_volume = "base.qcow2"
+  memory_mib  = 16
+}`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)(name.*must start with a letter|memory_mib.*between)`),
+			},
+		},
+	})
+}
+
+// TestAccLibvirtVM_deadDaemon checks that an unreachable libvirtd is a clear
+// error and that nothing is recorded in state.
+func TestAccLibvirtVM_deadDaemon(t *testing.T) {
+	testAccPreCheck(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{{
+			Config: `
+provider "kiln" {
+  libvirt {
+    uri = "qemu+unix:///system?socket=/nonexistent/libvirt-sock"
+  }
+}
+resource "kiln_libvirt_vm" "test" {
+  name        = "dead-daemon"
+  pool        = "default"
+  base_volume = "base.qcow2"
+}`,
+			ExpectError: regexp.MustCompile(`(?s)connect to libvirt at qemu\+unix:///system\?socket=/nonexistent/libvirt-sock.*is libvirtd running`),
+		}},
+	})
+}
+
+type loginKey struct {
+	public string
+	signer ssh.Signer
+}
+
+func newLoginKey(t *testing.T) loginKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loginKey{public: remote.FormatPublicKey(sshPub), signer: signer}
+}
+
+func dialLibvirt(bed testenv.LibvirtBed) (*golibvirt.Libvirt, error) {
+	u, err := url.Parse(bed.URI)
+	if err != nil {
+		return nil, err
+	}
+	return golibvirt.ConnectToURI(u)
+}
+
+func destroyDomain(t *testing.T, bed testenv.LibvirtBed, name string) {
+	t.Helper()
+	l, err := dialLibvirt(bed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Disconnect()
+	dom, err := l.DomainLookupByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DomainDestroy(dom); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkDomain asserts on libvirt itself: the domain's state and defined memory.
+func checkDomain(bed testenv.LibvirtBed, name string, running bool, memoryMiB uint) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		l, err := dialLibvirt(bed)
+		if err != nil {
+			return err
+		}
+		defer l.Disconnect()
+		dom, err := l.DomainLookupByName(name)
+		if err != nil {
+			return fmt.Errorf("domain %q: %w", name, err)
+		}
+		state, _, err := l.DomainGetState(dom, 0)
+		if err != nil {
+			return err
+		}
+		if got := golibvirt.DomainState(state) == golibvirt.DomainRunning; got != running {
+			return fmt.Errorf("domain %q running = %v, want %v", name, got, running)
+		}
+		doc, err := l.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
+		if err != nil {
+			return err
+		}
+		var def libvirtxml.Domain
+		if err := def.Unmarshal(doc); err != nil {
+			return err
+		}
+		if got := def.Memory.Value >> 10; def.Memory.Unit != "KiB" || got != memoryMiB {
+			return fmt.Errorf("domain %q memory = %d %s, want %d MiB", name, def.Memory.Value, def.Memory.Unit, memoryMiB)
+		}
+		return nil
+	}
+}
+
+func checkVolumeCapacity(bed testenv.LibvirtBed, volume string, want uint64) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		l, err := dialLibvirt(bed)
+		if err != nil {
+			return err
+		}
+		defer l.Disconnect()
+		pool, err := l.StoragePoolLookupByName(bed.Pool)
+		if err != nil {
+			return err
+		}
+		vol, err := l.StorageVolLookupByName(pool, volume)
+		if err != nil {
+			return fmt.Errorf("volume %q: %w", volume, err)
+		}
+		_, capacity, _, err := l.StorageVolGetInfo(vol)
+		if err != nil {
+			return err
+		}
+		if capacity != want {
+			return fmt.Errorf("volume %q capacity = %d, want %d", volume, capacity, want)
+		}
+		return nil
+	}
+}
+
+// checkGuest logs into the guest as the image's default user with the declared
+// key, pinning the host key from state, and compares cmd's output with want.
+func checkGuest(login loginKey, cmd, want string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		rs := s.RootModule().Resources[vmAddr]
+		if rs == nil {
+			return fmt.Errorf("%s not in state", vmAddr)
+		}
+		attrs := rs.Primary.Attributes
+		hostKey, err := remote.ParsePublicKey(attrs["ssh_host_public_key"])
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c, err := remote.Dial(ctx, remote.Target{
+			Addr: attrs["ssh_host"] + ":" + attrs["ssh_port"], User: "debian", Signer: login.signer, HostKey: hostKey,
+		})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		out, err := c.Run(ctx, cmd)
+		if err != nil {
+			return err
+		}
+		if got := strings.TrimSpace(out); got != want {
+			return fmt.Errorf("guest %q printed %q, want %q", cmd, got, want)
+		}
+		return nil
+	}
+}
+
+// checkVMGone asserts that destroy left no domain and none of the VM's volumes,
+// and left the base volume alone.
+func checkVMGone(bed testenv.LibvirtBed, name string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		l, err := dialLibvirt(bed)
+		if err != nil {
+			return err
+		}
+		defer l.Disconnect()
+		if _, err := l.DomainLookupByName(name); !golibvirt.IsNotFound(err) {
+			return fmt.Errorf("domain %q still exists (lookup error: %v)", name, err)
+		}
+		pool, err := l.StoragePoolLookupByName(bed.Pool)
+		if err != nil {
+			return err
+		}
+		if err := l.StoragePoolRefresh(pool, 0); err != nil {
+			return err
+		}
+		vols, _, err := l.StoragePoolListAllVolumes(pool, 1, 0)
+		if err != nil {
+			return err
+		}
+		base := false
+		for _, v := range vols {
+			if strings.HasPrefix(v.Name, name+"-") {
+				return fmt.Errorf("volume %q left behind", v.Name)
+			}
+			base = base || v.Name == bed.BaseVolume
+		}
+		if !base {
+			return fmt.Errorf("base volume %q is gone", bed.BaseVolume)
+		}
+		return nil
+	}
+}

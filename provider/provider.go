@@ -1,0 +1,225 @@
+// Package provider is Kiln's Terraform-facing layer: the provider, its resources
+// and data sources. The work itself is done by the engines under internal/.
+package provider
+
+import (
+	"context"
+	"os"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
+)
+
+// Address is the provider's registry address.
+const Address = "registry.terraform.io/kilnhq/kiln"
+
+// New returns a constructor for the provider at version.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider { return &kilnProvider{version: version} }
+}
+
+type kilnProvider struct {
+	version string
+}
+
+type providerModel struct {
+	Libvirt    *libvirtBlockModel    `tfsdk:"libvirt"`
+	Vsphere    *vsphereBlockModel    `tfsdk:"vsphere"`
+	Kubernetes *kubernetesBlockModel `tfsdk:"kubernetes"`
+	SSH        *sshBlockModel        `tfsdk:"ssh"`
+}
+
+type libvirtBlockModel struct {
+	URI types.String `tfsdk:"uri"`
+}
+
+type vsphereBlockModel struct {
+	Server             types.String `tfsdk:"server"`
+	User               types.String `tfsdk:"user"`
+	Password           types.String `tfsdk:"password"`
+	AllowUnverifiedSSL types.Bool   `tfsdk:"allow_unverified_ssl"`
+	Datacenter         types.String `tfsdk:"datacenter"`
+}
+
+type kubernetesBlockModel struct {
+	ConfigPath           types.String `tfsdk:"config_path"`
+	ConfigContext        types.String `tfsdk:"config_context"`
+	Host                 types.String `tfsdk:"host"`
+	Token                types.String `tfsdk:"token"`
+	ClusterCACertificate types.String `tfsdk:"cluster_ca_certificate"`
+	ClientCertificate    types.String `tfsdk:"client_certificate"`
+	ClientKey            types.String `tfsdk:"client_key"`
+}
+
+type sshBlockModel struct {
+	User       types.String `tfsdk:"user"`
+	Port       types.Int64  `tfsdk:"port"`
+	PrivateKey types.String `tfsdk:"private_key"`
+	UseAgent   types.Bool   `tfsdk:"use_agent"`
+	KnownHosts types.String `tfsdk:"known_hosts_file"`
+}
+
+// clients is what resources receive from Configure: one engine per configured
+// provider block, nil for a block that is absent.
+type clients struct {
+	libvirt *libvirt.Client
+}
+
+func (p *kilnProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "kiln"
+	resp.Version = p.version
+}
+
+func (p *kilnProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Kiln declares Go build infrastructure and delivery in HCL: Go build VMs on " +
+			"libvirt (KVM) and vSphere, hardened Go hosts provisioned over SSH, golden images, and " +
+			"ZadigX-style projects, environments and releases on Kubernetes. Each engine is enabled by " +
+			"its block below; a resource whose engine block is missing fails at plan time, naming the block.",
+		Blocks: map[string]schema.Block{
+			"libvirt": schema.SingleNestedBlock{
+				MarkdownDescription: "Enables the libvirt engine (`kiln_libvirt_vm`).",
+				Attributes: map[string]schema.Attribute{
+					"uri": schema.StringAttribute{
+						MarkdownDescription: "libvirt connection URI, for example `qemu:///system`, " +
+							"`qemu+tcp://host/system` or `qemu+ssh://user@host/system`. Defaults to " +
+							"`LIBVIRT_DEFAULT_URI`, then `" + libvirt.DefaultURI + "`.",
+						Optional: true,
+					},
+				},
+			},
+			"vsphere": schema.SingleNestedBlock{
+				MarkdownDescription: "Connection to vCenter or ESXi for the vSphere engine.",
+				Attributes: map[string]schema.Attribute{
+					"server": schema.StringAttribute{
+						MarkdownDescription: "vCenter or ESXi host name. Defaults to `VSPHERE_SERVER`.",
+						Optional:            true,
+					},
+					"user": schema.StringAttribute{
+						MarkdownDescription: "User name. Defaults to `VSPHERE_USER`.",
+						Optional:            true,
+					},
+					"password": schema.StringAttribute{
+						MarkdownDescription: "Password. Defaults to `VSPHERE_PASSWORD`.",
+						Optional:            true,
+						Sensitive:           true,
+					},
+					"allow_unverified_ssl": schema.BoolAttribute{
+						MarkdownDescription: "Accept a server certificate that does not verify. Defaults to " +
+							"`VSPHERE_ALLOW_UNVERIFIED_SSL`, then `false`.",
+						Optional: true,
+					},
+					"datacenter": schema.StringAttribute{
+						MarkdownDescription: "Default datacenter for inventory paths. Defaults to `VSPHERE_DATACENTER`.",
+						Optional:            true,
+					},
+				},
+			},
+			"kubernetes": schema.SingleNestedBlock{
+				MarkdownDescription: "Connection to the Kubernetes cluster that holds the delivery model.",
+				Attributes: map[string]schema.Attribute{
+					"config_path": schema.StringAttribute{
+						MarkdownDescription: "Path to a kubeconfig file. Defaults to `KUBECONFIG`.",
+						Optional:            true,
+					},
+					"config_context": schema.StringAttribute{
+						MarkdownDescription: "Context to use from the kubeconfig; defaults to its current context.",
+						Optional:            true,
+					},
+					"host": schema.StringAttribute{
+						MarkdownDescription: "API server URL, instead of a kubeconfig.",
+						Optional:            true,
+					},
+					"token": schema.StringAttribute{
+						MarkdownDescription: "Bearer token for `host`.",
+						Optional:            true,
+						Sensitive:           true,
+					},
+					"cluster_ca_certificate": schema.StringAttribute{
+						MarkdownDescription: "PEM CA bundle that signs the API server's certificate.",
+						Optional:            true,
+					},
+					"client_certificate": schema.StringAttribute{
+						MarkdownDescription: "PEM client certificate for `host`.",
+						Optional:            true,
+					},
+					"client_key": schema.StringAttribute{
+						MarkdownDescription: "PEM client key for `client_certificate`.",
+						Optional:            true,
+						Sensitive:           true,
+					},
+				},
+			},
+			"ssh": schema.SingleNestedBlock{
+				MarkdownDescription: "Defaults for the SSH connections of host provisioning steps; each " +
+					"resource's own `connection` overrides them.",
+				Attributes: map[string]schema.Attribute{
+					"user": schema.StringAttribute{
+						MarkdownDescription: "Login user. Defaults to `root`.",
+						Optional:            true,
+					},
+					"port": schema.Int64Attribute{
+						MarkdownDescription: "SSH port. Defaults to `22`.",
+						Optional:            true,
+					},
+					"private_key": schema.StringAttribute{
+						MarkdownDescription: "PEM or OpenSSH private key for key authentication.",
+						Optional:            true,
+						Sensitive:           true,
+					},
+					"use_agent": schema.BoolAttribute{
+						MarkdownDescription: "Authenticate through the agent at `SSH_AUTH_SOCK`. Defaults to `false`.",
+						Optional:            true,
+					},
+					"known_hosts_file": schema.StringAttribute{
+						MarkdownDescription: "known_hosts file used to pin host keys that are not given explicitly.",
+						Optional:            true,
+					},
+				},
+			},
+		},
+	}
+}
+
+func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c := &clients{}
+	if cfg.Libvirt != nil {
+		uri := firstSet(cfg.Libvirt.URI.ValueString(), os.Getenv("LIBVIRT_DEFAULT_URI"), libvirt.DefaultURI)
+		c.libvirt = libvirt.NewClient(uri)
+		c.libvirt.Log = func(ctx context.Context, msg string, fields map[string]any) {
+			tflog.Info(ctx, msg, fields)
+		}
+	}
+	resp.ResourceData = c
+	resp.DataSourceData = c
+}
+
+func (p *kilnProvider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{
+		newLibvirtVMResource,
+	}
+}
+
+func (p *kilnProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return nil
+}
+
+func firstSet(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

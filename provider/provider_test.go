@@ -1,0 +1,24 @@
+package provider
+
+import (
+	"os"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+)
+
+// testAccProviders serves the provider in process to the CLI named by
+// TF_ACC_TERRAFORM_PATH (Terraform or OpenTofu).
+var testAccProviders = map[string]func() (tfprotov6.ProviderServer, error){
+	"kiln": providerserver.NewProtocol6WithError(New("test")()),
+}
+
+// testAccPreCheck skips acceptance tests unless TF_ACC is set, before they start
+// any test infrastructure.
+func testAccPreCheck(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1 (make testacc)")
+	}
+}
