@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
@@ -33,4 +34,13 @@ func stringValues(values []string) []types.String {
 		out = append(out, types.StringValue(v))
 	}
 	return out
+}
+
+// stringList renders a computed list of strings; nil becomes an empty list.
+func stringList(values []string) types.List {
+	elems := make([]attr.Value, 0, len(values))
+	for _, v := range values {
+		elems = append(elems, types.StringValue(v))
+	}
+	return types.ListValueMust(types.StringType, elems)
 }

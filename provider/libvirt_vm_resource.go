@@ -61,7 +61,7 @@ type libvirtVMModel struct {
 	SSHHost           types.String            `tfsdk:"ssh_host"`
 	SSHPort           types.Int64             `tfsdk:"ssh_port"`
 	SSHHostPublicKey  types.String            `tfsdk:"ssh_host_public_key"`
-	IPAddresses       []types.String          `tfsdk:"ip_addresses"`
+	IPAddresses       types.List              `tfsdk:"ip_addresses"`
 	RootVolume        types.String            `tfsdk:"root_volume"`
 	SeedVolume        types.String            `tfsdk:"seed_volume"`
 	Timeouts          timeouts.Value          `tfsdk:"timeouts"`
@@ -578,13 +578,10 @@ func fromVM(vm libvirt.VM, t timeouts.Value) libvirtVMModel {
 		SSHHost:           optionalString(vm.SSHHost),
 		SSHPort:           types.Int64Null(),
 		SSHHostPublicKey:  optionalString(vm.SSHHostKey),
-		IPAddresses:       stringValues(vm.IPAddresses),
+		IPAddresses:       stringList(vm.IPAddresses),
 		RootVolume:        optionalString(vm.RootVolume),
 		SeedVolume:        optionalString(vm.SeedVolume),
 		Timeouts:          t,
-	}
-	if vm.IPAddresses == nil {
-		m.IPAddresses = []types.String{}
 	}
 	if vm.SSHPort != 0 {
 		m.SSHPort = types.Int64Value(int64(vm.SSHPort))
