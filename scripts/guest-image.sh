@@ -16,6 +16,13 @@ fi
 
 log() { echo "guest-image: $*" >&2; }
 mkdir -p "$cache/images" "$cache/tmp"
+# One build at a time; a caller that waited finds the image built.
+exec 9>"$cache/images/.build.lock"
+flock 9
+if [[ -f $out ]]; then
+	echo "$out"
+	exit 0
+fi
 work=$(mktemp -d "$cache/tmp/image.XXXXXX")
 disk_loop="" part_loop=""
 cleanup() {

@@ -26,8 +26,13 @@ if ((${#missing[@]})); then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-getent group kvm >/dev/null || groupadd --system kvm
-getent passwd libvirt-qemu >/dev/null || useradd --system --no-create-home -g kvm libvirt-qemu
+# The accounts and directories the Debian packages expect their systemd units
+# and postinst steps to have made.
+for g in kvm libvirt libvirt-qemu; do
+	getent group "$g" >/dev/null || groupadd --system "$g"
+done
+getent passwd libvirt-qemu >/dev/null || useradd --system --no-create-home -g libvirt-qemu -G kvm libvirt-qemu
+mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/cache/libvirt /run/libvirt
 
 # QEMU runs as root without a security driver: there is no systemd, no udev and
 # no /dev/kvm here, and guests use software emulation.
