@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs examples/quickstart on this machine: builds the provider, points Terraform
+# at it, creates a VM on the local libvirt test bed and prints how to SSH into it.
+# "quickstart.sh destroy" removes the VM again.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${KILN_CACHE:-$HOME/.cache/kiln}
+work=$cache/quickstart
+mkdir -p "$work/plugins"
+terraform=$repo/.tools/bin/terraform
+
+source "$cache/testbed.env"
+
+(cd "$repo" && go build -o "$work/plugins/terraform-provider-kiln" .)
+cat >"$work/cli.tfrc" <<RC
+provider_installation {
+  dev_overrides {
+    "kilnhq/kiln" = "$work/plugins"
+  }
+  direct {}
+}
+RC
+export TF_CLI_CONFIG_FILE=$work/cli.tfrc
+export LIBVIRT_DEFAULT_URI=$KILN_TEST_LIBVIRT_URI
+
+key=$work/id_ed25519
+[[ -f $key ]] || ssh-keygen -q -t ed25519 -N '' -C kiln-quickstart -f "$key"
+
+tf() {
+	"$terraform" -chdir="$repo/examples/quickstart" "$@" \
+		-var "pool=$KILN_TEST_POOL" -var "base_volume=$KILN_TEST_BASE_VOLUME" \
+		-var "ssh_public_key=$(cat "$key.pub")" -state="$work/terraform.tfstate"
+}
+
+if [[ ${1:-} == destroy ]]; then
+	tf destroy -auto-approve
+	exit 0
+fi
+
+tf apply -auto-approve
+"$terraform" -chdir="$repo/examples/quickstart" output -state="$work/terraform.tfstate" -raw known_hosts_line >"$work/known_hosts"
+port=$("$terraform" -chdir="$repo/examples/quickstart" output -state="$work/terraform.tfstate" -raw ssh_port)
+cat <<MSG
+
+The VM is up. SSH into it, with its host key pinned:
+
+  ssh -i $key -o UserKnownHostsFile=$work/known_hosts -p $port debian@127.0.0.1
+
+Remove it with: make quickstart-destroy
+MSG
