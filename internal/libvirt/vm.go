@@ -33,7 +33,6 @@ type VM struct {
 	SSHHost     string
 	SSHPort     int
 	IPAddresses []string
-	BaseFormat  string
 }
 
 // Interface is one network interface. Exactly one of Network, Bridge or UserMode is set.
