@@ -96,6 +96,12 @@ const (
 	defaultVMDeleteTimeout = 5 * time.Minute
 )
 
+const (
+	missingLibvirtSummary = "Missing libvirt configuration"
+	missingLibvirtDetail  = "kiln_libvirt_vm needs the provider's libvirt block: add `libvirt {}` " +
+		"(optionally with `uri`) to the `provider \"kiln\"` block."
+)
+
 var domainNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 func (r *libvirtVMResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -409,8 +415,7 @@ func (r *libvirtVMResource) ModifyPlan(_ context.Context, req resource.ModifyPla
 		return
 	}
 	if r.clients.libvirt == nil {
-		resp.Diagnostics.AddError("Missing libvirt configuration",
-			"kiln_libvirt_vm needs the provider's libvirt block: add `libvirt {}` (optionally with `uri`) to the `provider \"kiln\"` block.")
+		resp.Diagnostics.AddError(missingLibvirtSummary, missingLibvirtDetail)
 	}
 }
 
@@ -452,7 +457,7 @@ func (r *libvirtVMResource) Read(ctx context.Context, req resource.ReadRequest, 
 		return
 	}
 	if r.clients == nil || r.clients.libvirt == nil {
-		resp.Diagnostics.AddError("Missing libvirt configuration", "kiln_libvirt_vm needs the provider's libvirt block.")
+		resp.Diagnostics.AddError(missingLibvirtSummary, missingLibvirtDetail)
 		return
 	}
 	vm, err := r.clients.libvirt.ReadVM(ctx, state.ID.ValueString())
