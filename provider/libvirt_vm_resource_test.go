@@ -103,8 +103,8 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 				},
 			},
 			{
-				// Stopped out of band: the plan shows it and apply starts the VM.
-				PreConfig: func() { destroyDomain(t, bed, cfg.name) },
+				// Shut down out of band: the plan shows it and apply starts the VM.
+				PreConfig: func() { shutdownDomain(t, bed, cfg.name) },
 				Config:    cfg.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{
@@ -269,26 +269,45 @@ func newLoginKey(t *testing.T) loginKey {
 	return loginKey{public: remote.FormatPublicKey(sshPub), signer: signer}
 }
 
-func dialLibvirt(bed testenv.LibvirtBed) (*golibvirt.Libvirt, error) {
+// withLibvirt runs fn on a connection of its own to the test bed's libvirtd, so
+// the assertions do not go through the engine under test.
+func withLibvirt(bed testenv.LibvirtBed, fn func(*golibvirt.Libvirt) error) error {
 	u, err := url.Parse(bed.URI)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return golibvirt.ConnectToURI(u)
+	l, err := golibvirt.ConnectToURI(u)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = l.Disconnect() }()
+	return fn(l)
 }
 
-func destroyDomain(t *testing.T, bed testenv.LibvirtBed, name string) {
+// shutdownDomain powers the guest off through ACPI, as an operator running
+// "virsh shutdown" would, and waits until it is off.
+func shutdownDomain(t *testing.T, bed testenv.LibvirtBed, name string) {
 	t.Helper()
-	l, err := dialLibvirt(bed)
+	err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+		dom, err := l.DomainLookupByName(name)
+		if err != nil {
+			return err
+		}
+		if err := l.DomainShutdown(dom); err != nil {
+			return err
+		}
+		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+			state, _, err := l.DomainGetState(dom, 0)
+			if err != nil {
+				return err
+			}
+			if golibvirt.DomainState(state) == golibvirt.DomainShutoff {
+				return nil
+			}
+		}
+		return fmt.Errorf("domain %q did not power off after an ACPI shutdown", name)
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Disconnect()
-	dom, err := l.DomainLookupByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.DomainDestroy(dom); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -296,60 +315,54 @@ func destroyDomain(t *testing.T, bed testenv.LibvirtBed, name string) {
 // checkDomain asserts on libvirt itself: the domain's state and defined memory.
 func checkDomain(bed testenv.LibvirtBed, name string, running bool, memoryMiB uint) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		l, err := dialLibvirt(bed)
-		if err != nil {
-			return err
-		}
-		defer l.Disconnect()
-		dom, err := l.DomainLookupByName(name)
-		if err != nil {
-			return fmt.Errorf("domain %q: %w", name, err)
-		}
-		state, _, err := l.DomainGetState(dom, 0)
-		if err != nil {
-			return err
-		}
-		if got := golibvirt.DomainState(state) == golibvirt.DomainRunning; got != running {
-			return fmt.Errorf("domain %q running = %v, want %v", name, got, running)
-		}
-		doc, err := l.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
-		if err != nil {
-			return err
-		}
-		var def libvirtxml.Domain
-		if err := def.Unmarshal(doc); err != nil {
-			return err
-		}
-		if got := def.Memory.Value >> 10; def.Memory.Unit != "KiB" || got != memoryMiB {
-			return fmt.Errorf("domain %q memory = %d %s, want %d MiB", name, def.Memory.Value, def.Memory.Unit, memoryMiB)
-		}
-		return nil
+		return withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+			dom, err := l.DomainLookupByName(name)
+			if err != nil {
+				return fmt.Errorf("domain %q: %w", name, err)
+			}
+			state, _, err := l.DomainGetState(dom, 0)
+			if err != nil {
+				return err
+			}
+			if got := golibvirt.DomainState(state) == golibvirt.DomainRunning; got != running {
+				return fmt.Errorf("domain %q running = %v, want %v", name, got, running)
+			}
+			doc, err := l.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
+			if err != nil {
+				return err
+			}
+			var def libvirtxml.Domain
+			if err := def.Unmarshal(doc); err != nil {
+				return err
+			}
+			if got := def.Memory.Value >> 10; def.Memory.Unit != "KiB" || got != memoryMiB {
+				return fmt.Errorf("domain %q memory = %d %s, want %d MiB", name, def.Memory.Value, def.Memory.Unit, memoryMiB)
+			}
+			return nil
+		})
 	}
 }
 
 func checkVolumeCapacity(bed testenv.LibvirtBed, volume string, want uint64) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		l, err := dialLibvirt(bed)
-		if err != nil {
-			return err
-		}
-		defer l.Disconnect()
-		pool, err := l.StoragePoolLookupByName(bed.Pool)
-		if err != nil {
-			return err
-		}
-		vol, err := l.StorageVolLookupByName(pool, volume)
-		if err != nil {
-			return fmt.Errorf("volume %q: %w", volume, err)
-		}
-		_, capacity, _, err := l.StorageVolGetInfo(vol)
-		if err != nil {
-			return err
-		}
-		if capacity != want {
-			return fmt.Errorf("volume %q capacity = %d, want %d", volume, capacity, want)
-		}
-		return nil
+		return withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+			pool, err := l.StoragePoolLookupByName(bed.Pool)
+			if err != nil {
+				return err
+			}
+			vol, err := l.StorageVolLookupByName(pool, volume)
+			if err != nil {
+				return fmt.Errorf("volume %q: %w", volume, err)
+			}
+			_, capacity, _, err := l.StorageVolGetInfo(vol)
+			if err != nil {
+				return err
+			}
+			if capacity != want {
+				return fmt.Errorf("volume %q capacity = %d, want %d", volume, capacity, want)
+			}
+			return nil
+		})
 	}
 }
 
@@ -390,35 +403,32 @@ func checkGuest(login loginKey, cmd, want string) resource.TestCheckFunc {
 // and left the base volume alone.
 func checkVMGone(bed testenv.LibvirtBed, name string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		l, err := dialLibvirt(bed)
-		if err != nil {
-			return err
-		}
-		defer l.Disconnect()
-		if _, err := l.DomainLookupByName(name); !golibvirt.IsNotFound(err) {
-			return fmt.Errorf("domain %q still exists (lookup error: %v)", name, err)
-		}
-		pool, err := l.StoragePoolLookupByName(bed.Pool)
-		if err != nil {
-			return err
-		}
-		if err := l.StoragePoolRefresh(pool, 0); err != nil {
-			return err
-		}
-		vols, _, err := l.StoragePoolListAllVolumes(pool, 1, 0)
-		if err != nil {
-			return err
-		}
-		base := false
-		for _, v := range vols {
-			if strings.HasPrefix(v.Name, name+"-") {
-				return fmt.Errorf("volume %q left behind", v.Name)
+		return withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+			if _, err := l.DomainLookupByName(name); !golibvirt.IsNotFound(err) {
+				return fmt.Errorf("domain %q still exists (lookup error: %v)", name, err)
 			}
-			base = base || v.Name == bed.BaseVolume
-		}
-		if !base {
-			return fmt.Errorf("base volume %q is gone", bed.BaseVolume)
-		}
-		return nil
+			pool, err := l.StoragePoolLookupByName(bed.Pool)
+			if err != nil {
+				return err
+			}
+			if err := l.StoragePoolRefresh(pool, 0); err != nil {
+				return err
+			}
+			vols, _, err := l.StoragePoolListAllVolumes(pool, 1, 0)
+			if err != nil {
+				return err
+			}
+			base := false
+			for _, v := range vols {
+				if strings.HasPrefix(v.Name, name+"-") {
+					return fmt.Errorf("volume %q left behind", v.Name)
+				}
+				base = base || v.Name == bed.BaseVolume
+			}
+			if !base {
+				return fmt.Errorf("base volume %q is gone", bed.BaseVolume)
+			}
+			return nil
+		})
 	}
 }

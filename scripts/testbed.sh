@@ -66,14 +66,16 @@ if ! virsh_ pool-info "$pool" >/dev/null 2>&1; then
 	virsh_ pool-define-as "$pool" dir --target "$pool_dir" >/dev/null
 	virsh_ pool-autostart "$pool" >/dev/null
 fi
-if ! virsh_ pool-info "$pool" | grep -q running; then
-	virsh_ pool-start "$pool" >/dev/null
+pool_running() { virsh_ pool-info "$pool" | grep -qE '^State:\s+running'; }
+# A restarted libvirtd may be starting the autostart pool itself.
+if ! pool_running; then
+	virsh_ pool-start "$pool" >/dev/null 2>&1 || pool_running
 fi
 
 image=$("$here/guest-image.sh")
 base=debian12-base.qcow2
 # The base volume is a copy of the cached image, refreshed when the image changes.
-stamp=$pool_dir/.$base.source
+stamp=$cache/testbed-$pool-$base.source
 if [[ ! -f $pool_dir/$base || "$(cat "$stamp" 2>/dev/null)" != "$image" ]]; then
 	log "installing base volume $base"
 	cp --sparse=always "$image" "$pool_dir/$base.tmp"

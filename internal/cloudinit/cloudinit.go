@@ -81,7 +81,8 @@ func (c Config) UserData(hostKey remote.HostKey) ([]byte, error) {
 			"ed25519_private": hostKey.PrivatePEM,
 			"ed25519_public":  hostKey.Public,
 		}
-		doc["ssh_genkeytypes"] = []string{}
+		// Generate nothing else: the given key is present, so ed25519 is skipped.
+		doc["ssh_genkeytypes"] = []string{"ed25519"}
 	}
 	body, err := yaml.Marshal(doc)
 	if err != nil {

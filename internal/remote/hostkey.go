@@ -66,13 +66,10 @@ var errHostKeyMismatch = errors.New("host key mismatch")
 // that the guest has booted with the identity Kiln gave it.
 func WaitForHostKey(ctx context.Context, addr string, expected ssh.PublicKey) error {
 	return wait.Until(ctx, "SSH at "+addr, wait.Default, func(ctx context.Context) (bool, error, error) {
-		err := probeHostKey(ctx, addr, expected)
-		switch {
-		case err == nil:
-			return true, nil, nil
-		default:
+		if err := probeHostKey(ctx, addr, expected); err != nil {
 			return false, err, nil
 		}
+		return true, nil, nil
 	})
 }
 
