@@ -17,7 +17,7 @@ packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-
 	qemu-utils ipxe-qemu seabios debootstrap grub-pc-bin grub2-common e2fsprogs fdisk)
 missing=()
 for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *"ok installed" ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
 	log "installing ${missing[*]}"
@@ -66,7 +66,7 @@ if ! virsh_ pool-info "$pool" >/dev/null 2>&1; then
 	virsh_ pool-define-as "$pool" dir --target "$pool_dir" >/dev/null
 	virsh_ pool-autostart "$pool" >/dev/null
 fi
-pool_running() { virsh_ pool-info "$pool" | grep -qE '^State:\s+running'; }
+pool_running() { [[ $(virsh_ pool-info "$pool") =~ State:[[:space:]]+running ]]; }
 # A restarted libvirtd may be starting the autostart pool itself.
 if ! pool_running; then
 	virsh_ pool-start "$pool" >/dev/null 2>&1 || pool_running
