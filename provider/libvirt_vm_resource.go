@@ -46,6 +46,7 @@ type libvirtVMResource struct {
 
 type libvirtVMModel struct {
 	ID                types.String            `tfsdk:"id"`
+	UUID              types.String            `tfsdk:"uuid"`
 	Name              types.String            `tfsdk:"name"`
 	DomainType        types.String            `tfsdk:"domain_type"`
 	Pool              types.String            `tfsdk:"pool"`
@@ -122,6 +123,11 @@ func (r *libvirtVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The domain's UUID.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"uuid": schema.StringAttribute{
+				MarkdownDescription: "The domain's UUID (the same as `id`); also the cloud-init instance id.",
 				Computed:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
@@ -569,6 +575,7 @@ func (m libvirtVMModel) toVM() libvirt.VM {
 func fromVM(vm libvirt.VM, t timeouts.Value) libvirtVMModel {
 	m := libvirtVMModel{
 		ID:                types.StringValue(vm.UUID),
+		UUID:              types.StringValue(vm.UUID),
 		Name:              types.StringValue(vm.Name),
 		DomainType:        types.StringValue(vm.Type),
 		Pool:              types.StringValue(vm.Pool),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/hashicorp/terraform-plugin-testing/compare"
 	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -83,6 +84,7 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 				Config: cfg.String(),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("running"), knownvalue.Bool(true)),
+					statecheck.CompareValuePairs(vmAddr, tfjsonpath.New("uuid"), vmAddr, tfjsonpath.New("id"), compare.ValuesSame()),
 					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("ssh_host"), knownvalue.StringExact("127.0.0.1")),
 					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("disk_size_gib"), knownvalue.Int64Exact(4)),
 					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("domain_type"), knownvalue.StringExact("qemu")),
@@ -149,6 +151,13 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 				ResourceName:            vmAddr,
 				ImportState:             true,
 				ImportStateId:           cfg.name,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"timeouts", "ip_addresses"},
+			},
+			{
+				// Import by UUID as well as by name.
+				ResourceName:            vmAddr,
+				ImportState:             true,
 				ImportStateVerify:       true,
 				ImportStateVerifyIgnore: []string{"timeouts", "ip_addresses"},
 			},

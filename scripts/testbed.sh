@@ -14,7 +14,7 @@ uri=qemu:///system
 log() { echo "testbed: $*" >&2; }
 
 packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
-	qemu-utils ipxe-qemu seabios debootstrap grub-pc-bin grub2-common e2fsprogs fdisk)
+	qemu-utils ipxe-qemu seabios debootstrap grub-pc-bin grub2-common e2fsprogs fdisk openssh-client)
 missing=()
 for p in "${packages[@]}"; do
 	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *"ok installed" ]] || missing+=("$p")
