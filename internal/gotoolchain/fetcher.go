@@ -1,0 +1,61 @@
+package gotoolchain
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+)
+
+// Fetcher gets verified toolchain archives into its cache, fetching each from
+// its origin at most once.
+type Fetcher struct {
+	Cache  *Cache
+	Client *http.Client
+	// Log receives progress messages; nil discards them.
+	Log func(ctx context.Context, msg string, fields map[string]any)
+}
+
+func (f *Fetcher) client() *http.Client {
+	if f.Client == nil {
+		return http.DefaultClient
+	}
+	return f.Client
+}
+
+func (f *Fetcher) log(ctx context.Context, msg string, fields map[string]any) {
+	if f.Log != nil {
+		f.Log(ctx, msg, fields)
+	}
+}
+
+// FromModuleProxy returns the verified archive of go<version> for goos/goarch
+// from a module proxy.
+func (f *Fetcher) FromModuleProxy(ctx context.Context, p ModuleProxy, version, goos, goarch string) (Artifact, error) {
+	key := "module_proxy " + p.proxyURL() + " " + p.sumDBKey() + " " + ModuleVersion(version, goos, goarch)
+	return f.get(ctx, key, func(w io.Writer) (Artifact, error) {
+		f.log(ctx, "fetching toolchain from module proxy", map[string]any{"version": version, "proxy": p.proxyURL()})
+		return p.Fetch(ctx, f.client(), f.scratch(), version, goos, goarch, w)
+	})
+}
+
+// FromMirror returns the verified release tarball of go<version> for
+// goos/goarch from a download mirror. wantSHA256 pins the hash; when empty the
+// release index provides it.
+func (f *Fetcher) FromMirror(ctx context.Context, m Mirror, version, goos, goarch, wantSHA256 string) (Artifact, error) {
+	key := "dl " + m.baseURL() + TarballName(version, goos, goarch) + " " + wantSHA256
+	return f.get(ctx, key, func(w io.Writer) (Artifact, error) {
+		f.log(ctx, "fetching toolchain from mirror", map[string]any{"version": version, "mirror": m.baseURL()})
+		return m.Fetch(ctx, f.client(), f.scratch(), version, goos, goarch, wantSHA256, w)
+	})
+}
+
+func (f *Fetcher) get(ctx context.Context, key string, fill func(io.Writer) (Artifact, error)) (Artifact, error) {
+	a, hit, err := f.Cache.Get(key, fill)
+	if err == nil && hit {
+		f.log(ctx, "toolchain archive from cache", map[string]any{"version": a.Version, "sha256": a.SHA256})
+	}
+	return a, err
+}
+
+func (f *Fetcher) scratch() string { return filepath.Join(f.Cache.Dir, "tmp") }
