@@ -391,13 +391,14 @@ func checkGuest(login loginKey, cmd, want string) resource.TestCheckFunc {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		c, err := remote.Dial(ctx, remote.Target{
-			Addr: attrs["ssh_host"] + ":" + attrs["ssh_port"], User: "debian", Signer: login.signer, HostKey: hostKey,
+			Addr: attrs["ssh_host"] + ":" + attrs["ssh_port"], User: "debian",
+			Auth: []ssh.AuthMethod{remote.SignerAuth(login.signer)}, HostKey: remote.PinHostKey(hostKey),
 		})
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		out, err := c.Run(ctx, cmd)
+		out, err := c.Run(ctx, "check guest", cmd)
 		if err != nil {
 			return err
 		}

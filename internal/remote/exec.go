@@ -5,94 +5,260 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// Target is an SSH server to run commands on, with its host key pinned.
+// Target is an SSH server to run commands on.
 type Target struct {
-	Addr    string // host:port
-	User    string
-	Signer  ssh.Signer
-	HostKey ssh.PublicKey
+	Addr string // host:port
+	User string
+	// Auth holds the login methods: KeyAuth, AgentAuth.
+	Auth []ssh.AuthMethod
+	// HostKey checks the server's key: PinHostKey or KnownHosts. Required.
+	HostKey HostKeyCheck
+	// Jump, when set, is the bastion the connection goes through.
+	Jump *Target
+	// ConnectTimeout bounds the retries of a connection that is refused or
+	// times out (a host still booting); zero tries once.
+	ConnectTimeout time.Duration
+}
+
+// HostKeyCheck verifies a server's host key.
+type HostKeyCheck struct {
+	callback   ssh.HostKeyCallback
+	algorithms []string
+}
+
+// PinHostKey accepts exactly key.
+func PinHostKey(key ssh.PublicKey) HostKeyCheck {
+	return HostKeyCheck{
+		callback: func(host string, _ net.Addr, got ssh.PublicKey) error {
+			if !bytes.Equal(got.Marshal(), key.Marshal()) {
+				return &HostKeyError{Host: host, Got: FormatPublicKey(got), Want: FormatPublicKey(key)}
+			}
+			return nil
+		},
+		algorithms: []string{key.Type()},
+	}
+}
+
+// KnownHosts accepts the keys listed for the host in an OpenSSH known_hosts file.
+func KnownHosts(file string) (HostKeyCheck, error) {
+	cb, err := knownhosts.New(file)
+	if err != nil {
+		return HostKeyCheck{}, fmt.Errorf("known_hosts %s: %w", file, err)
+	}
+	return HostKeyCheck{callback: func(host string, remote net.Addr, key ssh.PublicKey) error {
+		err := cb(host, remote, key)
+		var ke *knownhosts.KeyError
+		if errors.As(err, &ke) {
+			he := &HostKeyError{Host: host, Got: FormatPublicKey(key), KnownHosts: file}
+			if len(ke.Want) > 0 {
+				he.Want = FormatPublicKey(ke.Want[0].Key)
+			}
+			return he
+		}
+		return err
+	}}, nil
+}
+
+// HostKeyError is a host key that is unknown or differs from the pinned one.
+type HostKeyError struct {
+	Host, Got, Want, KnownHosts string
+}
+
+func (e *HostKeyError) Error() string {
+	switch {
+	case e.Want != "":
+		return fmt.Sprintf("host key of %s changed: it presented %s, expected %s", e.Host, e.Got, e.Want)
+	default:
+		return fmt.Sprintf("host key of %s is unknown (%s is not in %s): refusing to connect", e.Host, e.Got, e.KnownHosts)
+	}
+}
+
+// KeyAuth logs in with a PEM or OpenSSH private key.
+func KeyAuth(privateKey []byte) (ssh.AuthMethod, error) {
+	signer, err := ssh.ParsePrivateKey(privateKey)
+	if err != nil {
+		return nil, fmt.Errorf("parse SSH private key: %w", err)
+	}
+	return ssh.PublicKeys(signer), nil
+}
+
+// SignerAuth logs in with a signer.
+func SignerAuth(s ssh.Signer) ssh.AuthMethod { return ssh.PublicKeys(s) }
+
+// AgentAuth logs in through the agent at SSH_AUTH_SOCK.
+func AgentAuth() (ssh.AuthMethod, error) {
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if sock == "" {
+		return nil, errors.New("SSH agent: SSH_AUTH_SOCK is not set")
+	}
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("SSH agent at %s: %w", sock, err)
+	}
+	return ssh.PublicKeysCallback(agent.NewClient(conn).Signers), nil
 }
 
 // Client is an SSH connection to one Target.
 type Client struct {
 	target Target
 	conn   *ssh.Client
+	jump   *Client
 }
 
-// Dial connects to t, refusing any host key but t.HostKey.
+// Dial connects to t, retrying refused or timed-out connections within
+// t.ConnectTimeout. A host key or authentication failure is not retried.
 func Dial(ctx context.Context, t Target) (*Client, error) {
-	if t.HostKey == nil {
-		return nil, fmt.Errorf("ssh %s: no host key pinned", t.Addr)
+	if t.HostKey.callback == nil {
+		return nil, fmt.Errorf("ssh %s: no host key check configured", t.Addr)
 	}
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", t.Addr)
+	deadline := time.Now().Add(t.ConnectTimeout)
+	delay := 500 * time.Millisecond
+	for {
+		c, err := dialOnce(ctx, t)
+		if err == nil {
+			return c, nil
+		}
+		var hk *HostKeyError
+		if errors.As(err, &hk) || strings.Contains(err.Error(), "unable to authenticate") ||
+			time.Now().Add(delay).After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func dialOnce(ctx context.Context, t Target) (*Client, error) {
+	var (
+		raw  net.Conn
+		jump *Client
+		err  error
+	)
+	if t.Jump != nil {
+		if jump, err = dialOnce(ctx, *t.Jump); err != nil {
+			return nil, fmt.Errorf("jump host: %w", err)
+		}
+		raw, err = jump.conn.DialContext(ctx, "tcp", t.Addr)
+	} else {
+		var d net.Dialer
+		raw, err = d.DialContext(ctx, "tcp", t.Addr)
+	}
 	if err != nil {
+		if jump != nil {
+			jump.Close()
+		}
 		return nil, fmt.Errorf("ssh %s: %w", t.Addr, err)
 	}
 	config := &ssh.ClientConfig{
 		User:              t.User,
-		Auth:              []ssh.AuthMethod{ssh.PublicKeys(t.Signer)},
-		HostKeyCallback:   ssh.FixedHostKey(t.HostKey),
-		HostKeyAlgorithms: []string{t.HostKey.Type()},
+		Auth:              t.Auth,
+		HostKeyCallback:   t.HostKey.callback,
+		HostKeyAlgorithms: t.HostKey.algorithms,
+		Timeout:           30 * time.Second,
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(deadline)
-	}
+	_ = raw.SetDeadline(time.Now().Add(config.Timeout))
 	c, chans, reqs, err := ssh.NewClientConn(raw, t.Addr, config)
 	if err != nil {
 		raw.Close()
+		if jump != nil {
+			jump.Close()
+		}
 		return nil, fmt.Errorf("ssh %s@%s: %w", t.User, t.Addr, err)
 	}
 	_ = raw.SetDeadline(time.Time{})
-	return &Client{target: t, conn: ssh.NewClient(c, chans, reqs)}, nil
+	return &Client{target: t, conn: ssh.NewClient(c, chans, reqs), jump: jump}, nil
 }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
-
-// CommandError is a command that ran and exited non-zero.
-type CommandError struct {
-	Addr, Command string
-	ExitCode      int
-	Stderr        string
+// Close closes the connection (and the jump host's).
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	if c.jump != nil {
+		c.jump.Close()
+	}
+	return err
 }
 
-func (e *CommandError) Error() string {
-	return fmt.Sprintf("%s: %q exited %d: %s", e.Addr, e.Command, e.ExitCode, tail(e.Stderr, 2048))
+// Host names the target in errors and logs.
+func (c *Client) Host() string { return c.target.Addr }
+
+// StepError is a command that failed on a host during a named step.
+type StepError struct {
+	Host, Step, Command string
+	ExitCode           int // -1 when the command did not exit (connection lost, timeout)
+	Stderr             string
+	Err                error
 }
 
-// Run runs cmd and returns its standard output. It stops the command when ctx ends.
-func (c *Client) Run(ctx context.Context, cmd string) (string, error) {
+func (e *StepError) Error() string {
+	msg := fmt.Sprintf("%s: step %q: command %q", e.Host, e.Step, shorten(e.Command, 200))
+	if e.ExitCode >= 0 {
+		msg += fmt.Sprintf(" exited %d", e.ExitCode)
+	} else if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	if s := tail(e.Stderr, 1024); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Run runs cmd as root (through sudo -n for other users) and returns its
+// standard output. The command is killed when ctx ends.
+func (c *Client) Run(ctx context.Context, step, cmd string) (string, error) {
+	return c.RunInput(ctx, step, cmd, nil)
+}
+
+// RunInput is Run with stdin fed to the command.
+func (c *Client) RunInput(ctx context.Context, step, cmd string, stdin io.Reader) (string, error) {
 	session, err := c.conn.NewSession()
 	if err != nil {
-		return "", fmt.Errorf("%s: open session for %q: %w", c.target.Addr, cmd, err)
+		return "", &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Err: err}
 	}
 	defer session.Close()
 	var stdout, stderr bytes.Buffer
-	session.Stdout, session.Stderr = &stdout, &stderr
+	session.Stdout, session.Stderr, session.Stdin = &stdout, &stderr, stdin
+	full := cmd
+	if c.target.User != "root" {
+		full = "sudo -n -- sh -c " + ShellQuote(cmd)
+	}
 	done := make(chan error, 1)
-	go func() { done <- session.Run(cmd) }()
+	go func() { done <- session.Run(full) }()
 	select {
 	case <-ctx.Done():
 		_ = session.Signal(ssh.SIGKILL)
-		return stdout.String(), fmt.Errorf("%s: %q: %w", c.target.Addr, cmd, ctx.Err())
+		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Stderr: stderr.String(), Err: ctx.Err()}
 	case err = <-done:
 	}
 	var exit *ssh.ExitError
-	if errors.As(err, &exit) {
-		return stdout.String(), &CommandError{Addr: c.target.Addr, Command: cmd, ExitCode: exit.ExitStatus(), Stderr: stderr.String()}
-	}
-	if err != nil {
-		return stdout.String(), fmt.Errorf("%s: %q: %w", c.target.Addr, cmd, err)
+	switch {
+	case errors.As(err, &exit):
+		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: exit.ExitStatus(), Stderr: stderr.String(), Err: err}
+	case err != nil:
+		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Stderr: stderr.String(), Err: err}
 	}
 	return stdout.String(), nil
+}
+
+// ShellQuote quotes s for a POSIX shell.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func tail(s string, n int) string {
@@ -101,4 +267,12 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "…" + s[len(s)-n:]
+}
+
+func shorten(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
