@@ -199,9 +199,9 @@ func (c *Client) Host() string { return c.target.Addr }
 // StepError is a command that failed on a host during a named step.
 type StepError struct {
 	Host, Step, Command string
-	ExitCode           int // -1 when the command did not exit (connection lost, timeout)
-	Stderr             string
-	Err                error
+	ExitCode            int // -1 when the command did not exit (connection lost, timeout)
+	Stderr              string
+	Err                 error
 }
 
 func (e *StepError) Error() string {
