@@ -1,0 +1,205 @@
+package hostprep
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+)
+
+// Files Kiln owns on a host.
+const (
+	limitsPath        = "/etc/security/limits.d/90-kiln.conf"
+	systemdLimitsPath = "/etc/systemd/system.conf.d/90-kiln.conf"
+	sysctlPath        = "/etc/sysctl.d/90-kiln.conf"
+	markerName        = ".kiln" // in each toolchain Kiln installed
+	cgroupV2Param     = "systemd.unified_cgroup_hierarchy=1"
+)
+
+// Toolchain is a Go version Kiln installed, as found on the host.
+type Toolchain struct {
+	Version       string
+	ArchiveSHA256 string // of the verified archive it was installed from
+	// InstalledGoSHA256 is bin/go's hash at install; GoSHA256 is its hash now.
+	InstalledGoSHA256, GoSHA256 string
+	Env                         map[string]string // its go.env
+}
+
+// Intact reports whether bin/go is still the binary Kiln installed.
+func (t Toolchain) Intact() bool { return t.GoSHA256 != "" && t.GoSHA256 == t.InstalledGoSHA256 }
+
+// Facts is what a host looks like, as far as Kiln manages it.
+type Facts struct {
+	OS, Kernel   string
+	CgroupFS     string // "cgroup2fs" under cgroup v2
+	Cmdline      string
+	SwapTotalKiB int64
+	ActiveSwaps  int // entries in /proc/swaps
+	FstabSwaps   int // uncommented swap lines in /etc/fstab
+	Toolchains   map[string]Toolchain
+	Default      string // version Root/current points at
+	GoLink       string // target of /usr/local/bin/go
+	// NoFile and NProc are the limits Kiln's files set, 0 when a file is
+	// missing and -1 when the files disagree with each other.
+	NoFile, NProc int
+	Sysctls       map[string]string
+}
+
+// SwapOff reports whether no swap is active or configured in fstab.
+func (f Facts) SwapOff() bool { return f.ActiveSwaps == 0 && f.FstabSwaps == 0 }
+
+// CgroupV2 reports whether the unified hierarchy is mounted.
+func (f Facts) CgroupV2() bool { return f.CgroupFS == "cgroup2fs" }
+
+// factsScript prints every fact in one round trip, one "key=value" per line.
+func factsScript(root string, sysctls []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "root=%s\n", remote.ShellQuote(root))
+	b.WriteString(`
+echo "os=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+echo "kernel=$(uname -r)"
+echo "cgroupfs=$(stat -fc %T /sys/fs/cgroup 2>/dev/null)"
+echo "cmdline=$(cat /proc/cmdline)"
+echo "swaptotal=$(awk '/^SwapTotal:/{print $2}' /proc/meminfo)"
+echo "swapactive=$(tail -n +2 /proc/swaps | wc -l)"
+echo "fstabswap=$(awk '!/^[[:space:]]*#/ && $3=="swap"' /etc/fstab 2>/dev/null | wc -l)"
+echo "default=$(readlink "$root/current" 2>/dev/null)"
+echo "golink=$(readlink /usr/local/bin/go 2>/dev/null)"
+for d in "$root"/*/; do
+	[ -f "$d` + markerName + `" ] || continue
+	v=$(basename "$d")
+	sum=$(sha256sum "$d/bin/go" 2>/dev/null | cut -d' ' -f1)
+	echo "toolchain=$v ${sum:--} $(tr '\n' ' ' <"$d` + markerName + `")"
+	if [ -f "$d/go.env" ]; then
+		grep -v '^[[:space:]]*\(#\|$\)' "$d/go.env" | sed "s|^|goenv=$v |"
+	fi
+done
+[ -f ` + limitsPath + ` ] && sed 's/^/limits=/' ` + limitsPath + `
+[ -f ` + systemdLimitsPath + ` ] && sed 's/^/sdlimits=/' ` + systemdLimitsPath + `
+`)
+	for _, k := range sysctls {
+		fmt.Fprintf(&b, "echo \"sysctl=%s $(sysctl -n %s 2>/dev/null)\"\n", k, k)
+	}
+	b.WriteString("true\n")
+	return b.String()
+}
+
+// ReadFacts reads the host's facts in a single SSH round trip.
+func ReadFacts(ctx context.Context, c *remote.Client, spec Spec) (Facts, error) {
+	keys := make([]string, 0, len(spec.Sysctls))
+	for k := range spec.Sysctls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out, err := c.Run(ctx, "read facts", factsScript(rootOf(spec), keys))
+	if err != nil {
+		return Facts{}, err
+	}
+	return parseFacts(out), nil
+}
+
+func rootOf(spec Spec) string {
+	if spec.Root == "" {
+		return DefaultRoot
+	}
+	return spec.Root
+}
+
+func parseFacts(out string) Facts {
+	f := Facts{Toolchains: map[string]Toolchain{}, Sysctls: map[string]string{}}
+	limits := map[string]int{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		key, value, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		switch key {
+		case "os":
+			f.OS = value
+		case "kernel":
+			f.Kernel = value
+		case "cgroupfs":
+			f.CgroupFS = value
+		case "cmdline":
+			f.Cmdline = value
+		case "swaptotal":
+			f.SwapTotalKiB, _ = strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		case "swapactive":
+			f.ActiveSwaps, _ = strconv.Atoi(strings.TrimSpace(value))
+		case "fstabswap":
+			f.FstabSwaps, _ = strconv.Atoi(strings.TrimSpace(value))
+		case "default":
+			f.Default = value
+		case "golink":
+			f.GoLink = value
+		case "toolchain":
+			fields := strings.Fields(value)
+			if len(fields) < 2 {
+				continue
+			}
+			t := f.Toolchains[fields[0]]
+			t.Version = fields[0]
+			if fields[1] != "-" {
+				t.GoSHA256 = fields[1]
+			}
+			for _, kv := range fields[2:] {
+				k, v, _ := strings.Cut(kv, "=")
+				switch k {
+				case "archive":
+					t.ArchiveSHA256 = v
+				case "go":
+					t.InstalledGoSHA256 = v
+				}
+			}
+			if t.Env == nil {
+				t.Env = map[string]string{}
+			}
+			f.Toolchains[t.Version] = t
+		case "goenv":
+			version, kv, _ := strings.Cut(value, " ")
+			k, v, _ := strings.Cut(kv, "=")
+			t := f.Toolchains[version]
+			if t.Env == nil {
+				t.Env = map[string]string{}
+			}
+			t.Env[k] = v
+			f.Toolchains[version] = t
+		case "limits":
+			fields := strings.Fields(value)
+			if len(fields) == 4 && fields[0] == "*" {
+				if n, err := strconv.Atoi(fields[3]); err == nil {
+					limits[fields[1]+" "+fields[2]] = n
+				}
+			}
+		case "sdlimits":
+			k, v, _ := strings.Cut(value, "=")
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				limits[k] = n
+			}
+		case "sysctl":
+			k, v, _ := strings.Cut(value, " ")
+			f.Sysctls[k] = v
+		}
+	}
+	f.NoFile = agreed(limits["soft nofile"], limits["hard nofile"], limits["DefaultLimitNOFILE"])
+	f.NProc = agreed(limits["soft nproc"], limits["hard nproc"], limits["DefaultLimitNPROC"])
+	return f
+}
+
+// agreed is the common value of a limit's settings, 0 when none is set and -1
+// when they differ.
+func agreed(values ...int) int {
+	if values[0] == 0 && values[1] == 0 && values[2] == 0 {
+		return 0
+	}
+	if values[0] == values[1] && values[1] == values[2] {
+		return values[0]
+	}
+	return -1
+}

@@ -1,0 +1,97 @@
+package hostprep
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseFacts(t *testing.T) {
+	out := `os=Debian GNU/Linux 12 (bookworm)
+kernel=6.1.0-50-amd64
+cgroupfs=cgroup2fs
+cmdline=BOOT_IMAGE=/boot/vmlinuz root=UUID=x ro console=ttyS0
+swaptotal=1048572
+swapactive=1
+fstabswap=0
+default=1.24.4
+golink=/usr/local/go/current/bin/go
+toolchain=1.24.4 aaa archive=111 go=aaa 
+goenv=1.24.4 GOPROXY=https://proxy.example,direct
+goenv=1.24.4 GOSUMDB=sum.golang.org
+toolchain=1.23.9 bbb archive=222 go=ccc 
+toolchain=1.22.0 - archive=333 go=ddd 
+limits=# Managed by Kiln: limits for PAM logins.
+limits=* soft nofile 65536
+limits=* hard nofile 65536
+limits=root soft nofile 65536
+sdlimits=[Manager]
+sdlimits=DefaultLimitNOFILE=65536
+sysctl=vm.swappiness 10
+`
+	f := parseFacts(out)
+	if f.OS != "Debian GNU/Linux 12 (bookworm)" || f.Kernel != "6.1.0-50-amd64" || !f.CgroupV2() {
+		t.Errorf("system facts: %+v", f)
+	}
+	if f.SwapOff() || f.SwapTotalKiB != 1048572 {
+		t.Errorf("swap facts: active %d fstab %d total %d", f.ActiveSwaps, f.FstabSwaps, f.SwapTotalKiB)
+	}
+	if tc := f.Toolchains["1.24.4"]; !tc.Intact() || tc.ArchiveSHA256 != "111" || tc.Env["GOPROXY"] != "https://proxy.example,direct" {
+		t.Errorf("1.24.4 = %+v", tc)
+	}
+	if tc := f.Toolchains["1.23.9"]; tc.Intact() {
+		t.Error("a toolchain whose bin/go changed reads as intact")
+	}
+	if tc := f.Toolchains["1.22.0"]; tc.Intact() {
+		t.Error("a toolchain without bin/go reads as intact")
+	}
+	if f.NoFile != 65536 || f.NProc != 0 {
+		t.Errorf("limits: nofile %d nproc %d", f.NoFile, f.NProc)
+	}
+	if f.Sysctls["vm.swappiness"] != "10" || f.Default != "1.24.4" {
+		t.Errorf("sysctls %v default %q", f.Sysctls, f.Default)
+	}
+}
+
+func TestLimitsThatDisagreeReadAsDrift(t *testing.T) {
+	f := parseFacts("limits=* soft nofile 1024\nlimits=* hard nofile 65536\nsdlimits=DefaultLimitNOFILE=65536\n")
+	if f.NoFile != -1 {
+		t.Fatalf("NoFile = %d, want -1 for disagreeing limits", f.NoFile)
+	}
+}
+
+func TestSpecValidate(t *testing.T) {
+	good := Spec{Root: "/usr/local/go", Versions: []string{"1.24.4", "1.23.9"}, Default: "1.24.4",
+		Env: map[string]string{"GOPROXY": "https://proxy.example"}, Sysctls: map[string]string{"vm.swappiness": "10"}, CgroupV2: "verify"}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("Validate(good) = %v", err)
+	}
+	for name, edit := range map[string]func(*Spec){
+		"relative root":       func(s *Spec) { s.Root = "usr/local/go" },
+		"root with ..":        func(s *Spec) { s.Root = "/usr/../etc" },
+		"bad version":         func(s *Spec) { s.Versions = []string{"1.24.4; rm -rf /"} },
+		"default undeclared":  func(s *Spec) { s.Default = "1.22.0" },
+		"unmanaged env":       func(s *Spec) { s.Env = map[string]string{"GOROOT": "/x"} },
+		"multi-line env":      func(s *Spec) { s.Env = map[string]string{"GOFLAGS": "a\nb"} },
+		"bad sysctl":          func(s *Spec) { s.Sysctls = map[string]string{"vm.x; reboot": "1"} },
+		"unknown cgroup mode": func(s *Spec) { s.CgroupV2 = "maybe" },
+	} {
+		s := good
+		edit(&s)
+		if err := s.Validate(); err == nil {
+			t.Errorf("%s: Validate accepted it", name)
+		}
+	}
+}
+
+func TestGoEnvFileKeepsGoDefaults(t *testing.T) {
+	got := goEnvFile(map[string]string{"GOPRIVATE": "git.example.com", "GOPROXY": "https://proxy.example"})
+	for _, want := range []string{"GOPRIVATE=git.example.com\n", "GOPROXY=https://proxy.example\n", "GOSUMDB=sum.golang.org\n", "GOTOOLCHAIN=auto\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("go.env lacks %q:\n%s", want, got)
+		}
+	}
+	f := parseFacts("toolchain=1.24.4 a archive=b go=a\n" + strings.ReplaceAll("\n"+strings.TrimPrefix(got, "# Managed by Kiln.\n"), "\n", "\ngoenv=1.24.4 "))
+	if !sameEnv(f.Toolchains["1.24.4"].Env, map[string]string{"GOPRIVATE": "git.example.com", "GOPROXY": "https://proxy.example"}) {
+		t.Errorf("go.env written by Kiln does not read back as the same settings: %v", f.Toolchains["1.24.4"].Env)
+	}
+}
