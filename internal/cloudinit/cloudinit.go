@@ -51,6 +51,10 @@ func (c Config) UserData(hostKey remote.HostKey) ([]byte, error) {
 	if c.Hostname != "" {
 		doc["hostname"] = c.Hostname
 		doc["preserve_hostname"] = false
+		if _, set := doc["manage_etc_hosts"]; !set {
+			// So the name resolves (sudo warns on every call otherwise).
+			doc["manage_etc_hosts"] = true
+		}
 	}
 	if len(c.SSHAuthorizedKeys) > 0 {
 		doc["ssh_authorized_keys"] = c.SSHAuthorizedKeys

@@ -170,10 +170,14 @@ func (h *Host) install(ctx context.Context, root, version string) error {
 	script := fmt.Sprintf(`set -euo pipefail
 root=%s v=%s want=%s
 tmp="$root/.kiln-tmp-$v"
-rm -rf "$tmp" "$tmp.sha256"
+rm -rf "$tmp" "$tmp.sha256" "$tmp.fifo"
 mkdir -p "$tmp"
-tee >(sha256sum | cut -d' ' -f1 >"$tmp.sha256") | tar -xzf - -C "$tmp" --no-same-owner
-wait $!
+mkfifo "$tmp.fifo"
+sha256sum <"$tmp.fifo" | cut -d' ' -f1 >"$tmp.sha256" &
+hasher=$!
+tee "$tmp.fifo" | tar -xzf - -C "$tmp" --no-same-owner
+wait "$hasher"
+rm -f "$tmp.fifo"
 got=$(cat "$tmp.sha256")
 if [ "$got" != "$want" ]; then
 	echo "archive arrived with sha256 $got, want $want" >&2

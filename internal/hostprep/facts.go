@@ -70,6 +70,7 @@ echo "fstabswap=$(awk '!/^[[:space:]]*#/ && $3=="swap"' /etc/fstab 2>/dev/null |
 echo "default=$(readlink "$root/current" 2>/dev/null)"
 echo "golink=$(readlink /usr/local/bin/go 2>/dev/null)"
 for d in "$root"/*/; do
+	[ -L "${d%/}" ] && continue
 	[ -f "$d` + markerName + `" ] || continue
 	v=$(basename "$d")
 	sum=$(sha256sum "$d/bin/go" 2>/dev/null | cut -d' ' -f1)

@@ -60,7 +60,7 @@ var (
 // Validate reports specs that must not reach a host.
 func (s Spec) Validate() error {
 	if !rootPattern.MatchString(s.Root) || strings.Contains(s.Root, "..") || s.Root == "/" {
-		return fmt.Errorf("toolchain root %q must be an absolute path without spaces or ..", s.Root)
+		return fmt.Errorf("toolchain root %q must be an absolute path without spaces or \"..\" parts", s.Root)
 	}
 	for _, v := range s.Versions {
 		if !versionPattern.MatchString(v) {
