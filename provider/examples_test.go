@@ -48,7 +48,7 @@ func (s bodySchema) hcl() *hcl.BodySchema {
 }
 
 // TestExamplesMatchSchemas parses every example with hclparse and checks each
-// kiln provider and resource block against the provider's schemas.
+// kiln provider, resource and data block against the provider's schemas.
 func TestExamplesMatchSchemas(t *testing.T) {
 	server, err := providerserver.NewProtocol6WithError(New("test")())()
 	if err != nil {
@@ -62,6 +62,10 @@ func TestExamplesMatchSchemas(t *testing.T) {
 	resources := map[string]bodySchema{}
 	for name, rs := range schemas.ResourceSchemas {
 		resources[name] = fromBlock(rs.Block)
+	}
+	dataSources := map[string]bodySchema{}
+	for name, ds := range schemas.DataSourceSchemas {
+		dataSources[name] = fromBlock(ds.Block)
 	}
 
 	files := 0
@@ -78,6 +82,7 @@ func TestExamplesMatchSchemas(t *testing.T) {
 		}
 		top, _, diags := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 			{Type: "resource", LabelNames: []string{"type", "name"}},
+			{Type: "data", LabelNames: []string{"type", "name"}},
 			{Type: "provider", LabelNames: []string{"name"}},
 		}})
 		if diags.HasErrors() {
@@ -95,6 +100,13 @@ func TestExamplesMatchSchemas(t *testing.T) {
 					continue
 				}
 				checkBody(t, path, block.Labels[0]+"."+block.Labels[1], block.Body, s)
+			case block.Type == "data" && strings.HasPrefix(block.Labels[0], "kiln_"):
+				s, ok := dataSources[block.Labels[0]]
+				if !ok {
+					t.Errorf("%s: unknown data source type %s", path, block.Labels[0])
+					continue
+				}
+				checkBody(t, path, "data."+block.Labels[0]+"."+block.Labels[1], block.Body, s)
 			}
 		}
 		return nil

@@ -5,6 +5,7 @@ package provider
 import (
 	"context"
 	"os"
+	"strconv"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
@@ -14,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
+	"github.com/kilnhq/terraform-provider-kiln/internal/vsphere"
 )
 
 // Address is the provider's registry address.
@@ -69,6 +71,7 @@ type sshBlockModel struct {
 // provider block, nil for a block that is absent.
 type clients struct {
 	libvirt *libvirt.Client
+	vsphere *vsphere.Client
 }
 
 func (p *kilnProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -201,6 +204,31 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 			tflog.Info(ctx, msg, fields)
 		}
 	}
+	if cfg.Vsphere != nil {
+		v := cfg.Vsphere
+		insecure := v.AllowUnverifiedSSL.ValueBool()
+		if v.AllowUnverifiedSSL.IsNull() {
+			if env := os.Getenv("VSPHERE_ALLOW_UNVERIFIED_SSL"); env != "" {
+				b, err := strconv.ParseBool(env)
+				if err != nil {
+					resp.Diagnostics.AddError("Invalid VSPHERE_ALLOW_UNVERIFIED_SSL",
+						"VSPHERE_ALLOW_UNVERIFIED_SSL must be true or false, got "+strconv.Quote(env)+".")
+					return
+				}
+				insecure = b
+			}
+		}
+		c.vsphere = vsphere.NewClient(vsphere.Config{
+			Server:             firstSet(v.Server.ValueString(), os.Getenv("VSPHERE_SERVER")),
+			User:               firstSet(v.User.ValueString(), os.Getenv("VSPHERE_USER")),
+			Password:           firstSet(v.Password.ValueString(), os.Getenv("VSPHERE_PASSWORD")),
+			AllowUnverifiedSSL: insecure,
+			Datacenter:         firstSet(v.Datacenter.ValueString(), os.Getenv("VSPHERE_DATACENTER")),
+		})
+		c.vsphere.Log = func(ctx context.Context, msg string, fields map[string]any) {
+			tflog.Info(ctx, msg, fields)
+		}
+	}
 	resp.ResourceData = c
 	resp.DataSourceData = c
 }
@@ -208,11 +236,18 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 func (p *kilnProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		newLibvirtVMResource,
+		newVsphereVMResource,
 	}
 }
 
 func (p *kilnProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return nil
+	return []func() datasource.DataSource{
+		newVsphereTemplateDataSource,
+		newVsphereDatacenterDataSource,
+		newVsphereClusterDataSource,
+		newVsphereDatastoreDataSource,
+		newVsphereNetworkDataSource,
+	}
 }
 
 func firstSet(values ...string) string {

@@ -1,0 +1,3 @@
+data "kiln_vsphere_network" "build" {
+  name = "build-net"
+}
