@@ -1,8 +1,11 @@
 package provider
 
 import (
+	"context"
+
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 )
 
 // optionalString maps "" to null, for optional attributes read back from an engine.
@@ -43,4 +46,9 @@ func stringList(values []string) types.List {
 		elems = append(elems, types.StringValue(v))
 	}
 	return types.ListValueMust(types.StringType, elems)
+}
+
+// tflogInfo passes engine progress messages to Terraform's log.
+func tflogInfo(ctx context.Context, msg string, fields map[string]any) {
+	tflog.Info(ctx, msg, fields)
 }

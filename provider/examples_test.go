@@ -58,6 +58,9 @@ func TestExamplesMatchSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, d := range schemas.Diagnostics {
+		t.Errorf("provider schema: %s: %s", d.Summary, d.Detail)
+	}
 	providerSchema := fromBlock(schemas.Provider.Block)
 	resources := map[string]bodySchema{}
 	for name, rs := range schemas.ResourceSchemas {

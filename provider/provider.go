@@ -5,6 +5,7 @@ package provider
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -12,8 +13,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
 	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
 	"github.com/kilnhq/terraform-provider-kiln/internal/vsphere"
 )
@@ -72,6 +73,19 @@ type sshBlockModel struct {
 type clients struct {
 	libvirt *libvirt.Client
 	vsphere *vsphere.Client
+	// ssh holds the provider's SSH defaults; toolchains is shared by every host
+	// so each archive is fetched from its origin once.
+	ssh        sshDefaults
+	toolchains *gotoolchain.Fetcher
+}
+
+// sshDefaults are the provider's `ssh` block, resolved.
+type sshDefaults struct {
+	User           string
+	Port           int64
+	PrivateKey     string
+	UseAgent       bool
+	KnownHostsFile string
 }
 
 func (p *kilnProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -196,13 +210,32 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c := &clients{}
+	c := &clients{ssh: sshDefaults{User: "root", Port: 22}}
+	if cfg.SSH != nil {
+		c.ssh = sshDefaults{
+			User:           firstSet(cfg.SSH.User.ValueString(), "root"),
+			Port:           22,
+			PrivateKey:     cfg.SSH.PrivateKey.ValueString(),
+			UseAgent:       cfg.SSH.UseAgent.ValueBool(),
+			KnownHostsFile: cfg.SSH.KnownHosts.ValueString(),
+		}
+		if !cfg.SSH.Port.IsNull() {
+			c.ssh.Port = cfg.SSH.Port.ValueInt64()
+		}
+	}
+	cacheDir, err := toolchainCacheDir()
+	if err != nil {
+		resp.Diagnostics.AddError("No cache directory for Go toolchains", err.Error())
+		return
+	}
+	c.toolchains = &gotoolchain.Fetcher{
+		Cache: &gotoolchain.Cache{Dir: cacheDir},
+		Log:   tflogInfo,
+	}
 	if cfg.Libvirt != nil {
 		uri := firstSet(cfg.Libvirt.URI.ValueString(), os.Getenv("LIBVIRT_DEFAULT_URI"), libvirt.DefaultURI)
 		c.libvirt = libvirt.NewClient(uri)
-		c.libvirt.Log = func(ctx context.Context, msg string, fields map[string]any) {
-			tflog.Info(ctx, msg, fields)
-		}
+		c.libvirt.Log = tflogInfo
 	}
 	if cfg.Vsphere != nil {
 		v := cfg.Vsphere
@@ -225,9 +258,7 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 			AllowUnverifiedSSL: insecure,
 			Datacenter:         firstSet(v.Datacenter.ValueString(), os.Getenv("VSPHERE_DATACENTER")),
 		})
-		c.vsphere.Log = func(ctx context.Context, msg string, fields map[string]any) {
-			tflog.Info(ctx, msg, fields)
-		}
+		c.vsphere.Log = tflogInfo
 	}
 	resp.ResourceData = c
 	resp.DataSourceData = c
@@ -237,6 +268,7 @@ func (p *kilnProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		newLibvirtVMResource,
 		newVsphereVMResource,
+		newGoHostResource,
 	}
 }
 
@@ -248,6 +280,19 @@ func (p *kilnProvider) DataSources(context.Context) []func() datasource.DataSour
 		newVsphereDatastoreDataSource,
 		newVsphereNetworkDataSource,
 	}
+}
+
+// toolchainCacheDir is where verified Go archives are kept: KILN_CACHE_DIR, or
+// the user's cache directory.
+func toolchainCacheDir() (string, error) {
+	if dir := os.Getenv("KILN_CACHE_DIR"); dir != "" {
+		return filepath.Join(dir, "toolchains"), nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "kiln", "toolchains"), nil
 }
 
 func firstSet(values ...string) string {

@@ -35,6 +35,7 @@ func (t Toolchain) Intact() bool { return t.GoSHA256 != "" && t.GoSHA256 == t.In
 // Facts is what a host looks like, as far as Kiln manages it.
 type Facts struct {
 	OS, Kernel   string
+	Arch         string // GOARCH of the host, e.g. "amd64"
 	CgroupFS     string // "cgroup2fs" under cgroup v2
 	Cmdline      string
 	SwapTotalKiB int64
@@ -62,6 +63,7 @@ func factsScript(root string, sysctls []string) string {
 	b.WriteString(`
 echo "os=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
 echo "kernel=$(uname -r)"
+echo "arch=$(uname -m)"
 echo "cgroupfs=$(stat -fc %T /sys/fs/cgroup 2>/dev/null)"
 echo "cmdline=$(cat /proc/cmdline)"
 echo "swaptotal=$(awk '/^SwapTotal:/{print $2}' /proc/meminfo)"
@@ -125,6 +127,8 @@ func parseFacts(out string) Facts {
 			f.OS = value
 		case "kernel":
 			f.Kernel = value
+		case "arch":
+			f.Arch = goArch(value)
 		case "cgroupfs":
 			f.CgroupFS = value
 		case "cmdline":
@@ -203,4 +207,19 @@ func agreed(values ...int) int {
 		return values[0]
 	}
 	return -1
+}
+
+// goArch maps `uname -m` to GOARCH.
+func goArch(machine string) string {
+	switch machine {
+	case "x86_64":
+		return "amd64"
+	case "aarch64", "arm64":
+		return "arm64"
+	case "i386", "i686":
+		return "386"
+	case "armv6l", "armv7l":
+		return "armv6l"
+	}
+	return machine
 }

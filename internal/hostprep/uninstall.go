@@ -1,0 +1,40 @@
+package hostprep
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+)
+
+// Uninstall removes what Kiln installed under root and the files it owns: the
+// toolchains it unpacked, the default link and the go/gofmt links pointing into
+// root, and its limits and sysctl files. Swap stays off: turning it back on is
+// a decision for whoever owns the host next.
+func Uninstall(ctx context.Context, c *remote.Client, root string) error {
+	if root == "" {
+		root = DefaultRoot
+	}
+	if err := (Spec{Root: root}).Validate(); err != nil {
+		return err
+	}
+	script := fmt.Sprintf(`set -e
+root=%s
+for d in "$root"/*/; do
+	[ -L "${d%%/}" ] && continue
+	[ -f "$d%s" ] && rm -rf "${d%%/}"
+done
+rm -f "$root/current" "$root/.current.tmp"
+rm -rf "$root"/.kiln-tmp-*
+for l in /usr/local/bin/go /usr/local/bin/gofmt; do
+	case "$(readlink "$l" 2>/dev/null)" in "$root"/*) rm -f "$l" ;; esac
+done
+rmdir "$root" 2>/dev/null || true
+had_limits=0
+[ -f %s ] && had_limits=1
+rm -f %s %s %s
+if [ "$had_limits" = 1 ] && command -v systemctl >/dev/null; then systemctl daemon-reexec; fi`,
+		remote.ShellQuote(root), markerName, systemdLimitsPath, limitsPath, systemdLimitsPath, sysctlPath)
+	_, err := c.Run(ctx, "uninstall", script)
+	return err
+}

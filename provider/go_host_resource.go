@@ -1,0 +1,727 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
+	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+)
+
+var (
+	_ resource.ResourceWithConfigure   = (*goHostResource)(nil)
+	_ resource.ResourceWithImportState = (*goHostResource)(nil)
+)
+
+func newGoHostResource() resource.Resource { return &goHostResource{} }
+
+type goHostResource struct {
+	clients *clients
+}
+
+type goHostModel struct {
+	ID              types.String         `tfsdk:"id"`
+	Connection      *hostConnectionModel `tfsdk:"ssh"`
+	Go              *goToolchainsModel   `tfsdk:"go"`
+	Env             types.Map            `tfsdk:"env"`
+	Hardening       *hardeningModel      `tfsdk:"hardening"`
+	Verify          *verifyModel         `tfsdk:"verify"`
+	RemoveOnDestroy types.Bool           `tfsdk:"remove_on_destroy"`
+	Facts           types.Object         `tfsdk:"facts"`
+	Installed       types.List           `tfsdk:"installed"`
+	Verification    types.Object         `tfsdk:"verification"`
+	Timeouts        timeouts.Value       `tfsdk:"timeouts"`
+}
+
+type hostConnectionModel struct {
+	Host           types.String `tfsdk:"host"`
+	Port           types.Int64  `tfsdk:"port"`
+	User           types.String `tfsdk:"user"`
+	PrivateKey     types.String `tfsdk:"private_key"`
+	UseAgent       types.Bool   `tfsdk:"use_agent"`
+	HostKey        types.String `tfsdk:"host_key"`
+	KnownHostsFile types.String `tfsdk:"known_hosts_file"`
+}
+
+type goToolchainsModel struct {
+	Versions       []types.String `tfsdk:"versions"`
+	Default        types.String   `tfsdk:"default"`
+	Source         types.String   `tfsdk:"source"`
+	Root           types.String   `tfsdk:"root"`
+	ProxyURL       types.String   `tfsdk:"proxy_url"`
+	SumDB          types.String   `tfsdk:"sumdb"`
+	MirrorURL      types.String   `tfsdk:"mirror_url"`
+	IndexURL       types.String   `tfsdk:"index_url"`
+	Keyring        types.String   `tfsdk:"keyring"`
+	KeyFingerprint types.String   `tfsdk:"key_fingerprint"`
+}
+
+type hardeningModel struct {
+	SwapOff  types.Bool   `tfsdk:"swap_off"`
+	NoFile   types.Int64  `tfsdk:"nofile"`
+	NProc    types.Int64  `tfsdk:"nproc"`
+	Sysctls  types.Map    `tfsdk:"sysctls"`
+	CgroupV2 types.String `tfsdk:"cgroup_v2"`
+}
+
+type verifyModel struct {
+	Build        types.Bool     `tfsdk:"build"`
+	TestPackages []types.String `tfsdk:"test_packages"`
+}
+
+var (
+	hostFactsType = map[string]attr.Type{
+		"os": types.StringType, "kernel": types.StringType, "arch": types.StringType,
+		"cgroup_mode": types.StringType, "swap_total_kib": types.Int64Type,
+		"nofile": types.Int64Type, "nproc": types.Int64Type,
+	}
+	installedType = map[string]attr.Type{
+		"version": types.StringType, "archive_sha256": types.StringType, "go_binary_sha256": types.StringType,
+	}
+	verificationType = map[string]attr.Type{
+		"go_version": types.StringType, "goroot": types.StringType, "gopath": types.StringType,
+		"build_output": types.StringType, "test_output": types.StringType,
+	}
+	goVersionRequest = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+)
+
+const (
+	defaultHostCreateTimeout = 30 * time.Minute
+	defaultHostUpdateTimeout = 30 * time.Minute
+	defaultHostDeleteTimeout = 10 * time.Minute
+	hostConnectRetry         = 2 * time.Minute
+)
+
+func (r *goHostResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_go_host"
+}
+
+func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A hardened Go build host, provisioned over SSH: verified Go toolchains side by side " +
+			"(from the module proxy checked against the checksum database, or release tarballs checked by " +
+			"SHA-256 and OpenPGP signature), the system Go environment, swap off, file limits, sysctls and " +
+			"cgroup v2, then a build and run of a small program.\n\n" +
+			"Archives are verified on the machine running Terraform before anything touches the host, cached " +
+			"there by content (many hosts fetch each archive once), streamed to the host, checked again by " +
+			"SHA-256 on arrival, and renamed into place only when complete: an interrupted apply never leaves " +
+			"a half-installed toolchain selected. Every managed fact is read back in one SSH round trip, so " +
+			"swap turned back on, a changed `bin/go` or edited limits show in `terraform plan`.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "`user@host:port`; also the import ID.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"env": schema.MapAttribute{
+				MarkdownDescription: "System Go environment written to each toolchain's `$GOROOT/go.env`: any of " +
+					"`GOPROXY`, `GOPRIVATE`, `GONOSUMDB`, `GOSUMDB`, `GOFLAGS`, `GOTOOLCHAIN`. Unset keys keep Go's defaults.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.OneOf(hostprep.EnvKeys...)),
+					mapvalidator.ValueStringsAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[^\n\r]*$`), "must be one line"))},
+			},
+			"remove_on_destroy": schema.BoolAttribute{
+				MarkdownDescription: "On destroy, remove the toolchains and files Kiln installed (swap stays off). Defaults to `true`.",
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(true),
+			},
+			"facts": schema.ObjectAttribute{
+				MarkdownDescription: "Facts read from the host: `os`, `kernel`, `arch`, `cgroup_mode` (`cgroup2fs` under cgroup v2), " +
+					"`swap_total_kib`, and the `nofile` / `nproc` limits Kiln's files set (0 when unset, -1 when they disagree).",
+				AttributeTypes: hostFactsType,
+				Computed:       true,
+			},
+			"installed": schema.ListAttribute{
+				MarkdownDescription: "Toolchains Kiln installed: `version`, the verified `archive_sha256`, and `go_binary_sha256` of `bin/go` as installed.",
+				ElementType:         types.ObjectType{AttrTypes: installedType},
+				Computed:            true,
+			},
+			"verification": schema.ObjectAttribute{
+				MarkdownDescription: "What the default toolchain reported at the last apply: `go_version`, `goroot`, `gopath`, " +
+					"`build_output` of the test program (`kiln-verify-ok`) and `test_output` of `go test -short`.",
+				AttributeTypes: verificationType,
+				Computed:       true,
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"ssh": schema.SingleNestedBlock{
+				MarkdownDescription: "How to reach the host (the resource's connection; Terraform reserves the name `connection`). Unset values come from the provider's `ssh` block. " +
+					"The host key must be pinned (`host_key`) or listed in `known_hosts_file`; an unknown or changed key is refused.",
+				Validators: []validator.Object{objectvalidator.IsRequired()},
+				Attributes: map[string]schema.Attribute{
+					"host": schema.StringAttribute{
+						MarkdownDescription: "Host name or address. Changing it means another host: a new resource.",
+						Optional:            true,
+						PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+						Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+					"port": schema.Int64Attribute{
+						MarkdownDescription: "SSH port. Defaults to the provider's `ssh.port`, then `22`.",
+						Optional:            true,
+						PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
+						Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+					},
+					"user": schema.StringAttribute{
+						MarkdownDescription: "Login user; commands run through `sudo -n` unless it is `root`. Defaults to the provider's `ssh.user`, then `root`.",
+						Optional:            true,
+					},
+					"private_key": schema.StringAttribute{
+						MarkdownDescription: "Private key (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`.",
+						Optional:            true,
+						Sensitive:           true,
+					},
+					"use_agent": schema.BoolAttribute{
+						MarkdownDescription: "Also authenticate through the agent at `SSH_AUTH_SOCK`.",
+						Optional:            true,
+					},
+					"host_key": schema.StringAttribute{
+						MarkdownDescription: "The host's public key in authorized_keys format, for example `kiln_libvirt_vm.x.ssh_host_public_key`.",
+						Optional:            true,
+					},
+					"known_hosts_file": schema.StringAttribute{
+						MarkdownDescription: "known_hosts file to check the host key against when `host_key` is not set. " +
+							"Defaults to the provider's `ssh.known_hosts_file`.",
+						Optional: true,
+					},
+				},
+			},
+			"go": schema.SingleNestedBlock{
+				MarkdownDescription: "Go toolchains to install side by side under `root`.",
+				Attributes: map[string]schema.Attribute{
+					"versions": schema.ListAttribute{
+						MarkdownDescription: "Go release versions, for example `[\"1.24.4\", \"1.23.10\"]`. A version whose " +
+							"`bin/go` was changed or removed on the host reads as missing and is reinstalled.",
+						ElementType: types.StringType,
+						Optional:    true,
+						Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues(),
+							listvalidator.ValueStringsAre(stringvalidator.RegexMatches(goVersionRequest, "must be a Go release like 1.24.4"))},
+					},
+					"default": schema.StringAttribute{
+						MarkdownDescription: "The version `/usr/local/bin/go` runs; one of `versions`. Defaults to the first.",
+						Optional:            true,
+						Computed:            true,
+					},
+					"source": schema.StringAttribute{
+						MarkdownDescription: "`module_proxy` (golang.org/toolchain modules verified against the checksum " +
+							"database) or `dl` (release tarballs verified by SHA-256 and OpenPGP signature). Defaults to `module_proxy`.",
+						Optional:   true,
+						Computed:   true,
+						Default:    stringdefault.StaticString("module_proxy"),
+						Validators: []validator.String{stringvalidator.OneOf("module_proxy", "dl")},
+					},
+					"root": schema.StringAttribute{
+						MarkdownDescription: "Directory holding one sub-directory per version. Defaults to `" + hostprep.DefaultRoot + "`.",
+						Optional:            true,
+						Computed:            true,
+						Default:             stringdefault.StaticString(hostprep.DefaultRoot),
+						PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+					},
+					"proxy_url": schema.StringAttribute{
+						MarkdownDescription: "With `module_proxy`: the GOPROXY to fetch from. Defaults to `" + gotoolchain.DefaultProxy + "`.",
+						Optional:            true,
+					},
+					"sumdb": schema.StringAttribute{
+						MarkdownDescription: "With `module_proxy`: the checksum database as in GOSUMDB (`name+hash+key`). Defaults to sum.golang.org.",
+						Optional:            true,
+					},
+					"mirror_url": schema.StringAttribute{
+						MarkdownDescription: "With `dl`: base URL of the release files. Defaults to `" + gotoolchain.DefaultMirror + "`.",
+						Optional:            true,
+					},
+					"index_url": schema.StringAttribute{
+						MarkdownDescription: "With `dl`: the release index giving each file's SHA-256. Defaults to `" + gotoolchain.DefaultIndexURL + "`.",
+						Optional:            true,
+					},
+					"keyring": schema.StringAttribute{
+						MarkdownDescription: "With `dl`: armored OpenPGP public keys for a private mirror's signatures. " +
+							"Defaults to the embedded Go release signing keys.",
+						Optional: true,
+					},
+					"key_fingerprint": schema.StringAttribute{
+						MarkdownDescription: "With `dl`: the primary key fingerprint signatures must come from. Defaults to " +
+							"`" + gotoolchain.GoReleaseKeyFingerprint + "` with the embedded keys.",
+						Optional: true,
+					},
+				},
+			},
+			"hardening": schema.SingleNestedBlock{
+				MarkdownDescription: "Host settings for build machines.",
+				Attributes: map[string]schema.Attribute{
+					"swap_off": schema.BoolAttribute{
+						MarkdownDescription: "Turn swap off now and for good: `swapoff -a`, swap lines in `/etc/fstab` commented out, swap units masked. Defaults to `false`.",
+						Optional:            true,
+						Computed:            true,
+						Default:             booldefault.StaticBool(false),
+					},
+					"nofile": schema.Int64Attribute{
+						MarkdownDescription: "Open-file limit for logins (`/etc/security/limits.d`) and services (systemd `DefaultLimitNOFILE`). Unset leaves limits alone.",
+						Optional:            true,
+						Validators:          []validator.Int64{int64validator.Between(1024, 1<<30)},
+					},
+					"nproc": schema.Int64Attribute{
+						MarkdownDescription: "Process limit for logins and services. Unset leaves it alone.",
+						Optional:            true,
+						Validators:          []validator.Int64{int64validator.Between(64, 1<<30)},
+					},
+					"sysctls": schema.MapAttribute{
+						MarkdownDescription: "Kernel parameters, written to `/etc/sysctl.d/90-kiln.conf` and applied.",
+						ElementType:         types.StringType,
+						Optional:            true,
+						Validators:          []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z0-9_.]+$`), "must be a sysctl name"))},
+					},
+					"cgroup_v2": schema.StringAttribute{
+						MarkdownDescription: "`verify` fails unless the host runs cgroup v2; `enable` puts " +
+							"`systemd.unified_cgroup_hierarchy=1` on the kernel command line and reboots when needed; `ignore`. Defaults to `verify`.",
+						Optional:   true,
+						Computed:   true,
+						Default:    stringdefault.StaticString("verify"),
+						Validators: []validator.String{stringvalidator.OneOf("verify", "enable", "ignore")},
+					},
+				},
+			},
+			"verify": schema.SingleNestedBlock{
+				MarkdownDescription: "Checks run with the default toolchain after each apply; results in `verification`.",
+				Attributes: map[string]schema.Attribute{
+					"build": schema.BoolAttribute{
+						MarkdownDescription: "Build and run a small program. Defaults to `true`.",
+						Optional:            true,
+						Computed:            true,
+						Default:             booldefault.StaticBool(true),
+					},
+					"test_packages": schema.ListAttribute{
+						MarkdownDescription: "Standard library packages to run `go test -short` on, for example `[\"strings\"]`.",
+						ElementType:         types.StringType,
+						Optional:            true,
+						Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+					},
+				},
+			},
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+		},
+	}
+}
+
+func (r *goHostResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	c, ok := req.ProviderData.(*clients)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("got %T", req.ProviderData))
+		return
+	}
+	r.clients = c
+}
+
+func (r *goHostResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan goHostModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.Timeouts.Create(ctx, defaultHostCreateTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.apply(ctx, timeout, &plan, &resp.State, &resp.Diagnostics)
+}
+
+func (r *goHostResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan goHostModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.Timeouts.Update(ctx, defaultHostUpdateTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.apply(ctx, timeout, &plan, &resp.State, &resp.Diagnostics)
+}
+
+// stateSetter is the part of tfsdk.State apply needs.
+type stateSetter interface {
+	Set(context.Context, any) diag.Diagnostics
+}
+
+// apply brings the host to plan and records what it then reads back.
+func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan *goHostModel, state stateSetter, diags *diag.Diagnostics) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	target, err := r.target(plan.Connection)
+	if err != nil {
+		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh block", err.Error())
+		return
+	}
+	client, err := remote.Dial(ctx, target)
+	if err != nil {
+		diags.AddError("Could not connect to the host", err.Error())
+		return
+	}
+	defer func() { client.Close() }()
+	spec := plan.spec()
+	source := plan.Go
+	host := &hostprep.Host{
+		Client: client,
+		Dial:   func(ctx context.Context) (*remote.Client, error) { return remote.Dial(ctx, target) },
+		Log:    func(ctx context.Context, msg string, fields map[string]any) { tflogInfo(ctx, msg, fields) },
+		Fetch: func(ctx context.Context, version string) (hostprep.Archive, error) {
+			return r.fetch(ctx, source, version)
+		},
+	}
+	facts, verification, err := host.Apply(ctx, spec)
+	client = host.Client
+	if err != nil {
+		diags.AddError("Could not prepare the Go host", err.Error())
+		// Record what the host looks like now, so the next plan shows what is left to do.
+		if facts.Kernel != "" {
+			plan.readBack(facts, hostprep.Verification{})
+			diags.Append(state.Set(ctx, plan)...)
+		}
+		return
+	}
+	plan.ID = types.StringValue(hostID(target))
+	plan.readBack(facts, verification)
+	diags.Append(state.Set(ctx, plan)...)
+}
+
+// fetch gets a verified archive of version for the host's platform.
+func (r *goHostResource) fetch(ctx context.Context, source *goToolchainsModel, version string) (hostprep.Archive, error) {
+	var (
+		a   gotoolchain.Artifact
+		err error
+	)
+	switch source.Source.ValueString() {
+	case "dl":
+		m := gotoolchain.Mirror{URL: source.MirrorURL.ValueString(), IndexURL: source.IndexURL.ValueString(),
+			Fingerprint: source.KeyFingerprint.ValueString()}
+		if k := source.Keyring.ValueString(); k != "" {
+			if m.Keyring, err = gotoolchain.ParseKeyring([]byte(k)); err != nil {
+				return hostprep.Archive{}, fmt.Errorf("go.keyring: %w", err)
+			}
+		}
+		a, err = r.clients.toolchains.FromMirror(ctx, m, version, "linux", "amd64", "")
+	default:
+		p := gotoolchain.ModuleProxy{URL: source.ProxyURL.ValueString(), SumDB: source.SumDB.ValueString()}
+		a, err = r.clients.toolchains.FromModuleProxy(ctx, p, version, "linux", "amd64")
+	}
+	if err != nil {
+		return hostprep.Archive{}, fmt.Errorf("go%s: %w", version, err)
+	}
+	return hostprep.Archive{SHA256: a.SHA256, Open: func() (io.ReadCloser, error) { return os.Open(a.Path) }}, nil
+}
+
+func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state goHostModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	target, err := r.target(state.Connection)
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid ssh block", err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	client, err := remote.Dial(ctx, target)
+	if err != nil {
+		resp.Diagnostics.AddError("Could not connect to the host", err.Error())
+		return
+	}
+	defer client.Close()
+	facts, err := hostprep.ReadFacts(ctx, client, state.spec())
+	if err != nil {
+		resp.Diagnostics.AddError("Could not read the Go host", err.Error())
+		return
+	}
+	if state.Go == nil && state.Hardening == nil {
+		state.importFrom(facts) // just imported: adopt what the host has
+	}
+	state.ID = types.StringValue(hostID(target))
+	state.readBack(facts, state.verification())
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *goHostResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state goHostModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() || !state.RemoveOnDestroy.ValueBool() {
+		return
+	}
+	timeout, diags := state.Timeouts.Delete(ctx, defaultHostDeleteTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	target, err := r.target(state.Connection)
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid ssh block", err.Error())
+		return
+	}
+	client, err := remote.Dial(ctx, target)
+	if err != nil {
+		resp.Diagnostics.AddError("Could not connect to the host", err.Error())
+		return
+	}
+	defer client.Close()
+	if err := hostprep.Uninstall(ctx, client, state.spec().Root); err != nil {
+		resp.Diagnostics.AddError("Could not remove what Kiln installed", err.Error())
+	}
+}
+
+// ImportState takes `user@host:port`; the key and the host key check come from
+// the provider's ssh block.
+func (r *goHostResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	user, hostport, ok := strings.Cut(req.ID, "@")
+	host, portText, err := net.SplitHostPort(hostport)
+	port, perr := strconv.ParseInt(portText, 10, 64)
+	if !ok || err != nil || perr != nil || user == "" || host == "" {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("want user@host:port, got %q", req.ID))
+		return
+	}
+	conn := &hostConnectionModel{
+		Host: types.StringValue(host), Port: types.Int64Value(port), User: types.StringValue(user),
+		PrivateKey: types.StringNull(), UseAgent: types.BoolNull(), HostKey: types.StringNull(), KnownHostsFile: types.StringNull(),
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("ssh"), conn)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("remove_on_destroy"), true)...)
+}
+
+// target resolves a connection block over the provider's ssh defaults.
+func (r *goHostResource) target(c *hostConnectionModel) (remote.Target, error) {
+	if c == nil || c.Host.ValueString() == "" {
+		return remote.Target{}, fmt.Errorf("ssh.host is required")
+	}
+	d := r.clients.ssh
+	port := d.Port
+	if !c.Port.IsNull() {
+		port = c.Port.ValueInt64()
+	}
+	t := remote.Target{
+		Addr:           net.JoinHostPort(c.Host.ValueString(), strconv.FormatInt(port, 10)),
+		User:           firstSet(c.User.ValueString(), d.User),
+		ConnectTimeout: hostConnectRetry,
+	}
+	if key := firstSet(c.PrivateKey.ValueString(), d.PrivateKey); key != "" {
+		auth, err := remote.KeyAuth([]byte(key))
+		if err != nil {
+			return t, err
+		}
+		t.Auth = append(t.Auth, auth)
+	}
+	if c.UseAgent.ValueBool() || d.UseAgent {
+		auth, err := remote.AgentAuth()
+		if err != nil {
+			return t, err
+		}
+		t.Auth = append(t.Auth, auth)
+	}
+	if len(t.Auth) == 0 {
+		return t, fmt.Errorf("no SSH credentials for %s: set ssh.private_key, use_agent, or the provider's ssh block", t.Addr)
+	}
+	switch {
+	case c.HostKey.ValueString() != "":
+		key, err := remote.ParsePublicKey(c.HostKey.ValueString())
+		if err != nil {
+			return t, fmt.Errorf("ssh.host_key: %w", err)
+		}
+		t.HostKey = remote.PinHostKey(key)
+	case firstSet(c.KnownHostsFile.ValueString(), d.KnownHostsFile) != "":
+		check, err := remote.KnownHosts(firstSet(c.KnownHostsFile.ValueString(), d.KnownHostsFile))
+		if err != nil {
+			return t, err
+		}
+		t.HostKey = check
+	default:
+		return t, fmt.Errorf("the host key of %s is not pinned: set ssh.host_key or a known_hosts_file", t.Addr)
+	}
+	return t, nil
+}
+
+func hostID(t remote.Target) string { return t.User + "@" + t.Addr }
+
+// spec is the hostprep form of the model.
+func (m goHostModel) spec() hostprep.Spec {
+	s := hostprep.Spec{Root: hostprep.DefaultRoot, RemoveUndeclared: true, CgroupV2: "ignore"}
+	if g := m.Go; g != nil {
+		s.Root = firstSet(g.Root.ValueString(), hostprep.DefaultRoot)
+		s.Versions = stringsOf(g.Versions)
+		s.Default = g.Default.ValueString()
+		if s.Default == "" && len(s.Versions) > 0 {
+			s.Default = s.Versions[0]
+		}
+	}
+	s.Env = stringMap(m.Env)
+	if h := m.Hardening; h != nil {
+		s.SwapOff = h.SwapOff.ValueBool()
+		s.NoFile = int(h.NoFile.ValueInt64())
+		s.NProc = int(h.NProc.ValueInt64())
+		s.Sysctls = stringMap(h.Sysctls)
+		s.CgroupV2 = h.CgroupV2.ValueString()
+	}
+	if v := m.Verify; v != nil {
+		s.VerifyBuild = v.Build.ValueBool()
+		s.TestPackages = stringsOf(v.TestPackages)
+	} else {
+		s.VerifyBuild = true
+	}
+	return s
+}
+
+// readBack records the host's facts: managed values that drifted take the
+// host's value, so the plan shows the way back.
+func (m *goHostModel) readBack(f hostprep.Facts, v hostprep.Verification) {
+	spec := m.spec()
+	if g := m.Go; g != nil {
+		kept := []types.String{}
+		for _, want := range g.Versions {
+			if t, ok := f.Toolchains[want.ValueString()]; ok && t.Intact() {
+				kept = append(kept, want)
+			}
+		}
+		if g.Versions != nil {
+			g.Versions = kept
+		}
+		g.Default = optionalString(f.Default)
+	}
+	if !m.Env.IsNull() {
+		envs := map[string]attr.Value{}
+		current := f.Toolchains[f.Default].Env
+		for k := range m.Env.Elements() {
+			if val, ok := current[k]; ok {
+				envs[k] = types.StringValue(val)
+			} else {
+				envs[k] = types.StringValue("")
+			}
+		}
+		m.Env = types.MapValueMust(types.StringType, envs)
+	}
+	if h := m.Hardening; h != nil {
+		if spec.SwapOff {
+			h.SwapOff = types.BoolValue(f.SwapOff())
+		}
+		if spec.NoFile > 0 {
+			h.NoFile = types.Int64Value(int64(f.NoFile))
+		}
+		if spec.NProc > 0 {
+			h.NProc = types.Int64Value(int64(f.NProc))
+		}
+		if !h.Sysctls.IsNull() {
+			vals := map[string]attr.Value{}
+			for k, want := range spec.Sysctls {
+				got := strings.Join(strings.Fields(f.Sysctls[k]), " ")
+				if got == strings.Join(strings.Fields(want), " ") {
+					got = want
+				}
+				vals[k] = types.StringValue(got)
+			}
+			h.Sysctls = types.MapValueMust(types.StringType, vals)
+		}
+	}
+	m.Facts = types.ObjectValueMust(hostFactsType, map[string]attr.Value{
+		"os": types.StringValue(f.OS), "kernel": types.StringValue(f.Kernel), "arch": types.StringValue(f.Arch),
+		"cgroup_mode": types.StringValue(f.CgroupFS), "swap_total_kib": types.Int64Value(f.SwapTotalKiB),
+		"nofile": types.Int64Value(int64(f.NoFile)), "nproc": types.Int64Value(int64(f.NProc)),
+	})
+	versions := make([]string, 0, len(f.Toolchains))
+	for version := range f.Toolchains {
+		versions = append(versions, version)
+	}
+	slices.Sort(versions)
+	installed := make([]attr.Value, 0, len(versions))
+	for _, version := range versions {
+		t := f.Toolchains[version]
+		installed = append(installed, types.ObjectValueMust(installedType, map[string]attr.Value{
+			"version": types.StringValue(version), "archive_sha256": types.StringValue(t.ArchiveSHA256),
+			"go_binary_sha256": types.StringValue(t.InstalledGoSHA256),
+		}))
+	}
+	m.Installed = types.ListValueMust(types.ObjectType{AttrTypes: installedType}, installed)
+	m.Verification = types.ObjectValueMust(verificationType, map[string]attr.Value{
+		"go_version": types.StringValue(v.GoVersion), "goroot": types.StringValue(v.GOROOT), "gopath": types.StringValue(v.GOPATH),
+		"build_output": types.StringValue(v.BuildOutput), "test_output": types.StringValue(v.TestOutput),
+	})
+}
+
+// verification is the last recorded verification (Read does not rerun it).
+func (m goHostModel) verification() hostprep.Verification {
+	if m.Verification.IsNull() || m.Verification.IsUnknown() {
+		return hostprep.Verification{}
+	}
+	a := m.Verification.Attributes()
+	get := func(k string) string {
+		if s, ok := a[k].(types.String); ok {
+			return s.ValueString()
+		}
+		return ""
+	}
+	return hostprep.Verification{GoVersion: get("go_version"), GOROOT: get("goroot"), GOPATH: get("gopath"),
+		BuildOutput: get("build_output"), TestOutput: get("test_output")}
+}
+
+// importFrom adopts the toolchains found on an imported host.
+func (m *goHostModel) importFrom(f hostprep.Facts) {
+	var versions []types.String
+	for version, t := range f.Toolchains {
+		if t.Intact() {
+			versions = append(versions, types.StringValue(version))
+		}
+	}
+	slices.SortFunc(versions, func(a, b types.String) int { return strings.Compare(a.ValueString(), b.ValueString()) })
+	if len(versions) > 0 {
+		m.Go = &goToolchainsModel{
+			Versions: versions, Default: optionalString(f.Default), Source: types.StringValue("module_proxy"),
+			Root: types.StringValue(hostprep.DefaultRoot), ProxyURL: types.StringNull(), SumDB: types.StringNull(),
+			MirrorURL: types.StringNull(), IndexURL: types.StringNull(), Keyring: types.StringNull(), KeyFingerprint: types.StringNull(),
+		}
+	}
+}
+
+func stringMap(m types.Map) map[string]string {
+	if m.IsNull() || m.IsUnknown() {
+		return nil
+	}
+	out := map[string]string{}
+	for k, v := range m.Elements() {
+		if s, ok := v.(types.String); ok {
+			out[k] = s.ValueString()
+		}
+	}
+	return out
+}
