@@ -227,6 +227,21 @@ func (c *Client) Run(ctx context.Context, step, cmd string) (string, error) {
 
 // RunInput is Run with stdin fed to the command.
 func (c *Client) RunInput(ctx context.Context, step, cmd string, stdin io.Reader) (string, error) {
+	full := cmd
+	if c.target.User != "root" {
+		full = "sudo -n -- sh -c " + ShellQuote(cmd)
+	}
+	return c.run(ctx, step, cmd, full, stdin)
+}
+
+// RunAsUser runs cmd as the login user, without sudo: what that user sees
+// (limits of its session, its environment).
+func (c *Client) RunAsUser(ctx context.Context, step, cmd string) (string, error) {
+	return c.run(ctx, step, cmd, cmd, nil)
+}
+
+// run runs full; errors name cmd, the command as the caller wrote it.
+func (c *Client) run(ctx context.Context, step, cmd, full string, stdin io.Reader) (string, error) {
 	session, err := c.conn.NewSession()
 	if err != nil {
 		return "", &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Err: err}
@@ -234,10 +249,6 @@ func (c *Client) RunInput(ctx context.Context, step, cmd string, stdin io.Reader
 	defer session.Close()
 	var stdout, stderr bytes.Buffer
 	session.Stdout, session.Stderr, session.Stdin = &stdout, &stderr, stdin
-	full := cmd
-	if c.target.User != "root" {
-		full = "sudo -n -- sh -c " + ShellQuote(cmd)
-	}
 	done := make(chan error, 1)
 	go func() { done <- session.Run(full) }()
 	select {

@@ -1,0 +1,108 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
+)
+
+// GoMirror is a local download mirror of Go release tarballs, signed with a key
+// the test made, with a release index giving their SHA-256.
+type GoMirror struct {
+	URL, IndexURL string
+	Keyring       string // armored public key of the signer
+	Fingerprint   string
+}
+
+// StartGoMirror serves genuine toolchains, rebuilt as release tarballs from the
+// golang.org/toolchain modules (verified against the checksum database), on
+// 127.0.0.1. Versions in badSignature get a signature by another key.
+func StartGoMirror(t *testing.T, versions []string, badSignature ...string) GoMirror {
+	t.Helper()
+	signer := newSigner(t)
+	stranger := newSigner(t)
+	cache := filepath.Join(CacheDir(), "toolchains")
+	fetcher := &gotoolchain.Fetcher{Cache: &gotoolchain.Cache{Dir: cache}}
+	mux := http.NewServeMux()
+	var index []gotoolchain.Release
+	for _, v := range versions {
+		a, err := fetcher.FromModuleProxy(context.Background(), gotoolchain.ModuleProxy{}, v, "linux", "amd64")
+		if err != nil {
+			t.Fatalf("mirror go%s: %v", v, err)
+		}
+		data, err := os.ReadFile(a.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		by := signer
+		for _, bad := range badSignature {
+			if bad == v {
+				by = stranger
+			}
+		}
+		var sig bytes.Buffer
+		if err := openpgp.ArmoredDetachSign(&sig, by, bytes.NewReader(data), nil); err != nil {
+			t.Fatal(err)
+		}
+		name := gotoolchain.TarballName(v, "linux", "amd64")
+		mux.HandleFunc("/go/"+name, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(data) })
+		signature := sig.Bytes()
+		mux.HandleFunc("/go/"+name+".asc", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(signature) })
+		index = append(index, gotoolchain.Release{Version: "go" + v, Stable: true, Files: []gotoolchain.File{
+			{Filename: name, OS: "linux", Arch: "amd64", Kind: "archive", SHA256: a.SHA256, Size: a.Size},
+		}})
+	}
+	mux.HandleFunc("/dl.json", func(w http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(w).Encode(index) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	var keyring bytes.Buffer
+	w, err := armor.Encode(&keyring, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signer.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := stranger.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	return GoMirror{
+		URL: srv.URL + "/go/", IndexURL: srv.URL + "/dl.json",
+		Keyring: keyring.String(), Fingerprint: hex.EncodeToString(signer.PrimaryKey.Fingerprint),
+	}
+}
+
+func newSigner(t *testing.T) *openpgp.Entity {
+	t.Helper()
+	created := time.Now().Add(-time.Hour)
+	e, err := openpgp.NewEntity("Kiln Test Mirror", "", "mirror@kiln.test",
+		&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return created }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// CacheDir is the cache the test bed and tests share.
+func CacheDir() string {
+	if dir := os.Getenv("KILN_CACHE"); dir != "" {
+		return dir
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "kiln")
+}
