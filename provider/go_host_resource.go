@@ -380,7 +380,7 @@ type stateSetter interface {
 func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan *goHostModel, state stateSetter, diags *diag.Diagnostics) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	target, err := r.target(plan.Connection)
+	target, err := sshTarget(r.clients.ssh, plan.Connection)
 	if err != nil {
 		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh block", err.Error())
 		return
@@ -449,7 +449,7 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	target, err := r.target(state.Connection)
+	target, err := sshTarget(r.clients.ssh, state.Connection)
 	if err != nil {
 		resp.Diagnostics.AddError("Invalid ssh block", err.Error())
 		return
@@ -488,7 +488,7 @@ func (r *goHostResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	target, err := r.target(state.Connection)
+	target, err := sshTarget(r.clients.ssh, state.Connection)
 	if err != nil {
 		resp.Diagnostics.AddError("Invalid ssh block", err.Error())
 		return
@@ -523,12 +523,11 @@ func (r *goHostResource) ImportState(ctx context.Context, req resource.ImportSta
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("remove_on_destroy"), true)...)
 }
 
-// target resolves a connection block over the provider's ssh defaults.
-func (r *goHostResource) target(c *hostConnectionModel) (remote.Target, error) {
+// sshTarget resolves an ssh block over the provider's ssh defaults d.
+func sshTarget(d sshDefaults, c *hostConnectionModel) (remote.Target, error) {
 	if c == nil || c.Host.ValueString() == "" {
 		return remote.Target{}, fmt.Errorf("ssh.host is required")
 	}
-	d := r.clients.ssh
 	port := d.Port
 	if !c.Port.IsNull() {
 		port = c.Port.ValueInt64()
@@ -654,25 +653,7 @@ func (m *goHostModel) readBack(f hostprep.Facts, v hostprep.Verification) {
 			h.Sysctls = types.MapValueMust(types.StringType, vals)
 		}
 	}
-	m.Facts = types.ObjectValueMust(hostFactsType, map[string]attr.Value{
-		"os": types.StringValue(f.OS), "kernel": types.StringValue(f.Kernel), "arch": types.StringValue(f.Arch),
-		"cgroup_mode": types.StringValue(f.CgroupFS), "swap_total_kib": types.Int64Value(f.SwapTotalKiB),
-		"nofile": types.Int64Value(int64(f.NoFile)), "nproc": types.Int64Value(int64(f.NProc)),
-	})
-	versions := make([]string, 0, len(f.Toolchains))
-	for version := range f.Toolchains {
-		versions = append(versions, version)
-	}
-	slices.Sort(versions)
-	installed := make([]attr.Value, 0, len(versions))
-	for _, version := range versions {
-		t := f.Toolchains[version]
-		installed = append(installed, types.ObjectValueMust(installedType, map[string]attr.Value{
-			"version": types.StringValue(version), "archive_sha256": types.StringValue(t.ArchiveSHA256),
-			"go_binary_sha256": types.StringValue(t.InstalledGoSHA256),
-		}))
-	}
-	m.Installed = types.ListValueMust(types.ObjectType{AttrTypes: installedType}, installed)
+	m.Facts, m.Installed = factsValue(f), installedValue(f)
 	m.Verification = types.ObjectValueMust(verificationType, map[string]attr.Value{
 		"go_version": types.StringValue(v.GoVersion), "goroot": types.StringValue(v.GOROOT), "gopath": types.StringValue(v.GOPATH),
 		"build_output": types.StringValue(v.BuildOutput), "test_output": types.StringValue(v.TestOutput),
@@ -724,4 +705,29 @@ func stringMap(m types.Map) map[string]string {
 		}
 	}
 	return out
+}
+
+func factsValue(f hostprep.Facts) types.Object {
+	return types.ObjectValueMust(hostFactsType, map[string]attr.Value{
+		"os": types.StringValue(f.OS), "kernel": types.StringValue(f.Kernel), "arch": types.StringValue(f.Arch),
+		"cgroup_mode": types.StringValue(f.CgroupFS), "swap_total_kib": types.Int64Value(f.SwapTotalKiB),
+		"nofile": types.Int64Value(int64(f.NoFile)), "nproc": types.Int64Value(int64(f.NProc)),
+	})
+}
+
+func installedValue(f hostprep.Facts) types.List {
+	versions := make([]string, 0, len(f.Toolchains))
+	for version := range f.Toolchains {
+		versions = append(versions, version)
+	}
+	slices.Sort(versions)
+	installed := make([]attr.Value, 0, len(versions))
+	for _, version := range versions {
+		t := f.Toolchains[version]
+		installed = append(installed, types.ObjectValueMust(installedType, map[string]attr.Value{
+			"version": types.StringValue(version), "archive_sha256": types.StringValue(t.ArchiveSHA256),
+			"go_binary_sha256": types.StringValue(t.InstalledGoSHA256),
+		}))
+	}
+	return types.ListValueMust(types.ObjectType{AttrTypes: installedType}, installed)
 }

@@ -274,6 +274,8 @@ func (p *kilnProvider) Resources(context.Context) []func() resource.Resource {
 
 func (p *kilnProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
+		newGoReleaseDataSource,
+		newHostFactsDataSource,
 		newVsphereTemplateDataSource,
 		newVsphereDatacenterDataSource,
 		newVsphereClusterDataSource,

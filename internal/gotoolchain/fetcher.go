@@ -59,3 +59,18 @@ func (f *Fetcher) get(ctx context.Context, key string, fill func(io.Writer) (Art
 }
 
 func (f *Fetcher) scratch() string { return filepath.Join(f.Cache.Dir, "tmp") }
+
+// Checksum is the checksum database's h1: hash for a toolchain module.
+func (f *Fetcher) Checksum(ctx context.Context, p ModuleProxy, version, goos, goarch string) (string, error) {
+	return p.Checksum(ctx, f.client(), f.scratch(), version, goos, goarch)
+}
+
+// ProxyReleases lists the toolchain versions a module proxy offers.
+func (f *Fetcher) ProxyReleases(ctx context.Context, p ModuleProxy, goos, goarch string) ([]Release, error) {
+	return p.Releases(ctx, f.client(), goos, goarch)
+}
+
+// MirrorReleases reads a mirror's release index.
+func (f *Fetcher) MirrorReleases(ctx context.Context, m Mirror) ([]Release, error) {
+	return FetchIndex(ctx, f.client(), m.indexURL())
+}

@@ -133,6 +133,12 @@ func (p ModuleProxy) Fetch(ctx context.Context, client *http.Client, scratch, ve
 // or the release index says it is.
 var ErrChecksumMismatch = errors.New("checksum mismatch")
 
+// Checksum returns the h1: hash the checksum database records for a version's
+// toolchain module, verified through the database's signed tree.
+func (p ModuleProxy) Checksum(ctx context.Context, client *http.Client, scratch, version, goos, goarch string) (string, error) {
+	return p.lookupSum(ctx, client, scratch, ModuleVersion(version, goos, goarch))
+}
+
 func (p ModuleProxy) lookupSum(ctx context.Context, client *http.Client, scratch, modVersion string) (string, error) {
 	ops := &sumdbOps{ctx: ctx, client: client, url: p.sumDBURL(), key: p.sumDBKey(), dir: filepath.Join(scratch, "sumdb")}
 	lines, err := sumdb.NewClient(ops).Lookup(ToolchainModule, modVersion)

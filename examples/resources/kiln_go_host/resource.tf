@@ -1,0 +1,52 @@
+# A Go build host on a VM made by kiln_libvirt_vm, its host key pinned from the VM.
+resource "kiln_go_host" "builder" {
+  ssh {
+    host        = kiln_libvirt_vm.builder.ssh_host
+    port        = kiln_libvirt_vm.builder.ssh_port
+    user        = "debian"
+    private_key = file("~/.ssh/id_ed25519")
+    host_key    = kiln_libvirt_vm.builder.ssh_host_public_key
+  }
+
+  go {
+    # golang.org/toolchain modules, verified against the Go checksum database.
+    versions = ["1.24.4", "1.23.10"]
+    default  = "1.24.4"
+  }
+
+  env = {
+    GOPROXY   = "https://proxy.golang.org,direct"
+    GOPRIVATE = "git.example.com/*"
+  }
+
+  hardening {
+    swap_off  = true
+    nofile    = 65536
+    sysctls   = { "vm.swappiness" = "1" }
+    cgroup_v2 = "verify"
+  }
+
+  verify {
+    build         = true
+    test_packages = ["strings"]
+  }
+}
+
+# Release tarballs from an internal mirror, signed with the mirror's own key.
+resource "kiln_go_host" "mirrored" {
+  ssh {
+    host             = "build-7.example.com"
+    user             = "root"
+    private_key      = file("~/.ssh/id_ed25519")
+    known_hosts_file = pathexpand("~/.ssh/known_hosts")
+  }
+
+  go {
+    versions        = ["1.24.4"]
+    source          = "dl"
+    mirror_url      = "https://mirror.example.com/golang/"
+    index_url       = "https://mirror.example.com/golang/dl.json"
+    keyring         = file("mirror-signing-key.asc")
+    key_fingerprint = "0123456789ABCDEF0123456789ABCDEF01234567"
+  }
+}
