@@ -156,7 +156,7 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 					guest("tail -n +2 /proc/swaps | wc -l", "0"),
 					guest("ulimit -n", "65536"),
 					guest("stat -fc %T /sys/fs/cgroup", "cgroup2fs"),
-					guest("sysctl -n vm.swappiness", "1"),
+					guest("cat /proc/sys/vm/swappiness", "1"),
 				),
 			},
 			{
