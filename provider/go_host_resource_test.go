@@ -35,6 +35,8 @@ type goHostConfig struct {
 	knownHosts string
 	versions   []string
 	mirror     *testenv.GoMirror
+	// keyringFile holds the mirror's armored public keys.
+	keyringFile string
 }
 
 func (c goHostConfig) String() string {
@@ -44,8 +46,7 @@ func (c goHostConfig) String() string {
     mirror_url      = %q
     index_url       = %q
     key_fingerprint = %q
-    keyring         = <<-EOT
-%sEOT`, c.mirror.URL, c.mirror.IndexURL, c.mirror.Fingerprint, c.mirror.Keyring)
+    keyring         = file(%q)`, c.mirror.URL, c.mirror.IndexURL, c.mirror.Fingerprint, c.keyringFile)
 	}
 	return fmt.Sprintf(`
 provider "kiln" {
@@ -131,6 +132,10 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 		knownHosts: filepath.Join(dir, "known_hosts"), versions: []string{"1.24.4", "1.23.10"}}
 	withMirror := cfg
 	withMirror.mirror = &mirror
+	withMirror.keyringFile = filepath.Join(dir, "mirror-keys.asc")
+	if err := os.WriteFile(withMirror.keyringFile, []byte(mirror.Keyring), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	withMirror.versions = []string{"1.24.4", "1.23.10", "1.22.12"}
 	badSignature := withMirror
 	badSignature.versions = []string{"1.24.4", "1.23.10", "1.22.12", "1.21.13"}
