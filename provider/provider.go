@@ -14,7 +14,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
+	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
 	"github.com/kilnhq/terraform-provider-kiln/internal/vsphere"
 )
@@ -73,6 +75,9 @@ type sshBlockModel struct {
 type clients struct {
 	libvirt *libvirt.Client
 	vsphere *vsphere.Client
+	// delivery runs projects, environments and releases on the cluster of the
+	// kubernetes block.
+	delivery *delivery.Engine
 	// ssh holds the provider's SSH defaults; toolchains is shared by every host
 	// so each archive is fetched from its origin once.
 	ssh        sshDefaults
@@ -260,6 +265,20 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 		})
 		c.vsphere.Log = tflogInfo
 	}
+	if cfg.Kubernetes != nil {
+		k := cfg.Kubernetes
+		kc := kube.NewClient(kube.Config{
+			Kubeconfig: firstSet(k.ConfigPath.ValueString(), os.Getenv("KUBECONFIG")),
+			Context:    k.ConfigContext.ValueString(),
+			Host:       k.Host.ValueString(),
+			Token:      k.Token.ValueString(),
+			CACert:     k.ClusterCACertificate.ValueString(),
+			ClientCert: k.ClientCertificate.ValueString(),
+			ClientKey:  k.ClientKey.ValueString(),
+		})
+		kc.Log = tflogInfo
+		c.delivery = &delivery.Engine{Kube: kc, Log: tflogInfo}
+	}
 	resp.ResourceData = c
 	resp.DataSourceData = c
 }
@@ -269,6 +288,9 @@ func (p *kilnProvider) Resources(context.Context) []func() resource.Resource {
 		newLibvirtVMResource,
 		newVsphereVMResource,
 		newGoHostResource,
+		newProjectResource,
+		newEnvironmentResource,
+		newReleaseResource,
 	}
 }
 
@@ -281,6 +303,8 @@ func (p *kilnProvider) DataSources(context.Context) []func() datasource.DataSour
 		newVsphereClusterDataSource,
 		newVsphereDatastoreDataSource,
 		newVsphereNetworkDataSource,
+		newReleaseHistoryDataSource,
+		newEnvironmentStatusDataSource,
 	}
 }
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds the CLIs pinned under tools/ into a cache outside the repository, keyed by
-# each tool module's go.mod and go.sum, and links them into .tools/bin/. A tool whose
-# pins have not changed is not rebuilt.
+# each tool module's go.mod and go.sum, and links them into .tools/bin/. A module may
+# declare several tools (a `tool ( ... )` block); each binary is named after the last
+# element of its package path. A module whose pins have not changed is not rebuilt.
+#
+#   bash scripts/tools.sh            # every module under tools/
+#   bash scripts/tools.sh kube kwok  # only these modules
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,25 +13,51 @@ cache=${KILN_CACHE:-$HOME/.cache/kiln}/tools
 bin=$repo/.tools/bin
 mkdir -p "$cache" "$bin"
 
-# tool module directory -> binary name
-declare -A tools=(
-	[terraform]=terraform
-	[tofu]=tofu
-	[tfplugindocs]=tfplugindocs
-	[golangci-lint]=golangci-lint
-)
+# tool_packages prints the package paths of a go.mod's tool directives, one a line,
+# for both the single-line and the block form.
+tool_packages() {
+	awk '
+		/^tool \(/ { block = 1; next }
+		block && /^\)/ { block = 0; next }
+		block && NF { print $1; next }
+		/^tool / { print $2 }
+	' "$1"
+}
 
-for dir in "${!tools[@]}"; do
-	name=${tools[$dir]}
+if (($# > 0)); then
+	dirs=("$@")
+else
+	dirs=()
+	for mod in "$repo"/tools/*/go.mod; do
+		dirs+=("$(basename "$(dirname "$mod")")")
+	done
+fi
+
+for dir in "${dirs[@]}"; do
 	mod=$repo/tools/$dir
 	key=$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-16)
-	target=$cache/$name-$key/$name
-	if [[ ! -x $target ]]; then
-		echo "tools: building $name" >&2
-		pkg=$(awk '/^tool /{print $2}' "$mod/go.mod")
-		mkdir -p "$cache/$name-$key"
-		(cd "$mod" && CGO_ENABLED=0 go build -trimpath -o "$target.tmp" "$pkg")
-		mv "$target.tmp" "$target"
+	out=$cache/$dir-$key
+	mapfile -t pkgs < <(tool_packages "$mod/go.mod")
+	if ((${#pkgs[@]} == 0)); then
+		echo "tools: $mod/go.mod declares no tool" >&2
+		exit 1
 	fi
-	ln -sfn "$target" "$bin/$name"
+	missing=()
+	for pkg in "${pkgs[@]}"; do
+		[[ -x $out/${pkg##*/} ]] || missing+=("$pkg")
+	done
+	if ((${#missing[@]} > 0)); then
+		echo "tools: building ${missing[*]##*/}" >&2
+		mkdir -p "$out"
+		tmp=$(mktemp -d "$out/.build.XXXXXX")
+		# go build writes one binary per main package into a directory given as -o dir/.
+		(cd "$mod" && CGO_ENABLED=0 go build -trimpath -o "$tmp/" "${missing[@]}")
+		for pkg in "${missing[@]}"; do
+			mv "$tmp/${pkg##*/}" "$out/${pkg##*/}"
+		done
+		rmdir "$tmp"
+	fi
+	for pkg in "${pkgs[@]}"; do
+		ln -sfn "$out/${pkg##*/}" "$bin/${pkg##*/}"
+	done
 done

@@ -1,0 +1,2 @@
+# Import as <project>/<environment>.
+terraform import kiln_environment.dev shop/dev

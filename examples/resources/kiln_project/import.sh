@@ -1,0 +1,2 @@
+# Import by project name.
+terraform import kiln_project.shop shop

@@ -1,0 +1,2 @@
+# Import as <project>/<environment>.
+terraform import kiln_release.dev shop/dev

@@ -1,0 +1,54 @@
+package testenv
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// KubeBed is the local Kubernetes control plane (scripts/kube-testbed.sh):
+// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok's
+// simulated nodes, all on 127.0.0.1.
+type KubeBed struct {
+	Kubeconfig string
+	Host       string
+	CAFile     string
+	ClientCert string // file, a client certificate in group system:masters
+	ClientKey  string // file
+}
+
+var (
+	kubeOnce sync.Once
+	kubeBed  KubeBed
+	kubeErr  error
+)
+
+// Kube brings the control plane up (reusing a running one) and returns it. The
+// first call on a fresh machine builds the control plane binaries, which takes
+// many minutes.
+func Kube(t testing.TB) KubeBed {
+	t.Helper()
+	kubeOnce.Do(func() {
+		var out []byte
+		out, kubeErr = runScript("kube-testbed.sh", 60*time.Minute)
+		if kubeErr != nil {
+			return
+		}
+		env := parseEnv(out)
+		kubeBed = KubeBed{
+			Kubeconfig: env["KILN_TEST_KUBECONFIG"],
+			Host:       env["KILN_TEST_KUBE_HOST"],
+			CAFile:     env["KILN_TEST_KUBE_CA"],
+			ClientCert: env["KILN_TEST_KUBE_CLIENT_CERT"],
+			ClientKey:  env["KILN_TEST_KUBE_CLIENT_KEY"],
+		}
+		if kubeBed.Kubeconfig == "" || kubeBed.Host == "" {
+			kubeErr = fmt.Errorf("kube-testbed.sh printed an incomplete environment:\n%s", out)
+		}
+	})
+	if kubeErr != nil {
+		t.Fatalf("kube test bed: %v", kubeErr)
+	}
+	return kubeBed
+}

@@ -1,0 +1,398 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
+	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
+)
+
+var (
+	_ resource.ResourceWithConfigure   = (*releaseResource)(nil)
+	_ resource.ResourceWithImportState = (*releaseResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*releaseResource)(nil)
+)
+
+func newReleaseResource() resource.Resource { return &releaseResource{} }
+
+type releaseResource struct {
+	clients *clients
+}
+
+type releaseModel struct {
+	ID                types.String   `tfsdk:"id"`
+	Project           types.String   `tfsdk:"project"`
+	Environment       types.String   `tfsdk:"environment"`
+	Version           types.String   `tfsdk:"version"`
+	Services          types.Map      `tfsdk:"services"`
+	OnlyServices      types.List     `tfsdk:"only_services"`
+	ForceConflicts    types.Bool     `tfsdk:"force_conflicts"`
+	RollbackOnFailure types.Bool     `tfsdk:"rollback_on_failure"`
+	HistoryLimit      types.Int64    `tfsdk:"history_limit"`
+	RolloutTimeout    types.String   `tfsdk:"rollout_timeout"`
+	Namespace         types.String   `tfsdk:"namespace"`
+	Revision          types.Int64    `tfsdk:"revision"`
+	Status            types.String   `tfsdk:"status"`
+	DeployedImages    types.Map      `tfsdk:"deployed_images"`
+	Drift             types.List     `tfsdk:"drift"`
+	Timeouts          timeouts.Value `tfsdk:"timeouts"`
+}
+
+const defaultReleaseTimeout = 30 * time.Minute
+
+var rolloutTimeoutPattern = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`)
+
+func (r *releaseResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_release"
+}
+
+func (r *releaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A release (a version) of a project in one environment, like a Helm release: each " +
+			"service's YAML is rendered with the environment's variables and the release's images, and applied " +
+			"with server-side apply (field manager `kiln`) startup group by startup group, waiting for each " +
+			"group's Deployments, StatefulSets and DaemonSets to roll out. Objects that left the render are deleted. " +
+			"A field another manager owns is a conflict that fails the apply unless `force_conflicts` is set; " +
+			"fields Kiln owned in the deployed revision and someone edited out of band are taken back.\n\n" +
+			"Every apply writes a revision to the history, one Secret per revision in the environment's " +
+			"namespace (type `" + kube.SecretType + "`, labelled `owner=kiln`, `kiln.dev/project`, `kiln.dev/env`, " +
+			"`status` and `revision`, holding gzip-compressed JSON of the render, images and times); the previous " +
+			"deployed revision becomes `superseded`, a failed one `failed`. With `rollback_on_failure` a failed " +
+			"rollout restores the last deployed revision as a new revision.\n\n" +
+			"Drift: the fields Kiln's field manager owned after the apply are compared with the live objects, so " +
+			"an image changed by hand or a deleted Deployment shows in `terraform plan` (as `drift`), while fields " +
+			"other actors own (annotations they add, replicas an autoscaler sets) never do. One `kiln_release` " +
+			"per project environment; requires the provider's `kubernetes` block.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "`<project>/<environment>`.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"project": schema.StringAttribute{
+				MarkdownDescription: "Name of the `kiln_project`.",
+				Required:            true,
+				PlanModifiers:       replace,
+				Validators:          dnsLabelValidators,
+			},
+			"environment": schema.StringAttribute{
+				MarkdownDescription: "Name of the `kiln_environment`.",
+				Required:            true,
+				PlanModifiers:       replace,
+				Validators:          dnsLabelValidators,
+			},
+			"version": schema.StringAttribute{
+				MarkdownDescription: "Version name of the release, the `${version}` placeholder; recorded in the history.",
+				Required:            true,
+				Validators: []validator.String{stringvalidator.LengthBetween(1, 63),
+					stringvalidator.RegexMatches(regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`), "must be a valid label value")},
+			},
+			"services": schema.MapAttribute{
+				MarkdownDescription: "Images by service name, the services' `${image}` placeholder. A service " +
+					"whose YAML uses `${image}` needs one.",
+				ElementType: types.StringType,
+				Required:    true,
+				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1)},
+			},
+			"only_services": schema.ListAttribute{
+				MarkdownDescription: "Release only these services; the others keep what the last deployed " +
+					"revision gave them. Defaults to every service of the project.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators:  []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues()},
+			},
+			"force_conflicts": schema.BoolAttribute{
+				MarkdownDescription: "Take over fields another field manager owns instead of failing on the " +
+					"conflict. Defaults to `false`.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+			},
+			"rollback_on_failure": schema.BoolAttribute{
+				MarkdownDescription: "When a rollout fails, restore the last deployed revision (written as a new " +
+					"revision); the apply still fails. Defaults to `false`.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+			},
+			"history_limit": schema.Int64Attribute{
+				MarkdownDescription: "Revisions kept in the history. Defaults to `10`.",
+				Optional:            true,
+				Computed:            true,
+				Default:             int64default.StaticInt64(delivery.DefaultHistoryLimit),
+				Validators:          []validator.Int64{int64validator.Between(1, 1000)},
+			},
+			"rollout_timeout": schema.StringAttribute{
+				MarkdownDescription: "How long each startup group may take to roll out, a Go duration; a rollback " +
+					"waits at least `1m` per group. Defaults to `5m`.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString("5m"),
+				Validators: []validator.String{stringvalidator.RegexMatches(rolloutTimeoutPattern, "must be a duration such as `90s` or `5m`")},
+			},
+			"namespace": schema.StringAttribute{
+				MarkdownDescription: "The environment's namespace.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"revision": schema.Int64Attribute{
+				MarkdownDescription: "The deployed revision.",
+				Computed:            true,
+			},
+			"status": schema.StringAttribute{
+				MarkdownDescription: "Status of the deployed revision (`deployed`).",
+				Computed:            true,
+			},
+			"deployed_images": schema.MapAttribute{
+				MarkdownDescription: "Images of every service in the deployed revision.",
+				ElementType:         types.StringType,
+				Computed:            true,
+			},
+			"drift": schema.ListAttribute{
+				MarkdownDescription: "Fields Kiln owns that differ in the cluster from the deployed revision, " +
+					"one line each; planned empty, so drift shows in the plan and apply restores the fields.",
+				ElementType: types.StringType,
+				Computed:    true,
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+		},
+	}
+}
+
+func (r *releaseResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.clients = deliveryConfigure(req.ProviderData, &resp.Diagnostics)
+}
+
+func (m releaseModel) spec(ctx context.Context, diags *diag.Diagnostics) delivery.ReleaseSpec {
+	s := delivery.ReleaseSpec{
+		Project:           m.Project.ValueString(),
+		Env:               m.Environment.ValueString(),
+		Version:           m.Version.ValueString(),
+		Images:            deliveryMap(ctx, m.Services, diags),
+		ForceConflicts:    m.ForceConflicts.ValueBool(),
+		RollbackOnFailure: m.RollbackOnFailure.ValueBool(),
+		HistoryLimit:      int(m.HistoryLimit.ValueInt64()),
+	}
+	if !m.OnlyServices.IsNull() && !m.OnlyServices.IsUnknown() {
+		diags.Append(m.OnlyServices.ElementsAs(ctx, &s.Only, false)...)
+	}
+	if d, err := time.ParseDuration(m.RolloutTimeout.ValueString()); err == nil {
+		s.RolloutTimeout = d
+	}
+	return s
+}
+
+// ModifyPlan renders the release at plan time when its project and environment
+// already exist (so unknown services, missing images or variables fail the
+// plan), and plans drift away: a non-empty drift makes the release update.
+func (r *releaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.clients == nil {
+		return
+	}
+	engine := deliveryEngine(r.clients, &resp.Diagnostics)
+	if engine == nil {
+		return
+	}
+	var plan releaseModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("drift"), types.ListValueMust(types.StringType, nil))...)
+	if !req.State.Raw.IsNull() {
+		var state releaseModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if len(state.Drift.Elements()) > 0 {
+			resp.Plan.SetAttribute(ctx, path.Root("revision"), types.Int64Unknown())
+			resp.Plan.SetAttribute(ctx, path.Root("status"), types.StringUnknown())
+			resp.Plan.SetAttribute(ctx, path.Root("deployed_images"), types.MapUnknown(types.StringType))
+		}
+	}
+	known := !plan.Project.IsUnknown() && !plan.Environment.IsUnknown() && !plan.Version.IsUnknown() &&
+		!plan.Services.IsUnknown() && !plan.OnlyServices.IsUnknown()
+	for _, v := range plan.Services.Elements() {
+		known = known && !v.IsUnknown()
+	}
+	if !known {
+		return
+	}
+	err := engine.Plan(ctx, plan.spec(ctx, &resp.Diagnostics))
+	switch {
+	case errors.Is(err, delivery.ErrNotFound):
+		// The project or environment is created by this apply: rendered then.
+	case err != nil:
+		resp.Diagnostics.AddAttributeError(path.Root("services"), "Release does not render", err.Error())
+	}
+}
+
+func fromRecord(rec *kube.Record, drift []string, prior releaseModel) releaseModel {
+	m := prior
+	m.ID = types.StringValue(rec.Project + "/" + rec.Env)
+	m.Project, m.Environment = types.StringValue(rec.Project), types.StringValue(rec.Env)
+	m.Version = types.StringValue(rec.Version)
+	m.Namespace = types.StringValue(rec.Namespace)
+	m.Revision = types.Int64Value(int64(rec.Revision))
+	m.Status = types.StringValue(rec.Status)
+	m.DeployedImages = deliveryMapValue(rec.Images)
+	if m.DeployedImages.IsNull() {
+		m.DeployedImages = types.MapValueMust(types.StringType, nil)
+	}
+	m.Drift = stringList(drift)
+	// services reads back the images of the services the configuration names
+	// (all of them after an import).
+	images := map[string]string{}
+	if prior.Services.IsNull() || prior.Services.IsUnknown() {
+		images = rec.Images
+	} else {
+		for k := range prior.Services.Elements() {
+			if img, ok := rec.Images[k]; ok {
+				images[k] = img
+			}
+		}
+	}
+	m.Services = deliveryMapValue(images)
+	if m.ForceConflicts.IsNull() {
+		m.ForceConflicts = types.BoolValue(false)
+	}
+	if m.RollbackOnFailure.IsNull() {
+		m.RollbackOnFailure = types.BoolValue(false)
+	}
+	if m.HistoryLimit.IsNull() {
+		m.HistoryLimit = types.Int64Value(delivery.DefaultHistoryLimit)
+	}
+	if m.RolloutTimeout.IsNull() {
+		m.RolloutTimeout = types.StringValue("5m")
+	}
+	if m.OnlyServices.IsUnknown() {
+		m.OnlyServices = types.ListNull(types.StringType)
+	}
+	return m
+}
+
+func (r *releaseResource) deploy(ctx context.Context, plan releaseModel, timeout time.Duration, diags *diag.Diagnostics) *kube.Record {
+	engine := deliveryEngine(r.clients, diags)
+	if engine == nil {
+		return nil
+	}
+	spec := plan.spec(ctx, diags)
+	if diags.HasError() {
+		return nil
+	}
+	opCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rec, err := engine.Deploy(opCtx, spec)
+	if err != nil {
+		var conflict *kube.ConflictError
+		summary := "Release failed"
+		if errors.As(err, &conflict) {
+			summary = "Release conflicts with another field manager"
+		}
+		diags.AddError(summary, err.Error())
+		return nil
+	}
+	return rec
+}
+
+func (r *releaseResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan releaseModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, diags := plan.Timeouts.Create(ctx, defaultReleaseTimeout)
+	resp.Diagnostics.Append(diags...)
+	if rec := r.deploy(ctx, plan, d, &resp.Diagnostics); rec != nil {
+		resp.Diagnostics.Append(resp.State.Set(ctx, fromRecord(rec, nil, plan))...)
+	}
+}
+
+func (r *releaseResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan releaseModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, diags := plan.Timeouts.Update(ctx, defaultReleaseTimeout)
+	resp.Diagnostics.Append(diags...)
+	if rec := r.deploy(ctx, plan, d, &resp.Diagnostics); rec != nil {
+		resp.Diagnostics.Append(resp.State.Set(ctx, fromRecord(rec, nil, plan))...)
+	}
+}
+
+func (r *releaseResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state releaseModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	engine := deliveryEngine(r.clients, &resp.Diagnostics)
+	if engine == nil {
+		return
+	}
+	st, err := engine.ReadRelease(ctx, state.Project.ValueString(), state.Environment.ValueString())
+	if errors.Is(err, delivery.ErrNotFound) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Could not read release", err.Error())
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, fromRecord(st.Record, st.Drift, state))...)
+}
+
+func (r *releaseResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state releaseModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	engine := deliveryEngine(r.clients, &resp.Diagnostics)
+	if engine == nil {
+		return
+	}
+	d, diags := state.Timeouts.Delete(ctx, defaultDeliveryTimeout)
+	resp.Diagnostics.Append(diags...)
+	opCtx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if err := engine.DeleteRelease(opCtx, state.Project.ValueString(), state.Environment.ValueString()); err != nil {
+		resp.Diagnostics.AddError("Could not delete release", err.Error())
+	}
+}
+
+// ImportState takes `<project>/<environment>`.
+func (r *releaseResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	project, env, ok := strings.Cut(req.ID, "/")
+	if !ok || project == "" || env == "" {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import a release as <project>/<environment>, got %q.", req.ID))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("project"), project)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("environment"), env)...)
+}
