@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -39,6 +40,7 @@ import (
 var (
 	_ resource.ResourceWithConfigure   = (*goHostResource)(nil)
 	_ resource.ResourceWithImportState = (*goHostResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*goHostResource)(nil)
 )
 
 func newGoHostResource() resource.Resource { return &goHostResource{} }
@@ -62,26 +64,39 @@ type goHostModel struct {
 }
 
 type hostConnectionModel struct {
+	Host           types.String  `tfsdk:"host"`
+	Port           types.Int64   `tfsdk:"port"`
+	User           types.String  `tfsdk:"user"`
+	PrivateKey     types.String  `tfsdk:"private_key"`
+	UseAgent       types.Bool    `tfsdk:"use_agent"`
+	HostKey        types.String  `tfsdk:"host_key"`
+	KnownHostsFile types.String  `tfsdk:"known_hosts_file"`
+	Bastion        *bastionModel `tfsdk:"bastion"`
+}
+
+// bastionModel is the jump host an ssh block goes through.
+type bastionModel struct {
 	Host           types.String `tfsdk:"host"`
 	Port           types.Int64  `tfsdk:"port"`
 	User           types.String `tfsdk:"user"`
 	PrivateKey     types.String `tfsdk:"private_key"`
-	UseAgent       types.Bool   `tfsdk:"use_agent"`
 	HostKey        types.String `tfsdk:"host_key"`
 	KnownHostsFile types.String `tfsdk:"known_hosts_file"`
 }
 
 type goToolchainsModel struct {
-	Versions       []types.String `tfsdk:"versions"`
-	Default        types.String   `tfsdk:"default"`
-	Source         types.String   `tfsdk:"source"`
-	Root           types.String   `tfsdk:"root"`
-	ProxyURL       types.String   `tfsdk:"proxy_url"`
-	SumDB          types.String   `tfsdk:"sumdb"`
-	MirrorURL      types.String   `tfsdk:"mirror_url"`
-	IndexURL       types.String   `tfsdk:"index_url"`
-	Keyring        types.String   `tfsdk:"keyring"`
-	KeyFingerprint types.String   `tfsdk:"key_fingerprint"`
+	Versions         []types.String `tfsdk:"versions"`
+	ResolvedVersions types.List     `tfsdk:"resolved_versions"`
+	Default          types.String   `tfsdk:"default"`
+	Source           types.String   `tfsdk:"source"`
+	SHA256           types.Map      `tfsdk:"sha256"`
+	Root             types.String   `tfsdk:"root"`
+	ProxyURL         types.String   `tfsdk:"proxy_url"`
+	SumDB            types.String   `tfsdk:"sumdb"`
+	MirrorURL        types.String   `tfsdk:"mirror_url"`
+	IndexURL         types.String   `tfsdk:"index_url"`
+	Keyring          types.String   `tfsdk:"keyring"`
+	KeyFingerprint   types.String   `tfsdk:"key_fingerprint"`
 }
 
 type hardeningModel struct {
@@ -110,7 +125,9 @@ var (
 		"go_version": types.StringType, "goroot": types.StringType, "gopath": types.StringType,
 		"build_output": types.StringType, "test_output": types.StringType,
 	}
-	goVersionRequest = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	goVersionRequest = regexp.MustCompile(`^([0-9]+\.[0-9]+(\.[0-9]+)?|stable)$`)
+	goRelease        = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	sha256Hex        = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 const (
@@ -214,30 +231,61 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						Optional: true,
 					},
 				},
+				Blocks: map[string]schema.Block{"bastion": schema.SingleNestedBlock{
+					MarkdownDescription: bastionDescription,
+					Attributes: map[string]schema.Attribute{
+						"host":             schema.StringAttribute{MarkdownDescription: bastionAttributes["host"], Optional: true},
+						"port":             schema.Int64Attribute{MarkdownDescription: bastionAttributes["port"], Optional: true, Validators: []validator.Int64{int64validator.Between(1, 65535)}},
+						"user":             schema.StringAttribute{MarkdownDescription: bastionAttributes["user"], Optional: true},
+						"private_key":      schema.StringAttribute{MarkdownDescription: bastionAttributes["private_key"], Optional: true, Sensitive: true},
+						"host_key":         schema.StringAttribute{MarkdownDescription: bastionAttributes["host_key"], Optional: true},
+						"known_hosts_file": schema.StringAttribute{MarkdownDescription: bastionAttributes["known_hosts_file"], Optional: true},
+					},
+				}},
 			},
 			"go": schema.SingleNestedBlock{
 				MarkdownDescription: "Go toolchains to install side by side under `root`.",
 				Attributes: map[string]schema.Attribute{
 					"versions": schema.ListAttribute{
-						MarkdownDescription: "Go release versions, for example `[\"1.24.4\", \"1.23.10\"]`. A version whose " +
-							"`bin/go` was changed or removed on the host reads as missing and is reinstalled.",
+						MarkdownDescription: "Go versions: an exact release (`1.24.4`), a minor version for its newest patch " +
+							"(`1.24`) or `stable` for the newest release, resolved at plan time against the source; " +
+							"a new patch release then shows as an update. A version whose `bin/go` was changed or removed " +
+							"on the host reads as missing and is reinstalled.",
 						ElementType: types.StringType,
 						Optional:    true,
 						Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues(),
-							listvalidator.ValueStringsAre(stringvalidator.RegexMatches(goVersionRequest, "must be a Go release like 1.24.4"))},
+							listvalidator.ValueStringsAre(stringvalidator.RegexMatches(goVersionRequest, "must be a Go release like 1.24.4, a minor version like 1.24, or stable"))},
+					},
+					"resolved_versions": schema.ListAttribute{
+						MarkdownDescription: "The release each entry of `versions` resolved to, in the same order.",
+						ElementType:         types.StringType,
+						Computed:            true,
 					},
 					"default": schema.StringAttribute{
 						MarkdownDescription: "The version `/usr/local/bin/go` runs; one of `versions`. Defaults to the first.",
 						Optional:            true,
 						Computed:            true,
 					},
+					"sha256": schema.MapAttribute{
+						MarkdownDescription: "With `dl` or `host`: SHA-256 of release tarballs by exact version, for example " +
+							"`{ \"1.24.4\" = \"77e5da33…\" }`, used instead of the release index's.",
+						ElementType: types.StringType,
+						Optional:    true,
+						Validators: []validator.Map{
+							mapvalidator.KeysAre(stringvalidator.RegexMatches(goRelease, "must be an exact Go release like 1.24.4")),
+							mapvalidator.ValueStringsAre(stringvalidator.RegexMatches(sha256Hex, "must be 64 lowercase hex digits")),
+						},
+					},
 					"source": schema.StringAttribute{
 						MarkdownDescription: "`module_proxy` (golang.org/toolchain modules verified against the checksum " +
-							"database) or `dl` (release tarballs verified by SHA-256 and OpenPGP signature). Defaults to `module_proxy`.",
+							"database), `dl` (release tarballs verified by SHA-256 and OpenPGP signature on the machine " +
+							"running Terraform, then streamed to the host) or `host` (the host downloads the tarball from " +
+							"`mirror_url` itself, for fleets next to their mirror, and the SHA-256 from the release index " +
+							"or `sha256` is checked there). Defaults to `module_proxy`.",
 						Optional:   true,
 						Computed:   true,
 						Default:    stringdefault.StaticString("module_proxy"),
-						Validators: []validator.String{stringvalidator.OneOf("module_proxy", "dl")},
+						Validators: []validator.String{stringvalidator.OneOf("module_proxy", "dl", "host")},
 					},
 					"root": schema.StringAttribute{
 						MarkdownDescription: "Directory holding one sub-directory per version. Defaults to `" + hostprep.DefaultRoot + "`.",
@@ -255,12 +303,14 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						Optional:            true,
 					},
 					"mirror_url": schema.StringAttribute{
-						MarkdownDescription: "With `dl`: base URL of the release files. Defaults to `" + gotoolchain.DefaultMirror + "`.",
-						Optional:            true,
+						MarkdownDescription: "With `dl` or `host`: base URL of the release files, as the machine running Terraform " +
+							"(`dl`) or the host (`host`) reaches it. Defaults to `" + gotoolchain.DefaultMirror + "`.",
+						Optional: true,
 					},
 					"index_url": schema.StringAttribute{
-						MarkdownDescription: "With `dl`: the release index giving each file's SHA-256. Defaults to `" + gotoolchain.DefaultIndexURL + "`.",
-						Optional:            true,
+						MarkdownDescription: "With `dl` or `host`: the release index giving each file's SHA-256, read by the machine " +
+							"running Terraform. Defaults to `" + gotoolchain.DefaultIndexURL + "`.",
+						Optional: true,
 					},
 					"keyring": schema.StringAttribute{
 						MarkdownDescription: "With `dl`: armored OpenPGP public keys for a private mirror's signatures. " +
@@ -417,22 +467,100 @@ func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan 
 	diags.Append(state.Set(ctx, plan)...)
 }
 
+// ModifyPlan resolves version requests ("1.24", "stable") against the source,
+// so a new patch release shows as an update, and checks the default.
+func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	var g *goToolchainsModel
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("go"), &g)...)
+	if resp.Diagnostics.HasError() || g == nil || g.Versions == nil {
+		return
+	}
+	resolvedPath := path.Root("go").AtName("resolved_versions")
+	for _, v := range g.Versions {
+		if v.IsUnknown() {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, resolvedPath, types.ListUnknown(types.StringType))...)
+			return
+		}
+	}
+	requests := stringsOf(g.Versions)
+	if d := g.Default; !d.IsUnknown() && !d.IsNull() && !slices.Contains(requests, d.ValueString()) {
+		resp.Diagnostics.AddAttributeError(path.Root("go").AtName("default"), "Default Go version not declared",
+			fmt.Sprintf("default %q must be one of versions %v", d.ValueString(), requests))
+		return
+	}
+	resolved, err := r.resolveVersions(ctx, g, requests)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("go").AtName("versions"), "Could not resolve Go versions", err.Error())
+		return
+	}
+	planned := stringList(resolved)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, resolvedPath, planned)...)
+	if req.State.Raw.IsNull() {
+		return
+	}
+	var prior types.List
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, resolvedPath, &prior)...)
+	if !prior.Equal(planned) {
+		// A request now names another release: what the host reports changes too.
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("facts"), types.ObjectUnknown(hostFactsType))...)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("verification"), types.ObjectUnknown(verificationType))...)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("installed"), types.ListUnknown(types.ObjectType{AttrTypes: installedType}))...)
+		var configured types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("go").AtName("default"), &configured)...)
+		if configured.IsNull() {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("go").AtName("default"), types.StringUnknown())...)
+		}
+	}
+}
+
+// resolveVersions maps each request to a release; exact releases need no lookup.
+func (r *goHostResource) resolveVersions(ctx context.Context, g *goToolchainsModel, requests []string) ([]string, error) {
+	if !slices.ContainsFunc(requests, func(v string) bool { return !goRelease.MatchString(v) }) {
+		return requests, nil
+	}
+	if r.clients == nil {
+		return nil, fmt.Errorf("the provider is not configured yet")
+	}
+	releases, err := goReleases(ctx, r.clients.toolchains, g.Source.ValueString(),
+		gotoolchain.ModuleProxy{URL: g.ProxyURL.ValueString(), SumDB: g.SumDB.ValueString()}, g.mirror(), "linux", "amd64")
+	if err != nil {
+		return nil, err
+	}
+	resolved := make([]string, len(requests))
+	for i, request := range requests {
+		if resolved[i], err = gotoolchain.Resolve(request, releases); err != nil {
+			return nil, err
+		}
+	}
+	return resolved, nil
+}
+
 // fetch gets a verified archive of version for the host's platform.
 func (r *goHostResource) fetch(ctx context.Context, source *goToolchainsModel, version string) (hostprep.Archive, error) {
 	var (
 		a   gotoolchain.Artifact
 		err error
 	)
+	m := source.mirror()
+	pinned := stringMap(source.SHA256)[version]
 	switch source.Source.ValueString() {
+	case "host":
+		if pinned == "" {
+			if pinned, err = m.ExpectedSHA256(ctx, http.DefaultClient, version, "linux", "amd64"); err != nil {
+				return hostprep.Archive{}, fmt.Errorf("go%s: %w", version, err)
+			}
+		}
+		return hostprep.Archive{SHA256: pinned, URL: m.ArchiveURL(version, "linux", "amd64")}, nil
 	case "dl":
-		m := gotoolchain.Mirror{URL: source.MirrorURL.ValueString(), IndexURL: source.IndexURL.ValueString(),
-			Fingerprint: source.KeyFingerprint.ValueString()}
 		if k := source.Keyring.ValueString(); k != "" {
 			if m.Keyring, err = gotoolchain.ParseKeyring([]byte(k)); err != nil {
 				return hostprep.Archive{}, fmt.Errorf("go.keyring: %w", err)
 			}
 		}
-		a, err = r.clients.toolchains.FromMirror(ctx, m, version, "linux", "amd64", "")
+		a, err = r.clients.toolchains.FromMirror(ctx, m, version, "linux", "amd64", pinned)
 	default:
 		p := gotoolchain.ModuleProxy{URL: source.ProxyURL.ValueString(), SumDB: source.SumDB.ValueString()}
 		a, err = r.clients.toolchains.FromModuleProxy(ctx, p, version, "linux", "amd64")
@@ -528,23 +656,50 @@ func sshTarget(d sshDefaults, c *hostConnectionModel) (remote.Target, error) {
 	if c == nil || c.Host.ValueString() == "" {
 		return remote.Target{}, fmt.Errorf("ssh.host is required")
 	}
+	t, err := endpoint{host: c.Host, port: c.Port, user: c.User, privateKey: c.PrivateKey, useAgent: c.UseAgent,
+		hostKey: c.HostKey, knownHosts: c.KnownHostsFile}.target(d, "ssh")
+	if err != nil || c.Bastion == nil {
+		return t, err
+	}
+	b := c.Bastion
+	if b.Host.ValueString() == "" {
+		return t, fmt.Errorf("ssh.bastion.host is required")
+	}
+	jump, err := endpoint{host: b.Host, port: b.Port, user: b.User, privateKey: b.PrivateKey, useAgent: c.UseAgent,
+		hostKey: b.HostKey, knownHosts: b.KnownHostsFile}.target(d, "ssh.bastion")
+	if err != nil {
+		return t, err
+	}
+	t.Jump = &jump
+	return t, nil
+}
+
+// endpoint is one SSH server of an ssh block: the host or its bastion.
+type endpoint struct {
+	host, user, privateKey, hostKey, knownHosts types.String
+	port                                        types.Int64
+	useAgent                                    types.Bool
+}
+
+// target resolves e over the provider's defaults; block names it in errors.
+func (e endpoint) target(d sshDefaults, block string) (remote.Target, error) {
 	port := d.Port
-	if !c.Port.IsNull() {
-		port = c.Port.ValueInt64()
+	if !e.port.IsNull() {
+		port = e.port.ValueInt64()
 	}
 	t := remote.Target{
-		Addr:           net.JoinHostPort(c.Host.ValueString(), strconv.FormatInt(port, 10)),
-		User:           firstSet(c.User.ValueString(), d.User),
+		Addr:           net.JoinHostPort(e.host.ValueString(), strconv.FormatInt(port, 10)),
+		User:           firstSet(e.user.ValueString(), d.User),
 		ConnectTimeout: hostConnectRetry,
 	}
-	if key := firstSet(c.PrivateKey.ValueString(), d.PrivateKey); key != "" {
+	if key := firstSet(e.privateKey.ValueString(), d.PrivateKey); key != "" {
 		auth, err := remote.KeyAuth([]byte(key))
 		if err != nil {
-			return t, err
+			return t, fmt.Errorf("%s.private_key: %w", block, err)
 		}
 		t.Auth = append(t.Auth, auth)
 	}
-	if c.UseAgent.ValueBool() || d.UseAgent {
+	if e.useAgent.ValueBool() || d.UseAgent {
 		auth, err := remote.AgentAuth()
 		if err != nil {
 			return t, err
@@ -552,23 +707,23 @@ func sshTarget(d sshDefaults, c *hostConnectionModel) (remote.Target, error) {
 		t.Auth = append(t.Auth, auth)
 	}
 	if len(t.Auth) == 0 {
-		return t, fmt.Errorf("no SSH credentials for %s: set ssh.private_key, use_agent, or the provider's ssh block", t.Addr)
+		return t, fmt.Errorf("no SSH credentials for %s: set %s.private_key, use_agent, or the provider's ssh block", t.Addr, block)
 	}
 	switch {
-	case c.HostKey.ValueString() != "":
-		key, err := remote.ParsePublicKey(c.HostKey.ValueString())
+	case e.hostKey.ValueString() != "":
+		key, err := remote.ParsePublicKey(e.hostKey.ValueString())
 		if err != nil {
-			return t, fmt.Errorf("ssh.host_key: %w", err)
+			return t, fmt.Errorf("%s.host_key: %w", block, err)
 		}
 		t.HostKey = remote.PinHostKey(key)
-	case firstSet(c.KnownHostsFile.ValueString(), d.KnownHostsFile) != "":
-		check, err := remote.KnownHosts(firstSet(c.KnownHostsFile.ValueString(), d.KnownHostsFile))
+	case firstSet(e.knownHosts.ValueString(), d.KnownHostsFile) != "":
+		check, err := remote.KnownHosts(firstSet(e.knownHosts.ValueString(), d.KnownHostsFile))
 		if err != nil {
 			return t, err
 		}
 		t.HostKey = check
 	default:
-		return t, fmt.Errorf("the host key of %s is not pinned: set ssh.host_key or a known_hosts_file", t.Addr)
+		return t, fmt.Errorf("the host key of %s is not pinned: set %s.host_key or a known_hosts_file", t.Addr, block)
 	}
 	return t, nil
 }
@@ -580,8 +735,11 @@ func (m goHostModel) spec() hostprep.Spec {
 	s := hostprep.Spec{Root: hostprep.DefaultRoot, RemoveUndeclared: true, CgroupV2: "ignore"}
 	if g := m.Go; g != nil {
 		s.Root = firstSet(g.Root.ValueString(), hostprep.DefaultRoot)
-		s.Versions = stringsOf(g.Versions)
-		s.Default = g.Default.ValueString()
+		resolved := g.resolved()
+		for _, v := range g.Versions {
+			s.Versions = append(s.Versions, resolved[v.ValueString()])
+		}
+		s.Default = resolved[g.Default.ValueString()]
 		if s.Default == "" && len(s.Versions) > 0 {
 			s.Default = s.Versions[0]
 		}
@@ -608,16 +766,24 @@ func (m goHostModel) spec() hostprep.Spec {
 func (m *goHostModel) readBack(f hostprep.Facts, v hostprep.Verification) {
 	spec := m.spec()
 	if g := m.Go; g != nil {
-		kept := []types.String{}
+		resolved := g.resolved()
+		kept, keptResolved := []types.String{}, []string{}
 		for _, want := range g.Versions {
-			if t, ok := f.Toolchains[want.ValueString()]; ok && t.Intact() {
+			version := resolved[want.ValueString()]
+			if t, ok := f.Toolchains[version]; ok && t.Intact() {
 				kept = append(kept, want)
+				keptResolved = append(keptResolved, version)
 			}
 		}
 		if g.Versions != nil {
 			g.Versions = kept
 		}
-		g.Default = optionalString(f.Default)
+		g.ResolvedVersions = stringList(keptResolved)
+		// A default written as a request ("1.24") stays as written while it
+		// still names the host's default.
+		if resolved[g.Default.ValueString()] != f.Default || f.Default == "" {
+			g.Default = optionalString(f.Default)
+		}
 	}
 	if !m.Env.IsNull() {
 		envs := map[string]attr.Value{}
@@ -687,11 +853,37 @@ func (m *goHostModel) importFrom(f hostprep.Facts) {
 	slices.SortFunc(versions, func(a, b types.String) int { return strings.Compare(a.ValueString(), b.ValueString()) })
 	if len(versions) > 0 {
 		m.Go = &goToolchainsModel{
-			Versions: versions, Default: optionalString(f.Default), Source: types.StringValue("module_proxy"),
+			Versions: versions, ResolvedVersions: stringList(stringsOf(versions)), SHA256: types.MapNull(types.StringType),
+			Default: optionalString(f.Default), Source: types.StringValue("module_proxy"),
 			Root: types.StringValue(hostprep.DefaultRoot), ProxyURL: types.StringNull(), SumDB: types.StringNull(),
 			MirrorURL: types.StringNull(), IndexURL: types.StringNull(), Keyring: types.StringNull(), KeyFingerprint: types.StringNull(),
 		}
 	}
+}
+
+// resolved maps each version request to the release it resolved to; exact
+// releases map to themselves.
+func (g *goToolchainsModel) resolved() map[string]string {
+	out := map[string]string{}
+	var list []types.String
+	if !g.ResolvedVersions.IsNull() && !g.ResolvedVersions.IsUnknown() {
+		for _, e := range g.ResolvedVersions.Elements() {
+			if s, ok := e.(types.String); ok {
+				list = append(list, s)
+			}
+		}
+	}
+	for i, v := range g.Versions {
+		out[v.ValueString()] = v.ValueString()
+		if len(list) == len(g.Versions) {
+			out[v.ValueString()] = list[i].ValueString()
+		}
+	}
+	return out
+}
+
+func (g *goToolchainsModel) mirror() gotoolchain.Mirror {
+	return gotoolchain.Mirror{URL: g.MirrorURL.ValueString(), IndexURL: g.IndexURL.ValueString(), Fingerprint: g.KeyFingerprint.ValueString()}
 }
 
 func stringMap(m types.Map) map[string]string {

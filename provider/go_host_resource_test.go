@@ -6,13 +6,16 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -24,6 +27,7 @@ import (
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
+	"github.com/kilnhq/terraform-provider-kiln/internal/wait"
 )
 
 const hostAddr = "kiln_go_host.test"
@@ -34,20 +38,51 @@ type goHostConfig struct {
 	keyFile    string
 	knownHosts string
 	versions   []string
-	mirror     *testenv.GoMirror
-	// keyringFile holds the mirror's armored public keys.
-	keyringFile string
+	// source is the go block's source settings; module_proxy when empty.
+	source string
+	// extra is appended to the configuration.
+	extra string
 }
 
-func (c goHostConfig) String() string {
-	source := `source = "module_proxy"`
-	if c.mirror != nil {
-		source = fmt.Sprintf(`source          = "dl"
+// dlSource takes release tarballs from mirror, verified with the keys in
+// keyringFile; pins maps versions to a pinned SHA-256.
+func dlSource(mirror testenv.GoMirror, keyringFile string, pins map[string]string) string {
+	return fmt.Sprintf(`source          = "dl"
     mirror_url      = %q
     index_url       = %q
     key_fingerprint = %q
-    keyring         = file(%q)`, c.mirror.URL, c.mirror.IndexURL, c.mirror.Fingerprint, c.keyringFile)
-	}
+    keyring         = file(%q)
+    sha256          = %s`, mirror.URL, mirror.IndexURL, mirror.Fingerprint, keyringFile, hclMap(pins))
+}
+
+// hostSource has the guest download from mirror itself: QEMU's user-mode
+// network shows the machine's 127.0.0.1 to the guest as 10.0.2.2.
+func hostSource(mirror testenv.GoMirror) string {
+	return fmt.Sprintf(`source     = "host"
+    mirror_url = %q
+    index_url  = %q`, strings.Replace(mirror.URL, "127.0.0.1", "10.0.2.2", 1), mirror.IndexURL)
+}
+
+// factsViaBastion reads the host's facts through the guest itself as the jump
+// host: the guest's own sshd at 127.0.0.1:22, the same pinned key.
+const factsViaBastion = `
+data "kiln_host_facts" "via_bastion" {
+  ssh {
+    host     = "127.0.0.1"
+    port     = 22
+    host_key = kiln_libvirt_vm.test.ssh_host_public_key
+
+    bastion {
+      host     = kiln_libvirt_vm.test.ssh_host
+      port     = kiln_libvirt_vm.test.ssh_port
+      host_key = kiln_libvirt_vm.test.ssh_host_public_key
+    }
+  }
+}
+`
+
+func (c goHostConfig) String() string {
+	source := firstSet(c.source, `source = "module_proxy"`)
 	return fmt.Sprintf(`
 provider "kiln" {
   libvirt {
@@ -107,7 +142,16 @@ resource "kiln_go_host" "test" {
     build = true
   }
 }
-`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.keyFile, c.knownHosts, c.keyFile+".pub", hclList(c.versions), source)
+%[10]s`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.keyFile, c.knownHosts, c.keyFile+".pub", hclList(c.versions), source, c.extra)
+}
+
+func hclMap(m map[string]string) string {
+	keys := slices.Sorted(maps.Keys(m))
+	pairs := make([]string, len(keys))
+	for i, k := range keys {
+		pairs[i] = fmt.Sprintf("%q = %q", k, m[k])
+	}
+	return "{" + strings.Join(pairs, ", ") + "}"
 }
 
 func hclList(values []string) string {
@@ -120,26 +164,41 @@ func hclList(values []string) string {
 
 // TestAccGoHost_lifecycle provisions a real guest: two toolchains through the
 // real module proxy and checksum database, a third through a local mirror of
-// tarballs the test signed, drift repaired, a bad signature refused with the
-// host left as it was, and import.
+// tarballs the test signed, a fourth downloaded by the guest itself; drift
+// repaired; and the failures, each leaving the host as it was or in a state the
+// next apply repairs: SSH dropped mid-upload, a bad signature, a wrong pinned
+// SHA-256, a tampered mirror, and the host rebooted mid-install.
 func TestAccGoHost_lifecycle(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Libvirt(t)
 	mirror := testenv.StartGoMirror(t, []string{"1.24.4", "1.23.10", "1.22.12", "1.21.13"}, "1.21.13")
 	dir := t.TempDir()
 	keyFile, signer := writeLoginKey(t, dir)
+	keyringFile := filepath.Join(dir, "mirror-keys.asc")
+	if err := os.WriteFile(keyringFile, []byte(mirror.Keyring), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := goHostConfig{bed: bed, name: acctest.RandomWithPrefix("kiln-host"), keyFile: keyFile,
 		knownHosts: filepath.Join(dir, "known_hosts"), versions: []string{"1.24.4", "1.23.10"}}
 	withMirror := cfg
-	withMirror.mirror = &mirror
-	withMirror.keyringFile = filepath.Join(dir, "mirror-keys.asc")
-	if err := os.WriteFile(withMirror.keyringFile, []byte(mirror.Keyring), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	withMirror.source = dlSource(mirror, keyringFile, nil)
 	withMirror.versions = []string{"1.24.4", "1.23.10", "1.22.12"}
 	badSignature := withMirror
 	badSignature.versions = []string{"1.24.4", "1.23.10", "1.22.12", "1.21.13"}
+	wrongPin := badSignature
+	wrongPin.source = dlSource(mirror, keyringFile, map[string]string{"1.21.13": strings.Repeat("0", 64)})
+	// "1.21" resolves through the mirror's index to 1.21.13, which the guest
+	// fetches itself: only its SHA-256 is checked, there.
+	fromHost := withMirror
+	fromHost.versions = []string{"1.24.4", "1.23.10", "1.22.12", "1.21"}
+	fromHost.source = hostSource(mirror)
+	fromHost.extra = factsViaBastion
 	guest := func(cmd, want string) resource.TestCheckFunc { return checkHost(signer, cmd, want) }
+	unchanged := resource.ComposeTestCheckFunc(
+		guest("ls -A /usr/local/go | grep -c kiln-tmp || true", "0"),
+		guest("go version", "go version go1.24.4 linux/amd64"),
+	)
+	var bootID string
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -165,7 +224,15 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 				),
 			},
 			{
-				// A third version from the signed local mirror: only it is fetched and installed.
+				// The SSH connection drops while the third toolchain streams in.
+				PreConfig: func() {
+					onHostWhen(t, signer, cfg.knownHosts, "/usr/local/go/.kiln-tmp-1.22.12", "pkill -KILL -f '^sshd: debian'")
+				},
+				Config:      withMirror.String(),
+				ExpectError: regexp.MustCompile(`(?s)install go1\.22\.12`),
+			},
+			{
+				// The next apply installs only it, and nothing half-installed is left.
 				Config: withMirror.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, plancheck.ResourceActionUpdate)},
@@ -173,7 +240,8 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("installed"), knownvalue.ListSizeExact(3)),
 				},
-				Check: guest("/usr/local/go/1.22.12/bin/go version", "go version go1.22.12 linux/amd64"),
+				Check: resource.ComposeTestCheckFunc(unchanged,
+					guest("/usr/local/go/1.22.12/bin/go version", "go version go1.22.12 linux/amd64")),
 			},
 			{
 				// Drift: swap back on, bin/go overwritten, limits edited.
@@ -206,15 +274,57 @@ sed -i 's/65536/1024/' /etc/security/limits.d/90-kiln.conf`)
 				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*signed by a key other than the pinned one`),
 			},
 			{
+				// So is one that does not match its pinned SHA-256.
+				Config:      wrongPin.String(),
+				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*has sha256 [0-9a-f]{64}, want 0{64}`),
+			},
+			{
 				Config: withMirror.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
 				},
-				Check: resource.ComposeTestCheckFunc(
-					guest("test -e /usr/local/go/1.21.13 && echo present || echo absent", "absent"),
-					guest("ls -A /usr/local/go | grep -c kiln-tmp || true", "0"),
-					guest("go version", "go version go1.24.4 linux/amd64"),
-				),
+				Check: resource.ComposeTestCheckFunc(unchanged,
+					guest("test -e /usr/local/go/1.21.13 && echo present || echo absent", "absent")),
+			},
+			{
+				// The mirror serves another archive under 1.21.13's name: the
+				// guest's own download fails its SHA-256 check on the guest.
+				PreConfig:   func() { mirror.Tamper("1.21.13", "1.22.12") },
+				Config:      fromHost.String(),
+				ExpectError: regexp.MustCompile(`(?s)install go1\.21\.13.*archive arrived with sha256 [0-9a-f]{64}, want`),
+			},
+			{
+				// The host reboots in the middle of the install.
+				PreConfig: func() {
+					mirror.Restore("1.21.13")
+					bootID = readBootID(t, signer, cfg.knownHosts, "")
+					onHostWhen(t, signer, cfg.knownHosts, "/usr/local/go/.kiln-tmp-1.21.13", "systemctl reboot")
+				},
+				Config:      fromHost.String(),
+				ExpectError: regexp.MustCompile(`(?s)install go1\.21\.13`),
+			},
+			{
+				// Back up, the next apply finishes the job; the toolchain shows in
+				// the facts read through the guest as a bastion too.
+				PreConfig: func() { readBootID(t, signer, cfg.knownHosts, bootID) },
+				Config:    fromHost.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, plancheck.ResourceActionUpdate)},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("go").AtMapKey("resolved_versions"),
+						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("1.24.4"), knownvalue.StringExact("1.23.10"),
+							knownvalue.StringExact("1.22.12"), knownvalue.StringExact("1.21.13")})),
+					statecheck.ExpectKnownValue("data.kiln_host_facts.via_bastion", tfjsonpath.New("installed"), knownvalue.ListSizeExact(4)),
+				},
+				Check: resource.ComposeTestCheckFunc(unchanged,
+					guest("/usr/local/go/1.21.13/bin/go version", "go version go1.21.13 linux/amd64")),
+			},
+			{
+				Config: fromHost.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
 			},
 			{
 				ResourceName:      hostAddr,
@@ -223,11 +333,62 @@ sed -i 's/65536/1024/' /etc/security/limits.d/90-kiln.conf`)
 				ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{
 					"timeouts", "ssh", "env", "hardening", "verify", "verification", "go.source", "go.mirror_url",
-					"go.index_url", "go.keyring", "go.key_fingerprint", "go.versions",
+					"go.index_url", "go.keyring", "go.key_fingerprint", "go.versions", "go.resolved_versions", "go.sha256",
 				},
 			},
 		},
 	})
+}
+
+// onHostWhen runs action on the host as root once path appears there, from a
+// goroutine, so it lands in the middle of the next apply. It gives up after
+// ten minutes on the host's side.
+func onHostWhen(t *testing.T, signer ssh.Signer, knownHosts, path, action string) {
+	t.Helper()
+	target, err := hostTarget(signer, knownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("timeout 600 sh -c 'while [ ! -e %s ]; do sleep 0.2; done; sleep 2; %s'", path, action)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 11*time.Minute)
+		defer cancel()
+		c, err := remote.Dial(ctx, target)
+		if err != nil {
+			t.Logf("watcher for %s: %v", path, err)
+			return
+		}
+		defer c.Close()
+		// The action cuts this session too: its error is expected.
+		_, _ = c.Run(ctx, "wait for "+path, script)
+	}()
+}
+
+// readBootID returns the host's boot ID, waiting up to five minutes for the
+// host to answer with one different from previous.
+func readBootID(t *testing.T, signer ssh.Signer, knownHosts, previous string) string {
+	t.Helper()
+	target, err := hostTarget(signer, knownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var id string
+	err = wait.Until(ctx, "the host to boot", wait.Default, func(ctx context.Context) (bool, error, error) {
+		c, err := remote.Dial(ctx, target)
+		if err != nil {
+			return false, err, nil
+		}
+		defer c.Close()
+		out, err := c.Run(ctx, "read boot id", "cat /proc/sys/kernel/random/boot_id")
+		id = strings.TrimSpace(out)
+		return err == nil && id != previous, err, nil
+	})
+	if err != nil {
+		t.Fatalf("host did not come back with a new boot ID: %v", err)
+	}
+	return id
 }
 
 func writeLoginKey(t *testing.T, dir string) (string, ssh.Signer) {
@@ -320,5 +481,33 @@ func checkHost(signer ssh.Signer, cmd, want string) resource.TestCheckFunc {
 			return fmt.Errorf("host: %q printed %q, want %q", cmd, got, want)
 		}
 		return nil
+	}
+}
+
+func TestSSHTargetBastion(t *testing.T) {
+	keyFile, signer := writeLoginKey(t, t.TempDir())
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKey := types.StringValue(remote.FormatPublicKey(signer.PublicKey()))
+	defaults := sshDefaults{User: "debian", Port: 22, PrivateKey: string(key)}
+	conn := &hostConnectionModel{Host: types.StringValue("10.0.0.7"), HostKey: hostKey,
+		Bastion: &bastionModel{Host: types.StringValue("bastion.example"), Port: types.Int64Value(2222), User: types.StringValue("jump"), HostKey: hostKey}}
+
+	target, err := sshTarget(defaults, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target.Addr != "10.0.0.7:22" || target.User != "debian" || target.Jump == nil {
+		t.Fatalf("target %s@%s, jump %v", target.User, target.Addr, target.Jump)
+	}
+	if target.Jump.Addr != "bastion.example:2222" || target.Jump.User != "jump" || len(target.Jump.Auth) != 1 {
+		t.Fatalf("jump %s@%s with %d auth methods", target.Jump.User, target.Jump.Addr, len(target.Jump.Auth))
+	}
+
+	conn.Bastion.HostKey = types.StringNull()
+	if _, err := sshTarget(defaults, conn); err == nil || !strings.Contains(err.Error(), "ssh.bastion.host_key") {
+		t.Fatalf("unpinned bastion: got %v, want an error naming ssh.bastion.host_key", err)
 	}
 }

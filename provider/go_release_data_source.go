@@ -124,13 +124,13 @@ func (d *goReleaseDataSource) Read(ctx context.Context, req datasource.ReadReque
 	goos, goarch := firstSet(m.OS.ValueString(), "linux"), firstSet(m.Arch.ValueString(), "amd64")
 	f := d.clients.toolchains
 	m.ModuleVersion, m.ModuleHash, m.Filename, m.SHA256 = types.StringNull(), types.StringNull(), types.StringNull(), types.StringNull()
+	proxy := gotoolchain.ModuleProxy{URL: m.ProxyURL.ValueString(), SumDB: m.SumDB.ValueString()}
+	releases, err := goReleases(ctx, f, m.Source.ValueString(), proxy, gotoolchain.Mirror{IndexURL: m.IndexURL.ValueString()}, goos, goarch)
+	if err != nil {
+		resp.Diagnostics.AddError("Could not list Go releases", err.Error())
+		return
+	}
 	if m.Source.ValueString() == "dl" {
-		mirror := gotoolchain.Mirror{IndexURL: m.IndexURL.ValueString()}
-		releases, err := f.MirrorReleases(ctx, mirror)
-		if err != nil {
-			resp.Diagnostics.AddError("Could not read the Go release index", err.Error())
-			return
-		}
 		version, err := gotoolchain.Resolve(m.Version.ValueString(), releases)
 		if err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("version"), "Unknown Go version", err.Error())
@@ -149,12 +149,6 @@ func (d *goReleaseDataSource) Read(ctx context.Context, req datasource.ReadReque
 		}
 		m.Resolved = types.StringValue(version)
 	} else {
-		proxy := gotoolchain.ModuleProxy{URL: m.ProxyURL.ValueString(), SumDB: m.SumDB.ValueString()}
-		releases, err := f.ProxyReleases(ctx, proxy, goos, goarch)
-		if err != nil {
-			resp.Diagnostics.AddError("Could not list Go toolchains on the module proxy", err.Error())
-			return
-		}
 		version, err := gotoolchain.Resolve(m.Version.ValueString(), releases)
 		if err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("version"), "Unknown Go version", err.Error())
@@ -170,4 +164,13 @@ func (d *goReleaseDataSource) Read(ctx context.Context, req datasource.ReadReque
 		m.ModuleHash = types.StringValue(hash)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// goReleases lists the releases a source offers: the module proxy's toolchain
+// versions, or a mirror's release index (sources dl and host).
+func goReleases(ctx context.Context, f *gotoolchain.Fetcher, source string, proxy gotoolchain.ModuleProxy, mirror gotoolchain.Mirror, goos, goarch string) ([]gotoolchain.Release, error) {
+	if source == "dl" || source == "host" {
+		return f.MirrorReleases(ctx, mirror)
+	}
+	return f.ProxyReleases(ctx, proxy, goos, goarch)
 }

@@ -67,6 +67,17 @@ func (d *hostFactsDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 					"host_key":         schema.StringAttribute{MarkdownDescription: "The host's public key, authorized_keys format.", Optional: true},
 					"known_hosts_file": schema.StringAttribute{MarkdownDescription: "known_hosts file used when `host_key` is unset.", Optional: true},
 				},
+				Blocks: map[string]schema.Block{"bastion": schema.SingleNestedBlock{
+					MarkdownDescription: bastionDescription,
+					Attributes: map[string]schema.Attribute{
+						"host":             schema.StringAttribute{MarkdownDescription: bastionAttributes["host"], Optional: true},
+						"port":             schema.Int64Attribute{MarkdownDescription: bastionAttributes["port"], Optional: true},
+						"user":             schema.StringAttribute{MarkdownDescription: bastionAttributes["user"], Optional: true},
+						"private_key":      schema.StringAttribute{MarkdownDescription: bastionAttributes["private_key"], Optional: true, Sensitive: true},
+						"host_key":         schema.StringAttribute{MarkdownDescription: bastionAttributes["host_key"], Optional: true},
+						"known_hosts_file": schema.StringAttribute{MarkdownDescription: bastionAttributes["known_hosts_file"], Optional: true},
+					},
+				}},
 			},
 		},
 	}

@@ -43,7 +43,7 @@ func (f *Fetcher) FromModuleProxy(ctx context.Context, p ModuleProxy, version, g
 // goos/goarch from a download mirror. wantSHA256 pins the hash; when empty the
 // release index provides it.
 func (f *Fetcher) FromMirror(ctx context.Context, m Mirror, version, goos, goarch, wantSHA256 string) (Artifact, error) {
-	key := "dl " + m.baseURL() + TarballName(version, goos, goarch) + " " + wantSHA256
+	key := "dl " + m.ArchiveURL(version, goos, goarch) + " " + wantSHA256
 	return f.get(ctx, key, func(w io.Writer) (Artifact, error) {
 		f.log(ctx, "fetching toolchain from mirror", map[string]any{"version": version, "mirror": m.baseURL()})
 		return m.Fetch(ctx, f.client(), f.scratch(), version, goos, goarch, wantSHA256, w)

@@ -62,6 +62,11 @@ func TarballName(version, goos, goarch string) string {
 	return fmt.Sprintf("go%s.%s-%s.tar.gz", version, goos, goarch)
 }
 
+// ArchiveURL is where the mirror serves the tarball of a version and platform.
+func (m Mirror) ArchiveURL(version, goos, goarch string) string {
+	return m.baseURL() + TarballName(version, goos, goarch)
+}
+
 // ExpectedSHA256 reads the release index for the archive's SHA-256.
 func (m Mirror) ExpectedSHA256(ctx context.Context, client *http.Client, version, goos, goarch string) (string, error) {
 	releases, err := FetchIndex(ctx, client, m.indexURL())
@@ -84,7 +89,7 @@ func (m Mirror) ExpectedSHA256(ctx context.Context, client *http.Client, version
 // the archive to w.
 func (m Mirror) Fetch(ctx context.Context, client *http.Client, scratch, version, goos, goarch, wantSHA256 string, w io.Writer) (Artifact, error) {
 	name := TarballName(version, goos, goarch)
-	url := m.baseURL() + name
+	url := m.ArchiveURL(version, goos, goarch)
 	if wantSHA256 == "" {
 		var err error
 		if wantSHA256, err = m.ExpectedSHA256(ctx, client, version, goos, goarch); err != nil {

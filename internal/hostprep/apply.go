@@ -10,11 +10,15 @@ import (
 	"time"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+	"github.com/kilnhq/terraform-provider-kiln/internal/wait"
 )
 
-// Archive is a verified toolchain archive ready to stream to a host.
+// Archive is a toolchain archive for a host: either streamed from the machine
+// running Kiln (Open, already verified there) or downloaded by the host itself
+// from URL. Either way the host checks SHA256 before anything is renamed into place.
 type Archive struct {
 	Open   func() (io.ReadCloser, error)
+	URL    string
 	SHA256 string
 }
 
@@ -160,12 +164,20 @@ func (h *Host) install(ctx context.Context, root, version string) error {
 	if err != nil {
 		return err
 	}
-	rc, err := archive.Open()
-	if err != nil {
-		return err
+	// The archive arrives on stdin, or the host fetches it; tee feeds the
+	// hasher and tar at once so the archive is read a single time.
+	feed, stdin := `tee "$tmp.fifo"`, io.Reader(nil)
+	if archive.URL != "" {
+		feed = "curl -fsSL --retry 2 " + remote.ShellQuote(archive.URL) + ` | tee "$tmp.fifo"`
+	} else {
+		rc, err := archive.Open()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		stdin = rc
 	}
-	defer rc.Close()
-	h.log(ctx, "installing toolchain", map[string]any{"version": version, "archive_sha256": archive.SHA256})
+	h.log(ctx, "installing toolchain", map[string]any{"version": version, "archive_sha256": archive.SHA256, "url": archive.URL})
 	start := time.Now()
 	script := fmt.Sprintf(`set -euo pipefail
 root=%s v=%s want=%s
@@ -175,7 +187,7 @@ mkdir -p "$tmp"
 mkfifo "$tmp.fifo"
 sha256sum <"$tmp.fifo" | cut -d' ' -f1 >"$tmp.sha256" &
 hasher=$!
-tee "$tmp.fifo" | tar -xzf - -C "$tmp" --no-same-owner
+%s | tar -xzf - -C "$tmp" --no-same-owner
 wait "$hasher"
 rm -f "$tmp.fifo"
 got=$(cat "$tmp.sha256")
@@ -189,8 +201,8 @@ case "$out" in *"go$v "*) ;; *) echo "bin/go reports '$out', want go$v" >&2; exi
 printf 'archive=%%s go=%%s\n' "$want" "$(sha256sum "$tmp/go/bin/go" | cut -d' ' -f1)" >"$tmp/go/%s"
 if [ -e "$root/$v" ]; then mv "$root/$v" "$tmp/previous"; fi
 mv "$tmp/go" "$root/$v"
-rm -rf "$tmp" "$tmp.sha256"`, remote.ShellQuote(root), remote.ShellQuote(version), remote.ShellQuote(archive.SHA256), markerName)
-	if _, err := h.Client.RunInput(ctx, "install go"+version, "bash -c "+remote.ShellQuote(script), rc); err != nil {
+rm -rf "$tmp" "$tmp.sha256"`, remote.ShellQuote(root), remote.ShellQuote(version), remote.ShellQuote(archive.SHA256), feed, markerName)
+	if _, err := h.Client.RunInput(ctx, "install go"+version, "bash -c "+remote.ShellQuote(script), stdin); err != nil {
 		return err
 	}
 	h.log(ctx, "installed toolchain", map[string]any{"version": version, "seconds": time.Since(start).Seconds()})
@@ -240,23 +252,24 @@ func (h *Host) reboot(ctx context.Context) error {
 	// The connection drops as the host goes down: that error is expected.
 	_, _ = h.Client.Run(ctx, "reboot", "(sleep 1; systemctl reboot) >/dev/null 2>&1 &")
 	h.Client.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("waiting for %s to come back from a reboot: %w", h.Client.Host(), err)
-		}
-		time.Sleep(2 * time.Second)
+	err = wait.Until(ctx, h.Client.Host()+" to come back from a reboot", wait.Default, func(ctx context.Context) (bool, error, error) {
 		c, err := h.Dial(ctx)
 		if err != nil {
-			continue
+			return false, err, nil
 		}
 		id, err := c.Run(ctx, "read boot id", "cat /proc/sys/kernel/random/boot_id")
 		if err == nil && id != bootID {
 			h.Client = c
-			h.log(ctx, "back after reboot", nil)
-			return nil
+			return true, nil, nil
 		}
 		c.Close()
+		return false, err, nil
+	})
+	if err != nil {
+		return err
 	}
+	h.log(ctx, "back after reboot", nil)
+	return nil
 }
 
 func (h *Host) verify(ctx context.Context, spec Spec) (Verification, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,39 @@ type GoMirror struct {
 	URL, IndexURL string
 	Keyring       string // armored public key of the signer
 	Fingerprint   string
+	files         *mirrorFiles
+}
+
+// mirrorFiles are the tarballs served, by version; tampered versions serve
+// another version's tarball (a valid archive with the wrong SHA-256).
+type mirrorFiles struct {
+	mu       sync.Mutex
+	data     map[string][]byte
+	tampered map[string]string
+}
+
+func (f *mirrorFiles) get(version string) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if other, ok := f.tampered[version]; ok {
+		return f.data[other]
+	}
+	return f.data[version]
+}
+
+// Tamper makes the mirror serve another version's tarball in place of
+// version's, leaving its index entry and signature as they were.
+func (m GoMirror) Tamper(version, with string) {
+	m.files.mu.Lock()
+	defer m.files.mu.Unlock()
+	m.files.tampered[version] = with
+}
+
+// Restore undoes Tamper.
+func (m GoMirror) Restore(version string) {
+	m.files.mu.Lock()
+	defer m.files.mu.Unlock()
+	delete(m.files.tampered, version)
 }
 
 // StartGoMirror serves genuine toolchains, rebuilt as release tarballs from the
@@ -37,6 +71,7 @@ func StartGoMirror(t *testing.T, versions []string, badSignature ...string) GoMi
 	cache := filepath.Join(CacheDir(), "toolchains")
 	fetcher := &gotoolchain.Fetcher{Cache: &gotoolchain.Cache{Dir: cache}}
 	mux := http.NewServeMux()
+	files := &mirrorFiles{data: map[string][]byte{}, tampered: map[string]string{}}
 	var index []gotoolchain.Release
 	for _, v := range versions {
 		a, err := fetcher.FromModuleProxy(context.Background(), gotoolchain.ModuleProxy{}, v, "linux", "amd64")
@@ -58,7 +93,8 @@ func StartGoMirror(t *testing.T, versions []string, badSignature ...string) GoMi
 			t.Fatal(err)
 		}
 		name := gotoolchain.TarballName(v, "linux", "amd64")
-		mux.HandleFunc("/go/"+name, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(data) })
+		files.data[v] = data
+		mux.HandleFunc("/go/"+name, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(files.get(v)) })
 		signature := sig.Bytes()
 		mux.HandleFunc("/go/"+name+".asc", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(signature) })
 		index = append(index, gotoolchain.Release{Version: "go" + v, Stable: true, Files: []gotoolchain.File{
@@ -83,7 +119,7 @@ func StartGoMirror(t *testing.T, versions []string, badSignature ...string) GoMi
 	w.Close()
 	return GoMirror{
 		URL: srv.URL + "/go/", IndexURL: srv.URL + "/dl.json",
-		Keyring: keyring.String(), Fingerprint: hex.EncodeToString(signer.PrimaryKey.Fingerprint),
+		Keyring: keyring.String(), Fingerprint: hex.EncodeToString(signer.PrimaryKey.Fingerprint), files: files,
 	}
 }
 

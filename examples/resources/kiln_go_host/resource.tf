@@ -50,3 +50,28 @@ resource "kiln_go_host" "mirrored" {
     key_fingerprint = "0123456789ABCDEF0123456789ABCDEF01234567"
   }
 }
+
+# A fleet host next to its mirror, reached through a bastion: it downloads the
+# tarball itself and Kiln checks the SHA-256 from the index (or one pinned with
+# `sha256 = { "1.23.10" = "..." }`) on the host. "1.24" follows the newest
+# patch release in the index: a new one shows in `terraform plan`.
+resource "kiln_go_host" "fleet" {
+  ssh {
+    host             = "10.20.0.31"
+    user             = "admin"
+    private_key      = file("~/.ssh/id_ed25519")
+    known_hosts_file = pathexpand("~/.ssh/known_hosts")
+
+    bastion {
+      host             = "bastion.example.com"
+      known_hosts_file = pathexpand("~/.ssh/known_hosts")
+    }
+  }
+
+  go {
+    versions   = ["1.24", "1.23.10"]
+    source     = "host"
+    mirror_url = "http://mirror.internal/golang/"
+    index_url  = "https://mirror.example.com/golang/dl.json"
+  }
+}
