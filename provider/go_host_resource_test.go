@@ -42,6 +42,8 @@ type goHostConfig struct {
 	source string
 	// extra is appended to the configuration.
 	extra string
+	// cgroupV2 is hardening.cgroup_v2; verify when empty.
+	cgroupV2 string
 }
 
 // dlSource takes release tarballs from mirror, verified with the keys in
@@ -135,14 +137,14 @@ resource "kiln_go_host" "test" {
     swap_off  = true
     nofile    = 65536
     sysctls   = { "vm.swappiness" = "1" }
-    cgroup_v2 = "verify"
+    cgroup_v2 = %[11]q
   }
 
   verify {
     build = true
   }
 }
-%[10]s`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.keyFile, c.knownHosts, c.keyFile+".pub", hclList(c.versions), source, c.extra)
+%[10]s`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.keyFile, c.knownHosts, c.keyFile+".pub", hclList(c.versions), source, c.extra, firstSet(c.cgroupV2, "verify"))
 }
 
 func hclMap(m map[string]string) string {
@@ -193,6 +195,8 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 	fromHost.versions = []string{"1.24.4", "1.23.10", "1.22.12", "1.21"}
 	fromHost.source = hostSource(mirror)
 	fromHost.extra = factsViaBastion
+	enableCgroupV2 := fromHost
+	enableCgroupV2.cgroupV2 = "enable"
 	guest := func(cmd, want string) resource.TestCheckFunc { return checkHost(signer, cmd, want) }
 	unchanged := resource.ComposeTestCheckFunc(
 		guest("ls -A /usr/local/go | grep -c kiln-tmp || true", "0"),
@@ -229,7 +233,7 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 					onHostWhen(t, signer, cfg.knownHosts, "/usr/local/go/.kiln-tmp-1.22.12", "pkill -KILL -f '^sshd: debian'")
 				},
 				Config:      withMirror.String(),
-				ExpectError: regexp.MustCompile(`(?s)install go1\.22\.12`),
+				ExpectError: regexp.MustCompile(`(?s)install\s+go1\.22\.12`),
 			},
 			{
 				// The next apply installs only it, and nothing half-installed is left.
@@ -271,12 +275,12 @@ sed -i 's/65536/1024/' /etc/security/limits.d/90-kiln.conf`)
 				// A tarball signed by another key than the pinned one is refused
 				// before it reaches the host.
 				Config:      badSignature.String(),
-				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*signed by a key other than the pinned one`),
+				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*signed\s+by\s+a\s+key\s+other\s+than\s+the\s+pinned\s+one`),
 			},
 			{
 				// So is one that does not match its pinned SHA-256.
 				Config:      wrongPin.String(),
-				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*has sha256 [0-9a-f]{64}, want 0{64}`),
+				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*has\s+sha256\s+[0-9a-f]{64},\s+want\s+0{64}`),
 			},
 			{
 				Config: withMirror.String(),
@@ -291,7 +295,7 @@ sed -i 's/65536/1024/' /etc/security/limits.d/90-kiln.conf`)
 				// guest's own download fails its SHA-256 check on the guest.
 				PreConfig:   func() { mirror.Tamper("1.21.13", "1.22.12") },
 				Config:      fromHost.String(),
-				ExpectError: regexp.MustCompile(`(?s)install go1\.21\.13.*archive arrived with sha256 [0-9a-f]{64}, want`),
+				ExpectError: regexp.MustCompile(`(?s)install\s+go1\.21\.13.*archive\s+arrived\s+with\s+sha256\s+[0-9a-f]{64},\s+want`),
 			},
 			{
 				// The host reboots in the middle of the install.
@@ -301,7 +305,7 @@ sed -i 's/65536/1024/' /etc/security/limits.d/90-kiln.conf`)
 					onHostWhen(t, signer, cfg.knownHosts, "/usr/local/go/.kiln-tmp-1.21.13", "systemctl reboot")
 				},
 				Config:      fromHost.String(),
-				ExpectError: regexp.MustCompile(`(?s)install go1\.21\.13`),
+				ExpectError: regexp.MustCompile(`(?s)install\s+go1\.21\.13`),
 			},
 			{
 				// Back up, the next apply finishes the job; the toolchain shows in
@@ -325,6 +329,30 @@ sed -i 's/65536/1024/' /etc/security/limits.d/90-kiln.conf`)
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
 				},
+			},
+			{
+				// The host boots on cgroup v1; "enable" puts it back on v2 with a reboot.
+				PreConfig: func() {
+					bootID = readBootID(t, signer, cfg.knownHosts, "")
+					runOnHost(t, signer, cfg.knownHosts, `set -e
+sed -i -E 's/^GRUB_CMDLINE_LINUX="(.*)"/GRUB_CMDLINE_LINUX="\1 systemd.unified_cgroup_hierarchy=0"/' /etc/default/grub
+update-grub 2>/dev/null
+(sleep 1; systemctl reboot) >/dev/null 2>&1 &`)
+					readBootID(t, signer, cfg.knownHosts, bootID)
+					if fs := runOnHost(t, signer, cfg.knownHosts, "stat -fc %T /sys/fs/cgroup"); fs != "tmpfs" {
+						t.Fatalf("set-up: the host did not boot on cgroup v1: /sys/fs/cgroup is %q", fs)
+					}
+				},
+				Config: enableCgroupV2.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, plancheck.ResourceActionUpdate)},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("facts").AtMapKey("cgroup_mode"), knownvalue.StringExact("cgroup2fs")),
+				},
+				Check: resource.ComposeTestCheckFunc(unchanged,
+					guest("stat -fc %T /sys/fs/cgroup", "cgroup2fs"),
+					guest("grep -o 'systemd.unified_cgroup_hierarchy=[01]' /proc/cmdline", "systemd.unified_cgroup_hierarchy=1")),
 			},
 			{
 				ResourceName:      hostAddr,
@@ -438,7 +466,8 @@ func hostTarget(signer ssh.Signer, knownHosts string) (remote.Target, error) {
 	return remote.Target{Addr: addr, User: "debian", Auth: []ssh.AuthMethod{remote.SignerAuth(signer)}, HostKey: check}, nil
 }
 
-func runOnHost(t *testing.T, signer ssh.Signer, knownHosts, script string) {
+// runOnHost runs script on the host as root and returns its output, trimmed.
+func runOnHost(t *testing.T, signer ssh.Signer, knownHosts, script string) string {
 	t.Helper()
 	target, err := hostTarget(signer, knownHosts)
 	if err != nil {
@@ -451,9 +480,11 @@ func runOnHost(t *testing.T, signer ssh.Signer, knownHosts, script string) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Run(ctx, "test set-up", script); err != nil {
+	out, err := c.Run(ctx, "test set-up", script)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return strings.TrimSpace(out)
 }
 
 // checkHost runs cmd on the host as the login user (a fresh login, so limits
