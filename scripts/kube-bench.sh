@@ -15,16 +15,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 eval "$(bash "$here/kube-testbed.sh" | grep '^KILN_TEST_KUBECONFIG=')"
-(cd "$repo" && go build -o "$work/bin/terraform-provider-kiln" .)
-cat >"$work/cli.tfrc" <<RC
-provider_installation {
-  dev_overrides {
-    "kilnhq/kiln" = "$work/bin"
-  }
-  direct {}
-}
-RC
-export TF_CLI_CONFIG_FILE=$work/cli.tfrc TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
+# shellcheck source=scripts/dev-provider.sh
+source "$here/dev-provider.sh"
+dev_provider "$work"
 
 project=kiln-bench-$RANDOM
 {

@@ -7,21 +7,14 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${KILN_CACHE:-$HOME/.cache/kiln}
 work=$cache/quickstart
-mkdir -p "$work/plugins"
+mkdir -p "$work"
 terraform=$repo/.tools/bin/terraform
 
 source "$cache/testbed.env"
 
-(cd "$repo" && go build -o "$work/plugins/terraform-provider-kiln" .)
-cat >"$work/cli.tfrc" <<RC
-provider_installation {
-  dev_overrides {
-    "kilnhq/kiln" = "$work/plugins"
-  }
-  direct {}
-}
-RC
-export TF_CLI_CONFIG_FILE=$work/cli.tfrc
+# shellcheck source=scripts/dev-provider.sh
+source "$repo/scripts/dev-provider.sh"
+dev_provider "$work"
 export LIBVIRT_DEFAULT_URI=$KILN_TEST_LIBVIRT_URI
 
 key=$work/id_ed25519

@@ -177,7 +177,11 @@ func (h *Host) install(ctx context.Context, root, version string) error {
 		defer rc.Close()
 		stdin = rc
 	}
-	h.log(ctx, "installing toolchain", map[string]any{"version": version, "archive_sha256": archive.SHA256, "url": archive.URL})
+	fields := map[string]any{"version": version, "archive_sha256": archive.SHA256}
+	if archive.URL != "" {
+		fields["fetched_by_host_from"] = archive.URL
+	}
+	h.log(ctx, "installing toolchain", fields)
 	start := time.Now()
 	script := fmt.Sprintf(`set -euo pipefail
 root=%s v=%s want=%s
