@@ -404,12 +404,13 @@ func (r *goHostResource) Create(ctx context.Context, req resource.CreateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	r.apply(ctx, timeout, &plan, &resp.State, &resp.Diagnostics)
+	r.apply(ctx, timeout, &plan, nil, &resp.State, &resp.Diagnostics)
 }
 
 func (r *goHostResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan goHostModel
+	var plan, prior goHostModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -418,7 +419,7 @@ func (r *goHostResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	r.apply(ctx, timeout, &plan, &resp.State, &resp.Diagnostics)
+	r.apply(ctx, timeout, &plan, &prior, &resp.State, &resp.Diagnostics)
 }
 
 // stateSetter is the part of tfsdk.State apply needs.
@@ -426,8 +427,10 @@ type stateSetter interface {
 	Set(context.Context, any) diag.Diagnostics
 }
 
-// apply brings the host to plan and records what it then reads back.
-func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan *goHostModel, state stateSetter, diags *diag.Diagnostics) {
+// apply brings the host to plan and records what it then reads back. When it
+// fails part way, the state records what the host looks like now over prior
+// (the plan on create), so the next plan shows what is left to do.
+func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan, prior *goHostModel, state stateSetter, diags *diag.Diagnostics) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	target, err := sshTarget(r.clients.ssh, plan.Connection)
@@ -455,10 +458,13 @@ func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan 
 	client = host.Client
 	if err != nil {
 		diags.AddError("Could not prepare the Go host", err.Error())
-		// Record what the host looks like now, so the next plan shows what is left to do.
 		if facts.Kernel != "" {
-			plan.readBack(facts, hostprep.Verification{})
-			diags.Append(state.Set(ctx, plan)...)
+			known := plan
+			if prior != nil {
+				known = prior
+			}
+			known.readBack(facts, known.verification())
+			diags.Append(state.Set(ctx, known)...)
 		}
 		return
 	}

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -114,6 +116,46 @@ type Client struct {
 	target Target
 	conn   *ssh.Client
 	jump   *Client
+	closed chan struct{}
+	once   sync.Once
+	lost   atomic.Bool // the server stopped answering keepalives
+}
+
+// keepAliveInterval is how often a connection is probed, and how long an
+// answer may take before the connection counts as dead.
+var keepAliveInterval = 15 * time.Second
+
+// keepAlive closes the connection when the server stops answering. A host that
+// reboots or falls off the network does not always reset the TCP connection
+// (QEMU's user-mode network, for one, keeps it open), and a command waiting on
+// it would wait forever.
+func (c *Client) keepAlive() {
+	tick := time.NewTicker(keepAliveInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-tick.C:
+		}
+		answered := make(chan error, 1)
+		go func() {
+			_, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil)
+			answered <- err
+		}()
+		select {
+		case <-c.closed:
+			return
+		case err := <-answered:
+			if err == nil {
+				continue
+			}
+		case <-time.After(keepAliveInterval):
+		}
+		c.lost.Store(true)
+		c.conn.Close()
+		return
+	}
 }
 
 // Dial connects to t, retrying refused or timed-out connections within
@@ -181,11 +223,14 @@ func dialOnce(ctx context.Context, t Target) (*Client, error) {
 		return nil, fmt.Errorf("ssh %s@%s: %w", t.User, t.Addr, err)
 	}
 	_ = raw.SetDeadline(time.Time{})
-	return &Client{target: t, conn: ssh.NewClient(c, chans, reqs), jump: jump}, nil
+	client := &Client{target: t, conn: ssh.NewClient(c, chans, reqs), jump: jump, closed: make(chan struct{})}
+	go client.keepAlive()
+	return client, nil
 }
 
 // Close closes the connection (and the jump host's).
 func (c *Client) Close() error {
+	c.once.Do(func() { close(c.closed) })
 	err := c.conn.Close()
 	if c.jump != nil {
 		c.jump.Close()
@@ -261,6 +306,9 @@ func (c *Client) run(ctx context.Context, step, cmd, full string, stdin io.Reade
 	switch {
 	case errors.As(err, &exit):
 		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: exit.ExitStatus(), Stderr: stderr.String(), Err: err}
+	case err != nil && c.lost.Load():
+		err = fmt.Errorf("connection lost: no answer within %s (host down or rebooting?): %w", keepAliveInterval, err)
+		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Stderr: stderr.String(), Err: err}
 	case err != nil:
 		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Stderr: stderr.String(), Err: err}
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -250,4 +251,78 @@ func TestDialRetriesUntilTheHostAnswers(t *testing.T) {
 		t.Fatalf("Dial: %v", err)
 	}
 	c.Close()
+}
+
+// TestRunEndsWhenTheServerStopsAnswering freezes the network between client and
+// server, as a rebooting guest behind QEMU's user-mode network does: the
+// connection stays open but nothing comes back. The running command must fail
+// with the connection named lost rather than wait forever.
+func TestRunEndsWhenTheServerStopsAnswering(t *testing.T) {
+	defer func(d time.Duration) { keepAliveInterval = d }(keepAliveInterval)
+	keepAliveInterval = 100 * time.Millisecond
+	s := startExecServer(t)
+	relay, freeze := startFreezableRelay(t, s.addr)
+	target := s.target(t)
+	target.Addr = relay
+	c, err := Dial(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		freeze()
+	}()
+	_, err = c.Run(context.Background(), "long step", "sleep 30")
+	var se *StepError
+	if !errors.As(err, &se) || se.ExitCode != -1 || !strings.Contains(err.Error(), "connection lost") {
+		t.Fatalf("got %v, want a StepError saying the connection was lost", err)
+	}
+}
+
+// startFreezableRelay forwards TCP connections to addr until freeze is called;
+// from then on it keeps them open and passes nothing.
+func startFreezableRelay(t *testing.T, addr string) (string, func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen, done := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			select {
+			case <-frozen:
+				<-done
+				return
+			default:
+			}
+			if err != nil {
+				return
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", addr)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go pipe(out, in)
+			go pipe(in, out)
+		}
+	}()
+	var once sync.Once
+	return ln.Addr().String(), func() { once.Do(func() { close(frozen) }) }
 }
