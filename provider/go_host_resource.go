@@ -100,11 +100,13 @@ type goToolchainsModel struct {
 }
 
 type hardeningModel struct {
-	SwapOff  types.Bool   `tfsdk:"swap_off"`
-	NoFile   types.Int64  `tfsdk:"nofile"`
-	NProc    types.Int64  `tfsdk:"nproc"`
-	Sysctls  types.Map    `tfsdk:"sysctls"`
-	CgroupV2 types.String `tfsdk:"cgroup_v2"`
+	SwapOff         types.Bool   `tfsdk:"swap_off"`
+	NoFile          types.Int64  `tfsdk:"nofile"`
+	NProc           types.Int64  `tfsdk:"nproc"`
+	Sysctls         types.Map    `tfsdk:"sysctls"`
+	CgroupV2        types.String `tfsdk:"cgroup_v2"`
+	GoCacheTmpfsMiB types.Int64  `tfsdk:"gocache_tmpfs_mib"`
+	GoCacheUser     types.String `tfsdk:"gocache_user"`
 }
 
 type verifyModel struct {
@@ -349,6 +351,17 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						Optional:            true,
 						Validators:          []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z0-9_.]+$`), "must be a sysctl name"))},
 					},
+					"gocache_tmpfs_mib": schema.Int64Attribute{
+						MarkdownDescription: "Mount a tmpfs of this many MiB, owned by `gocache_user`, on that user's default " +
+							"`GOCACHE` (`~/.cache/go-build`) and list it in `/etc/fstab`: the build cache lives in memory. Unset leaves the cache alone.",
+						Optional:   true,
+						Validators: []validator.Int64{int64validator.Between(64, 1<<20)},
+					},
+					"gocache_user": schema.StringAttribute{
+						MarkdownDescription: "The build user whose `GOCACHE` gets the tmpfs. Defaults to the login user.",
+						Optional:            true,
+						Validators:          []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?$`), "must be a user name")},
+					},
 					"cgroup_v2": schema.StringAttribute{
 						MarkdownDescription: "`verify` fails unless the host runs cgroup v2; `enable` puts " +
 							"`systemd.unified_cgroup_hierarchy=1` on the kernel command line and reboots when needed; `ignore`. Defaults to `verify`.",
@@ -444,7 +457,7 @@ func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan,
 		return
 	}
 	defer func() { client.Close() }()
-	spec := plan.spec()
+	spec := plan.spec(target.User)
 	source := plan.Go
 	host := &hostprep.Host{
 		Client: client,
@@ -596,7 +609,7 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 		return
 	}
 	defer client.Close()
-	facts, err := hostprep.ReadFacts(ctx, client, state.spec())
+	facts, err := hostprep.ReadFacts(ctx, client, state.spec(target.User))
 	if err != nil {
 		resp.Diagnostics.AddError("Could not read the Go host", err.Error())
 		return
@@ -633,7 +646,7 @@ func (r *goHostResource) Delete(ctx context.Context, req resource.DeleteRequest,
 		return
 	}
 	defer client.Close()
-	if err := hostprep.Uninstall(ctx, client, state.spec().Root); err != nil {
+	if err := hostprep.Uninstall(ctx, client, state.spec(target.User)); err != nil {
 		resp.Diagnostics.AddError("Could not remove what Kiln installed", err.Error())
 	}
 }
@@ -736,8 +749,8 @@ func (e endpoint) target(d sshDefaults, block string) (remote.Target, error) {
 
 func hostID(t remote.Target) string { return t.User + "@" + t.Addr }
 
-// spec is the hostprep form of the model.
-func (m goHostModel) spec() hostprep.Spec {
+// spec is the hostprep form of the model; loginUser is the ssh user.
+func (m goHostModel) spec(loginUser string) hostprep.Spec {
 	s := hostprep.Spec{Root: hostprep.DefaultRoot, RemoveUndeclared: true, CgroupV2: "ignore"}
 	if g := m.Go; g != nil {
 		s.Root = firstSet(g.Root.ValueString(), hostprep.DefaultRoot)
@@ -757,6 +770,8 @@ func (m goHostModel) spec() hostprep.Spec {
 		s.NProc = int(h.NProc.ValueInt64())
 		s.Sysctls = stringMap(h.Sysctls)
 		s.CgroupV2 = h.CgroupV2.ValueString()
+		s.GoCacheTmpfsMiB = int(h.GoCacheTmpfsMiB.ValueInt64())
+		s.GoCacheUser = firstSet(h.GoCacheUser.ValueString(), loginUser)
 	}
 	if v := m.Verify; v != nil {
 		s.VerifyBuild = v.Build.ValueBool()
@@ -770,7 +785,7 @@ func (m goHostModel) spec() hostprep.Spec {
 // readBack records the host's facts: managed values that drifted take the
 // host's value, so the plan shows the way back.
 func (m *goHostModel) readBack(f hostprep.Facts, v hostprep.Verification) {
-	spec := m.spec()
+	spec := m.spec("")
 	if g := m.Go; g != nil {
 		resolved := g.resolved()
 		kept, keptResolved := []types.String{}, []string{}
@@ -812,6 +827,9 @@ func (m *goHostModel) readBack(f hostprep.Facts, v hostprep.Verification) {
 		}
 		if spec.NProc > 0 {
 			h.NProc = types.Int64Value(int64(f.NProc))
+		}
+		if spec.GoCacheTmpfsMiB > 0 {
+			h.GoCacheTmpfsMiB = types.Int64Value(int64(f.GoCacheTmpfsMiB))
 		}
 		if !h.Sysctls.IsNull() {
 			vals := map[string]attr.Value{}

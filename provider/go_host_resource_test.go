@@ -69,6 +69,8 @@ func hostSource(mirror testenv.GoMirror) string {
 // host: the guest's own sshd at 127.0.0.1:22, the same pinned key.
 const factsViaBastion = `
 data "kiln_host_facts" "via_bastion" {
+  depends_on = [kiln_go_host.test]
+
   ssh {
     host     = "127.0.0.1"
     port     = 22
@@ -138,6 +140,8 @@ resource "kiln_go_host" "test" {
     nofile    = 65536
     sysctls   = { "vm.swappiness" = "1" }
     cgroup_v2 = %[11]q
+
+    gocache_tmpfs_mib = 256
   }
 
   verify {
@@ -225,6 +229,7 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 					guest("ulimit -n", "65536"),
 					guest("stat -fc %T /sys/fs/cgroup", "cgroup2fs"),
 					guest("cat /proc/sys/vm/swappiness", "1"),
+					guest("go env GOCACHE; stat -fc %T ~/.cache/go-build", "/home/debian/.cache/go-build\ntmpfs"),
 				),
 			},
 			{
@@ -248,12 +253,13 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 					guest("/usr/local/go/1.22.12/bin/go version", "go version go1.22.12 linux/amd64")),
 			},
 			{
-				// Drift: swap back on, bin/go overwritten, limits edited.
+				// Drift: swap back on, bin/go overwritten, limits edited, the GOCACHE tmpfs unmounted.
 				PreConfig: func() {
 					runOnHost(t, signer, cfg.knownHosts, `set -e
 fallocate -l 32M /swapfile && chmod 600 /swapfile && mkswap -q /swapfile && swapon /swapfile
 echo broken >/usr/local/go/1.23.10/bin/go
-sed -i 's/65536/1024/' /etc/security/limits.d/90-kiln.conf`)
+sed -i 's/65536/1024/' /etc/security/limits.d/90-kiln.conf
+umount /home/debian/.cache/go-build`)
 				},
 				Config: withMirror.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
@@ -263,6 +269,7 @@ sed -i 's/65536/1024/' /etc/security/limits.d/90-kiln.conf`)
 					guest("tail -n +2 /proc/swaps | wc -l", "0"),
 					guest("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64"),
 					guest("ulimit -n", "65536"),
+					guest("stat -fc %T ~/.cache/go-build", "tmpfs"),
 				),
 			},
 			{

@@ -139,6 +139,13 @@ ln -sfn "$root/current/bin/gofmt" /usr/local/bin/gofmt`, remote.ShellQuote(spec.
 			return facts, Verification{}, err
 		}
 	}
+	if spec.GoCacheTmpfsMiB > 0 && facts.GoCacheTmpfsMiB != spec.GoCacheTmpfsMiB {
+		h.log(ctx, "mounting a tmpfs GOCACHE", map[string]any{"user": spec.GoCacheUser, "mib": spec.GoCacheTmpfsMiB})
+		script := fmt.Sprintf(goCacheTmpfsScript, remote.ShellQuote(spec.GoCacheUser), spec.GoCacheTmpfsMiB)
+		if _, err := h.Client.Run(ctx, "mount tmpfs GOCACHE", script); err != nil {
+			return facts, Verification{}, err
+		}
+	}
 	switch {
 	case spec.CgroupV2 == "enable" && !facts.CgroupV2():
 		if err := h.enableCgroupV2(ctx); err != nil {
@@ -221,6 +228,22 @@ if command -v systemctl >/dev/null; then
 		systemctl mask "$u" >/dev/null 2>&1 || true
 	done
 fi`
+
+// goCacheTmpfsScript mounts a tmpfs, owned by the user, on the user's default
+// GOCACHE and lists it in /etc/fstab; a mounted one is resized in place.
+const goCacheTmpfsScript = `set -e
+u=%s mib=%d
+home=$(getent passwd "$u" | cut -d: -f6)
+[ -n "$home" ] || { echo "no user $u on the host" >&2; exit 1; }
+uid=$(id -u "$u") gid=$(id -g "$u")
+[ -d "$home/.cache" ] || install -d -o "$uid" -g "$gid" -m 0755 "$home/.cache"
+d="$home/.cache/go-build"
+mkdir -p "$d"
+opts="size=${mib}m,uid=$uid,gid=$gid,mode=0700,nosuid,nodev"
+awk -v d="$d" '$2 != d' /etc/fstab >/etc/fstab.kiln-tmp
+echo "tmpfs $d tmpfs $opts 0 0" >>/etc/fstab.kiln-tmp
+mv /etc/fstab.kiln-tmp /etc/fstab
+if mountpoint -q "$d"; then mount -o "remount,$opts" "$d"; else mount "$d"; fi`
 
 // enableCgroupV2 puts the unified hierarchy on the kernel command line, reboots
 // and waits for the host to come back on cgroup v2.

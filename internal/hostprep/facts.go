@@ -48,6 +48,9 @@ type Facts struct {
 	// missing and -1 when the files disagree with each other.
 	NoFile, NProc int
 	Sysctls       map[string]string
+	// GoCacheTmpfsMiB is the size of the tmpfs on the build user's GOCACHE,
+	// 0 unless one is mounted there and listed in /etc/fstab.
+	GoCacheTmpfsMiB int
 }
 
 // SwapOff reports whether no swap is active or configured in fstab.
@@ -57,9 +60,16 @@ func (f Facts) SwapOff() bool { return f.ActiveSwaps == 0 && f.FstabSwaps == 0 }
 func (f Facts) CgroupV2() bool { return f.CgroupFS == "cgroup2fs" }
 
 // factsScript prints every fact in one round trip, one "key=value" per line.
-func factsScript(root string, sysctls []string) string {
+func factsScript(root string, sysctls []string, cacheUser string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "root=%s\n", remote.ShellQuote(root))
+	if cacheUser != "" {
+		fmt.Fprintf(&b, `d="$(getent passwd %s | cut -d: -f6)/.cache/go-build"
+if awk -v d="$d" '!/^[[:space:]]*#/ && $2==d {f=1} END {exit !f}' /etc/fstab 2>/dev/null; then
+	echo "gocache=$(awk -v d="$d" '$2==d && $3=="tmpfs" {print $4}' /proc/mounts)"
+fi
+`, remote.ShellQuote(cacheUser))
+	}
 	b.WriteString(`
 echo "os=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
 echo "kernel=$(uname -r)"
@@ -98,7 +108,11 @@ func ReadFacts(ctx context.Context, c *remote.Client, spec Spec) (Facts, error) 
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	out, err := c.Run(ctx, "read facts", factsScript(rootOf(spec), keys))
+	cacheUser := ""
+	if spec.GoCacheTmpfsMiB > 0 {
+		cacheUser = spec.GoCacheUser
+	}
+	out, err := c.Run(ctx, "read facts", factsScript(rootOf(spec), keys, cacheUser))
 	if err != nil {
 		return Facts{}, err
 	}
@@ -190,11 +204,26 @@ func parseFacts(out string) Facts {
 		case "sysctl":
 			k, v, _ := strings.Cut(value, " ")
 			f.Sysctls[k] = v
+		case "gocache":
+			f.GoCacheTmpfsMiB = tmpfsMiB(value)
 		}
 	}
 	f.NoFile = agreed(limits["soft nofile"], limits["hard nofile"], limits["DefaultLimitNOFILE"])
 	f.NProc = agreed(limits["soft nproc"], limits["hard nproc"], limits["DefaultLimitNPROC"])
 	return f
+}
+
+// tmpfsMiB reads the size from a tmpfs's mount options ("rw,size=262144k,..."),
+// in MiB.
+func tmpfsMiB(options string) int {
+	for _, o := range strings.Split(options, ",") {
+		if size, ok := strings.CutPrefix(o, "size="); ok {
+			if kib, err := strconv.Atoi(strings.TrimSuffix(size, "k")); err == nil {
+				return kib / 1024
+			}
+		}
+	}
+	return 0
 }
 
 // agreed is the common value of a limit's settings, 0 when none is set and -1

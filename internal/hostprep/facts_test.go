@@ -27,6 +27,7 @@ limits=root soft nofile 65536
 sdlimits=[Manager]
 sdlimits=DefaultLimitNOFILE=65536
 sysctl=vm.swappiness 10
+gocache=rw,nosuid,nodev,relatime,size=262144k,mode=700,uid=1000,gid=1000,inode64
 `
 	f := parseFacts(out)
 	if f.OS != "Debian GNU/Linux 12 (bookworm)" || f.Kernel != "6.1.0-50-amd64" || !f.CgroupV2() {
@@ -49,6 +50,12 @@ sysctl=vm.swappiness 10
 	}
 	if f.Sysctls["vm.swappiness"] != "10" || f.Default != "1.24.4" {
 		t.Errorf("sysctls %v default %q", f.Sysctls, f.Default)
+	}
+	if f.GoCacheTmpfsMiB != 256 {
+		t.Errorf("GOCACHE tmpfs = %d MiB, want 256", f.GoCacheTmpfsMiB)
+	}
+	if parseFacts("gocache=\n").GoCacheTmpfsMiB != 0 {
+		t.Error("a GOCACHE in fstab but not mounted reads as mounted")
 	}
 }
 

@@ -28,6 +28,10 @@ type Spec struct {
 	NoFile  int // soft and hard open-file limit; 0 leaves limits alone
 	NProc   int // process limit; 0 leaves it alone
 	Sysctls map[string]string
+	// GoCacheTmpfsMiB mounts a tmpfs of this size on GoCacheUser's default
+	// GOCACHE (~/.cache/go-build); 0 leaves it alone.
+	GoCacheTmpfsMiB int
+	GoCacheUser     string
 	// CgroupV2 is "verify" (fail unless active), "enable" (kernel command line
 	// and a reboot when needed) or "ignore".
 	CgroupV2 string
@@ -55,6 +59,7 @@ var (
 	versionPattern = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`)
 	sysctlKey      = regexp.MustCompile(`^[a-z0-9_.]+$`)
 	rootPattern    = regexp.MustCompile(`^/[A-Za-z0-9_./-]+$`)
+	userPattern    = regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?$`)
 )
 
 // Validate reports specs that must not reach a host.
@@ -82,6 +87,9 @@ func (s Spec) Validate() error {
 		if !sysctlKey.MatchString(k) || strings.ContainsAny(v, "\n\r") {
 			return fmt.Errorf("sysctl %q = %q is not valid", k, v)
 		}
+	}
+	if s.GoCacheTmpfsMiB > 0 && !userPattern.MatchString(s.GoCacheUser) {
+		return fmt.Errorf("GOCACHE tmpfs user %q is not a valid user name", s.GoCacheUser)
 	}
 	switch s.CgroupV2 {
 	case "", "verify", "enable", "ignore":

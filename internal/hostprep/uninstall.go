@@ -7,16 +7,24 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 )
 
-// Uninstall removes what Kiln installed under root and the files it owns: the
-// toolchains it unpacked, the default link and the go/gofmt links pointing into
-// root, and its limits and sysctl files. Swap stays off: turning it back on is
-// a decision for whoever owns the host next.
-func Uninstall(ctx context.Context, c *remote.Client, root string) error {
-	if root == "" {
-		root = DefaultRoot
-	}
-	if err := (Spec{Root: root}).Validate(); err != nil {
+// Uninstall removes what Kiln installed for spec: the toolchains it unpacked
+// under the root, the default link and the go/gofmt links pointing into it, its
+// limits and sysctl files, and the GOCACHE tmpfs. Swap stays off: turning it
+// back on is a decision for whoever owns the host next.
+func Uninstall(ctx context.Context, c *remote.Client, spec Spec) error {
+	root := rootOf(spec)
+	if err := (Spec{Root: root, GoCacheTmpfsMiB: spec.GoCacheTmpfsMiB, GoCacheUser: spec.GoCacheUser}).Validate(); err != nil {
 		return err
+	}
+	if spec.GoCacheTmpfsMiB > 0 {
+		script := fmt.Sprintf(`set -e
+d="$(getent passwd %s | cut -d: -f6)/.cache/go-build"
+if mountpoint -q "$d"; then umount "$d"; fi
+awk -v d="$d" '$2 != d' /etc/fstab >/etc/fstab.kiln-tmp
+mv /etc/fstab.kiln-tmp /etc/fstab`, remote.ShellQuote(spec.GoCacheUser))
+		if _, err := c.Run(ctx, "remove tmpfs GOCACHE", script); err != nil {
+			return err
+		}
 	}
 	script := fmt.Sprintf(`set -e
 root=%s

@@ -121,9 +121,13 @@ type Client struct {
 	lost   atomic.Bool // the server stopped answering keepalives
 }
 
-// keepAliveInterval is how often a connection is probed, and how long an
-// answer may take before the connection counts as dead.
-var keepAliveInterval = 15 * time.Second
+// A connection is probed every keepAliveInterval and counts as dead when a
+// probe goes unanswered for keepAliveTimeout: long enough for a busy,
+// emulated host to work through the data queued ahead of the probe.
+var (
+	keepAliveInterval = 15 * time.Second
+	keepAliveTimeout  = time.Minute
+)
 
 // keepAlive closes the connection when the server stops answering. A host that
 // reboots or falls off the network does not always reset the TCP connection
@@ -150,7 +154,7 @@ func (c *Client) keepAlive() {
 			if err == nil {
 				continue
 			}
-		case <-time.After(keepAliveInterval):
+		case <-time.After(keepAliveTimeout):
 		}
 		c.lost.Store(true)
 		c.conn.Close()
@@ -307,7 +311,7 @@ func (c *Client) run(ctx context.Context, step, cmd, full string, stdin io.Reade
 	case errors.As(err, &exit):
 		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: exit.ExitStatus(), Stderr: stderr.String(), Err: err}
 	case err != nil && c.lost.Load():
-		err = fmt.Errorf("connection lost: no answer within %s (host down or rebooting?): %w", keepAliveInterval, err)
+		err = fmt.Errorf("connection lost: no answer within %s (host down or rebooting?): %w", keepAliveTimeout, err)
 		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Stderr: stderr.String(), Err: err}
 	case err != nil:
 		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Stderr: stderr.String(), Err: err}

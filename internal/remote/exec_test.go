@@ -258,8 +258,8 @@ func TestDialRetriesUntilTheHostAnswers(t *testing.T) {
 // connection stays open but nothing comes back. The running command must fail
 // with the connection named lost rather than wait forever.
 func TestRunEndsWhenTheServerStopsAnswering(t *testing.T) {
-	defer func(d time.Duration) { keepAliveInterval = d }(keepAliveInterval)
-	keepAliveInterval = 100 * time.Millisecond
+	defer func(interval, timeout time.Duration) { keepAliveInterval, keepAliveTimeout = interval, timeout }(keepAliveInterval, keepAliveTimeout)
+	keepAliveInterval, keepAliveTimeout = 100*time.Millisecond, 300*time.Millisecond
 	s := startExecServer(t)
 	relay, freeze := startFreezableRelay(t, s.addr)
 	target := s.target(t)

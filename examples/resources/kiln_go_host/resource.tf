@@ -24,6 +24,10 @@ resource "kiln_go_host" "builder" {
     nofile    = 65536
     sysctls   = { "vm.swappiness" = "1" }
     cgroup_v2 = "verify"
+
+    # The build user's GOCACHE in memory.
+    gocache_tmpfs_mib = 2048
+    gocache_user      = "debian"
   }
 
   verify {
