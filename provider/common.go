@@ -2,8 +2,10 @@ package provider
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 )
@@ -65,4 +67,18 @@ var bastionAttributes = map[string]string{
 	"private_key":      "Private key for the bastion (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`.",
 	"host_key":         "The bastion's public host key in authorized_keys format.",
 	"known_hosts_file": "known_hosts file to check the bastion's key against when `host_key` is not set.",
+}
+
+// configuredClients is the Configure of every resource and data source: the
+// provider's clients, nil before the provider is configured.
+func configuredClients(data any, diags *diag.Diagnostics) *clients {
+	if data == nil {
+		return nil
+	}
+	c, ok := data.(*clients)
+	if !ok {
+		diags.AddError("Unexpected provider data", fmt.Sprintf("got %T", data))
+		return nil
+	}
+	return c
 }

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -17,19 +16,6 @@ const (
 		"(with `config_path`, or `host` and credentials; `KUBECONFIG` is used when `config_path` is unset) " +
 		"to the `provider \"kiln\"` block."
 )
-
-// deliveryConfigure is the Configure of every delivery resource and data source.
-func deliveryConfigure(data any, diags *diag.Diagnostics) *clients {
-	if data == nil {
-		return nil
-	}
-	c, ok := data.(*clients)
-	if !ok {
-		diags.AddError("Unexpected provider data", fmt.Sprintf("got %T", data))
-		return nil
-	}
-	return c
-}
 
 // deliveryEngine returns the engine, or adds the missing-block error.
 func deliveryEngine(c *clients, diags *diag.Diagnostics) *delivery.Engine {

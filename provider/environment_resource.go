@@ -225,7 +225,7 @@ func (r *environmentResource) ValidateConfig(ctx context.Context, req resource.V
 }
 
 func (r *environmentResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.clients = deliveryConfigure(req.ProviderData, &resp.Diagnostics)
+	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
 // ModifyPlan refuses to plan the destruction of a production environment

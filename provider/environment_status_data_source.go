@@ -82,7 +82,7 @@ func (d *environmentStatusDataSource) Schema(_ context.Context, _ datasource.Sch
 }
 
 func (d *environmentStatusDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.clients = deliveryConfigure(req.ProviderData, &resp.Diagnostics)
+	d.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *environmentStatusDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {

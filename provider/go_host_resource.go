@@ -395,15 +395,7 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 }
 
 func (r *goHostResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	c, ok := req.ProviderData.(*clients)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("got %T", req.ProviderData))
-		return
-	}
-	r.clients = c
+	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
 func (r *goHostResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {

@@ -104,15 +104,7 @@ func (d *goReleaseDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 }
 
 func (d *goReleaseDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	c, ok := req.ProviderData.(*clients)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("got %T", req.ProviderData))
-		return
-	}
-	d.clients = c
+	d.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *goReleaseDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {

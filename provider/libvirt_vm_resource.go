@@ -404,15 +404,7 @@ func (r *libvirtVMResource) ValidateConfig(ctx context.Context, req resource.Val
 }
 
 func (r *libvirtVMResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	c, ok := req.ProviderData.(*clients)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("got %T", req.ProviderData))
-		return
-	}
-	r.clients = c
+	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
 // ModifyPlan fails the plan when the provider has no libvirt block.

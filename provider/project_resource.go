@@ -171,7 +171,7 @@ func (r *projectResource) ValidateConfig(ctx context.Context, req resource.Valid
 }
 
 func (r *projectResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.clients = deliveryConfigure(req.ProviderData, &resp.Diagnostics)
+	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
 func (r *projectResource) ModifyPlan(_ context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {

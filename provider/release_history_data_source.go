@@ -81,7 +81,7 @@ func (d *releaseHistoryDataSource) Schema(_ context.Context, _ datasource.Schema
 }
 
 func (d *releaseHistoryDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.clients = deliveryConfigure(req.ProviderData, &resp.Diagnostics)
+	d.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *releaseHistoryDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {

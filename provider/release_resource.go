@@ -185,7 +185,7 @@ func (r *releaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 }
 
 func (r *releaseResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.clients = deliveryConfigure(req.ProviderData, &resp.Diagnostics)
+	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
 func (m releaseModel) spec(ctx context.Context, diags *diag.Diagnostics) delivery.ReleaseSpec {

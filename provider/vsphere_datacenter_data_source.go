@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -21,15 +20,7 @@ type vsphereDataSource struct {
 }
 
 func (d *vsphereDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	c, ok := req.ProviderData.(*clients)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("got %T", req.ProviderData))
-		return
-	}
-	d.clients = c
+	d.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *vsphereDataSource) engine(diags *diag.Diagnostics) *vsphere.Client {

@@ -381,15 +381,7 @@ func (r *vsphereVMResource) ConfigValidators(context.Context) []resource.ConfigV
 }
 
 func (r *vsphereVMResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	c, ok := req.ProviderData.(*clients)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("got %T", req.ProviderData))
-		return
-	}
-	r.clients = c
+	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
 // ModifyPlan fails the plan when the provider has no vsphere block, and marks the
