@@ -3,10 +3,8 @@ package provider
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -579,7 +577,7 @@ func (r *goHostResource) fetch(ctx context.Context, source *goToolchainsModel, v
 	if err != nil {
 		return hostprep.Archive{}, fmt.Errorf("go%s: %w", version, err)
 	}
-	return hostprep.Archive{SHA256: a.SHA256, Open: func() (io.ReadCloser, error) { return os.Open(a.Path) }}, nil
+	return hostprep.Archive{SHA256: a.SHA256, Size: a.Size, Open: a.Open}, nil
 }
 
 func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {

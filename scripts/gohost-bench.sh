@@ -346,6 +346,13 @@ build_seconds() {
 	esac
 }
 
+# install_seconds: how long kiln's install step (stream, hash and inspect in
+# flight, unpack, commit) took, from its provider log.
+install_seconds() {
+	grep -ho 'installed toolchain:.*seconds=[0-9.]*' "$work/logs/kiln-provider.log" 2>/dev/null | tail -n1 |
+		grep -o 'seconds=[0-9.]*' | cut -d= -f2 | awk '{printf "%.1f", $1}'
+}
+
 minus() { [[ ${1:--} != - && ${2:--} != - ]] && echo "$1 - $2" | bc | awk '{printf "%.1f", $1}' || echo "-"; }
 
 table() {
@@ -354,10 +361,11 @@ table() {
 	source <(sed -E "s/^([a-z_0-9]+)=(.*)$/\1='\2'/" "$results")
 	ratio() { [[ ${1:--} != - && ${2:--} != - ]] && echo "$1 / $2" | bc -l | awk '{printf "%.2f", $1}' || echo "-"; }
 	verdict() { [[ $1 != - ]] && awk -v r="$1" -v t="$2" 'BEGIN {print (r <= t) ? "ok" : "MISSED"}' || echo "-"; }
-	local kb ka kbuild abuild sbuild knb anb snb
+	local kb ka kbuild abuild sbuild knb anb snb ki ki_ratio
 	kb=$(ratio "${kiln_seconds:-}" "${baseline_seconds:-}")
 	ka=$(ratio "${kiln_seconds:-}" "${ansible_seconds:-}")
 	kbuild=$(build_seconds kiln) abuild=$(build_seconds ansible) sbuild=$(build_seconds shell)
+	ki=$(install_seconds) ki_ratio=$(ratio "${ki:--}" "${baseline_seconds:-}")
 	knb=$(minus "${kiln_seconds:-}" "$kbuild") anb=$(minus "${ansible_seconds:-}" "$abuild") snb=$(minus "${shell_seconds:-}" "$sbuild")
 	cat <<TABLE
 
@@ -376,8 +384,9 @@ kiln toolchain cache: ${kiln_cache:--}; Ansible with pipelining, no fact gatheri
   ansible   ${anb}   (build ${abuild:--})
   shell     ${snb}   (build ${sbuild:--})
   kiln / baseline without the build         $(ratio "$knb" "${baseline_seconds:-}")
-  kiln / ansible without the build          $(ratio "$knb" "$anb")
-  no-op: terraform plan (median of 3)       ${kiln_plan_seconds:--}   runs: ${kiln_plan_runs:--}, exit code ${kiln_plan_exitcode:--}
+  kiln / ansible without the build          $(ratio "$knb" "$anb")      <= 0.30  $(verdict "$(ratio "$knb" "$anb")" 0.30)
+  kiln install step alone                   ${ki:--}   / baseline ${ki_ratio}  <= 1.15  $(verdict "$ki_ratio" 1.15)
+  no-op: terraform plan (median of 3)       ${kiln_plan_seconds:--}   <= 1.5  $(verdict "${kiln_plan_seconds:--}" 1.5)   runs: ${kiln_plan_runs:--}, exit code ${kiln_plan_exitcode:--}
   no-op: ansible-playbook --check (median)  ${ansible_check_seconds:--}   runs: ${ansible_check_runs:--}
          ansible --check recap: ${ansible_check_recap:--}
   fleet: ${fleet_hosts:--} hosts, one apply, empty cache        ${fleet_apply_seconds:--}

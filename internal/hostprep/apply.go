@@ -14,10 +14,13 @@ import (
 )
 
 // Archive is a toolchain archive for a host: either streamed from the machine
-// running Kiln (Open, already verified there) or downloaded by the host itself
-// from URL. Either way the host checks SHA256 before anything is renamed into place.
+// running Kiln (Open, verified there) or downloaded by the host itself from
+// URL. Either way nothing is renamed into place unless it has SHA256.
 type Archive struct {
+	// Open reads the archive; its final read fails when the bytes are not the
+	// verified ones (gotoolchain.Artifact.Open).
 	Open   func() (io.ReadCloser, error)
+	Size   int64 // of the streamed archive
 	URL    string
 	SHA256 string
 }
@@ -66,85 +69,19 @@ func (h *Host) Apply(ctx context.Context, spec Spec) (Facts, Verification, error
 		return Facts{}, Verification{}, err
 	}
 
+	envFile := goEnvFile(spec.Env)
+	installed := map[string]bool{}
 	for _, v := range spec.Versions {
 		if t, ok := facts.Toolchains[v]; ok && t.Intact() {
 			continue
 		}
-		if err := h.install(ctx, spec.Root, v); err != nil {
+		if err := h.install(ctx, spec.Root, v, envFile); err != nil {
 			return facts, Verification{}, err
 		}
+		installed[v] = true
 	}
-	envFile := goEnvFile(spec.Env)
-	for _, v := range spec.Versions {
-		if t := facts.Toolchains[v]; t.Intact() && sameEnv(t.Env, spec.Env) {
-			continue
-		}
-		h.log(ctx, "writing go.env", map[string]any{"version": v})
-		if err := h.writeFile(ctx, "write go.env", spec.Root+"/"+v+"/go.env", envFile); err != nil {
-			return facts, Verification{}, err
-		}
-	}
-	if spec.Default != "" && (facts.Default != spec.Default || facts.GoLink != spec.Root+"/current/bin/go") {
-		h.log(ctx, "selecting default toolchain", map[string]any{"version": spec.Default})
-		script := fmt.Sprintf(`set -e
-root=%s
-ln -sfn %s "$root/.current.tmp"
-mv -T "$root/.current.tmp" "$root/current"
-ln -sfn "$root/current/bin/go" /usr/local/bin/go
-ln -sfn "$root/current/bin/gofmt" /usr/local/bin/gofmt`, remote.ShellQuote(spec.Root), remote.ShellQuote(spec.Default))
-		if _, err := h.Client.Run(ctx, "select default toolchain", script); err != nil {
-			return facts, Verification{}, err
-		}
-	}
-	if spec.RemoveUndeclared {
-		var stale []string
-		for v := range facts.Toolchains {
-			if !slices.Contains(spec.Versions, v) {
-				stale = append(stale, remote.ShellQuote(spec.Root+"/"+v))
-			}
-		}
-		if len(stale) > 0 {
-			sort.Strings(stale)
-			h.log(ctx, "removing undeclared toolchains", map[string]any{"paths": stale})
-			if _, err := h.Client.Run(ctx, "remove undeclared toolchains", "rm -rf "+strings.Join(stale, " ")); err != nil {
-				return facts, Verification{}, err
-			}
-		}
-	}
-
-	if spec.SwapOff && !facts.SwapOff() {
-		h.log(ctx, "turning swap off", nil)
-		if _, err := h.Client.Run(ctx, "swap off", swapOffScript); err != nil {
-			return facts, Verification{}, err
-		}
-	}
-	if (spec.NoFile > 0 || spec.NProc > 0) && (facts.NoFile != spec.NoFile || facts.NProc != spec.NProc) {
-		h.log(ctx, "setting limits", map[string]any{"nofile": spec.NoFile, "nproc": spec.NProc})
-		if err := h.writeFile(ctx, "write limits", limitsPath, limitsFile(spec.NoFile, spec.NProc)); err != nil {
-			return facts, Verification{}, err
-		}
-		if err := h.writeFile(ctx, "write service limits", systemdLimitsPath, systemdLimitsFile(spec.NoFile, spec.NProc)); err != nil {
-			return facts, Verification{}, err
-		}
-		if _, err := h.Client.Run(ctx, "reload systemd", "if command -v systemctl >/dev/null; then systemctl daemon-reexec; fi"); err != nil {
-			return facts, Verification{}, err
-		}
-	}
-	if len(spec.Sysctls) > 0 && !sameMap(facts.Sysctls, spec.Sysctls) {
-		h.log(ctx, "setting sysctls", map[string]any{"sysctls": spec.Sysctls})
-		if err := h.writeFile(ctx, "write sysctls", sysctlPath, sysctlFile(spec.Sysctls)); err != nil {
-			return facts, Verification{}, err
-		}
-		if _, err := h.Client.Run(ctx, "apply sysctls", "sysctl -q -p "+sysctlPath); err != nil {
-			return facts, Verification{}, err
-		}
-	}
-	if spec.GoCacheTmpfsMiB > 0 && facts.GoCacheTmpfsMiB != spec.GoCacheTmpfsMiB {
-		h.log(ctx, "mounting a tmpfs GOCACHE", map[string]any{"user": spec.GoCacheUser, "mib": spec.GoCacheTmpfsMiB})
-		script := fmt.Sprintf(goCacheTmpfsScript, remote.ShellQuote(spec.GoCacheUser), spec.GoCacheTmpfsMiB)
-		if _, err := h.Client.Run(ctx, "mount tmpfs GOCACHE", script); err != nil {
-			return facts, Verification{}, err
-		}
+	if err := h.configure(ctx, spec, facts, installed); err != nil {
+		return facts, Verification{}, err
 	}
 	switch {
 	case spec.CgroupV2 == "enable" && !facts.CgroupV2():
@@ -163,42 +100,140 @@ ln -sfn "$root/current/bin/gofmt" /usr/local/bin/gofmt`, remote.ShellQuote(spec.
 	return facts, verification, err
 }
 
-// install streams a verified archive to the host, checks on the host that what
-// arrived has the verified SHA-256 and that bin/go reports the version, and
-// only then renames it into place.
-func (h *Host) install(ctx context.Context, root, version string) error {
+// configure makes every change besides toolchain installs that the facts
+// call for, in one batch.
+func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, installed map[string]bool) error {
+	var b batch
+	for _, v := range spec.Versions {
+		if !installed[v] && !sameEnv(facts.Toolchains[v].Env, spec.Env) {
+			b.add("write go.env of go"+v, writeFileScript(spec.Root+"/"+v+"/go.env", goEnvFile(spec.Env)))
+		}
+	}
+	if spec.Default != "" && (facts.Default != spec.Default || facts.GoLink != spec.Root+"/current/bin/go") {
+		b.add("select go"+spec.Default+" as the default", fmt.Sprintf(`root=%s
+ln -sfn %s "$root/.current.tmp"
+mv -T "$root/.current.tmp" "$root/current"
+ln -sfn "$root/current/bin/go" /usr/local/bin/go
+ln -sfn "$root/current/bin/gofmt" /usr/local/bin/gofmt`, remote.ShellQuote(spec.Root), remote.ShellQuote(spec.Default)))
+	}
+	if spec.RemoveUndeclared {
+		var stale []string
+		for v := range facts.Toolchains {
+			if !slices.Contains(spec.Versions, v) {
+				stale = append(stale, remote.ShellQuote(spec.Root+"/"+v))
+			}
+		}
+		if len(stale) > 0 {
+			sort.Strings(stale)
+			b.add("remove undeclared toolchains", "rm -rf "+strings.Join(stale, " "))
+		}
+	}
+	if spec.SwapOff && !facts.SwapOff() {
+		b.add("swap off", swapOffScript)
+	}
+	if (spec.NoFile > 0 || spec.NProc > 0) && (facts.NoFile != spec.NoFile || facts.NProc != spec.NProc) {
+		b.add("write limits", writeFileScript(limitsPath, limitsFile(spec.NoFile, spec.NProc)))
+		b.add("write service limits", writeFileScript(systemdLimitsPath, systemdLimitsFile(spec.NoFile, spec.NProc)))
+		// systemd takes new service defaults on a re-exec, which takes seconds
+		// on a slow host and need not hold up the rest of the run.
+		b.add("reload systemd", "if command -v systemctl >/dev/null; then (systemctl daemon-reexec >/dev/null 2>&1 &); fi")
+	}
+	if len(spec.Sysctls) > 0 && !sameMap(facts.Sysctls, spec.Sysctls) {
+		b.add("write sysctls", writeFileScript(sysctlPath, sysctlFile(spec.Sysctls)))
+		b.add("apply sysctls", "sysctl -q -p "+sysctlPath)
+	}
+	if spec.GoCacheTmpfsMiB > 0 && facts.GoCacheTmpfsMiB != spec.GoCacheTmpfsMiB {
+		b.add("mount tmpfs GOCACHE", fmt.Sprintf(goCacheTmpfsScript, remote.ShellQuote(spec.GoCacheUser), spec.GoCacheTmpfsMiB))
+	}
+	if len(b.steps) == 0 {
+		return nil
+	}
+	h.log(ctx, "configuring the host", map[string]any{"steps": b.names()})
+	return b.run(ctx, h.Client)
+}
+
+// install puts a verified toolchain in place: unpacked beside the root, given
+// its go.env and Kiln's marker, and renamed into place only once complete.
+//
+// A streamed archive is hashed and inspected on this side as it goes out (the
+// SSH channel delivers it intact), and the host commits what it unpacked only
+// on the verdict line that follows the archive. An archive the host fetches
+// itself is hashed, and its go command run, on the host.
+func (h *Host) install(ctx context.Context, root, version, goEnv string) error {
 	archive, err := h.Fetch(ctx, version)
 	if err != nil {
 		return err
 	}
-	// The archive arrives on stdin, or the host fetches it; tee feeds the
-	// hasher and tar at once so the archive is read a single time.
-	feed, stdin := `tee "$tmp.fifo"`, io.Reader(nil)
+	step := "install go" + version
+	fields := map[string]any{"version": version, "archive_sha256": archive.SHA256}
+	var (
+		unpack string
+		stdin  io.Reader
+		sealed *sealedArchive
+	)
 	if archive.URL != "" {
-		feed = "curl -fsSL --retry 2 " + remote.ShellQuote(archive.URL) + ` | tee "$tmp.fifo"`
+		fields["fetched_by_host_from"] = archive.URL
+		unpack = hostFetchScript("curl -fsSL --retry 2 " + remote.ShellQuote(archive.URL))
 	} else {
 		rc, err := archive.Open()
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		stdin = rc
-	}
-	fields := map[string]any{"version": version, "archive_sha256": archive.SHA256}
-	if archive.URL != "" {
-		fields["fetched_by_host_from"] = archive.URL
+		sealed = sealArchive(rc, version)
+		defer sealed.stop()
+		stdin = sealed
+		unpack = fmt.Sprintf(streamedUnpack, archive.Size)
 	}
 	h.log(ctx, "installing toolchain", fields)
 	start := time.Now()
-	script := fmt.Sprintf(`set -euo pipefail
+	script := fmt.Sprintf(installPrologue, remote.ShellQuote(root), remote.ShellQuote(version), remote.ShellQuote(archive.SHA256)) +
+		unpack + fmt.Sprintf(installCommit, remote.ShellQuote(goEnv), markerName)
+	if _, err := h.Client.RunInput(ctx, step, "bash -c "+remote.ShellQuote(script), stdin); err != nil {
+		if sealed != nil {
+			if refused := sealed.refusal(); refused != nil {
+				return fmt.Errorf("%s: step %q: %w; nothing was installed", h.Client.Host(), step, refused)
+			}
+		}
+		return err
+	}
+	h.log(ctx, "installed toolchain", map[string]any{"version": version, "seconds": time.Since(start).Seconds()})
+	return nil
+}
+
+// The install script: a prologue, one of the two ways of unpacking into
+// $tmp that leave bin/go's hash in $gosum, and the commit.
+const (
+	installPrologue = `set -euo pipefail
 root=%s v=%s want=%s
 tmp="$root/.kiln-tmp-$v"
 rm -rf "$tmp" "$tmp.sha256" "$tmp.fifo"
 mkdir -p "$tmp"
-mkfifo "$tmp.fifo"
+`
+	streamedUnpack = `head -c %d | tar -xzf - -C "$tmp" --no-same-owner
+read -r verdict gosum || true
+if [ "$verdict" != commit ]; then
+	rm -rf "$tmp"
+	echo "the sender did not vouch for the archive (${verdict:-stream ended}): nothing installed" >&2
+	exit 1
+fi
+`
+	installCommit = `printf '%%s' %s >"$tmp/go/go.env"
+fp=$(stat -c '%%i:%%s:%%.9Z' "$tmp/go/bin/go")
+printf 'archive=%%s go=%%s stat=%%s\n' "$want" "$gosum" "$fp" >"$tmp/go/%s"
+if [ -e "$root/$v" ]; then mv "$root/$v" "$tmp/previous"; fi
+mv "$tmp/go" "$root/$v"
+rm -rf "$tmp" "$tmp.sha256"
+`
+)
+
+// hostFetchScript unpacks what fetch prints, hashing it on the way (tee feeds
+// the hasher and tar at once, so the archive is read a single time).
+func hostFetchScript(fetch string) string {
+	return `mkfifo "$tmp.fifo"
 sha256sum <"$tmp.fifo" | cut -d' ' -f1 >"$tmp.sha256" &
 hasher=$!
-%s | tar -xzf - -C "$tmp" --no-same-owner
+` + fetch + ` | tee "$tmp.fifo" | tar -xzf - -C "$tmp" --no-same-owner
 wait "$hasher"
 rm -f "$tmp.fifo"
 got=$(cat "$tmp.sha256")
@@ -209,15 +244,8 @@ if [ "$got" != "$want" ]; then
 fi
 out=$("$tmp/go/bin/go" version)
 case "$out" in *"go$v "*) ;; *) echo "bin/go reports '$out', want go$v" >&2; exit 1 ;; esac
-printf 'archive=%%s go=%%s\n' "$want" "$(sha256sum "$tmp/go/bin/go" | cut -d' ' -f1)" >"$tmp/go/%s"
-if [ -e "$root/$v" ]; then mv "$root/$v" "$tmp/previous"; fi
-mv "$tmp/go" "$root/$v"
-rm -rf "$tmp" "$tmp.sha256"`, remote.ShellQuote(root), remote.ShellQuote(version), remote.ShellQuote(archive.SHA256), feed, markerName)
-	if _, err := h.Client.RunInput(ctx, "install go"+version, "bash -c "+remote.ShellQuote(script), stdin); err != nil {
-		return err
-	}
-	h.log(ctx, "installed toolchain", map[string]any{"version": version, "seconds": time.Since(start).Seconds()})
-	return nil
+gosum=$(sha256sum "$tmp/go/bin/go" | cut -d' ' -f1)
+`
 }
 
 const swapOffScript = `set -e
@@ -344,13 +372,11 @@ printf 'package main\n\nfunc main() { println("kiln-verify-ok") }\n' >main.go
 	return v, nil
 }
 
-// writeFile replaces path's content atomically.
-func (h *Host) writeFile(ctx context.Context, step, path, content string) error {
-	p := remote.ShellQuote(path)
-	tmp := remote.ShellQuote(path + ".kiln-tmp")
-	cmd := fmt.Sprintf("mkdir -p \"$(dirname %s)\" && cat >%s && chmod 0644 %s && mv %s %s", p, tmp, tmp, tmp, p)
-	_, err := h.Client.RunInput(ctx, step, cmd, strings.NewReader(content))
-	return err
+// writeFileScript replaces path's content atomically.
+func writeFileScript(path, content string) string {
+	p, tmp := remote.ShellQuote(path), remote.ShellQuote(path+".kiln-tmp")
+	return fmt.Sprintf("mkdir -p \"$(dirname %s)\"\nprintf '%%s' %s >%s\nchmod 0644 %s\nmv %s %s",
+		p, remote.ShellQuote(content), tmp, tmp, tmp, p)
 }
 
 func sameEnv(got, want map[string]string) bool {

@@ -1,6 +1,11 @@
 package hostprep
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -100,5 +105,60 @@ func TestGoEnvFileKeepsGoDefaults(t *testing.T) {
 	f := parseFacts("toolchain=1.24.4 a archive=b go=a\n" + strings.ReplaceAll("\n"+strings.TrimPrefix(got, "# Managed by Kiln.\n"), "\n", "\ngoenv=1.24.4 "))
 	if !sameEnv(f.Toolchains["1.24.4"].Env, map[string]string{"GOPRIVATE": "git.example.com", "GOPROXY": "https://proxy.example"}) {
 		t.Errorf("go.env written by Kiln does not read back as the same settings: %v", f.Toolchains["1.24.4"].Env)
+	}
+}
+
+// The facts script runs here, in this machine's bash, on a toolchain root the
+// test lays out: bin/go's recorded hash stands while the file is untouched and
+// is recomputed once it is rewritten.
+func TestFactsScript(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "1.24.4")
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	goBin := filepath.Join(dir, "bin", "go")
+	if err := os.WriteFile(goBin, []byte("genuine"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := exec.Command("stat", "-c", "%i:%s:%.9Z", goBin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := strings.Repeat("a", 64) // not the real hash: proves it is reused
+	marker := "archive=111 go=" + recorded + " stat=" + strings.TrimSpace(string(fp)) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, markerName), []byte(marker), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.env"), []byte("# Managed by Kiln.\nGOPROXY=off\n\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("1.24.4", filepath.Join(root, "current")); err != nil {
+		t.Fatal(err)
+	}
+	facts := func() Facts {
+		t.Helper()
+		out, err := exec.Command("bash", "-c", factsScript(root, []string{"kernel.pid_max"}, "")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("facts script: %v\n%s", err, out)
+		}
+		return parseFacts(string(out))
+	}
+
+	f := facts()
+	tc := f.Toolchains["1.24.4"]
+	if tc.GoSHA256 != recorded || !tc.Intact() || tc.Env["GOPROXY"] != "off" {
+		t.Errorf("untouched toolchain = %+v, want the recorded hash and GOPROXY=off", tc)
+	}
+	if f.Default != "1.24.4" || f.Kernel == "" || f.Arch == "" || f.CgroupFS == "" || f.Sysctls["kernel.pid_max"] == "" {
+		t.Errorf("facts = %+v", f)
+	}
+
+	if err := os.WriteFile(goBin, []byte("tampered"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("tampered"))
+	if tc := facts().Toolchains["1.24.4"]; tc.GoSHA256 != hex.EncodeToString(sum[:]) || tc.Intact() {
+		t.Errorf("rewritten bin/go reads as %+v, want its new hash", tc)
 	}
 }
