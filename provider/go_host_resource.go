@@ -148,10 +148,12 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 			"SHA-256 and OpenPGP signature), the system Go environment, swap off, file limits, sysctls and " +
 			"cgroup v2, then a build and run of a small program.\n\n" +
 			"Archives are verified on the machine running Terraform before anything touches the host, cached " +
-			"there by content (many hosts fetch each archive once), streamed to the host, checked again by " +
-			"SHA-256 on arrival, and renamed into place only when complete: an interrupted apply never leaves " +
+			"there by content (many hosts fetch each archive once), and streamed to the host, hashed and " +
+			"inspected again on the way out. The host unpacks it beside the toolchain root and renames it into " +
+			"place only on the commit line that follows a stream found intact: an interrupted apply never leaves " +
 			"a half-installed toolchain selected. Every managed fact is read back in one SSH round trip, so " +
-			"swap turned back on, a changed `bin/go` or edited limits show in `terraform plan`.",
+			"swap turned back on, a changed `bin/go` (re-hashed whenever its inode, size or change time moved) " +
+			"or edited limits show in `terraform plan`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "`user@host:port`; also the import ID.",
