@@ -173,7 +173,8 @@ func hclList(values []string) string {
 // tarballs the test signed, a fourth downloaded by the guest itself; drift
 // repaired; and the failures, each leaving the host as it was or in a state the
 // next apply repairs: SSH dropped mid-upload, a bad signature, a wrong pinned
-// SHA-256, a tampered mirror, and the host rebooted mid-install.
+// SHA-256, a zip the checksum database contradicts, a tampered mirror, and the
+// host rebooted mid-install.
 func TestAccGoHost_lifecycle(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Libvirt(t)
@@ -193,6 +194,10 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 	badSignature.versions = []string{"1.24.4", "1.23.10", "1.22.12", "1.21.13"}
 	wrongPin := badSignature
 	wrongPin.source = dlSource(mirror, keyringFile, map[string]string{"1.21.13": strings.Repeat("0", 64)})
+	// The real module proxy and checksum database, but a doctored zip for 1.21.13.
+	doctoredProxy := badSignature
+	doctoredProxy.source = fmt.Sprintf(`source    = "module_proxy"
+    proxy_url = %q`, testenv.StartDoctoredModuleProxy(t, "https://proxy.golang.org", "1.21.13"))
 	// "1.21" resolves through the mirror's index to 1.21.13, which the guest
 	// fetches itself: only its SHA-256 is checked, there.
 	fromHost := withMirror
@@ -288,6 +293,11 @@ umount /home/debian/.cache/go-build`)
 				// So is one that does not match its pinned SHA-256.
 				Config:      wrongPin.String(),
 				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*has\s+sha256\s+[0-9a-f]{64},\s+want\s+0{64}`),
+			},
+			{
+				// And a toolchain zip whose hash the real checksum database contradicts.
+				Config:      doctoredProxy.String(),
+				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*checksum\s+mismatch.*the\s+checksum\s+database\s+says\s+h1:`),
 			},
 			{
 				Config: withMirror.String(),
