@@ -373,7 +373,7 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 				},
 			},
 			"verify": schema.SingleNestedBlock{
-				MarkdownDescription: "Checks run with the default toolchain after each apply; results in `verification`.",
+				MarkdownDescription: "Checks run with the default toolchain, as the login user, after each apply; results in `verification`.",
 				Attributes: map[string]schema.Attribute{
 					"build": schema.BoolAttribute{
 						MarkdownDescription: "Build and run a small program. Defaults to `true`.",

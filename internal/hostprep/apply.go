@@ -327,12 +327,13 @@ func (h *Host) reboot(ctx context.Context) error {
 	return nil
 }
 
+// verify runs the default toolchain as the login user, as a build there would.
 func (h *Host) verify(ctx context.Context, spec Spec) (Verification, error) {
 	if spec.Default == "" {
 		return Verification{}, nil
 	}
 	goBin := remote.ShellQuote(spec.Root + "/" + spec.Default + "/bin/go")
-	out, err := h.Client.Run(ctx, "verify go version", goBin+" version && "+goBin+" env GOROOT GOPATH")
+	out, err := h.Client.RunAsUser(ctx, "verify go version", goBin+" version && "+goBin+" env GOROOT GOPATH")
 	if err != nil {
 		return Verification{}, err
 	}
@@ -351,7 +352,7 @@ trap 'rm -rf "$d"' EXIT
 cd "$d"
 printf 'package main\n\nfunc main() { println("kiln-verify-ok") }\n' >main.go
 ` + goBin + ` run main.go 2>&1`
-		out, err := h.Client.Run(ctx, "verify build", script)
+		out, err := h.Client.RunAsUser(ctx, "verify build", script)
 		if err != nil {
 			return v, err
 		}
@@ -363,7 +364,7 @@ printf 'package main\n\nfunc main() { println("kiln-verify-ok") }\n' >main.go
 		for i, p := range spec.TestPackages {
 			quoted[i] = remote.ShellQuote(p)
 		}
-		out, err := h.Client.Run(ctx, "verify go test", goBin+" test -short "+strings.Join(quoted, " "))
+		out, err := h.Client.RunAsUser(ctx, "verify go test", goBin+" test -short "+strings.Join(quoted, " "))
 		if err != nil {
 			return v, err
 		}
