@@ -35,12 +35,7 @@ func StartDoctoredModuleProxy(t *testing.T, upstream, version string) string {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	forward := httputil.NewSingleHostReverseProxy(target)
-	director := forward.Director
-	forward.Director = func(r *http.Request) {
-		director(r)
-		r.Host = target.Host
-	}
+	forward := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/"+gotoolchain.ToolchainModule+"/@v/"+modVersion+".zip" {
 			_, _ = w.Write(doctored.Bytes())
