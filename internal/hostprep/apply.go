@@ -80,7 +80,7 @@ func (h *Host) Apply(ctx context.Context, spec Spec) (Facts, Verification, error
 		}
 		installed[v] = true
 	}
-	if err := h.configure(ctx, spec, facts, installed); err != nil {
+	if err := h.configure(ctx, spec, facts, envFile, installed); err != nil {
 		return facts, Verification{}, err
 	}
 	switch {
@@ -101,12 +101,12 @@ func (h *Host) Apply(ctx context.Context, spec Spec) (Facts, Verification, error
 }
 
 // configure makes every change besides toolchain installs that the facts
-// call for, in one batch.
-func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, installed map[string]bool) error {
+// call for, in one batch; envFile is the rendered go.env.
+func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, envFile string, installed map[string]bool) error {
 	var b batch
 	for _, v := range spec.Versions {
 		if !installed[v] && !sameEnv(facts.Toolchains[v].Env, spec.Env) {
-			b.add("write go.env of go"+v, writeFileScript(spec.Root+"/"+v+"/go.env", goEnvFile(spec.Env)))
+			b.add("write go.env of go"+v, writeFileScript(spec.Root+"/"+v+"/go.env", envFile))
 		}
 	}
 	if spec.Default != "" && (facts.Default != spec.Default || facts.GoLink != spec.Root+"/current/bin/go") {
