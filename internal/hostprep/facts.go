@@ -66,7 +66,9 @@ func (f Facts) CgroupV2() bool { return f.CgroupFS == "cgroup2fs" }
 func factsScript(root string, sysctls []string, cacheUser string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "root=%s\n", remote.ShellQuote(root))
-	if cacheUser != "" {
+	// ~user finds the home directory without starting getent; the name goes
+	// unquoted into eval, so only a valid user name does.
+	if userPattern.MatchString(cacheUser) {
 		fmt.Fprintf(&b, "eval \"home=~%s\"\ngocache=\"$home/.cache/go-build\"\n", cacheUser)
 	}
 	b.WriteString(`if [ -e "$root" ] && ! { [ -r "$root" ] && [ -x "$root" ]; }; then echo "denied=$root"; fi

@@ -162,3 +162,12 @@ func TestFactsScript(t *testing.T) {
 		t.Errorf("rewritten bin/go reads as %+v, want its new hash", tc)
 	}
 }
+
+func TestFactsScriptKeepsBadUserNamesOutOfEval(t *testing.T) {
+	if script := factsScript("/usr/local/go", nil, "x; touch /tmp/pwned"); strings.Contains(script, "pwned") {
+		t.Errorf("an invalid GOCACHE user reached the script:\n%s", script)
+	}
+	if script := factsScript("/usr/local/go", nil, "debian"); !strings.Contains(script, `eval "home=~debian"`) {
+		t.Errorf("a valid GOCACHE user is not looked up:\n%s", script)
+	}
+}
