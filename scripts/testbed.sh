@@ -34,8 +34,8 @@ done
 getent passwd libvirt-qemu >/dev/null || useradd --system --no-create-home -g libvirt-qemu -G kvm libvirt-qemu
 mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/cache/libvirt /run/libvirt
 
-# QEMU runs as root without a security driver: there is no systemd, no udev and
-# no /dev/kvm here, and guests use software emulation.
+# QEMU runs as root without a security driver: there is no systemd and no udev
+# here. Whether guests use KVM or software emulation is probed below.
 conf=/etc/libvirt/qemu.conf
 want='user = "root"
 group = "root"
@@ -85,10 +85,12 @@ fi
 virsh_ pool-refresh "$pool" >/dev/null
 
 mkdir -p "$cache"
+domain_type=$(bash "$here/domain-type.sh" "$image")
 cat >"$cache/testbed.env" <<ENV
 KILN_TEST_LIBVIRT_URI=$uri
 KILN_TEST_POOL=$pool
 KILN_TEST_BASE_VOLUME=$base
 KILN_TEST_BASE_IMAGE=$image
+KILN_TEST_DOMAIN_TYPE=$domain_type
 ENV
 cat "$cache/testbed.env"

@@ -22,6 +22,9 @@ type LibvirtBed struct {
 	Pool       string
 	BaseVolume string // a Debian 12 image with cloud-init, in Pool
 	BaseImage  string // the same image as a file on this machine
+	// DomainType is the libvirt domain type guests boot with here ("kvm" or
+	// "qemu"), chosen by scripts/domain-type.sh from what boots.
+	DomainType string
 }
 
 var (
@@ -47,8 +50,9 @@ func Libvirt(t testing.TB) LibvirtBed {
 			Pool:       env["KILN_TEST_POOL"],
 			BaseVolume: env["KILN_TEST_BASE_VOLUME"],
 			BaseImage:  env["KILN_TEST_BASE_IMAGE"],
+			DomainType: env["KILN_TEST_DOMAIN_TYPE"],
 		}
-		if libvirtBed.URI == "" || libvirtBed.Pool == "" || libvirtBed.BaseVolume == "" {
+		if libvirtBed.URI == "" || libvirtBed.Pool == "" || libvirtBed.BaseVolume == "" || libvirtBed.DomainType == "" {
 			libvirtErr = fmt.Errorf("testbed.sh printed an incomplete environment:\n%s", out)
 		}
 	})
