@@ -44,7 +44,7 @@ log "probing a KVM boot of the base image (up to ${probe_seconds}s)"
 work=$(mktemp -d)
 trap 'kill "$qemu_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 qemu_pid=""
-qemu-system-x86_64 -accel kvm -cpu host -m 512 -display none -no-reboot \
+qemu-system-x86_64 -accel kvm -m 512 -display none -no-reboot \
 	-snapshot -drive "file=$image,if=virtio" -nic none \
 	-serial "file:$work/serial.log" >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
