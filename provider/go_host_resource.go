@@ -497,15 +497,28 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		}
 	}
 	requests := stringsOf(g.Versions)
-	if d := g.Default; !d.IsUnknown() && !d.IsNull() && !slices.Contains(requests, d.ValueString()) {
-		resp.Diagnostics.AddAttributeError(path.Root("go").AtName("default"), "Default Go version not declared",
-			fmt.Sprintf("default %q must be one of versions %v", d.ValueString(), requests))
-		return
+	// The default is checked as configured, resolved like the versions: the
+	// plan's value may be the release an unset default resolved to last time.
+	defaultPath := path.Root("go").AtName("default")
+	var configured types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, defaultPath, &configured)...)
+	lookups := requests
+	if !configured.IsUnknown() && !configured.IsNull() {
+		lookups = append(slices.Clone(requests), configured.ValueString())
 	}
-	resolved, err := r.resolveVersions(ctx, g, requests)
+	resolved, err := r.resolveVersions(ctx, g, lookups)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("go").AtName("versions"), "Could not resolve Go versions", err.Error())
 		return
+	}
+	if len(lookups) > len(requests) {
+		d := resolved[len(requests)]
+		resolved = resolved[:len(requests)]
+		if !slices.Contains(resolved, d) {
+			resp.Diagnostics.AddAttributeError(defaultPath, "Default Go version not declared",
+				fmt.Sprintf("default %q (go%s) must be one of the versions: %v resolve to %v", configured.ValueString(), d, requests, resolved))
+			return
+		}
 	}
 	planned := stringList(resolved)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, resolvedPath, planned)...)
@@ -519,10 +532,8 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("facts"), types.ObjectUnknown(hostFactsType))...)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("verification"), types.ObjectUnknown(verificationType))...)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("installed"), types.ListUnknown(types.ObjectType{AttrTypes: installedType}))...)
-		var configured types.String
-		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("go").AtName("default"), &configured)...)
 		if configured.IsNull() {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("go").AtName("default"), types.StringUnknown())...)
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, defaultPath, types.StringUnknown())...)
 		}
 	}
 }
@@ -751,6 +762,9 @@ func (m goHostModel) spec(loginUser string) hostprep.Spec {
 			s.Versions = append(s.Versions, resolved[v.ValueString()])
 		}
 		s.Default = resolved[g.Default.ValueString()]
+		if s.Default == "" && slices.Contains(s.Versions, g.Default.ValueString()) {
+			s.Default = g.Default.ValueString() // an exact release that a request ("1.24") resolved to
+		}
 		if s.Default == "" && len(s.Versions) > 0 {
 			s.Default = s.Versions[0]
 		}

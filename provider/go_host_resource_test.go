@@ -101,6 +101,7 @@ provider "kiln" {
 
 resource "kiln_libvirt_vm" "test" {
   name          = %[2]q
+  domain_type   = %[12]q
   pool          = %[3]q
   base_volume   = %[4]q
   vcpu          = 2
@@ -148,7 +149,7 @@ resource "kiln_go_host" "test" {
     build = true
   }
 }
-%[10]s`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.keyFile, c.knownHosts, c.keyFile+".pub", hclList(c.versions), source, c.extra, firstSet(c.cgroupV2, "verify"))
+%[10]s`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.keyFile, c.knownHosts, c.keyFile+".pub", hclList(c.versions), source, c.extra, firstSet(c.cgroupV2, "verify"), c.bed.DomainType)
 }
 
 func hclMap(m map[string]string) string {
@@ -176,7 +177,7 @@ func hclList(values []string) string {
 // SHA-256, a zip the checksum database contradicts, a tampered mirror, and the
 // host rebooted mid-install.
 func TestAccGoHost_lifecycle(t *testing.T) {
-	testAccPreCheck(t)
+	testAccBehaviourSuite(t)
 	bed := testenv.Libvirt(t)
 	mirror := testenv.StartGoMirror(t, []string{"1.24.4", "1.23.10", "1.22.12", "1.21.13"}, "1.21.13")
 	dir := t.TempDir()
@@ -507,29 +508,45 @@ func runOnHost(t *testing.T, signer ssh.Signer, knownHosts, script string) strin
 // checkHost runs cmd on the host as the login user (a fresh login, so limits
 // apply) and compares its output.
 func checkHost(signer ssh.Signer, cmd, want string) resource.TestCheckFunc {
+	return checkHostOf(vmAddr, signer, cmd, want)
+}
+
+// checkHostOf is checkHost on the VM at address vm.
+func checkHostOf(vm string, signer ssh.Signer, cmd, want string) resource.TestCheckFunc {
 	return func(s *terraform.State) error {
-		a := s.RootModule().Resources[vmAddr].Primary.Attributes
-		hostKey, err := remote.ParsePublicKey(a["ssh_host_public_key"])
+		got, err := hostOutput(s, vm, signer, cmd)
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		c, err := remote.Dial(ctx, remote.Target{Addr: a["ssh_host"] + ":" + a["ssh_port"], User: "debian",
-			Auth: []ssh.AuthMethod{remote.SignerAuth(signer)}, HostKey: remote.PinHostKey(hostKey)})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		out, err := c.RunAsUser(ctx, "check host", cmd)
-		if err != nil {
-			return err
-		}
-		if got := strings.TrimSpace(out); got != want {
+		if got != want {
 			return fmt.Errorf("host: %q printed %q, want %q", cmd, got, want)
 		}
 		return nil
 	}
+}
+
+// hostOutput runs cmd as the login user on the VM at address vm, reached with
+// its pinned host key, and returns the output, trimmed.
+func hostOutput(s *terraform.State, vm string, signer ssh.Signer, cmd string) (string, error) {
+	rs := s.RootModule().Resources[vm]
+	if rs == nil {
+		return "", fmt.Errorf("%s not in state", vm)
+	}
+	a := rs.Primary.Attributes
+	hostKey, err := remote.ParsePublicKey(a["ssh_host_public_key"])
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := remote.Dial(ctx, remote.Target{Addr: a["ssh_host"] + ":" + a["ssh_port"], User: "debian",
+		Auth: []ssh.AuthMethod{remote.SignerAuth(signer)}, HostKey: remote.PinHostKey(hostKey)})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	out, err := c.RunAsUser(ctx, "check host", cmd)
+	return strings.TrimSpace(out), err
 }
 
 func TestSSHTargetBastion(t *testing.T) {

@@ -48,6 +48,7 @@ provider "kiln" {
 
 resource "kiln_libvirt_vm" "test" {
   name          = %q
+  domain_type   = %q
   pool          = %q
   base_volume   = %q
   vcpu          = 1
@@ -63,13 +64,13 @@ resource "kiln_libvirt_vm" "test" {
     ssh_authorized_keys = [%q]
   }
 }
-`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.memoryMiB, c.diskGiB, c.name, c.loginKey)
+`, c.bed.URI, c.name, c.bed.DomainType, c.bed.Pool, c.bed.BaseVolume, c.memoryMiB, c.diskGiB, c.name, c.loginKey)
 }
 
 // TestAccLibvirtVM_lifecycle drives one real guest through create, drift, a
 // libvirtd restart, in-place growth, import and destroy.
 func TestAccLibvirtVM_lifecycle(t *testing.T) {
-	testAccPreCheck(t)
+	testAccBehaviourSuite(t)
 	bed := testenv.Libvirt(t)
 	login := newLoginKey(t)
 	cfg := vmConfig{bed: bed, name: acctest.RandomWithPrefix("kiln-acc"), memoryMiB: 512, diskGiB: 4, loginKey: login.public}
@@ -87,7 +88,7 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 					statecheck.CompareValuePairs(vmAddr, tfjsonpath.New("uuid"), vmAddr, tfjsonpath.New("id"), compare.ValuesSame()),
 					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("ssh_host"), knownvalue.StringExact("127.0.0.1")),
 					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("disk_size_gib"), knownvalue.Int64Exact(4)),
-					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("domain_type"), knownvalue.StringExact("qemu")),
+					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("domain_type"), knownvalue.StringExact(bed.DomainType)),
 					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("root_volume"), knownvalue.StringExact(cfg.name+"-root.qcow2")),
 					statecheck.ExpectKnownValue(vmAddr, tfjsonpath.New("ssh_host_public_key"), knownvalue.StringRegexp(regexp.MustCompile(`^ssh-ed25519 `))),
 				},

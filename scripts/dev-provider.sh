@@ -7,6 +7,7 @@ dev_provider() {
 	local dir=$1 repo
 	repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 	mkdir -p "$dir/plugins"
+	echo "dev-provider: building terraform-provider-kiln" >&2
 	(cd "$repo" && go build -o "$dir/plugins/terraform-provider-kiln" .)
 	cat >"$dir/cli.tfrc" <<RC
 provider_installation {

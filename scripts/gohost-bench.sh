@@ -176,8 +176,9 @@ ssh_to() { # ssh_to PORT CMD...
 create_vms() {
 	local set=$1 name port
 	shift
-	jq -n --arg pool "$KILN_TEST_POOL" --arg base "$KILN_TEST_BASE_VOLUME" --arg pub "$(cat "$key.pub")" \
-		'{pool: $pool, base_volume: $base, ssh_public_key: $pub, names: $ARGS.positional}' --args "$@" \
+	jq -n --arg pool "$KILN_TEST_POOL" --arg base "$KILN_TEST_BASE_VOLUME" --arg type "$KILN_TEST_DOMAIN_TYPE" \
+		--arg pub "$(cat "$key.pub")" \
+		'{pool: $pool, base_volume: $base, domain_type: $type, ssh_public_key: $pub, names: $ARGS.positional}' --args "$@" \
 		>"$work/vms-$set.tfvars.json"
 	log "booting VMs ($*)"
 	timed "vms_${set}_boot_seconds" "vms-$set-apply" vms "$set" apply -auto-approve

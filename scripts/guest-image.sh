@@ -2,19 +2,23 @@
 # Builds the Debian 12 guest base image the acceptance tests boot: debootstrap, an
 # MBR disk with one ext4 partition, GRUB in the MBR (so kernel command-line changes
 # are real), openssh-server, cloud-init (NoCloud) and qemu-guest-agent.
-# The image is cached by the hash of this script; the path is printed on stdout.
+# The image is cached by the hash of its recipe (this script from the recipe
+# marker on); the path is printed on stdout.
 set -euo pipefail
 
 cache=${KILN_CACHE:-$HOME/.cache/kiln}
 mirror=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-key=$(cat "$0" | sha256sum | cut -c1-16)
+key=$(sed -n '/^# --- recipe/,$p' "$0" | sha256sum | cut -c1-16)
 out=$cache/images/debian12-$key.qcow2
+log() { echo "guest-image: $*" >&2; }
 if [[ -f $out ]]; then
+	log "cached: $out"
 	echo "$out"
 	exit 0
 fi
+log "not cached ($out): building it, about 10 minutes on a fresh machine"
 
-log() { echo "guest-image: $*" >&2; }
+# --- recipe: everything below makes the image; a change here makes a new one.
 mkdir -p "$cache/images" "$cache/tmp"
 # One build at a time; a caller that waited finds the image built.
 exec 9>"$cache/images/.build.lock"

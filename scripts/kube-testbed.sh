@@ -49,6 +49,11 @@ if [[ ${1:-} == stop ]]; then
 	exit 0
 fi
 
+# One bring-up at a time: the two CLIs' test runs may call this together.
+mkdir -p "$state"
+exec 8>"$state/bringup.lock"
+flock 8
+
 if [[ $(dpkg-query -W -f='${Status}' etcd-server 2>/dev/null) != *"ok installed" ]]; then
 	log "installing etcd-server"
 	export DEBIAN_FRONTEND=noninteractive

@@ -12,6 +12,41 @@ pool=${KILN_TEST_POOL:-kiln-test}
 pool_dir=${KILN_TEST_POOL_DIR:-/var/lib/kiln/pool}
 uri=qemu:///system
 log() { echo "testbed: $*" >&2; }
+virsh_() { virsh -q -c "$uri" "$@"; }
+
+# Guests the acceptance tests name with these prefixes; a test killed by its
+# timeout leaves its guest behind, and "stop" removes it.
+test_guests='^kiln-(acc|host|readme|boot)-'
+
+# stop removes the guests and volumes the tests left behind, then stops
+# libvirtd and virtlogd.
+stop() {
+	if virsh_ version >/dev/null 2>&1; then
+		local name vol
+		for name in $(virsh_ list --all --name | grep -E "$test_guests" || true); do
+			log "removing leftover guest $name"
+			virsh_ destroy "$name" >/dev/null 2>&1 || true
+			virsh_ undefine "$name" --nvram >/dev/null 2>&1 || virsh_ undefine "$name" >/dev/null 2>&1 || true
+		done
+		for vol in $(virsh_ vol-list "$pool" 2>/dev/null | awk '{print $1}' | grep -E "$test_guests" || true); do
+			virsh_ vol-delete "$vol" --pool "$pool" >/dev/null 2>&1 || true
+		done
+	fi
+	for d in libvirtd virtlogd; do
+		if pkill -x "$d"; then
+			log "stopped $d"
+		fi
+	done
+}
+if [[ ${1:-} == stop ]]; then
+	stop
+	exit 0
+fi
+
+# One bring-up at a time: the two CLIs' test runs may call this together.
+mkdir -p "$cache"
+exec 8>"$cache/testbed.lock"
+flock 8
 
 packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
 	qemu-utils ipxe-qemu seabios debootstrap grub-pc-bin grub2-common e2fsprogs fdisk openssh-client)
@@ -44,7 +79,6 @@ if ! grep -q '^# kiln test bed' "$conf"; then
 	printf '\n# kiln test bed\n%s\n' "$want" >>"$conf"
 fi
 
-virsh_() { virsh -q -c "$uri" "$@"; }
 if ! pgrep -x virtlogd >/dev/null; then
 	log "starting virtlogd"
 	virtlogd -d

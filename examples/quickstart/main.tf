@@ -18,6 +18,12 @@ variable "base_volume" {
   description = "Debian 12 cloud image volume in the pool."
 }
 
+variable "domain_type" {
+  type        = string
+  default     = null
+  description = "libvirt domain type: \"kvm\", or \"qemu\" (software emulation) where KVM cannot boot a stock guest. Unset picks kvm when offered."
+}
+
 variable "ssh_public_key" {
   type        = string
   description = "Public key authorized for the VM's default user, debian."
@@ -29,6 +35,7 @@ provider "kiln" {
 
 resource "kiln_libvirt_vm" "quickstart" {
   name          = "kiln-quickstart"
+  domain_type   = var.domain_type
   pool          = var.pool
   base_volume   = var.base_volume
   vcpu          = 2

@@ -12,6 +12,10 @@ variable "pool" {
   type = string
 }
 
+variable "domain_type" {
+  type = string
+}
+
 variable "base_volume" {
   type = string
 }
@@ -33,6 +37,7 @@ resource "kiln_libvirt_vm" "host" {
   for_each      = toset(var.names)
   name          = "kiln-gohost-${each.key}"
   pool          = var.pool
+  domain_type   = var.domain_type
   base_volume   = var.base_volume
   vcpu          = 2
   memory_mib    = 1024
