@@ -44,6 +44,9 @@ type goHostConfig struct {
 	extra string
 	// cgroupV2 is hardening.cgroup_v2; verify when empty.
 	cgroupV2 string
+	// verifyBuild is verify.build: the build costs half a minute of an
+	// emulated guest, so only the first step asks for it.
+	verifyBuild bool
 }
 
 // dlSource takes release tarballs from mirror, verified with the keys in
@@ -146,10 +149,10 @@ resource "kiln_go_host" "test" {
   }
 
   verify {
-    build = true
+    build = %[13]t
   }
 }
-%[10]s`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.keyFile, c.knownHosts, c.keyFile+".pub", hclList(c.versions), source, c.extra, firstSet(c.cgroupV2, "verify"), c.bed.DomainType)
+%[10]s`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.keyFile, c.knownHosts, c.keyFile+".pub", hclList(c.versions), source, c.extra, firstSet(c.cgroupV2, "verify"), c.bed.DomainType, c.verifyBuild)
 }
 
 func hclMap(m map[string]string) string {
@@ -187,8 +190,9 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := goHostConfig{bed: bed, name: acctest.RandomWithPrefix("kiln-host"), keyFile: keyFile,
-		knownHosts: filepath.Join(dir, "known_hosts"), versions: []string{"1.24.4", "1.23.10"}}
+		knownHosts: filepath.Join(dir, "known_hosts"), versions: []string{"1.24.4", "1.23.10"}, verifyBuild: true}
 	withMirror := cfg
+	withMirror.verifyBuild = false
 	withMirror.source = dlSource(mirror, keyringFile, nil)
 	withMirror.versions = []string{"1.24.4", "1.23.10", "1.22.12"}
 	badSignature := withMirror
