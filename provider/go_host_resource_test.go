@@ -191,6 +191,7 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 	}
 	cfg := goHostConfig{bed: bed, name: acctest.RandomWithPrefix("kiln-host"), keyFile: keyFile,
 		knownHosts: filepath.Join(dir, "known_hosts"), versions: []string{"1.24.4", "1.23.10"}, verifyBuild: true}
+	bed.RemoveGuestAtCleanup(t, cfg.name)
 	withMirror := cfg
 	withMirror.verifyBuild = false
 	withMirror.source = dlSource(mirror, keyringFile, nil)

@@ -74,6 +74,7 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 	bed := testenv.Libvirt(t)
 	login := newLoginKey(t)
 	cfg := vmConfig{bed: bed, name: acctest.RandomWithPrefix("kiln-acc"), memoryMiB: 512, diskGiB: 4, loginKey: login.public}
+	bed.RemoveGuestAtCleanup(t, cfg.name)
 	grown := cfg
 	grown.memoryMiB, grown.diskGiB = 768, 5
 

@@ -73,6 +73,7 @@ func TestAccReadme_tour(t *testing.T) {
 	bed := testenv.Libvirt(t)
 	keyFile, signer := writeLoginKey(t, t.TempDir())
 	name := acctest.RandomWithPrefix("kiln-readme")
+	bed.RemoveGuestAtCleanup(t, name)
 	tour := onThisMachine(t, readmeHCL(t), bed, keyFile, name)
 	grown := strings.Replace(tour, "memory_mib    = 2048", "memory_mib    = 2560", 1)
 	if grown == tour {

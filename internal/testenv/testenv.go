@@ -64,6 +64,26 @@ func Libvirt(t testing.TB) LibvirtBed {
 	return libvirtBed
 }
 
+// RemoveGuestAtCleanup removes the guest name and its volumes when the test
+// ends, if they are still there: a test whose last configuration fails cannot
+// destroy with it, and would otherwise leave its VM running.
+func (b LibvirtBed) RemoveGuestAtCleanup(t testing.TB, name string) {
+	t.Helper()
+	t.Cleanup(func() {
+		virsh := func(args ...string) error {
+			return exec.Command("virsh", append([]string{"-q", "-c", b.URI}, args...)...).Run()
+		}
+		if virsh("dominfo", name) == nil {
+			t.Logf("removing guest %s, left behind by the test", name)
+			_ = virsh("destroy", name)
+			_ = virsh("undefine", name)
+		}
+		for _, vol := range []string{name + "-root.qcow2", name + "-cidata.iso"} {
+			_ = virsh("vol-delete", vol, "--pool", b.Pool)
+		}
+	})
+}
+
 // libvirtdLock is this process's hold on libvirtd for the running test: shared
 // with the tests of other processes (the two CLIs' runs go side by side), and
 // exclusive while RestartLibvirtd restarts the daemon under them.
