@@ -40,6 +40,7 @@ if [[ ${1:-} != destroy ]]; then
 	bash "$repo/scripts/testbed.sh" >"$work/testbed.out" &
 	testbed=$!
 	dev_provider "$work"
+	terraform=$(cli)
 	log "provider built; waiting for the test bed"
 	wait "$testbed" || {
 		echo "quickstart: scripts/testbed.sh failed" >&2
@@ -47,8 +48,8 @@ if [[ ${1:-} != destroy ]]; then
 	}
 else
 	dev_provider "$work"
+	terraform=$(cli)
 fi
-terraform=$(cli)
 source "$cache/testbed.env"
 export LIBVIRT_DEFAULT_URI=$KILN_TEST_LIBVIRT_URI
 
