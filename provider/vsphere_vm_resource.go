@@ -27,6 +27,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/vsphere"
@@ -276,14 +277,18 @@ func (r *vsphereVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			},
 			"allow_power_cycle": schema.BoolAttribute{
 				MarkdownDescription: "Let an update power a running VM off and on when vSphere cannot change CPUs or " +
-					"memory live (hot-add disabled, or a decrease). Defaults to `false`: such an update fails instead.",
+					"memory live (hot-add disabled, or a decrease). Defaults to `false`: such an update fails instead. " +
+					"It only steers an apply: changing it alone plans no update (it is recorded with the next one), " +
+					"and an import records the default.",
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 			},
 			"wait_for_ip_timeout": schema.StringAttribute{
-				MarkdownDescription: "How long to wait for a guest IP address (reported by VMware Tools) after a " +
-					"power-on, as a Go duration (`90s`, `5m`); `0` does not wait. Defaults to `5m`.",
+				MarkdownDescription: "How long to wait for a guest IP address (reported by VMware Tools) after Kiln " +
+					"powers the VM on, as a Go duration (`90s`, `5m`); `0` does not wait. Defaults to `5m`. It only " +
+					"steers an apply: changing it alone plans no update (it is recorded with the next one), and an " +
+					"import records the default.",
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(defaultWaitForIPTimeout),
@@ -303,7 +308,8 @@ func (r *vsphereVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			"customize": schema.SingleNestedBlock{
 				MarkdownDescription: "Linux guest customization, applied by VMware Tools at the first power-on: host " +
 					"name, domain, DNS, and a static IPv4 address (or DHCP) on the first network adapter; further " +
-					"adapters use DHCP. It cannot be read back; changing it forces a new VM.",
+					"adapters use DHCP. Kiln records it on the VM (extraConfig `kiln.customization`) so that an import " +
+					"reads it back, but does not check it against the guest. Changing it forces a new VM.",
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
 				Attributes: map[string]schema.Attribute{
 					"hostname": schema.StringAttribute{
@@ -384,8 +390,10 @@ func (r *vsphereVMResource) Configure(_ context.Context, req resource.ConfigureR
 	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
-// ModifyPlan fails the plan when the provider has no vsphere block, and marks the
-// computed half of the placement unknown when the other half moves.
+// ModifyPlan fails the plan when the provider has no vsphere block, marks the
+// computed half of the placement unknown when the other half moves, plans the
+// guest's addresses unknown only when the update can move them, and keeps the
+// settings that only steer an apply from planning an update on their own.
 func (r *vsphereVMResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return
@@ -413,14 +421,41 @@ func (r *vsphereVMResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if config.Datastore.IsNull() && !plan.Source.Equal(state.Source) {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("datastore"), types.StringUnknown())...)
 	}
-	// The guest's addresses change only when something else does: with nothing
-	// else to do, keep them, so that a plan with no change is empty.
-	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("default_ip_address"), state.DefaultIPAddress)...)
-	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("ip_addresses"), state.IPAddresses)...)
-	if !resp.Plan.Raw.Equal(req.State.Raw) {
+	// Only a power-on (or a power cycle, which a CPU or memory change may need)
+	// or another port group gives the guest new addresses; anything else keeps
+	// them, so that resources using them are not replaced for nothing.
+	mayCycle := plan.AllowPowerCycle.IsUnknown() || plan.AllowPowerCycle.ValueBool()
+	powerCycle := mayCycle && (!plan.NumCPUs.Equal(state.NumCPUs) || !plan.MemoryMiB.Equal(state.MemoryMiB))
+	if powerCycle || !plan.PowerState.Equal(state.PowerState) || !plan.Networks.Equal(state.Networks) {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("default_ip_address"), types.StringUnknown())...)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("ip_addresses"), types.ListUnknown(types.StringType))...)
+	} else {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("default_ip_address"), state.DefaultIPAddress)...)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("ip_addresses"), state.IPAddresses)...)
 	}
+	// An import records the defaults of allow_power_cycle and wait_for_ip_timeout,
+	// not the configuration, and a change of them alone has nothing to do: then
+	// plan their recorded values, which Terraform accepts in place of configured
+	// ones, and the plan is empty.
+	// A timeouts change is still planned (Delete reads it from state), and Update
+	// only records it.
+	onlySettings, diags := onlySettingsChange(ctx, resp.Plan, req.State, state)
+	resp.Diagnostics.Append(diags...)
+	if onlySettings && plan.Timeouts.Equal(state.Timeouts) {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("allow_power_cycle"), state.AllowPowerCycle)...)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("wait_for_ip_timeout"), state.WaitForIPTimeout)...)
+	}
+}
+
+// onlySettingsChange reports whether plan differs from state in nothing but the
+// settings that only steer an apply: allow_power_cycle, wait_for_ip_timeout and
+// timeouts. prior is state as a model.
+func onlySettingsChange(ctx context.Context, plan tfsdk.Plan, state tfsdk.State, prior vsphereVMModel) (bool, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	diags.Append(plan.SetAttribute(ctx, path.Root("allow_power_cycle"), prior.AllowPowerCycle)...)
+	diags.Append(plan.SetAttribute(ctx, path.Root("wait_for_ip_timeout"), prior.WaitForIPTimeout)...)
+	diags.Append(plan.SetAttribute(ctx, path.Root("timeouts"), prior.Timeouts)...)
+	return plan.Raw.Equal(state.Raw), diags
 }
 
 func (r *vsphereVMResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -481,6 +516,13 @@ func (r *vsphereVMResource) Update(ctx context.Context, req resource.UpdateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	onlySettings, diags := onlySettingsChange(ctx, req.Plan, req.State, state)
+	resp.Diagnostics.Append(diags...)
+	if onlySettings {
+		// Nothing to do to the VM: record the settings for the next apply.
+		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+		return
+	}
 	timeout, diags := plan.Timeouts.Update(ctx, defaultVMUpdateTimeout)
 	resp.Diagnostics.Append(diags...)
 	want, diags := plan.toVM(ctx)
@@ -501,7 +543,14 @@ func (r *vsphereVMResource) Update(ctx context.Context, req resource.UpdateReque
 		}
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, fromVsphereVM(vm, plan))...)
+	got := fromVsphereVM(vm, plan)
+	// Addresses planned as known were judged unmoved by this update, and Terraform
+	// holds the apply to them; a change the guest made on its own shows at the
+	// next refresh.
+	if !plan.DefaultIPAddress.IsUnknown() {
+		got.DefaultIPAddress, got.IPAddresses = plan.DefaultIPAddress, plan.IPAddresses
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, got)...)
 }
 
 func (r *vsphereVMResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -582,8 +631,9 @@ func (m vsphereVMModel) toVM(ctx context.Context) (vsphere.VM, diag.Diagnostics)
 }
 
 // fromVsphereVM renders a VM read back from vSphere as state. prior supplies what
-// cannot be read back (customization, the settings of Kiln itself, timeouts);
-// after an import it is empty and the defaults apply.
+// cannot be read back (the settings of Kiln itself, timeouts, and customization
+// of a VM cloned before Kiln recorded it); after an import it is empty and the
+// defaults apply.
 func fromVsphereVM(vm vsphere.VM, prior vsphereVMModel) vsphereVMModel {
 	m := vsphereVMModel{
 		ID:               types.StringValue(vm.UUID),
@@ -613,6 +663,16 @@ func fromVsphereVM(vm vsphere.VM, prior vsphereVMModel) vsphereVMModel {
 	}
 	if vm.PowerOn {
 		m.PowerState = types.StringValue("on")
+	}
+	if cz := vm.Customization; cz != nil {
+		m.Customize = &vsphereCustomizeModel{
+			Hostname:    optionalString(cz.Hostname),
+			Domain:      optionalString(cz.Domain),
+			DNSServers:  stringValues(cz.DNSServers),
+			DNSSuffixes: stringValues(cz.DNSSuffixes),
+			IPv4Address: optionalString(cz.IPv4Address),
+			IPv4Gateway: optionalString(cz.IPv4Gateway),
+		}
 	}
 	if m.AllowPowerCycle.IsNull() || m.AllowPowerCycle.IsUnknown() {
 		m.AllowPowerCycle = types.BoolValue(false)

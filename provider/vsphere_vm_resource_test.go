@@ -165,7 +165,7 @@ func TestAccVsphereVM_fullClone(t *testing.T) {
 				ImportState:             true,
 				ImportStateId:           "/DC0/vm/" + cfg.name,
 				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"customize", "allow_power_cycle", "timeouts"},
+				ImportStateVerifyIgnore: []string{"allow_power_cycle", "timeouts"},
 			},
 			{
 				ResourceName: vsphereVMAddr,
@@ -174,7 +174,7 @@ func TestAccVsphereVM_fullClone(t *testing.T) {
 					return s.RootModule().Resources[vsphereVMAddr].Primary.Attributes["uuid"], nil
 				},
 				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"customize", "allow_power_cycle", "timeouts"},
+				ImportStateVerifyIgnore: []string{"allow_power_cycle", "timeouts"},
 			},
 		},
 	})
@@ -244,7 +244,7 @@ resource "kiln_vsphere_vm" "test" {
 				ImportState:             true,
 				ImportStateId:           bed.OtherFolder + "/" + name,
 				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"customize", "wait_for_ip_timeout", "timeouts"},
+				ImportStateVerifyIgnore: []string{"wait_for_ip_timeout", "timeouts"},
 			},
 		},
 	})
@@ -574,4 +574,105 @@ func checkVsphereVMGone(bed testenv.VsphereBed, name string) resource.TestCheckF
 			return nil
 		})
 	}
+}
+
+// TestAccVsphereVM_importOperationSettings checks that settings which only steer
+// an operation (the IP wait, power cycles, timeouts) make neither an import nor a
+// plan dirty on their own, that an update changing only them touches nothing, and
+// that an in-place update plans the computed values it does not move as known.
+func TestAccVsphereVM_importOperationSettings(t *testing.T) {
+	testAccPreCheck(t)
+	bed := testenv.Vsphere(t)
+	name := acctest.RandomWithPrefix("kiln-import")
+	path := "/DC0/vm/" + name
+	// No customization: the guest asks DHCP, which never answers in the
+	// simulator, so any wait for an IP address would time out.
+	config := func(memoryMiB int, allowPowerCycle bool, wait, extra string) string {
+		return vsphereProviderBlock(bed) + fmt.Sprintf(`
+resource "kiln_vsphere_vm" "test" {
+  name                = %q
+  source              = %q
+  cluster             = %q
+  memory_mib          = %d
+  allow_power_cycle   = %t
+  wait_for_ip_timeout = %q
+%s
+}
+`, name, bed.Template, bed.Cluster, memoryMiB, allowPowerCycle, wait, extra)
+	}
+	timeouts := "  timeouts {\n    update = \"4m\"\n  }\n"
+	known := func(attrs ...string) []plancheck.PlanCheck {
+		var checks []plancheck.PlanCheck
+		for _, a := range attrs {
+			checks = append(checks, plancheck.ExpectKnownValue(vsphereVMAddr, tfjsonpath.New(a), knownvalue.NotNull()))
+		}
+		return append(checks,
+			plancheck.ExpectKnownValue(vsphereVMAddr, tfjsonpath.New("default_ip_address"), knownvalue.Null()),
+			plancheck.ExpectKnownValue(vsphereVMAddr, tfjsonpath.New("ip_addresses"), knownvalue.ListSizeExact(0)))
+	}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkVsphereVMGone(bed, name),
+		Steps: []resource.TestStep{
+			{
+				Config: config(512, false, "0", ""),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(vsphereVMAddr, tfjsonpath.New("ip_addresses"), knownvalue.ListSizeExact(0)),
+				},
+				Check: checkVsphereVM(bed, path, vmWant{poweredOn: true, cpus: 1, memoryMiB: 512, diskGiB: testenv.TemplateDiskGiB}),
+			},
+			{
+				// Imported into a fresh state with an import block, under a
+				// configuration whose operation settings are not the defaults an
+				// import records: the plan is empty.
+				ResourceName:    vsphereVMAddr,
+				ImportState:     true,
+				ImportStateKind: resource.ImportBlockWithID,
+				ImportStateId:   path,
+				Config:          config(512, true, "10m", ""),
+				ImportPlanChecks: resource.ImportPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+			},
+			{
+				// Only operation settings change, timeouts among them: the update
+				// records them and does not wait for the IP address that never comes.
+				Config: config(512, false, "2s", timeouts),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: append(known(), plancheck.ExpectResourceAction(vsphereVMAddr, plancheck.ResourceActionUpdate)),
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(vsphereVMAddr, tfjsonpath.New("wait_for_ip_timeout"), knownvalue.StringExact("2s")),
+				},
+			},
+			{
+				// Memory grows live (hot-add is on): nothing but memory moves, so
+				// everything else computed is planned as known.
+				PreConfig: func() { enableMemoryHotAdd(t, bed, path) },
+				Config:    config(1024, false, "2s", timeouts),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: append(known("id", "uuid", "moid", "datacenter", "host", "cluster", "datastore", "num_cpus", "disks", "networks"),
+						plancheck.ExpectResourceAction(vsphereVMAddr, plancheck.ResourceActionUpdate)),
+				},
+				Check: checkVsphereVM(bed, path, vmWant{poweredOn: true, cpus: 1, memoryMiB: 1024, diskGiB: testenv.TemplateDiskGiB}),
+			},
+		},
+	})
+}
+
+// enableMemoryHotAdd turns memory hot-add on, as the template's owner would.
+func enableMemoryHotAdd(t *testing.T, bed testenv.VsphereBed, path string) {
+	withVsphere(t, bed, func(ctx context.Context, f *find.Finder) error {
+		vm, err := f.VirtualMachine(ctx, path)
+		if err != nil {
+			return err
+		}
+		on := true
+		task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{MemoryHotAddEnabled: &on})
+		if err != nil {
+			return err
+		}
+		return task.Wait(ctx)
+	})
 }

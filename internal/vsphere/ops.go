@@ -2,6 +2,7 @@ package vsphere
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -257,6 +258,10 @@ func extraConfigValues(want VM) []types.BaseOptionValue {
 		&types.OptionValue{Key: keyLinkedClone, Value: strconv.FormatBool(want.LinkedClone)},
 		&types.OptionValue{Key: keySnapshot, Value: want.Snapshot},
 	}
+	if want.Customization != nil {
+		record, _ := json.Marshal(want.Customization) // strings only: cannot fail
+		out = append(out, &types.OptionValue{Key: keyCustomization, Value: string(record)})
+	}
 	if len(want.ExtraConfig) > 0 {
 		out = append(out, &types.OptionValue{Key: keyManagedKeys, Value: strings.Join(sortedKeys(want.ExtraConfig), ",")})
 		for _, k := range sortedKeys(want.ExtraConfig) {
@@ -384,7 +389,9 @@ func (c *Client) apply(ctx context.Context, i inv, vm *object.VirtualMachine, cu
 			return err
 		}
 	}
-	if want.PowerOn && want.IPWait > 0 {
+	// Only a power-on gives the guest a new address to wait for; an update that
+	// leaves the VM running must not stall on a guest that has none.
+	if plan.Start && want.IPWait > 0 {
 		if err := c.waitForIP(ctx, vm, want.IPWait); err != nil {
 			return err
 		}
@@ -565,6 +572,12 @@ func (c *Client) read(ctx context.Context, i inv, vm *object.VirtualMachine) (VM
 	out.Source = extra[keySource]
 	out.LinkedClone = extra[keyLinkedClone] == "true"
 	out.Snapshot = extra[keySnapshot]
+	if record := extra[keyCustomization]; record != "" {
+		out.Customization = &Customization{}
+		if err := json.Unmarshal([]byte(record), out.Customization); err != nil {
+			return VM{}, fmt.Errorf("read VM %q: extraConfig %s: %w", m.Name, keyCustomization, err)
+		}
+	}
 	if keys := extra[keyManagedKeys]; keys != "" {
 		out.ExtraConfig = map[string]string{}
 		for _, k := range strings.Split(keys, ",") {

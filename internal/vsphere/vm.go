@@ -32,6 +32,7 @@ type VM struct {
 	// nil keeps the source's.
 	Networks []string
 	// Customization is applied by VMware Tools at the first power-on; nil skips it.
+	// Read back from the record the clone left; nil when there is none.
 	Customization *Customization
 	// ExtraConfig holds the extraConfig (guestinfo.*) keys Kiln manages.
 	ExtraConfig map[string]string
@@ -40,7 +41,8 @@ type VM struct {
 	// AllowPowerCycle lets an update power a running VM off and on when vSphere
 	// cannot make a change live (no hot-add, a CPU or memory decrease).
 	AllowPowerCycle bool
-	// IPWait bounds the wait for a guest IP address after power-on; 0 skips it.
+	// IPWait bounds the wait for a guest IP address after Kiln powers the VM on
+	// (not after an update that leaves it running); 0 skips it.
 	IPWait time.Duration
 
 	// Read back.
@@ -56,23 +58,25 @@ type VM struct {
 }
 
 // Customization is Linux guest customization: host name, DNS and IPv4 settings of
-// the first network adapter.
+// the first network adapter. A clone records it on the VM as JSON under
+// keyCustomization, so that an imported VM reads it back.
 type Customization struct {
-	Hostname    string
-	Domain      string
-	DNSServers  []string
-	DNSSuffixes []string
+	Hostname    string   `json:"hostname,omitempty"`
+	Domain      string   `json:"domain,omitempty"`
+	DNSServers  []string `json:"dnsServers,omitempty"`
+	DNSSuffixes []string `json:"dnsSuffixes,omitempty"`
 	// IPv4Address is an address with prefix length (10.0.0.5/24); empty means DHCP.
-	IPv4Address string
-	IPv4Gateway string
+	IPv4Address string `json:"ipv4Address,omitempty"`
+	IPv4Gateway string `json:"ipv4Gateway,omitempty"`
 }
 
 // ExtraConfig keys Kiln keeps on the VM so that an imported VM reads back whole.
 const (
-	keySource      = "kiln.source"
-	keyLinkedClone = "kiln.linkedClone"
-	keySnapshot    = "kiln.snapshot"
-	keyManagedKeys = "kiln.extraConfigKeys"
+	keySource        = "kiln.source"
+	keyLinkedClone   = "kiln.linkedClone"
+	keySnapshot      = "kiln.snapshot"
+	keyCustomization = "kiln.customization"
+	keyManagedKeys   = "kiln.extraConfigKeys"
 )
 
 // GiB is a convenience for disk sizes.

@@ -3,6 +3,7 @@ package vsphere_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -81,6 +82,9 @@ func TestCloneUpdateDelete(t *testing.T) {
 	}
 	if vm.ExtraConfig["guestinfo.role"] != "build" {
 		t.Errorf("extra config = %v", vm.ExtraConfig)
+	}
+	if !reflect.DeepEqual(vm.Customization, want.Customization) {
+		t.Errorf("customization read back = %+v, want the one applied, %+v", vm.Customization, want.Customization)
 	}
 
 	// Read by inventory path and by UUID give the same VM.
@@ -165,6 +169,30 @@ func TestLinkedCloneAndTemplateLookup(t *testing.T) {
 	_, err = c.CreateVM(ctx, vsphere.VM{Name: "linked-2", Source: bed.Template, LinkedClone: true, Snapshot: "nope", Cluster: bed.Cluster})
 	if err == nil || !strings.Contains(err.Error(), `snapshot "nope"`) {
 		t.Errorf("missing snapshot: error = %v", err)
+	}
+}
+
+// TestIPWaitOnlyAfterPowerOn: a guest that never gets an address (DHCP, which the
+// simulator does not answer) fails the wait after a power-on, but an update that
+// leaves the VM running does not wait for it.
+func TestIPWaitOnlyAfterPowerOn(t *testing.T) {
+	bed := testenv.Vsphere(t)
+	ctx := testContext(t)
+	c := newClient(t, bed)
+
+	want := vsphere.VM{Name: "no-ip", Source: bed.Template, Cluster: bed.Cluster, PowerOn: true, IPWait: time.Second}
+	vm, err := c.CreateVM(ctx, want)
+	if err == nil || !strings.Contains(err.Error(), "guest IP address") {
+		t.Fatalf("create: error = %v, want the IP wait to time out", err)
+	}
+	want.UUID = vm.UUID
+	want.ExtraConfig = map[string]string{"guestinfo.role": "build"}
+	got, err := c.UpdateVM(ctx, want)
+	if err != nil {
+		t.Fatalf("update of a running VM: %v", err)
+	}
+	if !got.PowerOn || got.ExtraConfig["guestinfo.role"] != "build" || len(got.IPAddresses) != 0 {
+		t.Errorf("after update: %+v", got)
 	}
 }
 
