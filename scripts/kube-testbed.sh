@@ -144,7 +144,8 @@ start() { # name command...
 		return 0
 	fi
 	log "starting $name"
-	nohup setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null &
+	# Not with the bring-up lock (fd 8): a daemon holding it would hold it for good.
+	nohup setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null 8>&- &
 	echo $! >"$run/$name.pid"
 }
 wait_for() { # what seconds command...

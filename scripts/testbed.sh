@@ -79,14 +79,15 @@ if ! grep -q '^# kiln test bed' "$conf"; then
 	printf '\n# kiln test bed\n%s\n' "$want" >>"$conf"
 fi
 
+# The daemons must not inherit the bring-up lock (fd 8), or it is never released.
 if ! pgrep -x virtlogd >/dev/null; then
 	log "starting virtlogd"
-	virtlogd -d
+	virtlogd -d 8>&-
 fi
 if ! virsh_ version >/dev/null 2>&1; then
 	pkill -x libvirtd 2>/dev/null && sleep 1 || true
 	log "starting libvirtd"
-	libvirtd -d
+	libvirtd -d 8>&-
 	for _ in $(seq 1 50); do
 		virsh_ version >/dev/null 2>&1 && break
 		sleep 0.2
