@@ -50,6 +50,16 @@ func (c *Client) connect(ctx context.Context) (*golibvirt.Libvirt, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	conn, err := c.dial()
+	if err != nil {
+		return nil, err
+	}
+	c.conn = conn
+	return conn, nil
+}
+
+// dial opens a new connection to the daemon.
+func (c *Client) dial() (*golibvirt.Libvirt, error) {
 	u, err := url.Parse(c.uri)
 	if err != nil {
 		return nil, fmt.Errorf("libvirt URI %q: %w", c.uri, err)
@@ -58,7 +68,6 @@ func (c *Client) connect(ctx context.Context) (*golibvirt.Libvirt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to libvirt at %s (is libvirtd running?): %w", c.uri, err)
 	}
-	c.conn = conn
 	return conn, nil
 }
 

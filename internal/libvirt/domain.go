@@ -62,6 +62,9 @@ func domainXML(vm VM) (string, error) {
 		OS: &libvirtxml.DomainOS{
 			Type:        &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "pc", Type: "hvm"},
 			BootDevices: []libvirtxml.DomainBootDevice{{Dev: "hd"}},
+			// The firmware writes to the serial console too, so a guest with
+			// nothing to boot says so there (boot progress is judged from it).
+			BIOS: &libvirtxml.DomainBIOS{UseSerial: "yes"},
 		},
 		// ACPI lets a shutdown request reach the guest.
 		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},

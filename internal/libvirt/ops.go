@@ -13,6 +13,7 @@ import (
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"golang.org/x/crypto/ssh"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/cloudinit"
@@ -247,42 +248,91 @@ func createSeedVolume(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm VM
 	return nil
 }
 
-// start boots the domain (or resumes it when paused) and waits for SSH.
+// start boots the domain (or resumes it when paused) and waits for SSH,
+// following its serial console. A boot it starts must show kernel output within
+// vm.BootTimeout (when set), or the domain is forced off and a *BootError returned.
 func (c *Client) start(ctx context.Context, conn *golibvirt.Libvirt, dom golibvirt.Domain, vm VM) error {
 	state, _, err := conn.DomainGetState(dom, 0)
 	if err != nil {
 		return fmt.Errorf("read state of domain %q: %w", vm.Name, err)
 	}
 	c.log(ctx, "starting domain", map[string]any{"vm": vm.Name})
+	var con *console
+	bootTimeout := time.Duration(0) // only a boot started here can be timed
 	switch golibvirt.DomainState(state) {
 	case golibvirt.DomainRunning:
+		con = c.followConsole(ctx, dom)
 	case golibvirt.DomainPaused:
+		con = c.followConsole(ctx, dom)
 		if err := conn.DomainResume(dom); err != nil {
+			con.Close()
 			return fmt.Errorf("resume domain %q: %w", vm.Name, err)
 		}
 	default:
-		if err := conn.DomainCreate(dom); err != nil {
+		// Started paused, so the console is attached before the firmware prints:
+		// QEMU drops serial output nobody is attached to.
+		if _, err := conn.DomainCreateWithFlags(dom, uint32(golibvirt.DomainStartPaused)); err != nil {
 			return fmt.Errorf("start domain %q: %w", vm.Name, err)
 		}
+		con = c.followConsole(ctx, dom)
+		if err := conn.DomainResume(dom); err != nil {
+			con.Close()
+			return fmt.Errorf("resume domain %q after attaching its console: %w", vm.Name, err)
+		}
+		bootTimeout = vm.BootTimeout
 	}
-	return c.waitForSSH(ctx, conn, dom, vm)
+	defer con.Close()
+	if con.err != nil {
+		c.log(ctx, "not following the serial console: boot progress is not checked", map[string]any{"vm": vm.Name, "error": con.err.Error()})
+		bootTimeout = 0
+	}
+	err = c.waitForSSH(ctx, conn, dom, vm, con, bootTimeout)
+	var bootErr *BootError
+	if errors.As(err, &bootErr) {
+		// The guest cannot get anywhere; stopped, it no longer holds a CPU until
+		// it is replaced or destroyed.
+		c.log(ctx, "guest did not boot; forcing it off", map[string]any{"vm": vm.Name, "seen": bootErr.Seen.String()})
+		if derr := conn.DomainDestroy(dom); derr != nil && !isErrorCode(derr, golibvirt.ErrOperationInvalid) {
+			return fmt.Errorf("%w (forcing it off failed too: %v)", err, derr)
+		}
+	}
+	return err
 }
 
 // waitForSSH waits until the guest's SSH server proves its identity with the
-// host key Kiln generated for it.
-func (c *Client) waitForSSH(ctx context.Context, conn *golibvirt.Libvirt, dom golibvirt.Domain, vm VM) error {
+// host key Kiln generated for it. With bootTimeout set, it gives up then with a
+// *BootError unless the console has shown kernel output.
+func (c *Client) waitForSSH(ctx context.Context, conn *golibvirt.Libvirt, dom golibvirt.Domain, vm VM, con *console, bootTimeout time.Duration) error {
 	key, err := remote.ParsePublicKey(vm.SSHHostKey)
 	if err != nil {
 		return fmt.Errorf("domain %q: %w", vm.Name, err)
 	}
+	if bootTimeout > 0 {
+		// A first wait as long as the boot timeout: the SSH probes' connections
+		// end with it too, so a guest that never booted holds nothing past it.
+		bootCtx, cancel := context.WithTimeout(ctx, bootTimeout)
+		err := c.reachSSH(bootCtx, conn, dom, vm, con, key)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if seen := con.log.Phase(); seen < BootKernel {
+			return &BootError{Domain: vm.Name, Type: vm.Type, Waited: bootTimeout, Seen: seen, Tail: con.log.Tail()}
+		}
+		c.log(ctx, "the kernel is up; still waiting for SSH", map[string]any{"vm": vm.Name})
+	}
+	return c.reachSSH(ctx, conn, dom, vm, con, key)
+}
+
+func (c *Client) reachSSH(ctx context.Context, conn *golibvirt.Libvirt, dom golibvirt.Domain, vm VM, con *console, key ssh.PublicKey) error {
 	host, port := "", 0
-	err = wait.Until(ctx, fmt.Sprintf("an address for domain %q", vm.Name), wait.Default, func(context.Context) (bool, error, error) {
+	err := wait.Until(ctx, fmt.Sprintf("an address for domain %q", vm.Name), wait.Default, func(context.Context) (bool, error, error) {
 		state, _, err := conn.DomainGetState(dom, 0)
 		if err != nil {
 			return false, nil, fmt.Errorf("read state of domain %q: %w", vm.Name, err)
 		}
 		if golibvirt.DomainState(state) != golibvirt.DomainRunning {
-			return false, nil, fmt.Errorf("domain %q stopped while booting (state %d); see %s", vm.Name, state, serialLogPath(vm.Name))
+			return false, nil, fmt.Errorf("domain %q stopped while booting (state %d); %s", vm.Name, state, con.describe(vm.Name))
 		}
 		host, port = sshEndpoint(vm, c.addresses(conn, dom, true))
 		return host != "", nil, nil
@@ -293,7 +343,7 @@ func (c *Client) waitForSSH(ctx context.Context, conn *golibvirt.Libvirt, dom go
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	c.log(ctx, "waiting for SSH", map[string]any{"vm": vm.Name, "address": addr})
 	if err := remote.WaitForHostKey(ctx, addr, key); err != nil {
-		return fmt.Errorf("domain %q: %w; the guest's console log is %s", vm.Name, err, serialLogPath(vm.Name))
+		return fmt.Errorf("domain %q: %w; %s", vm.Name, err, con.describe(vm.Name))
 	}
 	c.log(ctx, "SSH answers with the pinned host key", map[string]any{"vm": vm.Name, "address": addr})
 	return nil
@@ -463,7 +513,7 @@ func (c *Client) UpdateVM(ctx context.Context, want VM) (VM, error) {
 		}
 	}
 	if plan.Start {
-		current.Running = false
+		current.Running, current.BootTimeout = false, want.BootTimeout
 		if err := c.start(ctx, conn, dom, current); err != nil {
 			return current, err
 		}

@@ -1,6 +1,8 @@
 package libvirt
 
 import (
+	"time"
+
 	"github.com/kilnhq/terraform-provider-kiln/internal/cloudinit"
 )
 
@@ -24,6 +26,9 @@ type VM struct {
 	Interfaces []Interface
 	CloudInit  cloudinit.Config
 	Running    bool
+	// BootTimeout bounds how long a guest Kiln starts may show no kernel output
+	// on its serial console; 0 sets no bound. It is not stored in libvirt.
+	BootTimeout time.Duration
 
 	// Read back or generated.
 	UUID        string
