@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -76,16 +78,21 @@ func (r *releaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"with server-side apply (field manager `kiln`) startup group by startup group, waiting for each " +
 			"group's Deployments, StatefulSets and DaemonSets to roll out. Objects that left the render are deleted. " +
 			"A field another manager owns is a conflict that fails the apply unless `force_conflicts` is set; " +
-			"fields Kiln owned in the deployed revision and someone edited out of band are taken back.\n\n" +
+			"fields Kiln owned in the deployed revision and someone edited out of band are taken back. Replicas " +
+			"another manager set through the `scale` subresource (a HorizontalPodAutoscaler, `kubectl scale`) are " +
+			"the scaler's even when the YAML sets `replicas`: Kiln's apply leaves them out, with `force_conflicts` " +
+			"and in a rollback too, so it never scales the workload back.\n\n" +
 			"Every apply writes a revision to the history, one Secret per revision in the environment's " +
 			"namespace (type `" + kube.SecretType + "`, labelled `owner=kiln`, `kiln.dev/project`, `kiln.dev/env`, " +
 			"`status` and `revision`, holding gzip-compressed JSON of the render, images and times); the previous " +
 			"deployed revision becomes `superseded`, a failed one `failed`. With `rollback_on_failure` a failed " +
 			"rollout restores the last deployed revision as a new revision.\n\n" +
 			"Drift: the fields Kiln's field manager owned after the apply are compared with the live objects, so " +
-			"an image changed by hand or a deleted Deployment shows in `terraform plan` (as `drift`), while fields " +
-			"other actors own (annotations they add, replicas an autoscaler sets) never do. One `kiln_release` " +
-			"per project environment; requires the provider's `kubernetes` block.",
+			"an image changed by hand (`kubectl set image` or `kubectl edit`: an update by another manager) or a " +
+			"deleted Deployment shows in `terraform plan` (as `drift`). Fields other actors own never do: fields " +
+			"they add (annotations), fields another manager took by server-side apply, and fields another manager " +
+			"set through the `scale` subresource (replicas an autoscaler or `kubectl scale` sets). One " +
+			"`kiln_release` per project environment; requires the provider's `kubernetes` block.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "`<project>/<environment>`.",
@@ -165,15 +172,20 @@ func (r *releaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"status": schema.StringAttribute{
 				MarkdownDescription: "Status of the deployed revision (`deployed`).",
 				Computed:            true,
+				// Every successful apply leaves a deployed revision.
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"deployed_images": schema.MapAttribute{
-				MarkdownDescription: "Images of every service in the deployed revision.",
-				ElementType:         types.StringType,
-				Computed:            true,
+				MarkdownDescription: "Images of every service in the deployed revision: those of `services` and, " +
+					"for an `only_services` release, those the other services keep.",
+				ElementType: types.StringType,
+				Computed:    true,
 			},
 			"drift": schema.ListAttribute{
 				MarkdownDescription: "Fields Kiln owns that differ in the cluster from the deployed revision, " +
-					"one line each; planned empty, so drift shows in the plan and apply restores the fields.",
+					"one line each; planned empty, so drift shows in the plan and apply restores the fields. Fields " +
+					"another manager took by server-side apply or set through the `scale` subresource (replicas) " +
+					"are not drift.",
 				ElementType: types.StringType,
 				Computed:    true,
 			},
@@ -209,7 +221,8 @@ func (m releaseModel) spec(ctx context.Context, diags *diag.Diagnostics) deliver
 
 // ModifyPlan renders the release at plan time when its project and environment
 // already exist (so unknown services, missing images or variables fail the
-// plan), and plans drift away: a non-empty drift makes the release update.
+// plan), plans drift away (a non-empty drift makes the release update) and
+// plans the deployed images.
 func (r *releaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() || r.clients == nil {
 		return
@@ -224,14 +237,18 @@ func (r *releaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		return
 	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("drift"), types.ListValueMust(types.StringType, nil))...)
+	prior := types.MapNull(types.StringType)
 	if !req.State.Raw.IsNull() {
 		var state releaseModel
 		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		prior = state.DeployedImages
 		if len(state.Drift.Elements()) > 0 {
 			resp.Plan.SetAttribute(ctx, path.Root("revision"), types.Int64Unknown())
-			resp.Plan.SetAttribute(ctx, path.Root("status"), types.StringUnknown())
-			resp.Plan.SetAttribute(ctx, path.Root("deployed_images"), types.MapUnknown(types.StringType))
+			plan.DeployedImages = types.MapUnknown(types.StringType)
 		}
+	}
+	if plan.DeployedImages.IsUnknown() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("deployed_images"), plan.deployedImages(prior))...)
 	}
 	known := !plan.Project.IsUnknown() && !plan.Environment.IsUnknown() && !plan.Version.IsUnknown() &&
 		!plan.Services.IsUnknown() && !plan.OnlyServices.IsUnknown()
@@ -248,6 +265,31 @@ func (r *releaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	case err != nil:
 		resp.Diagnostics.AddAttributeError(path.Root("services"), "Release does not render", err.Error())
 	}
+}
+
+// deployedImages predicts deployed_images instead of leaving it unknown on
+// every update, so what references it does not change needlessly: a release
+// deploys the images of services; a subset release (only_services) keeps the
+// other images of the deployed revision (prior, the state's).
+func (m releaseModel) deployedImages(prior types.Map) types.Map {
+	unknown := types.MapUnknown(types.StringType)
+	if m.Services.IsUnknown() || m.OnlyServices.IsUnknown() {
+		return unknown
+	}
+	images := map[string]attr.Value{}
+	if !m.OnlyServices.IsNull() {
+		if prior.IsNull() || prior.IsUnknown() {
+			return unknown
+		}
+		maps.Copy(images, prior.Elements())
+	}
+	for k, v := range m.Services.Elements() {
+		if v.IsNull() || v.IsUnknown() {
+			return unknown
+		}
+		images[k] = v
+	}
+	return types.MapValueMust(types.StringType, images)
 }
 
 func fromRecord(rec *kube.Record, drift []string, prior releaseModel) releaseModel {

@@ -371,3 +371,126 @@ func otherManagers(t *testing.T, cs kubernetes.Interface, ns string) {
 		t.Fatal(err)
 	}
 }
+
+// scaledReleaseHCL is a one-service project whose Deployment sets replicas: 1,
+// released to dev.
+func scaledReleaseHCL(project, version, tag string) string {
+	api := strings.Replace(fmt.Sprintf(deploymentTemplate, "api"), "spec:\n  selector:", "spec:\n  replicas: 1\n  selector:", 1)
+	return fmt.Sprintf(`
+provider "kiln" {
+  kubernetes {}
+}
+
+resource "kiln_project" "test" {
+  name = %[1]q
+  services = {
+    api = <<-YAML
+%[2]s
+    YAML
+  }
+  variables = {
+    node_type = "kwok"
+    greeting  = "hello"
+  }
+}
+
+resource "kiln_environment" "dev" {
+  project = kiln_project.test.name
+  name    = "dev"
+}
+
+resource "kiln_release" "dev" {
+  project     = kiln_project.test.name
+  environment = kiln_environment.dev.name
+  version     = %[3]q
+  services    = { api = "registry.shop.test/api:%[4]s" }
+}
+`, project, indent(api), version, tag)
+}
+
+// TestAccRelease_scaleSubresource: a Deployment whose YAML sets replicas: 1 and
+// that another manager scales through the scale subresource (as an HPA or
+// kubectl scale does) shows no drift, and no later apply scales it back; an
+// image set by hand (a plain update by another manager) still is drift.
+func TestAccRelease_scaleSubresource(t *testing.T) {
+	testAccPreCheck(t)
+	bed := testenv.Kube(t)
+	t.Setenv("KUBECONFIG", bed.Kubeconfig)
+	cs := kubeClient(t, bed)
+	project := acctest.RandomWithPrefix("kiln-scale")
+	ns := project + "-env-dev"
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNamespacesGone(cs, ns),
+		Steps: []resource.TestStep{
+			{
+				Config: scaledReleaseHCL(project, "v1", "1.0"),
+				Check:  checkDeployment(cs, ns, "api", 1, "registry.shop.test/api:1.0"),
+			},
+			{
+				// The scaler's replicas are not drift: nothing to apply.
+				PreConfig:        func() { scaleSubresource(t, cs, ns, "api", 3) },
+				Config:           scaledReleaseHCL(project, "v1", "1.0"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(releaseAddr, tfjsonpath.New("drift"), knownvalue.ListSizeExact(0)),
+					statecheck.ExpectKnownValue(releaseAddr, tfjsonpath.New("revision"), knownvalue.Int64Exact(1)),
+				},
+				Check: checkDeployment(cs, ns, "api", 3, "registry.shop.test/api:1.0"),
+			},
+			{
+				// An image set by hand is drift: apply restores it and leaves the
+				// scaler's replicas alone.
+				PreConfig: func() { setImage(t, cs, ns, "api", "registry.shop.test/api:hotfix") },
+				Config:    scaledReleaseHCL(project, "v1", "1.0"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(releaseAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(releaseAddr, tfjsonpath.New("revision"), knownvalue.Int64Exact(2)),
+				},
+				Check: checkDeployment(cs, ns, "api", 3, "registry.shop.test/api:1.0"),
+			},
+			{
+				// A new version re-applies the manifest, still without the replicas.
+				Config: scaledReleaseHCL(project, "v2", "2.0"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(releaseAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: checkDeployment(cs, ns, "api", 3, "registry.shop.test/api:2.0"),
+			},
+		},
+	})
+}
+
+// checkDeployment checks a Deployment's replicas and image in the cluster.
+func checkDeployment(cs kubernetes.Interface, ns, name string, replicas int32, image string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if d.Spec.Replicas == nil {
+			return fmt.Errorf("deployment %s has no replicas", name)
+		}
+		if *d.Spec.Replicas != replicas {
+			return fmt.Errorf("deployment %s replicas %d, want %d", name, *d.Spec.Replicas, replicas)
+		}
+		if got := d.Spec.Template.Spec.Containers[0].Image; got != image {
+			return fmt.Errorf("deployment %s image %s, want %s", name, got, image)
+		}
+		return nil
+	}
+}
+
+// scaleSubresource scales a Deployment as kubectl scale and an autoscaler do: a
+// patch of its scale subresource, with a field manager of its own.
+func scaleSubresource(t *testing.T, cs kubernetes.Interface, ns, name string, replicas int) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas)
+	if _, err := cs.AppsV1().Deployments(ns).Patch(context.Background(), name, types.MergePatchType, []byte(patch),
+		metav1.PatchOptions{FieldManager: "hpa-like"}, "scale"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -109,23 +110,53 @@ func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, forc
 // kiln owned before (previous, from Owned) and another manager has since taken
 // by editing them out of band, it takes them back by forcing. A conflict on any
 // other field is returned as a *ConflictError.
+//
+// Fields another manager set through the scale subresource (replicas an
+// autoscaler or `kubectl scale` set) are left out of the apply, even with force
+// and even when the manifest sets them: they are the scaler's (Drift ignores
+// them too), and taking them back would scale the workload back and fight the
+// scaler on every release. Only a conflict can reveal such a field (an equal
+// value is no conflict), so the live object is read only then.
 func (c *Client) ApplyReclaiming(ctx context.Context, obj *unstructured.Unstructured, force bool, previous map[string]any) (*unstructured.Unstructured, error) {
-	out, err := c.Apply(ctx, obj, force)
+	out, err := c.Apply(ctx, obj, false)
 	var conflict *ConflictError
-	if force || previous == nil || !errors.As(err, &conflict) {
+	if !errors.As(err, &conflict) {
 		return out, err
 	}
-	paths, perr := fieldPaths(previous)
-	if perr != nil || len(conflict.Fields) == 0 {
-		return out, err
+	live, gerr := c.Get(ctx, conflict.Ref)
+	if gerr != nil {
+		return nil, fmt.Errorf("%w (and reading it for the scaler's fields: %v)", err, gerr)
 	}
-	for _, f := range conflict.Fields {
-		if !paths[f] {
-			return out, err
+	obj, left, serr := withoutScaled(obj, live)
+	if serr != nil {
+		return nil, serr
+	}
+	if len(left) > 0 {
+		c.log(ctx, "leaving fields set through the scale subresource to the scaler", map[string]any{"object": conflict.Ref.String(), "fields": left})
+	}
+	if force {
+		return c.Apply(ctx, obj, true)
+	}
+	var paths map[string]bool
+	if previous != nil {
+		if paths, err = fieldPaths(previous); err != nil {
+			return nil, conflict
 		}
 	}
-	c.log(ctx, "taking back fields edited out of band", map[string]any{"object": conflict.Ref.String(), "fields": conflict.Fields})
-	return c.Apply(ctx, obj, true)
+	var taken []string
+	for _, f := range conflict.Fields {
+		switch {
+		case slices.Contains(left, f):
+		case paths[f]:
+			taken = append(taken, f)
+		default:
+			return nil, conflict
+		}
+	}
+	if len(taken) > 0 {
+		c.log(ctx, "taking back fields edited out of band", map[string]any{"object": conflict.Ref.String(), "fields": taken})
+	}
+	return c.Apply(ctx, obj, len(taken) > 0)
 }
 
 // Get reads one object; ErrNotFound when it does not exist.

@@ -33,19 +33,88 @@ func toTyped(u *unstructured.Unstructured) (*typed.TypedValue, error) {
 	return deducedTypes.ObjectToTyped(u, typed.AllowDuplicates)
 }
 
+// scaleSubresource is the subresource autoscalers and `kubectl scale` write
+// replicas through.
+const scaleSubresource = "scale"
+
+// entryFields parses the fields one managedFields entry of obj holds.
+func entryFields(obj *unstructured.Unstructured, mf metav1.ManagedFieldsEntry) (*fieldpath.Set, error) {
+	set := &fieldpath.Set{}
+	if mf.FieldsV1 == nil {
+		return set, nil
+	}
+	if err := set.FromJSON(bytes.NewReader(mf.FieldsV1.Raw)); err != nil {
+		return nil, fmt.Errorf("managed fields of %s for %s: %w", RefOf(obj), mf.Manager, err)
+	}
+	return set, nil
+}
+
 // managerSet returns the fields manager owns on obj through the given operation.
 func managerSet(obj *unstructured.Unstructured, manager string, op metav1.ManagedFieldsOperationType) (*fieldpath.Set, bool, error) {
 	for _, mf := range obj.GetManagedFields() {
 		if mf.Manager != manager || mf.Operation != op || mf.Subresource != "" || mf.FieldsV1 == nil {
 			continue
 		}
-		set := &fieldpath.Set{}
-		if err := set.FromJSON(bytes.NewReader(mf.FieldsV1.Raw)); err != nil {
-			return nil, false, fmt.Errorf("managed fields of %s for %s: %w", RefOf(obj), manager, err)
-		}
-		return set, true, nil
+		set, err := entryFields(obj, mf)
+		return set, err == nil, err
 	}
 	return nil, false, nil
+}
+
+// othersFields returns the fields managers other than kiln hold on obj through
+// the managedFields entries that match.
+func othersFields(obj *unstructured.Unstructured, match func(metav1.ManagedFieldsEntry) bool) (*fieldpath.Set, error) {
+	out := &fieldpath.Set{}
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Manager == FieldManager || !match(mf) {
+			continue
+		}
+		set, err := entryFields(obj, mf)
+		if err != nil {
+			return nil, err
+		}
+		out = out.Union(set)
+	}
+	return out, nil
+}
+
+// theirs selects the entries whose fields are another manager's for good:
+// fields it applied, and fields it set through the scale subresource (replicas
+// an autoscaler or `kubectl scale` set). A plain update without a subresource
+// (`kubectl edit`, `kubectl set image`) is an out-of-band edit, not a claim.
+func theirs(mf metav1.ManagedFieldsEntry) bool {
+	return mf.Operation == metav1.ManagedFieldsOperationApply && mf.Subresource == "" || scaled(mf)
+}
+
+func scaled(mf metav1.ManagedFieldsEntry) bool { return mf.Subresource == scaleSubresource }
+
+// withoutScaled returns obj without the fields another manager holds on live
+// through the scale subresource, and the paths it left out (as the API server
+// names them in conflicts).
+func withoutScaled(obj, live *unstructured.Unstructured) (*unstructured.Unstructured, []string, error) {
+	held, err := othersFields(live, scaled)
+	if err != nil || held.Empty() {
+		return obj, nil, err
+	}
+	tv, err := toTyped(obj)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse %s: %w", RefOf(obj), err)
+	}
+	set, err := tv.ToFieldSet()
+	if err != nil {
+		return nil, nil, fmt.Errorf("fields of %s: %w", RefOf(obj), err)
+	}
+	drop := set.Intersection(held)
+	if drop.Empty() {
+		return obj, nil, nil
+	}
+	m, ok := tv.RemoveItems(drop).AsValue().Unstructured().(map[string]any)
+	if !ok {
+		return nil, nil, fmt.Errorf("remove scaled fields of %s: not an object", RefOf(obj))
+	}
+	var paths []string
+	drop.Iterate(func(p fieldpath.Path) { paths = append(paths, p.String()) })
+	return &unstructured.Unstructured{Object: m}, paths, nil
 }
 
 // Owned extracts the part of obj that kiln's field manager owns (as client-go's
@@ -82,8 +151,10 @@ func Owned(obj *unstructured.Unstructured) (map[string]any, error) {
 
 // Drift compares the fields kiln owned after its last apply (owned, from Owned)
 // with the live object, and describes each field that changed or disappeared.
-// Fields another manager has since claimed by server-side apply are that
-// manager's and never drift; fields other actors added are not looked at at all.
+// Fields another manager has since claimed by server-side apply or set through
+// the scale subresource are that manager's and never drift; a plain update by
+// another manager (an image set by hand) is drift. Fields other actors added
+// are not looked at at all.
 func Drift(owned map[string]any, live *unstructured.Unstructured) ([]string, error) {
 	want := &unstructured.Unstructured{Object: owned}
 	ref := RefOf(want)
@@ -109,18 +180,11 @@ func Drift(owned map[string]any, live *unstructured.Unstructured) ([]string, err
 		fieldpath.MakePathOrDie("apiVersion"), fieldpath.MakePathOrDie("kind"),
 		fieldpath.MakePathOrDie("metadata", "name"), fieldpath.MakePathOrDie("metadata", "namespace"),
 	)
-	for _, mf := range live.GetManagedFields() {
-		if mf.Manager == FieldManager || mf.Operation != metav1.ManagedFieldsOperationApply {
-			continue
-		}
-		claimed, ok, err := managerSet(live, mf.Manager, mf.Operation)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			skip = skip.Union(claimed)
-		}
+	claimed, err := othersFields(live, theirs)
+	if err != nil {
+		return nil, err
 	}
+	skip = skip.Union(claimed)
 	cmp = cmp.ExcludeFields(skip)
 	var out []string
 	cmp.Modified.Leaves().Iterate(func(p fieldpath.Path) {
