@@ -180,7 +180,7 @@ func hclList(values []string) string {
 // SHA-256, a zip the checksum database contradicts, a tampered mirror, and the
 // host rebooted mid-install.
 func TestAccGoHost_lifecycle(t *testing.T) {
-	testAccBehaviourSuite(t)
+	testAccPreCheck(t)
 	bed := testenv.Libvirt(t)
 	mirror := testenv.StartGoMirror(t, []string{"1.24.4", "1.23.10", "1.22.12", "1.21.13"}, "1.21.13")
 	dir := t.TempDir()

@@ -21,7 +21,7 @@ import (
 // timeout, saying what the console showed; the failed VM is kept, forced off,
 // replaced by the next apply, and destroy leaves neither domain nor volume.
 func TestAccLibvirtVM_boot(t *testing.T) {
-	testAccBehaviourSuite(t)
+	testAccPreCheck(t)
 	bed := testenv.Libvirt(t)
 	name := acctest.RandomWithPrefix("kiln-acc-boot")
 	blank := createBlankVolume(t, bed, "blank-"+name+".qcow2")

@@ -70,7 +70,7 @@ resource "kiln_libvirt_vm" "test" {
 // TestAccLibvirtVM_lifecycle drives one real guest through create, drift, a
 // libvirtd restart, in-place growth, import and destroy.
 func TestAccLibvirtVM_lifecycle(t *testing.T) {
-	testAccBehaviourSuite(t)
+	testAccPreCheck(t)
 	bed := testenv.Libvirt(t)
 	login := newLoginKey(t)
 	cfg := vmConfig{bed: bed, name: acctest.RandomWithPrefix("kiln-acc"), memoryMiB: 512, diskGiB: 4, loginKey: login.public}

@@ -22,15 +22,3 @@ func testAccPreCheck(t *testing.T) {
 		t.Skip("acceptance test: set TF_ACC=1 (make testacc)")
 	}
 }
-
-// testAccBehaviourSuite is testAccPreCheck for the long guest suites (drift,
-// failures, reboots). A smoke run (KILN_ACC_SCOPE=smoke, Terraform's half of
-// make test) skips them: they run once, on OpenTofu, while every resource is
-// still applied, planned empty and destroyed on both CLIs by the other tests.
-func testAccBehaviourSuite(t *testing.T) {
-	t.Helper()
-	testAccPreCheck(t)
-	if os.Getenv("KILN_ACC_SCOPE") == "smoke" {
-		t.Skip("behaviour suite: skipped in a smoke run (KILN_ACC_SCOPE=smoke)")
-	}
-}
