@@ -426,15 +426,15 @@ func readBootID(t *testing.T, signer ssh.Signer, knownHosts, previous string) st
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var id string
-	err = wait.Until(ctx, "the host to boot", wait.Default, func(ctx context.Context) (bool, error, error) {
+	err = wait.Until(ctx, "the host to boot", wait.Default, func(ctx context.Context) (bool, error) {
 		c, err := remote.Dial(ctx, target)
 		if err != nil {
-			return false, err, nil
+			return false, wait.Transient(err)
 		}
 		defer c.Close()
 		out, err := c.Run(ctx, "read boot id", "cat /proc/sys/kernel/random/boot_id")
 		id = strings.TrimSpace(out)
-		return err == nil && id != previous, err, nil
+		return err == nil && id != previous, wait.Transient(err)
 	})
 	if err != nil {
 		t.Fatalf("host did not come back with a new boot ID: %v", err)

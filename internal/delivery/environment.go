@@ -339,12 +339,12 @@ func (e *Engine) DeleteEnvironment(ctx context.Context, env Environment, force b
 			return fmt.Errorf("%s: %w", where, err)
 		}
 		err := wait.Until(ctx, "namespace "+env.Namespace+" to be deleted", wait.Backoff{Initial: 200 * time.Millisecond, Max: 2 * time.Second},
-			func(ctx context.Context) (bool, error, error) {
+			func(ctx context.Context) (bool, error) {
 				_, err := e.Kube.Get(ctx, nsRef)
 				if isNotFound(err) {
-					return true, nil, nil
+					return true, nil
 				}
-				return false, err, nil
+				return false, wait.Transient(err)
 			})
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)

@@ -307,18 +307,18 @@ func (h *Host) reboot(ctx context.Context) error {
 	// The connection drops as the host goes down: that error is expected.
 	_, _ = h.Client.Run(ctx, "reboot", "(sleep 1; systemctl reboot) >/dev/null 2>&1 &")
 	h.Client.Close()
-	err = wait.Until(ctx, h.Client.Host()+" to come back from a reboot", wait.Default, func(ctx context.Context) (bool, error, error) {
+	err = wait.Until(ctx, h.Client.Host()+" to come back from a reboot", wait.Default, func(ctx context.Context) (bool, error) {
 		c, err := h.Dial(ctx)
 		if err != nil {
-			return false, err, nil
+			return false, wait.Transient(err)
 		}
 		id, err := c.Run(ctx, "read boot id", "cat /proc/sys/kernel/random/boot_id")
 		if err == nil && id != bootID {
 			h.Client = c
-			return true, nil, nil
+			return true, nil
 		}
 		c.Close()
-		return false, err, nil
+		return false, wait.Transient(err)
 	})
 	if err != nil {
 		return err

@@ -96,11 +96,11 @@ func (c *Client) WaitRollout(ctx context.Context, refs []Ref) error {
 			pending[r] = "not observed yet"
 		}
 	}
-	err := wait.Until(ctx, "rollout", wait.Default, func(ctx context.Context) (bool, error, error) {
+	err := wait.Until(ctx, "rollout", wait.Default, func(ctx context.Context) (bool, error) {
 		for r := range pending {
 			u, err := c.Get(ctx, r)
 			if err != nil {
-				return false, err, nil
+				return false, wait.Transient(err)
 			}
 			done, reason := RolloutStatus(u)
 			if done {
@@ -110,7 +110,7 @@ func (c *Client) WaitRollout(ctx context.Context, refs []Ref) error {
 			}
 			pending[r] = reason + c.podProblem(ctx, u)
 		}
-		return len(pending) == 0, nil, nil
+		return len(pending) == 0, nil
 	})
 	if err == nil {
 		return nil

@@ -326,16 +326,16 @@ func (c *Client) waitForSSH(ctx context.Context, conn *golibvirt.Libvirt, dom go
 
 func (c *Client) reachSSH(ctx context.Context, conn *golibvirt.Libvirt, dom golibvirt.Domain, vm VM, con *console, key ssh.PublicKey) error {
 	host, port := "", 0
-	err := wait.Until(ctx, fmt.Sprintf("an address for domain %q", vm.Name), wait.Default, func(context.Context) (bool, error, error) {
+	err := wait.Until(ctx, fmt.Sprintf("an address for domain %q", vm.Name), wait.Default, func(context.Context) (bool, error) {
 		state, _, err := conn.DomainGetState(dom, 0)
 		if err != nil {
-			return false, nil, fmt.Errorf("read state of domain %q: %w", vm.Name, err)
+			return false, fmt.Errorf("read state of domain %q: %w", vm.Name, err)
 		}
 		if golibvirt.DomainState(state) != golibvirt.DomainRunning {
-			return false, nil, fmt.Errorf("domain %q stopped while booting (state %d); %s", vm.Name, state, con.describe(vm.Name))
+			return false, fmt.Errorf("domain %q stopped while booting (state %d); %s", vm.Name, state, con.describe(vm.Name))
 		}
 		host, port = sshEndpoint(vm, c.addresses(conn, dom, true))
-		return host != "", nil, nil
+		return host != "", nil
 	})
 	if err != nil {
 		return err
@@ -578,12 +578,12 @@ func (c *Client) shutdown(ctx context.Context, conn *golibvirt.Libvirt, dom goli
 	}
 	graceCtx, cancel := context.WithTimeout(ctx, ShutdownGrace)
 	defer cancel()
-	err := wait.Until(graceCtx, fmt.Sprintf("domain %q to power off", name), wait.Default, func(context.Context) (bool, error, error) {
+	err := wait.Until(graceCtx, fmt.Sprintf("domain %q to power off", name), wait.Default, func(context.Context) (bool, error) {
 		active, err := conn.DomainIsActive(dom)
 		if err != nil {
-			return false, nil, fmt.Errorf("read state of domain %q: %w", name, err)
+			return false, fmt.Errorf("read state of domain %q: %w", name, err)
 		}
-		return active == 0, nil, nil
+		return active == 0, nil
 	})
 	if err == nil {
 		return nil

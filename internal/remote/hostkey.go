@@ -65,11 +65,11 @@ var errHostKeyMismatch = errors.New("host key mismatch")
 // the expected host key. It does not log in: seeing the pinned key is the proof
 // that the guest has booted with the identity Kiln gave it.
 func WaitForHostKey(ctx context.Context, addr string, expected ssh.PublicKey) error {
-	return wait.Until(ctx, "SSH at "+addr, wait.Default, func(ctx context.Context) (bool, error, error) {
+	return wait.Until(ctx, "SSH at "+addr, wait.Default, func(ctx context.Context) (bool, error) {
 		if err := probeHostKey(ctx, addr, expected); err != nil {
-			return false, err, nil
+			return false, wait.Transient(err)
 		}
-		return true, nil, nil
+		return true, nil
 	})
 }
 

@@ -479,12 +479,12 @@ func (c *Client) waitForIP(ctx context.Context, vm *object.VirtualMachine, limit
 	defer cancel()
 	c.log(ctx, "waiting for a guest IP address", map[string]any{"vm": vm.InventoryPath})
 	return wait.Until(ctx, fmt.Sprintf("a guest IP address of VM %q (within %s; is VMware Tools running in the guest?)", vm.InventoryPath, limit), wait.Default,
-		func(ctx context.Context) (bool, error, error) {
+		func(ctx context.Context) (bool, error) {
 			var m mo.VirtualMachine
 			if err := vm.Properties(ctx, vm.Reference(), []string{"guest.ipAddress", "guest.net"}, &m); err != nil {
-				return false, err, nil
+				return false, wait.Transient(err)
 			}
-			return len(guestIPs(m)) > 0, nil, nil
+			return len(guestIPs(m)) > 0, nil
 		})
 }
 

@@ -4,6 +4,7 @@ package wait
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -17,22 +18,38 @@ type Backoff struct {
 // Default suits operations that take seconds to minutes (a guest booting, a task).
 var Default = Backoff{Initial: 250 * time.Millisecond, Max: 3 * time.Second}
 
-// Until calls check until it reports done or returns an error. When ctx ends first,
-// the error names what was awaited and carries the last transient error seen.
-// check returns (false, nil) to poll again; a returned error stops the wait.
-func Until(ctx context.Context, what string, b Backoff, check func(context.Context) (done bool, transient error, err error)) error {
+// transientError marks an error the condition may recover from.
+type transientError struct{ err error }
+
+func (e transientError) Error() string { return e.err.Error() }
+func (e transientError) Unwrap() error { return e.err }
+
+// Transient marks err as one worth polling through (a refused connection, a
+// daemon restarting): Until keeps polling and reports the last one if time runs
+// out. Transient(nil) is nil.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return transientError{err}
+}
+
+// Until calls check until it reports done or returns an error that is not
+// Transient. When ctx ends first, the error names what was awaited and carries
+// the last transient error seen.
+func Until(ctx context.Context, what string, b Backoff, check func(context.Context) (done bool, err error)) error {
 	delay := b.Initial
 	var last error
 	for {
-		done, transient, err := check(ctx)
-		if err != nil {
+		done, err := check(ctx)
+		var transient transientError
+		switch {
+		case errors.As(err, &transient):
+			last = transient.err
+		case err != nil:
 			return err
-		}
-		if done {
+		case done:
 			return nil
-		}
-		if transient != nil {
-			last = transient
 		}
 		timer := time.NewTimer(delay)
 		select {

@@ -11,9 +11,9 @@ import (
 func TestUntilReturnsWhenDone(t *testing.T) {
 	calls := 0
 	err := Until(context.Background(), "three calls", Backoff{Initial: time.Millisecond, Max: time.Millisecond},
-		func(context.Context) (bool, error, error) {
+		func(context.Context) (bool, error) {
 			calls++
-			return calls == 3, nil, nil
+			return calls == 3, nil
 		})
 	if err != nil || calls != 3 {
 		t.Fatalf("Until = %v after %d calls, want nil after 3", err, calls)
@@ -22,8 +22,8 @@ func TestUntilReturnsWhenDone(t *testing.T) {
 
 func TestUntilStopsOnError(t *testing.T) {
 	boom := errors.New("boom")
-	err := Until(context.Background(), "x", Default, func(context.Context) (bool, error, error) {
-		return false, nil, boom
+	err := Until(context.Background(), "x", Default, func(context.Context) (bool, error) {
+		return false, boom
 	})
 	if !errors.Is(err, boom) {
 		t.Fatalf("Until = %v, want boom", err)
@@ -34,8 +34,8 @@ func TestUntilTimeoutNamesWhatAndLastError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	err := Until(ctx, "the guest", Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond},
-		func(context.Context) (bool, error, error) {
-			return false, errors.New("connection refused"), nil
+		func(context.Context) (bool, error) {
+			return false, Transient(errors.New("connection refused"))
 		})
 	if err == nil || !strings.Contains(err.Error(), "the guest") || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("Until = %v, want a timeout naming the guest and the last error", err)
