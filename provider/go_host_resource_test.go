@@ -2,21 +2,18 @@ package provider
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -32,12 +29,10 @@ import (
 
 const hostAddr = "kiln_go_host.test"
 
+// goHostConfig is a kiln_go_host on the process's shared guest.
 type goHostConfig struct {
-	bed        testenv.LibvirtBed
-	name       string
-	keyFile    string
-	knownHosts string
-	versions   []string
+	host     sharedHost
+	versions []string
 	// source is the go block's source settings; module_proxy when empty.
 	source string
 	// extra is appended to the configuration.
@@ -45,8 +40,29 @@ type goHostConfig struct {
 	// cgroupV2 is hardening.cgroup_v2; verify when empty.
 	cgroupV2 string
 	// verifyBuild is verify.build: the build costs half a minute of an
-	// emulated guest, so only the first step asks for it.
+	// emulated guest, so only the install test asks for it.
 	verifyBuild bool
+}
+
+// mirrorConfigs are the configurations taking toolchains from mirror: base
+// declares 1.24.4, 1.23.10 and 1.22.12; withNext adds 1.21.13, whose
+// signature is by a key other than the pinned one.
+func mirrorConfigs(t *testing.T, host sharedHost, mirror testenv.GoMirror) (base, withNext goHostConfig, keyringFile string) {
+	t.Helper()
+	keyringFile = filepath.Join(t.TempDir(), "mirror-keys.asc")
+	if err := os.WriteFile(keyringFile, []byte(mirror.Keyring), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base = goHostConfig{host: host, versions: []string{"1.24.4", "1.23.10", "1.22.12"}, source: dlSource(mirror, keyringFile, nil)}
+	withNext = base
+	withNext.versions = append(withNext.versions, "1.21.13")
+	return base, withNext, keyringFile
+}
+
+// startGoMirror serves the toolchains the tests use; 1.21.13 is signed by a
+// key other than the pinned one.
+func startGoMirror(t *testing.T) testenv.GoMirror {
+	return testenv.StartGoMirror(t, []string{"1.24.4", "1.23.10", "1.22.12", "1.21.13"}, "1.21.13")
 }
 
 // dlSource takes release tarballs from mirror, verified with the keys in
@@ -70,68 +86,48 @@ func hostSource(mirror testenv.GoMirror) string {
 
 // factsViaBastion reads the host's facts through the guest itself as the jump
 // host: the guest's own sshd at 127.0.0.1:22, the same pinned key.
-const factsViaBastion = `
+func factsViaBastion(h sharedHost) string {
+	return fmt.Sprintf(`
 data "kiln_host_facts" "via_bastion" {
   depends_on = [kiln_go_host.test]
 
   ssh {
     host     = "127.0.0.1"
     port     = 22
-    host_key = kiln_libvirt_vm.test.ssh_host_public_key
+    host_key = %[3]q
 
     bastion {
-      host     = kiln_libvirt_vm.test.ssh_host
-      port     = kiln_libvirt_vm.test.ssh_port
-      host_key = kiln_libvirt_vm.test.ssh_host_public_key
+      host     = %[1]q
+      port     = %[2]d
+      host_key = %[3]q
     }
   }
 }
-`
+`, h.vm.SSHHost, h.vm.SSHPort, h.vm.SSHHostKey)
+}
 
 func (c goHostConfig) String() string {
 	source := firstSet(c.source, `source = "module_proxy"`)
 	return fmt.Sprintf(`
 provider "kiln" {
-  libvirt {
-    uri = %[1]q
-  }
   ssh {
     user             = "debian"
-    private_key      = file(%[5]q)
-    known_hosts_file = %[6]q
-  }
-}
-
-resource "kiln_libvirt_vm" "test" {
-  name          = %[2]q
-  domain_type   = %[12]q
-  pool          = %[3]q
-  base_volume   = %[4]q
-  vcpu          = 2
-  memory_mib    = 1024
-  disk_size_gib = 6
-
-  network_interface {
-    user_mode = true
-  }
-
-  cloud_init {
-    hostname            = %[2]q
-    ssh_authorized_keys = [trimspace(file(%[7]q))]
+    private_key      = file(%[1]q)
+    known_hosts_file = %[2]q
   }
 }
 
 resource "kiln_go_host" "test" {
   ssh {
-    host     = kiln_libvirt_vm.test.ssh_host
-    port     = kiln_libvirt_vm.test.ssh_port
-    host_key = kiln_libvirt_vm.test.ssh_host_public_key
+    host     = %[3]q
+    port     = %[4]d
+    host_key = %[5]q
   }
 
   go {
-    versions = %[8]s
+    versions = %[6]s
     default  = "1.24.4"
-    %[9]s
+    %[7]s
   }
 
   env = {
@@ -143,16 +139,20 @@ resource "kiln_go_host" "test" {
     swap_off  = true
     nofile    = 65536
     sysctls   = { "vm.swappiness" = "1" }
-    cgroup_v2 = %[11]q
+    cgroup_v2 = %[8]q
 
     gocache_tmpfs_mib = 256
   }
 
   verify {
-    build = %[13]t
+    build = %[9]t
   }
+
+  # The guest is shared by this process's tests: the next one starts from here.
+  remove_on_destroy = false
 }
-%[10]s`, c.bed.URI, c.name, c.bed.Pool, c.bed.BaseVolume, c.keyFile, c.knownHosts, c.keyFile+".pub", hclList(c.versions), source, c.extra, firstSet(c.cgroupV2, "verify"), c.bed.DomainType, c.verifyBuild)
+%[10]s`, c.host.keyFile, c.host.knownHosts, c.host.vm.SSHHost, c.host.vm.SSHPort, c.host.vm.SSHHostKey,
+		hclList(c.versions), source, firstSet(c.cgroupV2, "verify"), c.verifyBuild, c.extra)
 }
 
 func hclMap(m map[string]string) string {
@@ -172,56 +172,48 @@ func hclList(values []string) string {
 	return "[" + strings.Join(quoted, ", ") + "]"
 }
 
-// TestAccGoHost_lifecycle provisions a real guest: two toolchains through the
-// real module proxy and checksum database, a third through a local mirror of
-// tarballs the test signed, a fourth downloaded by the guest itself; drift
-// repaired; and the failures, each leaving the host as it was or in a state the
-// next apply repairs: SSH dropped mid-upload, a bad signature, a wrong pinned
-// SHA-256, a zip the checksum database contradicts, a tampered mirror, and the
-// host rebooted mid-install.
-func TestAccGoHost_lifecycle(t *testing.T) {
-	testAccPreCheck(t)
-	bed := testenv.Libvirt(t)
-	mirror := testenv.StartGoMirror(t, []string{"1.24.4", "1.23.10", "1.22.12", "1.21.13"}, "1.21.13")
-	dir := t.TempDir()
-	keyFile, signer := writeLoginKey(t, dir)
-	keyringFile := filepath.Join(dir, "mirror-keys.asc")
-	if err := os.WriteFile(keyringFile, []byte(mirror.Keyring), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := goHostConfig{bed: bed, name: acctest.RandomWithPrefix("kiln-host"), keyFile: keyFile,
-		knownHosts: filepath.Join(dir, "known_hosts"), versions: []string{"1.24.4", "1.23.10"}, verifyBuild: true}
-	bed.RemoveGuestAtCleanup(t, cfg.name)
-	withMirror := cfg
-	withMirror.verifyBuild = false
-	withMirror.source = dlSource(mirror, keyringFile, nil)
-	withMirror.versions = []string{"1.24.4", "1.23.10", "1.22.12"}
-	badSignature := withMirror
-	badSignature.versions = []string{"1.24.4", "1.23.10", "1.22.12", "1.21.13"}
-	wrongPin := badSignature
-	wrongPin.source = dlSource(mirror, keyringFile, map[string]string{"1.21.13": strings.Repeat("0", 64)})
-	// The real module proxy and checksum database, but a doctored zip for 1.21.13.
-	doctoredProxy := badSignature
-	doctoredProxy.source = fmt.Sprintf(`source    = "module_proxy"
-    proxy_url = %q`, testenv.StartDoctoredModuleProxy(t, "https://proxy.golang.org", "1.21.13"))
-	// "1.21" resolves through the mirror's index to 1.21.13, which the guest
-	// fetches itself: only its SHA-256 is checked, there.
-	fromHost := withMirror
-	fromHost.versions = []string{"1.24.4", "1.23.10", "1.22.12", "1.21"}
-	fromHost.source = hostSource(mirror)
-	fromHost.extra = factsViaBastion
-	enableCgroupV2 := fromHost
-	enableCgroupV2.cgroupV2 = "enable"
-	guest := func(cmd, want string) resource.TestCheckFunc { return checkHost(signer, cmd, want) }
-	unchanged := resource.ComposeTestCheckFunc(
-		guest("ls -A /usr/local/go | grep -c kiln-tmp || true", "0"),
-		guest("go version", "go version go1.24.4 linux/amd64"),
+// untouched checks that nothing half-installed is left and the default is
+// still 1.24.4.
+func untouched(h sharedHost) resource.TestCheckFunc {
+	return resource.ComposeTestCheckFunc(
+		h.check("ls -A /usr/local/go | grep -c kiln-tmp || true", "0"),
+		h.check("go version", "go version go1.24.4 linux/amd64"),
 	)
-	var bootID string
+}
+
+// applies is a step applying cfg that plans an update (the host differs) and
+// leaves the host as checks say.
+func applies(cfg goHostConfig, action plancheck.ResourceActionType, checks ...resource.TestCheckFunc) resource.TestStep {
+	return resource.TestStep{
+		Config: cfg.String(),
+		ConfigPlanChecks: resource.ConfigPlanChecks{
+			PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, action)},
+		},
+		Check: resource.ComposeTestCheckFunc(checks...),
+	}
+}
+
+// plansEmpty is a step whose plan for cfg must be empty.
+func plansEmpty(cfg goHostConfig) resource.TestStep {
+	return resource.TestStep{
+		Config:           cfg.String(),
+		ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+	}
+}
+
+// TestAccGoHost_install provisions the guest: two toolchains through the real
+// module proxy and checksum database, the system Go environment, swap off,
+// limits, a sysctl, cgroup v2 and a tmpfs GOCACHE, then the verification
+// build. The host is imported, and a destroy with remove_on_destroy = false
+// leaves it as it is.
+func TestAccGoHost_install(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	cfg := goHostConfig{host: host, versions: []string{"1.24.4", "1.23.10"}, verifyBuild: true}
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
-		CheckDestroy:             checkVMGone(bed, cfg.name),
+		CheckDestroy:             host.check("go version", "go version go1.24.4 linux/amd64"),
 		Steps: []resource.TestStep{
 			{
 				Config: cfg.String(),
@@ -232,108 +224,184 @@ func TestAccGoHost_lifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("installed"), knownvalue.ListSizeExact(2)),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					writeKnownHosts(cfg.knownHosts),
-					guest("go version", "go version go1.24.4 linux/amd64"),
-					guest("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64"),
-					guest("go env GOPROXY GOPRIVATE GOSUMDB", "https://proxy.golang.org\ngit.kiln.test/*\nsum.golang.org"),
-					guest("tail -n +2 /proc/swaps | wc -l", "0"),
-					guest("ulimit -n", "65536"),
-					guest("stat -fc %T /sys/fs/cgroup", "cgroup2fs"),
-					guest("cat /proc/sys/vm/swappiness", "1"),
-					guest("go env GOCACHE; stat -fc %T ~/.cache/go-build", "/home/debian/.cache/go-build\ntmpfs"),
+					host.check("go version", "go version go1.24.4 linux/amd64"),
+					host.check("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64"),
+					host.check("go env GOPROXY GOPRIVATE GOSUMDB", "https://proxy.golang.org\ngit.kiln.test/*\nsum.golang.org"),
+					host.check("tail -n +2 /proc/swaps | wc -l", "0"),
+					host.check("ulimit -n", "65536"),
+					host.check("stat -fc %T /sys/fs/cgroup", "cgroup2fs"),
+					host.check("cat /proc/sys/vm/swappiness", "1"),
+					host.check("go env GOCACHE; stat -fc %T ~/.cache/go-build", "/home/debian/.cache/go-build\ntmpfs"),
 				),
 			},
+			plansEmpty(cfg),
 			{
-				// The SSH connection drops while the third toolchain streams in.
-				PreConfig: func() {
-					onHostWhen(t, signer, cfg.knownHosts, "/usr/local/go/.kiln-tmp-1.22.12", "pkill -KILL -f '^sshd: debian'")
+				ResourceName:      hostAddr,
+				ImportState:       true,
+				ImportStateIdFunc: func(s *terraform.State) (string, error) { return s.RootModule().Resources[hostAddr].Primary.ID, nil },
+				ImportStateVerify: true,
+				ImportStateVerifyIgnore: []string{
+					"timeouts", "ssh", "env", "hardening", "verify", "verification", "remove_on_destroy", "go.source",
+					"go.mirror_url", "go.index_url", "go.keyring", "go.key_fingerprint", "go.versions", "go.resolved_versions", "go.sha256",
 				},
-				Config:      withMirror.String(),
+			},
+		},
+	})
+}
+
+// TestAccGoHost_interruptedUpload drops the SSH connection while a third
+// toolchain streams in: the apply fails naming it, and the next apply installs
+// only it, leaving nothing half-installed.
+func TestAccGoHost_interruptedUpload(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	cfg, _, _ := mirrorConfigs(t, host, startGoMirror(t))
+	two := cfg
+	two.versions = []string{"1.24.4", "1.23.10"}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{Config: two.String(), Check: host.check("test -e /usr/local/go/1.22.12 && echo present || echo absent", "absent")},
+			{
+				PreConfig: func() {
+					onHostWhen(t, host, "/usr/local/go/.kiln-tmp-1.22.12", "pkill -KILL -f '^sshd: debian'")
+				},
+				Config:      cfg.String(),
 				ExpectError: regexp.MustCompile(`(?s)install\s+go1\.22\.12`),
 			},
 			{
-				// The next apply installs only it, and nothing half-installed is left.
-				Config: withMirror.String(),
+				Config: cfg.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, plancheck.ResourceActionUpdate)},
 				},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("installed"), knownvalue.ListSizeExact(3)),
 				},
-				Check: resource.ComposeTestCheckFunc(unchanged,
-					guest("/usr/local/go/1.22.12/bin/go version", "go version go1.22.12 linux/amd64")),
+				Check: resource.ComposeTestCheckFunc(untouched(host),
+					host.check("/usr/local/go/1.22.12/bin/go version", "go version go1.22.12 linux/amd64")),
 			},
+		},
+	})
+}
+
+// TestAccGoHost_drift changes the host as a person over SSH would: swap back
+// on, a toolchain's bin/go overwritten, the limits edited, the GOCACHE tmpfs
+// unmounted. The plan shows an update, the apply repairs all of it, and the
+// next plan is empty.
+func TestAccGoHost_drift(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	cfg, _, _ := mirrorConfigs(t, host, startGoMirror(t))
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{Config: cfg.String(), Check: untouched(host)},
 			{
-				// Drift: swap back on, bin/go overwritten, limits edited, the GOCACHE tmpfs unmounted.
 				PreConfig: func() {
-					runOnHost(t, signer, cfg.knownHosts, `set -e
+					runOnHost(t, host, `set -e
 fallocate -l 32M /swapfile && chmod 600 /swapfile && mkswap -q /swapfile && swapon /swapfile
 echo broken >/usr/local/go/1.23.10/bin/go
 sed -i 's/65536/1024/' /etc/security/limits.d/90-kiln.conf
 umount /home/debian/.cache/go-build`)
 				},
-				Config: withMirror.String(),
+				Config: cfg.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, plancheck.ResourceActionUpdate)},
 				},
 				Check: resource.ComposeTestCheckFunc(
-					guest("tail -n +2 /proc/swaps | wc -l", "0"),
-					guest("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64"),
-					guest("ulimit -n", "65536"),
-					guest("stat -fc %T ~/.cache/go-build", "tmpfs"),
+					host.check("tail -n +2 /proc/swaps | wc -l", "0"),
+					host.check("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64"),
+					host.check("ulimit -n", "65536"),
+					host.check("stat -fc %T ~/.cache/go-build", "tmpfs"),
 				),
 			},
+			plansEmpty(cfg),
+		},
+	})
+}
+
+// TestAccGoHost_refusedArchives offers archives that must never reach the
+// host: a tarball signed by a key other than the pinned one, one that does not
+// match its pinned SHA-256, and a toolchain zip whose hash the real checksum
+// database contradicts. Each apply fails naming the reason, and the host keeps
+// what it had.
+func TestAccGoHost_refusedArchives(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	mirror := startGoMirror(t)
+	cfg, badSignature, keyringFile := mirrorConfigs(t, host, mirror)
+	wrongPin := badSignature
+	wrongPin.source = dlSource(mirror, keyringFile, map[string]string{"1.21.13": strings.Repeat("0", 64)})
+	// The real module proxy and checksum database, but a doctored zip for 1.21.13.
+	doctoredProxy := badSignature
+	doctoredProxy.source = fmt.Sprintf(`source    = "module_proxy"
+    proxy_url = %q`, testenv.StartDoctoredModuleProxy(t, "https://proxy.golang.org", "1.21.13"))
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{Config: cfg.String(), Check: untouched(host)},
 			{
-				Config: withMirror.String(),
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
-				},
-			},
-			{
-				// A tarball signed by another key than the pinned one is refused
-				// before it reaches the host.
 				Config:      badSignature.String(),
 				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*signed\s+by\s+a\s+key\s+other\s+than\s+the\s+pinned\s+one`),
 			},
 			{
-				// So is one that does not match its pinned SHA-256.
 				Config:      wrongPin.String(),
 				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*has\s+sha256\s+[0-9a-f]{64},\s+want\s+0{64}`),
 			},
 			{
-				// And a toolchain zip whose hash the real checksum database contradicts.
 				Config:      doctoredProxy.String(),
 				ExpectError: regexp.MustCompile(`(?s)go1\.21\.13.*checksum\s+mismatch.*the\s+checksum\s+database\s+says\s+h1:`),
 			},
 			{
-				Config: withMirror.String(),
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
-				},
-				Check: resource.ComposeTestCheckFunc(unchanged,
-					guest("test -e /usr/local/go/1.21.13 && echo present || echo absent", "absent")),
+				Config:           cfg.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check: resource.ComposeTestCheckFunc(untouched(host),
+					host.check("test -e /usr/local/go/1.21.13 && echo present || echo absent", "absent")),
 			},
+		},
+	})
+}
+
+// TestAccGoHost_hostDownload has the guest fetch a toolchain itself ("1.21",
+// resolved through the mirror's index to 1.21.13; only its SHA-256 is checked,
+// there). A mirror serving another archive under its name fails the check on
+// the guest; the host rebooting in the middle of the install fails the apply;
+// back up, the next apply finishes the job, and the toolchain shows in the
+// facts read through the guest as a bastion.
+func TestAccGoHost_hostDownload(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	mirror := startGoMirror(t)
+	cfg, _, _ := mirrorConfigs(t, host, mirror)
+	fromHost := cfg
+	fromHost.versions = []string{"1.24.4", "1.23.10", "1.22.12", "1.21"}
+	fromHost.source = hostSource(mirror)
+	fromHost.extra = factsViaBastion(host)
+	var bootID string
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{Config: cfg.String(), Check: untouched(host)},
 			{
-				// The mirror serves another archive under 1.21.13's name: the
-				// guest's own download fails its SHA-256 check on the guest.
 				PreConfig:   func() { mirror.Tamper("1.21.13", "1.22.12") },
 				Config:      fromHost.String(),
 				ExpectError: regexp.MustCompile(`(?s)install\s+go1\.21\.13.*archive\s+arrived\s+with\s+sha256\s+[0-9a-f]{64},\s+want`),
 			},
 			{
-				// The host reboots in the middle of the install.
 				PreConfig: func() {
 					mirror.Restore("1.21.13")
-					bootID = readBootID(t, signer, cfg.knownHosts, "")
-					onHostWhen(t, signer, cfg.knownHosts, "/usr/local/go/.kiln-tmp-1.21.13", "systemctl reboot")
+					bootID = readBootID(t, host, "")
+					onHostWhen(t, host, "/usr/local/go/.kiln-tmp-1.21.13", "systemctl reboot")
 				},
 				Config:      fromHost.String(),
 				ExpectError: regexp.MustCompile(`(?s)install\s+go1\.21\.13`),
 			},
 			{
-				// Back up, the next apply finishes the job; the toolchain shows in
-				// the facts read through the guest as a bastion too.
-				PreConfig: func() { readBootID(t, signer, cfg.knownHosts, bootID) },
+				PreConfig: func() { readBootID(t, host, bootID) },
 				Config:    fromHost.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, plancheck.ResourceActionUpdate)},
@@ -344,49 +412,52 @@ umount /home/debian/.cache/go-build`)
 							knownvalue.StringExact("1.22.12"), knownvalue.StringExact("1.21.13")})),
 					statecheck.ExpectKnownValue("data.kiln_host_facts.via_bastion", tfjsonpath.New("installed"), knownvalue.ListSizeExact(4)),
 				},
-				Check: resource.ComposeTestCheckFunc(unchanged,
-					guest("/usr/local/go/1.21.13/bin/go version", "go version go1.21.13 linux/amd64")),
+				Check: resource.ComposeTestCheckFunc(untouched(host),
+					host.check("/usr/local/go/1.21.13/bin/go version", "go version go1.21.13 linux/amd64")),
 			},
+			plansEmpty(fromHost),
+		},
+	})
+}
+
+// TestAccGoHost_cgroupV2 boots the host on cgroup v1, as an operator editing
+// GRUB would; cgroup_v2 = "enable" plans an update and puts it back on v2 with
+// a reboot.
+func TestAccGoHost_cgroupV2(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	cfg, _, _ := mirrorConfigs(t, host, startGoMirror(t))
+	enable := cfg
+	enable.cgroupV2 = "enable"
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{Config: cfg.String(), Check: host.check("stat -fc %T /sys/fs/cgroup", "cgroup2fs")},
 			{
-				Config: fromHost.String(),
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
-				},
-			},
-			{
-				// The host boots on cgroup v1; "enable" puts it back on v2 with a reboot.
 				PreConfig: func() {
-					bootID = readBootID(t, signer, cfg.knownHosts, "")
-					runOnHost(t, signer, cfg.knownHosts, `set -e
+					bootID := readBootID(t, host, "")
+					runOnHost(t, host, `set -e
 sed -i -E 's/^GRUB_CMDLINE_LINUX="(.*)"/GRUB_CMDLINE_LINUX="\1 systemd.unified_cgroup_hierarchy=0"/' /etc/default/grub
 update-grub 2>/dev/null
 (sleep 1; systemctl reboot) >/dev/null 2>&1 &`)
-					readBootID(t, signer, cfg.knownHosts, bootID)
-					if fs := runOnHost(t, signer, cfg.knownHosts, "stat -fc %T /sys/fs/cgroup"); fs != "tmpfs" {
+					readBootID(t, host, bootID)
+					if fs := runOnHost(t, host, "stat -fc %T /sys/fs/cgroup"); fs != "tmpfs" {
 						t.Fatalf("set-up: the host did not boot on cgroup v1: /sys/fs/cgroup is %q", fs)
 					}
 				},
-				Config: enableCgroupV2.String(),
+				Config: enable.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, plancheck.ResourceActionUpdate)},
 				},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("facts").AtMapKey("cgroup_mode"), knownvalue.StringExact("cgroup2fs")),
 				},
-				Check: resource.ComposeTestCheckFunc(unchanged,
-					guest("stat -fc %T /sys/fs/cgroup", "cgroup2fs"),
-					guest("grep -o 'systemd.unified_cgroup_hierarchy=[01]' /proc/cmdline", "systemd.unified_cgroup_hierarchy=1")),
+				Check: resource.ComposeTestCheckFunc(untouched(host),
+					host.check("stat -fc %T /sys/fs/cgroup", "cgroup2fs"),
+					host.check("grep -o 'systemd.unified_cgroup_hierarchy=[01]' /proc/cmdline", "systemd.unified_cgroup_hierarchy=1")),
 			},
-			{
-				ResourceName:      hostAddr,
-				ImportState:       true,
-				ImportStateIdFunc: func(s *terraform.State) (string, error) { return s.RootModule().Resources[hostAddr].Primary.ID, nil },
-				ImportStateVerify: true,
-				ImportStateVerifyIgnore: []string{
-					"timeouts", "ssh", "env", "hardening", "verify", "verification", "go.source", "go.mirror_url",
-					"go.index_url", "go.keyring", "go.key_fingerprint", "go.versions", "go.resolved_versions", "go.sha256",
-				},
-			},
+			plansEmpty(enable),
 		},
 	})
 }
@@ -394,9 +465,9 @@ update-grub 2>/dev/null
 // onHostWhen runs action on the host as root once path appears there, from a
 // goroutine, so it lands in the middle of the next apply. It gives up after
 // ten minutes on the host's side.
-func onHostWhen(t *testing.T, signer ssh.Signer, knownHosts, path, action string) {
+func onHostWhen(t *testing.T, h sharedHost, path, action string) {
 	t.Helper()
-	target, err := hostTarget(signer, knownHosts)
+	target, err := h.target()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,15 +486,16 @@ func onHostWhen(t *testing.T, signer ssh.Signer, knownHosts, path, action string
 	}()
 }
 
-// readBootID returns the host's boot ID, waiting up to five minutes for the
-// host to answer with one different from previous.
-func readBootID(t *testing.T, signer ssh.Signer, knownHosts, previous string) string {
+// readBootID returns the host's boot ID, waiting for the host to answer with
+// one different from previous: up to ten minutes, as an emulated guest on a
+// loaded machine boots slowly.
+func readBootID(t *testing.T, h sharedHost, previous string) string {
 	t.Helper()
-	target, err := hostTarget(signer, knownHosts)
+	target, err := h.target()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var id string
 	err = wait.Until(ctx, "the host to boot", wait.Default, func(ctx context.Context) (bool, error) {
@@ -444,55 +516,27 @@ func readBootID(t *testing.T, signer ssh.Signer, knownHosts, previous string) st
 
 func writeLoginKey(t *testing.T, dir string) (string, ssh.Signer) {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	path, signer, err := newLoginKeyFile(dir)
 	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "id_ed25519")
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".pub", []byte(remote.FormatPublicKey(signer.PublicKey())+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path, signer
 }
 
-// writeKnownHosts records the VM's pinned host key for the steps that reach
-// the host outside Terraform and for import.
-func writeKnownHosts(file string) resource.TestCheckFunc {
-	return func(s *terraform.State) error {
-		a := s.RootModule().Resources[vmAddr].Primary.Attributes
-		line := fmt.Sprintf("[%s]:%s %s\n", a["ssh_host"], a["ssh_port"], a["ssh_host_public_key"])
-		return os.WriteFile(file, []byte(line), 0o644)
-	}
-}
-
-func hostTarget(signer ssh.Signer, knownHosts string) (remote.Target, error) {
-	data, err := os.ReadFile(knownHosts)
+// target reaches the guest as the login user with its pinned host key.
+func (h sharedHost) target() (remote.Target, error) {
+	check, err := remote.KnownHosts(h.knownHosts)
 	if err != nil {
 		return remote.Target{}, err
 	}
-	check, err := remote.KnownHosts(knownHosts)
-	if err != nil {
-		return remote.Target{}, err
-	}
-	addr := strings.NewReplacer("[", "", "]", "").Replace(strings.Fields(string(data))[0])
-	return remote.Target{Addr: addr, User: "debian", Auth: []ssh.AuthMethod{remote.SignerAuth(signer)}, HostKey: check}, nil
+	return remote.Target{Addr: fmt.Sprintf("%s:%d", h.vm.SSHHost, h.vm.SSHPort), User: "debian",
+		Auth: []ssh.AuthMethod{remote.SignerAuth(h.signer)}, HostKey: check}, nil
 }
 
 // runOnHost runs script on the host as root and returns its output, trimmed.
-func runOnHost(t *testing.T, signer ssh.Signer, knownHosts, script string) string {
+func runOnHost(t *testing.T, h sharedHost, script string) string {
 	t.Helper()
-	target, err := hostTarget(signer, knownHosts)
+	target, err := h.target()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,13 +554,8 @@ func runOnHost(t *testing.T, signer ssh.Signer, knownHosts, script string) strin
 	return strings.TrimSpace(out)
 }
 
-// checkHost runs cmd on the host as the login user (a fresh login, so limits
-// apply) and compares its output.
-func checkHost(signer ssh.Signer, cmd, want string) resource.TestCheckFunc {
-	return checkHostOf(vmAddr, signer, cmd, want)
-}
-
-// checkHostOf is checkHost on the VM at address vm.
+// checkHostOf runs cmd as the login user on the VM at address vm in the state
+// and compares its output.
 func checkHostOf(vm string, signer ssh.Signer, cmd, want string) resource.TestCheckFunc {
 	return func(s *terraform.State) error {
 		got, err := hostOutput(s, vm, signer, cmd)
@@ -530,28 +569,19 @@ func checkHostOf(vm string, signer ssh.Signer, cmd, want string) resource.TestCh
 	}
 }
 
-// hostOutput runs cmd as the login user on the VM at address vm, reached with
-// its pinned host key, and returns the output, trimmed.
+// hostOutput runs cmd as the login user on the VM at address vm in the state,
+// reached with its pinned host key, and returns the output, trimmed.
 func hostOutput(s *terraform.State, vm string, signer ssh.Signer, cmd string) (string, error) {
 	rs := s.RootModule().Resources[vm]
 	if rs == nil {
 		return "", fmt.Errorf("%s not in state", vm)
 	}
 	a := rs.Primary.Attributes
-	hostKey, err := remote.ParsePublicKey(a["ssh_host_public_key"])
+	port, err := strconv.Atoi(a["ssh_port"])
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s.ssh_port: %w", vm, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := remote.Dial(ctx, remote.Target{Addr: a["ssh_host"] + ":" + a["ssh_port"], User: "debian",
-		Auth: []ssh.AuthMethod{remote.SignerAuth(signer)}, HostKey: remote.PinHostKey(hostKey)})
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	out, err := c.RunAsUser(ctx, "check host", cmd)
-	return strings.TrimSpace(out), err
+	return loginOutput(a["ssh_host"], port, a["ssh_host_public_key"], signer, cmd)
 }
 
 func TestSSHTargetBastion(t *testing.T) {

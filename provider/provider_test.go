@@ -14,6 +14,13 @@ var testAccProviders = map[string]func() (tfprotov6.ProviderServer, error){
 	"kiln": providerserver.NewProtocol6WithError(New("test")()),
 }
 
+// TestMain removes the process's shared guest after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	removeSharedHost()
+	os.Exit(code)
+}
+
 // testAccPreCheck skips acceptance tests unless TF_ACC is set, before they start
 // any test infrastructure.
 func testAccPreCheck(t *testing.T) {

@@ -1,0 +1,168 @@
+package provider
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/cloudinit"
+	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
+)
+
+// sharedHost is the guest the Go host behaviour tests of one test process
+// share. An emulated guest takes a minute or more to boot, so each process
+// boots one, and each test starts where the previous one left the host: the
+// tests' kiln_go_host keeps what it installed on destroy, and every test's
+// first step applies the state it starts from.
+type sharedHost struct {
+	vm         libvirt.VM
+	uri        string
+	keyFile    string // the login key; keyFile+".pub" is its public half
+	knownHosts string // the guest's pinned host key, for the provider's ssh block
+	signer     ssh.Signer
+}
+
+var (
+	sharedHostOnce sync.Once
+	sharedHostVal  sharedHost
+	sharedHostErr  error
+)
+
+// goHostGuest returns this process's shared guest, booting it on first use.
+func goHostGuest(t *testing.T) sharedHost {
+	t.Helper()
+	bed := testenv.Libvirt(t)
+	sharedHostOnce.Do(func() {
+		start := time.Now()
+		sharedHostVal, sharedHostErr = bootSharedHost(bed)
+		t.Logf("shared guest %s booted in %s", sharedHostVal.vm.Name, time.Since(start).Round(time.Second))
+	})
+	if sharedHostErr != nil {
+		t.Fatalf("shared guest: %v", sharedHostErr)
+	}
+	return sharedHostVal
+}
+
+func bootSharedHost(bed testenv.LibvirtBed) (sharedHost, error) {
+	dir, err := os.MkdirTemp("", "kiln-shared-host-")
+	if err != nil {
+		return sharedHost{}, err
+	}
+	keyFile, signer, err := newLoginKeyFile(dir)
+	if err != nil {
+		return sharedHost{}, err
+	}
+	name := acctest.RandomWithPrefix("kiln-host")
+	client := libvirt.NewClient(bed.URI)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	vm, err := client.CreateVM(ctx, libvirt.VM{
+		Name: name, Type: bed.DomainType, Pool: bed.Pool, BaseVolume: bed.BaseVolume,
+		DiskBytes: 6 << 30, VCPU: 2, MemoryMiB: 1024, Running: true, BootTimeout: 3 * time.Minute,
+		Interfaces: []libvirt.Interface{{UserMode: true}},
+		CloudInit: cloudinit.Config{Hostname: name,
+			SSHAuthorizedKeys: []string{remote.FormatPublicKey(signer.PublicKey())}},
+	})
+	host := sharedHost{vm: vm, uri: bed.URI, keyFile: keyFile, knownHosts: filepath.Join(dir, "known_hosts"), signer: signer}
+	if err != nil {
+		host.remove()
+		return sharedHost{}, err
+	}
+	line := fmt.Sprintf("[%s]:%d %s\n", vm.SSHHost, vm.SSHPort, vm.SSHHostKey)
+	return host, os.WriteFile(host.knownHosts, []byte(line), 0o644)
+}
+
+// remove deletes the guest and its volumes, and the login key.
+func (h sharedHost) remove() {
+	if h.vm.Name != "" {
+		client := libvirt.NewClient(h.uri)
+		defer client.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if err := client.DeleteVM(ctx, h.vm); err != nil {
+			fmt.Fprintf(os.Stderr, "remove shared guest %s: %v\n", h.vm.Name, err)
+		}
+	}
+	if h.keyFile != "" {
+		_ = os.RemoveAll(filepath.Dir(h.keyFile))
+	}
+}
+
+// removeSharedHost removes this process's shared guest, if one was booted.
+func removeSharedHost() {
+	if sharedHostErr == nil {
+		sharedHostVal.remove()
+	}
+}
+
+// check runs cmd on the guest as the login user and compares its output.
+func (h sharedHost) check(cmd, want string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		got, err := loginOutput(h.vm.SSHHost, h.vm.SSHPort, h.vm.SSHHostKey, h.signer, cmd)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("host: %q printed %q, want %q", cmd, got, want)
+		}
+		return nil
+	}
+}
+
+// loginOutput runs cmd as the login user (a fresh login, so limits apply) on
+// the guest at host:port, reached with its pinned host key, and returns the
+// output, trimmed.
+func loginOutput(host string, port int, hostKeyLine string, signer ssh.Signer, cmd string) (string, error) {
+	hostKey, err := remote.ParsePublicKey(hostKeyLine)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := remote.Dial(ctx, remote.Target{Addr: fmt.Sprintf("%s:%d", host, port), User: "debian",
+		Auth: []ssh.AuthMethod{remote.SignerAuth(signer)}, HostKey: remote.PinHostKey(hostKey)})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	out, err := c.RunAsUser(ctx, "check host", cmd)
+	return strings.TrimSpace(out), err
+}
+
+// newLoginKeyFile writes a fresh ed25519 login key pair into dir.
+func newLoginKeyFile(dir string) (string, ssh.Signer, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		return "", nil, err
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", nil, err
+	}
+	pub := remote.FormatPublicKey(signer.PublicKey()) + "\n"
+	return path, signer, os.WriteFile(path+".pub", []byte(pub), 0o644)
+}
