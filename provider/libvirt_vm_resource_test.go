@@ -77,6 +77,7 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 	bed.RemoveGuestAtCleanup(t, cfg.name)
 	grown := cfg
 	grown.memoryMiB, grown.diskGiB = 768, 5
+	var restarted <-chan error
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -108,8 +109,13 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 			},
 			{
 				// Shut down out of band: the plan shows it and apply starts the VM.
-				PreConfig: func() { shutdownDomain(t, bed, cfg.name) },
-				Config:    cfg.String(),
+				// libvirtd restarts while that apply waits for the guest's SSH:
+				// the provider rides through it.
+				PreConfig: func() {
+					shutdownDomain(t, bed, cfg.name)
+					restarted = restartLibvirtdOnceRunning(bed, cfg.name)
+				},
+				Config: cfg.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{
 						plancheck.ExpectResourceAction(vmAddr, plancheck.ResourceActionUpdate),
@@ -117,17 +123,13 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 					},
 				},
 				Check: resource.ComposeTestCheckFunc(
+					func(*terraform.State) error { return <-restarted },
 					checkDomain(bed, cfg.name, true, 512),
 					checkGuest(login, "hostname", cfg.name),
 				),
 			},
 			{
-				// libvirtd restarts under a running guest: nothing to do.
-				PreConfig: func() {
-					if err := testenv.RestartLibvirtd(); err != nil {
-						t.Fatal(err)
-					}
-				},
+				// After the restart, a refresh of the running guest finds nothing to do.
 				Config: cfg.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
@@ -321,6 +323,38 @@ func shutdownDomain(t *testing.T, bed testenv.LibvirtBed, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// restartLibvirtdOnceRunning restarts libvirtd, as an operator would, a moment
+// after the domain starts running, so the restart lands while the provider
+// waits for the guest's SSH; the channel reports how the restart went.
+func restartLibvirtdOnceRunning(bed testenv.LibvirtBed, name string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+			dom, err := l.DomainLookupByName(name)
+			if err != nil {
+				return err
+			}
+			for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				state, _, err := l.DomainGetState(dom, 0)
+				if err != nil {
+					return err
+				}
+				if golibvirt.DomainState(state) == golibvirt.DomainRunning {
+					return nil
+				}
+			}
+			return fmt.Errorf("domain %q did not start", name)
+		})
+		if err == nil {
+			// Clear of the resume call that made it run.
+			time.Sleep(2 * time.Second)
+			err = testenv.RestartLibvirtd()
+		}
+		done <- err
+	}()
+	return done
 }
 
 // checkDomain asserts on libvirt itself: the domain's state and defined memory.

@@ -39,23 +39,24 @@ func (c *Client) log(ctx context.Context, msg string, fields map[string]any) {
 // Kiln gave it. On an error after the domain is defined, the returned VM names
 // it (UUID set) so the caller can record it and a later apply can replace it.
 func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
-	conn, err := c.connect(ctx)
+	var pool golibvirt.StoragePool
+	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+		if _, err := conn.DomainLookupByName(want.Name); err == nil {
+			return fmt.Errorf("domain %q already exists on %s: import it, or choose another name", want.Name, c.uri)
+		} else if !golibvirt.IsNotFound(err) {
+			return fmt.Errorf("look up domain %q: %w", want.Name, err)
+		}
+		var err error
+		if pool, err = conn.StoragePoolLookupByName(want.Pool); err != nil {
+			return fmt.Errorf("look up storage pool %q: %w", want.Pool, err)
+		}
+		if want.Type == "" {
+			want.Type, err = c.preferredDomainType(conn)
+		}
+		return err
+	})
 	if err != nil {
 		return VM{}, err
-	}
-	if _, err := conn.DomainLookupByName(want.Name); err == nil {
-		return VM{}, fmt.Errorf("domain %q already exists on %s: import it, or choose another name", want.Name, c.uri)
-	} else if !golibvirt.IsNotFound(err) {
-		return VM{}, fmt.Errorf("look up domain %q: %w", want.Name, err)
-	}
-	pool, err := conn.StoragePoolLookupByName(want.Pool)
-	if err != nil {
-		return VM{}, fmt.Errorf("look up storage pool %q: %w", want.Pool, err)
-	}
-	if want.Type == "" {
-		if want.Type, err = c.preferredDomainType(conn); err != nil {
-			return VM{}, err
-		}
 	}
 	uuid, err := newUUID()
 	if err != nil {
@@ -81,25 +82,28 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 	// Volumes left by an interrupted create carry Kiln's names and no domain uses
 	// them (the domain does not exist): remove them so this create converges.
 	for _, name := range []string{vm.RootVolume, vm.SeedVolume} {
-		if err := deleteVolume(conn, pool, name); err != nil {
+		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return deleteVolume(conn, pool, name) }); err != nil {
 			return VM{}, fmt.Errorf("remove leftover volume %q: %w", name, err)
 		}
 	}
 	created := []string{}
 	cleanup := func() {
 		for _, name := range created {
-			_ = deleteVolume(conn, pool, name)
+			_ = c.change(ctx, func(conn *golibvirt.Libvirt) error { return deleteVolume(conn, pool, name) })
 		}
 	}
 
 	c.log(ctx, "creating root volume", map[string]any{"vm": vm.Name, "volume": vm.RootVolume, "full_copy": vm.FullCopy})
-	capacity, err := c.createRootVolume(conn, pool, &vm)
+	err = c.change(ctx, func(conn *golibvirt.Libvirt) error {
+		capacity, err := createRootVolume(conn, pool, vm)
+		vm.DiskBytes = capacity
+		return err
+	})
 	if err != nil {
 		cleanup()
 		return VM{}, err
 	}
 	created = append(created, vm.RootVolume)
-	vm.DiskBytes = capacity
 
 	hostKey, err := remote.NewHostKey()
 	if err != nil {
@@ -108,7 +112,7 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 	}
 	vm.SSHHostKey = hostKey.Public
 	c.log(ctx, "creating cloud-init seed volume", map[string]any{"vm": vm.Name, "volume": vm.SeedVolume})
-	if err := createSeedVolume(conn, pool, vm, hostKey); err != nil {
+	if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return createSeedVolume(conn, pool, vm, hostKey) }); err != nil {
 		cleanup()
 		return VM{}, err
 	}
@@ -119,14 +123,19 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 		cleanup()
 		return VM{}, err
 	}
-	dom, err := conn.DomainDefineXMLFlags(doc, 0)
+	var dom golibvirt.Domain
+	err = c.change(ctx, func(conn *golibvirt.Libvirt) error {
+		d, err := conn.DomainDefineXMLFlags(doc, 0)
+		dom = d
+		return err
+	})
 	if err != nil {
 		cleanup()
 		return VM{}, fmt.Errorf("define domain %q: %w", vm.Name, err)
 	}
 	c.log(ctx, "defined domain", map[string]any{"vm": vm.Name, "uuid": vm.UUID})
 	if vm.Running {
-		if err := c.start(ctx, conn, dom, vm); err != nil {
+		if err := c.start(ctx, dom, vm); err != nil {
 			return VM{UUID: vm.UUID, Name: vm.Name}, err
 		}
 	}
@@ -134,7 +143,7 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 }
 
 // createRootVolume creates the VM's root disk from its base and returns its capacity.
-func (c *Client) createRootVolume(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm *VM) (uint64, error) {
+func createRootVolume(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm VM) (uint64, error) {
 	var (
 		basePath, baseFormat string
 		baseCapacity         uint64
@@ -251,8 +260,13 @@ func createSeedVolume(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm VM
 // start boots the domain (or resumes it when paused) and waits for SSH,
 // following its serial console. A boot it starts must show kernel output within
 // vm.BootTimeout (when set), or the domain is forced off and a *BootError returned.
-func (c *Client) start(ctx context.Context, conn *golibvirt.Libvirt, dom golibvirt.Domain, vm VM) error {
-	state, _, err := conn.DomainGetState(dom, 0)
+func (c *Client) start(ctx context.Context, dom golibvirt.Domain, vm VM) error {
+	var state int32
+	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+		var err error
+		state, _, err = conn.DomainGetState(dom, 0)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("read state of domain %q: %w", vm.Name, err)
 	}
@@ -264,18 +278,22 @@ func (c *Client) start(ctx context.Context, conn *golibvirt.Libvirt, dom golibvi
 		con = c.followConsole(ctx, dom)
 	case golibvirt.DomainPaused:
 		con = c.followConsole(ctx, dom)
-		if err := conn.DomainResume(dom); err != nil {
+		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return conn.DomainResume(dom) }); err != nil {
 			con.Close()
 			return fmt.Errorf("resume domain %q: %w", vm.Name, err)
 		}
 	default:
 		// Started paused, so the console is attached before the firmware prints:
 		// QEMU drops serial output nobody is attached to.
-		if _, err := conn.DomainCreateWithFlags(dom, uint32(golibvirt.DomainStartPaused)); err != nil {
+		err := c.change(ctx, func(conn *golibvirt.Libvirt) error {
+			_, err := conn.DomainCreateWithFlags(dom, uint32(golibvirt.DomainStartPaused))
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("start domain %q: %w", vm.Name, err)
 		}
 		con = c.followConsole(ctx, dom)
-		if err := conn.DomainResume(dom); err != nil {
+		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return conn.DomainResume(dom) }); err != nil {
 			con.Close()
 			return fmt.Errorf("resume domain %q after attaching its console: %w", vm.Name, err)
 		}
@@ -286,13 +304,13 @@ func (c *Client) start(ctx context.Context, conn *golibvirt.Libvirt, dom golibvi
 		c.log(ctx, "not following the serial console: boot progress is not checked", map[string]any{"vm": vm.Name, "error": con.err.Error()})
 		bootTimeout = 0
 	}
-	err = c.waitForSSH(ctx, conn, dom, vm, con, bootTimeout)
+	err = c.waitForSSH(ctx, dom, vm, con, bootTimeout)
 	var bootErr *BootError
 	if errors.As(err, &bootErr) {
 		// The guest cannot get anywhere; stopped, it no longer holds a CPU until
 		// it is replaced or destroyed.
 		c.log(ctx, "guest did not boot; forcing it off", map[string]any{"vm": vm.Name, "seen": bootErr.Seen.String()})
-		if derr := conn.DomainDestroy(dom); derr != nil && !isErrorCode(derr, golibvirt.ErrOperationInvalid) {
+		if derr := c.destroy(ctx, dom); derr != nil {
 			return fmt.Errorf("%w (forcing it off failed too: %v)", err, derr)
 		}
 	}
@@ -302,7 +320,7 @@ func (c *Client) start(ctx context.Context, conn *golibvirt.Libvirt, dom golibvi
 // waitForSSH waits until the guest's SSH server proves its identity with the
 // host key Kiln generated for it. With bootTimeout set, it gives up then with a
 // *BootError unless the console has shown kernel output.
-func (c *Client) waitForSSH(ctx context.Context, conn *golibvirt.Libvirt, dom golibvirt.Domain, vm VM, con *console, bootTimeout time.Duration) error {
+func (c *Client) waitForSSH(ctx context.Context, dom golibvirt.Domain, vm VM, con *console, bootTimeout time.Duration) error {
 	key, err := remote.ParsePublicKey(vm.SSHHostKey)
 	if err != nil {
 		return fmt.Errorf("domain %q: %w", vm.Name, err)
@@ -311,31 +329,41 @@ func (c *Client) waitForSSH(ctx context.Context, conn *golibvirt.Libvirt, dom go
 		// A first wait as long as the boot timeout: the SSH probes' connections
 		// end with it too, so a guest that never booted holds nothing past it.
 		bootCtx, cancel := context.WithTimeout(ctx, bootTimeout)
-		err := c.reachSSH(bootCtx, conn, dom, vm, con, key)
+		err := c.reachSSH(bootCtx, dom, vm, con, key)
 		cancel()
 		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		if seen := con.log.Phase(); seen < BootKernel {
+		switch seen := con.log.Phase(); {
+		case con.ended():
+			// The console went with its connection (libvirtd restarted): what
+			// it did not show proves nothing.
+			c.log(ctx, "the serial console closed; boot progress is not checked", map[string]any{"vm": vm.Name, "seen": seen.String()})
+		case seen < BootKernel:
 			return &BootError{Domain: vm.Name, Type: vm.Type, Waited: bootTimeout, Seen: seen, Tail: con.log.Tail()}
+		default:
+			c.log(ctx, "the kernel is up; still waiting for SSH", map[string]any{"vm": vm.Name})
 		}
-		c.log(ctx, "the kernel is up; still waiting for SSH", map[string]any{"vm": vm.Name})
 	}
-	return c.reachSSH(ctx, conn, dom, vm, con, key)
+	return c.reachSSH(ctx, dom, vm, con, key)
 }
 
-func (c *Client) reachSSH(ctx context.Context, conn *golibvirt.Libvirt, dom golibvirt.Domain, vm VM, con *console, key ssh.PublicKey) error {
+func (c *Client) reachSSH(ctx context.Context, dom golibvirt.Domain, vm VM, con *console, key ssh.PublicKey) error {
 	host, port := "", 0
 	err := wait.Until(ctx, fmt.Sprintf("an address for domain %q", vm.Name), wait.Default, func(context.Context) (bool, error) {
-		state, _, err := conn.DomainGetState(dom, 0)
-		if err != nil {
-			return false, fmt.Errorf("read state of domain %q: %w", vm.Name, err)
-		}
-		if golibvirt.DomainState(state) != golibvirt.DomainRunning {
-			return false, fmt.Errorf("domain %q stopped while booting (state %d); %s", vm.Name, state, con.describe(vm.Name))
-		}
-		host, port = sshEndpoint(vm, c.addresses(conn, dom, true))
-		return host != "", nil
+		err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+			state, _, err := conn.DomainGetState(dom, 0)
+			if err != nil {
+				return fmt.Errorf("read state of domain %q: %w", vm.Name, err)
+			}
+			if golibvirt.DomainState(state) != golibvirt.DomainRunning {
+				return fmt.Errorf("domain %q stopped while booting (state %d); %s", vm.Name, state, con.describe(vm.Name))
+			}
+			addrs, err := addresses(conn, dom, true)
+			host, port = sshEndpoint(vm, addrs)
+			return err
+		})
+		return host != "", err
 	})
 	if err != nil {
 		return err
@@ -364,14 +392,18 @@ func sshEndpoint(vm VM, addresses []string) (string, int) {
 }
 
 // addresses lists the guest's IP addresses from the guest agent, or from the
-// libvirt network's DHCP leases when the agent is not connected.
-func (c *Client) addresses(conn *golibvirt.Libvirt, dom golibvirt.Domain, agentConnected bool) []string {
+// libvirt network's DHCP leases when the agent is not connected. A source that
+// fails is skipped; only a lost connection is an error.
+func addresses(conn *golibvirt.Libvirt, dom golibvirt.Domain, agentConnected bool) ([]string, error) {
 	sources := []golibvirt.DomainInterfaceAddressesSource{golibvirt.DomainInterfaceAddressesSrcLease}
 	if agentConnected {
 		sources = append([]golibvirt.DomainInterfaceAddressesSource{golibvirt.DomainInterfaceAddressesSrcAgent}, sources...)
 	}
 	for _, src := range sources {
 		ifaces, err := conn.DomainInterfaceAddresses(dom, uint32(src), 0)
+		if disconnected(err) {
+			return nil, err
+		}
 		if err != nil {
 			continue
 		}
@@ -386,19 +418,25 @@ func (c *Client) addresses(conn *golibvirt.Libvirt, dom golibvirt.Domain, agentC
 			}
 		}
 		if len(out) > 0 {
-			return out
+			return out, nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // ReadVM reads a VM back by UUID or name. It returns ErrNotFound when there is
 // no such domain.
 func (c *Client) ReadVM(ctx context.Context, id string) (VM, error) {
-	conn, err := c.connect(ctx)
-	if err != nil {
-		return VM{}, err
-	}
+	var vm VM
+	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+		var err error
+		vm, err = readVM(conn, id)
+		return err
+	})
+	return vm, err
+}
+
+func readVM(conn *golibvirt.Libvirt, id string) (VM, error) {
 	dom, err := lookupDomain(conn, id)
 	if err != nil {
 		return VM{}, err
@@ -417,12 +455,8 @@ func (c *Client) ReadVM(ctx context.Context, id string) (VM, error) {
 	}
 	vm.Running = golibvirt.DomainState(state) == golibvirt.DomainRunning
 	if vm.Pool != "" && vm.RootVolume != "" {
-		if pool, err := conn.StoragePoolLookupByName(vm.Pool); err == nil {
-			if vol, err := conn.StorageVolLookupByName(pool, vm.RootVolume); err == nil {
-				if _, capacity, _, err := conn.StorageVolGetInfo(vol); err == nil {
-					vm.DiskBytes = capacity
-				}
-			}
+		if vm.DiskBytes, err = volumeCapacity(conn, vm.Pool, vm.RootVolume); disconnected(err) {
+			return VM{}, err
 		}
 	}
 	if vm.Running {
@@ -434,10 +468,26 @@ func (c *Client) ReadVM(ctx context.Context, id string) (VM, error) {
 		if err != nil {
 			return VM{}, fmt.Errorf("domain %q: %w", id, err)
 		}
-		vm.IPAddresses = c.addresses(conn, dom, agentConnected(liveDom))
+		if vm.IPAddresses, err = addresses(conn, dom, agentConnected(liveDom)); err != nil {
+			return VM{}, err
+		}
 	}
 	vm.SSHHost, vm.SSHPort = sshEndpoint(vm, vm.IPAddresses)
 	return vm, nil
+}
+
+// volumeCapacity is the capacity of a volume; 0 with the error when it cannot be read.
+func volumeCapacity(conn *golibvirt.Libvirt, poolName, name string) (uint64, error) {
+	pool, err := conn.StoragePoolLookupByName(poolName)
+	if err != nil {
+		return 0, err
+	}
+	vol, err := conn.StorageVolLookupByName(pool, name)
+	if err != nil {
+		return 0, err
+	}
+	_, capacity, _, err := conn.StorageVolGetInfo(vol)
+	return capacity, err
 }
 
 func agentConnected(dom libvirtxml.Domain) bool {
@@ -450,6 +500,16 @@ func agentConnected(dom libvirtxml.Domain) bool {
 		}
 	}
 	return false
+}
+
+func (c *Client) lookupDomain(ctx context.Context, id string) (golibvirt.Domain, error) {
+	var dom golibvirt.Domain
+	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+		var err error
+		dom, err = lookupDomain(conn, id)
+		return err
+	})
+	return dom, err
 }
 
 func lookupDomain(conn *golibvirt.Libvirt, id string) (golibvirt.Domain, error) {
@@ -483,38 +543,34 @@ func (c *Client) UpdateVM(ctx context.Context, want VM) (VM, error) {
 	if !plan.InPlace() {
 		return current, fmt.Errorf("domain %q cannot be changed in place (%s): it must be replaced", want.Name, strings.Join(plan.Replace, ", "))
 	}
-	conn, err := c.connect(ctx)
-	if err != nil {
-		return current, err
-	}
-	dom, err := lookupDomain(conn, want.UUID)
+	dom, err := c.lookupDomain(ctx, want.UUID)
 	if err != nil {
 		return current, err
 	}
 	if plan.Redefine {
 		if current.Running {
-			if err := c.shutdown(ctx, conn, dom, current.Name); err != nil {
+			if err := c.shutdown(ctx, dom, current.Name); err != nil {
 				return current, err
 			}
 		}
 		c.log(ctx, "redefining domain", map[string]any{"vm": want.Name, "vcpu": want.VCPU, "memory_mib": want.MemoryMiB})
-		if err := redefine(conn, dom, want); err != nil {
+		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return redefine(conn, dom, want) }); err != nil {
 			return current, err
 		}
 	}
 	if plan.GrowDisk {
-		if err := c.growDisk(ctx, conn, dom, current, plan.DesiredDiskBytes); err != nil {
+		if err := c.growDisk(ctx, dom, current, plan.DesiredDiskBytes); err != nil {
 			return current, err
 		}
 	}
 	if plan.Stop {
-		if err := c.shutdown(ctx, conn, dom, current.Name); err != nil {
+		if err := c.shutdown(ctx, dom, current.Name); err != nil {
 			return current, err
 		}
 	}
 	if plan.Start {
 		current.Running, current.BootTimeout = false, want.BootTimeout
-		if err := c.start(ctx, conn, dom, current); err != nil {
+		if err := c.start(ctx, dom, current); err != nil {
 			return current, err
 		}
 	}
@@ -543,47 +599,63 @@ func redefine(conn *golibvirt.Libvirt, dom golibvirt.Domain, want VM) error {
 	return nil
 }
 
-func (c *Client) growDisk(ctx context.Context, conn *golibvirt.Libvirt, dom golibvirt.Domain, vm VM, size uint64) error {
+func (c *Client) growDisk(ctx context.Context, dom golibvirt.Domain, vm VM, size uint64) error {
 	c.log(ctx, "growing root disk", map[string]any{"vm": vm.Name, "bytes": size})
-	active, err := conn.DomainIsActive(dom)
+	active, err := c.isActive(ctx, dom, vm.Name)
 	if err != nil {
-		return fmt.Errorf("read state of domain %q: %w", vm.Name, err)
+		return err
 	}
-	if active == 1 {
+	if active {
 		// QEMU holds the image open: grow it through QEMU so the guest sees it now.
-		if err := conn.DomainBlockResize(dom, rootDiskTarget, size, golibvirt.DomainBlockResizeBytes); err != nil {
+		err := c.change(ctx, func(conn *golibvirt.Libvirt) error {
+			return conn.DomainBlockResize(dom, rootDiskTarget, size, golibvirt.DomainBlockResizeBytes)
+		})
+		if err != nil {
 			return fmt.Errorf("grow disk %s of domain %q: %w", rootDiskTarget, vm.Name, err)
 		}
 		return nil
 	}
-	pool, err := conn.StoragePoolLookupByName(vm.Pool)
+	return c.change(ctx, func(conn *golibvirt.Libvirt) error {
+		pool, err := conn.StoragePoolLookupByName(vm.Pool)
+		if err != nil {
+			return fmt.Errorf("look up storage pool %q: %w", vm.Pool, err)
+		}
+		vol, err := conn.StorageVolLookupByName(pool, vm.RootVolume)
+		if err != nil {
+			return fmt.Errorf("look up root volume %q: %w", vm.RootVolume, err)
+		}
+		if err := conn.StorageVolResize(vol, size, 0); err != nil {
+			return fmt.Errorf("grow root volume %q: %w", vm.RootVolume, err)
+		}
+		return nil
+	})
+}
+
+func (c *Client) isActive(ctx context.Context, dom golibvirt.Domain, name string) (bool, error) {
+	var active int32
+	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+		var err error
+		active, err = conn.DomainIsActive(dom)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("look up storage pool %q: %w", vm.Pool, err)
+		return false, fmt.Errorf("read state of domain %q: %w", name, err)
 	}
-	vol, err := conn.StorageVolLookupByName(pool, vm.RootVolume)
-	if err != nil {
-		return fmt.Errorf("look up root volume %q: %w", vm.RootVolume, err)
-	}
-	if err := conn.StorageVolResize(vol, size, 0); err != nil {
-		return fmt.Errorf("grow root volume %q: %w", vm.RootVolume, err)
-	}
-	return nil
+	return active == 1, nil
 }
 
 // shutdown asks the guest to power off and forces it off after ShutdownGrace.
-func (c *Client) shutdown(ctx context.Context, conn *golibvirt.Libvirt, dom golibvirt.Domain, name string) error {
+func (c *Client) shutdown(ctx context.Context, dom golibvirt.Domain, name string) error {
 	c.log(ctx, "shutting down domain", map[string]any{"vm": name})
-	if err := conn.DomainShutdown(dom); err != nil && !isErrorCode(err, golibvirt.ErrOperationInvalid) {
+	err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return conn.DomainShutdown(dom) })
+	if err != nil && !isErrorCode(err, golibvirt.ErrOperationInvalid) {
 		return fmt.Errorf("shut down domain %q: %w", name, err)
 	}
 	graceCtx, cancel := context.WithTimeout(ctx, ShutdownGrace)
 	defer cancel()
-	err := wait.Until(graceCtx, fmt.Sprintf("domain %q to power off", name), wait.Default, func(context.Context) (bool, error) {
-		active, err := conn.DomainIsActive(dom)
-		if err != nil {
-			return false, fmt.Errorf("read state of domain %q: %w", name, err)
-		}
-		return active == 0, nil
+	err = wait.Until(graceCtx, fmt.Sprintf("domain %q to power off", name), wait.Default, func(ctx context.Context) (bool, error) {
+		active, err := c.isActive(ctx, dom, name)
+		return !active, err
 	})
 	if err == nil {
 		return nil
@@ -592,25 +664,30 @@ func (c *Client) shutdown(ctx context.Context, conn *golibvirt.Libvirt, dom goli
 		return err
 	}
 	c.log(ctx, "guest did not power off in time; forcing it off", map[string]any{"vm": name})
-	if err := conn.DomainDestroy(dom); err != nil && !isErrorCode(err, golibvirt.ErrOperationInvalid) {
+	if err := c.destroy(ctx, dom); err != nil {
 		return fmt.Errorf("force off domain %q: %w", name, err)
 	}
 	return nil
+}
+
+// destroy forces the domain off; one already off is not an error.
+func (c *Client) destroy(ctx context.Context, dom golibvirt.Domain) error {
+	err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return conn.DomainDestroy(dom) })
+	if isErrorCode(err, golibvirt.ErrOperationInvalid) {
+		return nil
+	}
+	return err
 }
 
 // DeleteVM removes the domain and the volumes Kiln created for it (root and
 // seed); the base volume or image is left alone. A missing domain or volume is
 // not an error, so a delete interrupted half-way can simply run again.
 func (c *Client) DeleteVM(ctx context.Context, vm VM) error {
-	conn, err := c.connect(ctx)
-	if err != nil {
-		return err
-	}
 	id := vm.UUID
 	if id == "" {
 		id = vm.Name
 	}
-	dom, err := lookupDomain(conn, id)
+	dom, err := c.lookupDomain(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
@@ -619,31 +696,35 @@ func (c *Client) DeleteVM(ctx context.Context, vm VM) error {
 		if current, err := c.ReadVM(ctx, id); err == nil {
 			vm.Pool, vm.RootVolume, vm.SeedVolume, vm.Name = current.Pool, current.RootVolume, current.SeedVolume, current.Name
 		}
-		if active, err := conn.DomainIsActive(dom); err == nil && active == 1 {
+		if active, err := c.isActive(ctx, dom, vm.Name); err == nil && active {
 			c.log(ctx, "stopping domain", map[string]any{"vm": vm.Name})
-			if err := conn.DomainDestroy(dom); err != nil && !isErrorCode(err, golibvirt.ErrOperationInvalid) {
+			if err := c.destroy(ctx, dom); err != nil {
 				return fmt.Errorf("stop domain %q: %w", vm.Name, err)
 			}
 		}
 		flags := golibvirt.DomainUndefineManagedSave | golibvirt.DomainUndefineSnapshotsMetadata |
 			golibvirt.DomainUndefineNvram | golibvirt.DomainUndefineCheckpointsMetadata
-		if err := conn.DomainUndefineFlags(dom, flags); err != nil && !golibvirt.IsNotFound(err) {
+		err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return conn.DomainUndefineFlags(dom, flags) })
+		if err != nil && !golibvirt.IsNotFound(err) {
 			return fmt.Errorf("undefine domain %q: %w", vm.Name, err)
 		}
 	}
 	if vm.Pool == "" {
 		return nil
 	}
-	pool, err := conn.StoragePoolLookupByName(vm.Pool)
-	if err != nil {
-		return fmt.Errorf("look up storage pool %q: %w", vm.Pool, err)
-	}
 	for _, name := range []string{vm.RootVolume, vm.SeedVolume} {
 		if name == "" {
 			continue
 		}
 		c.log(ctx, "deleting volume", map[string]any{"vm": vm.Name, "volume": name})
-		if err := deleteVolume(conn, pool, name); err != nil {
+		err := c.change(ctx, func(conn *golibvirt.Libvirt) error {
+			pool, err := conn.StoragePoolLookupByName(vm.Pool)
+			if err != nil {
+				return fmt.Errorf("look up storage pool %q: %w", vm.Pool, err)
+			}
+			return deleteVolume(conn, pool, name)
+		})
+		if err != nil {
 			return fmt.Errorf("delete volume %q: %w", name, err)
 		}
 	}
