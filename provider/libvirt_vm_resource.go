@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
@@ -24,7 +25,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
@@ -69,7 +69,7 @@ type libvirtVMModel struct {
 	IPAddresses       types.List              `tfsdk:"ip_addresses"`
 	RootVolume        types.String            `tfsdk:"root_volume"`
 	SeedVolume        types.String            `tfsdk:"seed_volume"`
-	BootTimeout       types.String            `tfsdk:"boot_timeout"`
+	BootTimeout       goDuration              `tfsdk:"boot_timeout"`
 	Timeouts          timeouts.Value          `tfsdk:"timeouts"`
 }
 
@@ -256,17 +256,11 @@ func (r *libvirtVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				Computed:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
-			"boot_timeout": schema.StringAttribute{
-				MarkdownDescription: "How long the guest may show no kernel output on its serial console after " +
-					"Kiln starts it (on create, and when an update starts or restarts it), a Go duration (`45s`, " +
-					"`5m`); firmware and bootloader output do not count. `0` turns the check off: use it for an image " +
-					"that does not write to the serial console (no `console=ttyS0` on its kernel command " +
-					"line). Changing it changes nothing on the VM. Defaults to `" + defaultBootTimeout + "`.",
-				Optional:   true,
-				Computed:   true,
-				Default:    stringdefault.StaticString(defaultBootTimeout),
-				Validators: []validator.String{stringvalidator.RegexMatches(durationPattern, "must be a duration like 90s or 5m, or 0")},
-			},
+			"boot_timeout": durationAttribute("How long the guest may show no kernel output on its serial console after "+
+				"Kiln starts it (on create, and when an update starts or restarts it), a Go duration (`45s`, "+
+				"`5m`); firmware and bootloader output do not count. `0` turns the check off: use it for an image "+
+				"that does not write to the serial console (no `console=ttyS0` on its kernel command "+
+				"line). Changing it changes nothing on the VM.", defaultBootTimeout),
 		},
 		Blocks: map[string]schema.Block{
 			"network_interface": schema.ListNestedBlock{
@@ -567,7 +561,7 @@ func (r *libvirtVMResource) Read(ctx context.Context, req resource.ReadRequest, 
 	bootTimeout := state.BootTimeout
 	if bootTimeout.IsNull() {
 		// Imported: libvirt does not hold it.
-		bootTimeout = types.StringValue(defaultBootTimeout)
+		bootTimeout = timetypes.NewGoDurationValueFromStringMust(defaultBootTimeout)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, fromVM(vm, bootTimeout, state.Timeouts))...)
 }
@@ -628,11 +622,8 @@ func (r *libvirtVMResource) ImportState(ctx context.Context, req resource.Import
 }
 
 func (m libvirtVMModel) toVM(diags *diag.Diagnostics) libvirt.VM {
-	// The schema's pattern lets through only durations too long for time.Duration.
-	bootTimeout, err := time.ParseDuration(m.BootTimeout.ValueString())
-	if err != nil {
-		diags.AddAttributeError(path.Root("boot_timeout"), "Invalid boot_timeout", err.Error())
-	}
+	bootTimeout, d := m.BootTimeout.ValueGoDuration()
+	diags.Append(d...)
 	vm := libvirt.VM{
 		Name:       m.Name.ValueString(),
 		Type:       m.DomainType.ValueString(),
@@ -677,7 +668,7 @@ func (m libvirtVMModel) toVM(diags *diag.Diagnostics) libvirt.VM {
 
 // fromVM renders a VM read back from libvirt as state, with the settings that
 // libvirt does not hold.
-func fromVM(vm libvirt.VM, bootTimeout types.String, t timeouts.Value) libvirtVMModel {
+func fromVM(vm libvirt.VM, bootTimeout goDuration, t timeouts.Value) libvirtVMModel {
 	m := libvirtVMModel{
 		ID:                types.StringValue(vm.UUID),
 		UUID:              types.StringValue(vm.UUID),

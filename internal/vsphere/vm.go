@@ -70,7 +70,11 @@ type Customization struct {
 	IPv4Gateway string `json:"ipv4Gateway,omitempty"`
 }
 
-// ExtraConfig keys Kiln keeps on the VM so that an imported VM reads back whole.
+// ReservedKeyPrefix starts the extraConfig keys Kiln keeps on the VM so that an
+// imported VM reads back whole; a user's extra_config may not use it.
+const ReservedKeyPrefix = "kiln."
+
+// The keys under ReservedKeyPrefix.
 const (
 	keySource        = "kiln.source"
 	keyLinkedClone   = "kiln.linkedClone"
