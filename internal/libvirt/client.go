@@ -31,6 +31,9 @@ const readAttempts = 3
 // ErrNotFound reports that a domain does not exist.
 var ErrNotFound = errors.New("not found")
 
+// Logger receives progress messages; the provider passes tflog through it.
+type Logger func(ctx context.Context, msg string, fields map[string]any)
+
 // Client is a lazily opened connection to one libvirt daemon that rides through
 // a daemon restart: it redials a lost connection, waiting up to RedialTimeout
 // for libvirtd to come back, and repeats a read the restart cut. A change the
@@ -60,6 +63,12 @@ func NewClient(uri string) *Client {
 
 // URI is the libvirt URI the client talks to.
 func (c *Client) URI() string { return c.uri }
+
+func (c *Client) log(ctx context.Context, msg string, fields map[string]any) {
+	if c.Log != nil {
+		c.Log(ctx, msg, fields)
+	}
+}
 
 // connect returns a live connection, dialling or redialling as needed.
 func (c *Client) connect(ctx context.Context) (*golibvirt.Libvirt, error) {

@@ -1,0 +1,376 @@
+package libvirt
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+)
+
+// CreateVM creates the root and seed volumes and the domain, starts it when
+// want.Running, and waits until the guest's SSH server answers with the host key
+// Kiln gave it. On an error after the domain is defined, the returned VM names
+// it (UUID set) so the caller can record it and a later apply can replace it.
+func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
+	var pool golibvirt.StoragePool
+	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+		if _, err := conn.DomainLookupByName(want.Name); err == nil {
+			return fmt.Errorf("domain %q already exists on %s: import it, or choose another name", want.Name, c.uri)
+		} else if !golibvirt.IsNotFound(err) {
+			return fmt.Errorf("look up domain %q: %w", want.Name, err)
+		}
+		var err error
+		if pool, err = conn.StoragePoolLookupByName(want.Pool); err != nil {
+			return fmt.Errorf("look up storage pool %q: %w", want.Pool, err)
+		}
+		if want.Type == "" {
+			want.Type, err = c.preferredDomainType(conn)
+		}
+		return err
+	})
+	if err != nil {
+		return VM{}, err
+	}
+	uuid, err := newUUID()
+	if err != nil {
+		return VM{}, err
+	}
+	vm := want
+	vm.UUID = uuid
+	vm.RootVolume, vm.SeedVolume = rootVolumeName(want.Name), seedVolumeName(want.Name)
+	for i := range vm.Interfaces {
+		iface := &vm.Interfaces[i]
+		if iface.MAC == "" {
+			if iface.MAC, err = randomMAC(); err != nil {
+				return VM{}, err
+			}
+		}
+		if iface.UserMode && iface.SSHForwardPort == 0 {
+			if iface.SSHForwardPort, err = freeLocalPort(); err != nil {
+				return VM{}, err
+			}
+		}
+	}
+
+	// Volumes left by an interrupted create carry Kiln's names and no domain uses
+	// them (the domain does not exist): remove them so this create converges.
+	for _, name := range []string{vm.RootVolume, vm.SeedVolume} {
+		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return deleteVolume(conn, pool, name) }); err != nil {
+			return VM{}, fmt.Errorf("remove leftover volume %q: %w", name, err)
+		}
+	}
+	created := []string{}
+	cleanup := func() {
+		for _, name := range created {
+			_ = c.change(ctx, func(conn *golibvirt.Libvirt) error { return deleteVolume(conn, pool, name) })
+		}
+	}
+
+	c.log(ctx, "creating root volume", map[string]any{"vm": vm.Name, "volume": vm.RootVolume, "full_copy": vm.FullCopy})
+	err = c.change(ctx, func(conn *golibvirt.Libvirt) error {
+		capacity, err := createRootVolume(conn, pool, vm)
+		vm.DiskBytes = capacity
+		return err
+	})
+	if err != nil {
+		cleanup()
+		return VM{}, err
+	}
+	created = append(created, vm.RootVolume)
+
+	hostKey, err := remote.NewHostKey()
+	if err != nil {
+		cleanup()
+		return VM{}, err
+	}
+	vm.SSHHostKey = hostKey.Public
+	c.log(ctx, "creating cloud-init seed volume", map[string]any{"vm": vm.Name, "volume": vm.SeedVolume})
+	if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return createSeedVolume(conn, pool, vm, hostKey) }); err != nil {
+		cleanup()
+		return VM{}, err
+	}
+	created = append(created, vm.SeedVolume)
+
+	doc, err := domainXML(vm)
+	if err != nil {
+		cleanup()
+		return VM{}, err
+	}
+	var dom golibvirt.Domain
+	err = c.change(ctx, func(conn *golibvirt.Libvirt) error {
+		d, err := conn.DomainDefineXMLFlags(doc, 0)
+		dom = d
+		return err
+	})
+	if err != nil {
+		cleanup()
+		return VM{}, fmt.Errorf("define domain %q: %w", vm.Name, err)
+	}
+	c.log(ctx, "defined domain", map[string]any{"vm": vm.Name, "uuid": vm.UUID})
+	if vm.Running {
+		if err := c.start(ctx, dom, vm); err != nil {
+			return VM{UUID: vm.UUID, Name: vm.Name}, err
+		}
+	}
+	return c.ReadVM(ctx, vm.UUID)
+}
+
+// ReadVM reads a VM back by UUID or name. It returns ErrNotFound when there is
+// no such domain.
+func (c *Client) ReadVM(ctx context.Context, id string) (VM, error) {
+	var vm VM
+	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+		var err error
+		vm, err = readVM(conn, id)
+		return err
+	})
+	return vm, err
+}
+
+func readVM(conn *golibvirt.Libvirt, id string) (VM, error) {
+	dom, err := lookupDomain(conn, id)
+	if err != nil {
+		return VM{}, err
+	}
+	inactive, err := conn.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
+	if err != nil {
+		return VM{}, fmt.Errorf("read domain %q: %w", id, err)
+	}
+	vm, _, err := parseDomain(inactive)
+	if err != nil {
+		return VM{}, fmt.Errorf("domain %q: %w", id, err)
+	}
+	state, _, err := conn.DomainGetState(dom, 0)
+	if err != nil {
+		return VM{}, fmt.Errorf("read state of domain %q: %w", id, err)
+	}
+	vm.Running = golibvirt.DomainState(state) == golibvirt.DomainRunning
+	if vm.Pool != "" && vm.RootVolume != "" {
+		if vm.DiskBytes, err = volumeCapacity(conn, vm.Pool, vm.RootVolume); disconnected(err) {
+			return VM{}, err
+		}
+	}
+	if vm.Running {
+		live, err := conn.DomainGetXMLDesc(dom, 0)
+		if err != nil {
+			return VM{}, fmt.Errorf("read domain %q: %w", id, err)
+		}
+		_, liveDom, err := parseDomain(live)
+		if err != nil {
+			return VM{}, fmt.Errorf("domain %q: %w", id, err)
+		}
+		if vm.IPAddresses, err = addresses(conn, dom, agentConnected(liveDom)); err != nil {
+			return VM{}, err
+		}
+	}
+	vm.SSHHost, vm.SSHPort = sshEndpoint(vm, vm.IPAddresses)
+	return vm, nil
+}
+
+func (c *Client) lookupDomain(ctx context.Context, id string) (golibvirt.Domain, error) {
+	var dom golibvirt.Domain
+	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+		var err error
+		dom, err = lookupDomain(conn, id)
+		return err
+	})
+	return dom, err
+}
+func lookupDomain(conn *golibvirt.Libvirt, id string) (golibvirt.Domain, error) {
+	var (
+		dom golibvirt.Domain
+		err error
+	)
+	if u, ok := parseUUID(id); ok {
+		dom, err = conn.DomainLookupByUUID(u)
+	} else {
+		dom, err = conn.DomainLookupByName(id)
+	}
+	if golibvirt.IsNotFound(err) {
+		return dom, fmt.Errorf("domain %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return dom, fmt.Errorf("look up domain %q: %w", id, err)
+	}
+	return dom, nil
+}
+
+// UpdateVM brings the VM identified by want.UUID to want in place: vCPUs and
+// memory with a controlled restart, the root disk grown (live when running),
+// and the running state.
+func (c *Client) UpdateVM(ctx context.Context, want VM) (VM, error) {
+	current, err := c.ReadVM(ctx, want.UUID)
+	if err != nil {
+		return VM{}, err
+	}
+	plan := PlanUpdate(current, want)
+	if !plan.InPlace() {
+		return current, fmt.Errorf("domain %q cannot be changed in place (%s): it must be replaced", want.Name, strings.Join(plan.Replace, ", "))
+	}
+	dom, err := c.lookupDomain(ctx, want.UUID)
+	if err != nil {
+		return current, err
+	}
+	if plan.Redefine {
+		if current.Running {
+			if err := c.shutdown(ctx, dom, current.Name); err != nil {
+				return current, err
+			}
+		}
+		c.log(ctx, "redefining domain", map[string]any{"vm": want.Name, "vcpu": want.VCPU, "memory_mib": want.MemoryMiB})
+		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return redefine(conn, dom, want) }); err != nil {
+			return current, err
+		}
+	}
+	if plan.GrowDisk {
+		if err := c.growDisk(ctx, dom, current, plan.DesiredDiskBytes); err != nil {
+			return current, err
+		}
+	}
+	if plan.Stop {
+		if err := c.shutdown(ctx, dom, current.Name); err != nil {
+			return current, err
+		}
+	}
+	if plan.Start {
+		current.Running, current.BootTimeout = false, want.BootTimeout
+		if err := c.start(ctx, dom, current); err != nil {
+			return current, err
+		}
+	}
+	return c.ReadVM(ctx, want.UUID)
+}
+
+func redefine(conn *golibvirt.Libvirt, dom golibvirt.Domain, want VM) error {
+	doc, err := conn.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
+	if err != nil {
+		return fmt.Errorf("read domain %q: %w", want.Name, err)
+	}
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(doc); err != nil {
+		return fmt.Errorf("parse domain %q: %w", want.Name, err)
+	}
+	def.Memory = &libvirtxml.DomainMemory{Value: uint(want.MemoryMiB), Unit: "MiB"}
+	def.CurrentMemory = nil
+	def.VCPU = &libvirtxml.DomainVCPU{Value: want.VCPU}
+	out, err := def.Marshal()
+	if err != nil {
+		return fmt.Errorf("encode domain %q: %w", want.Name, err)
+	}
+	if _, err := conn.DomainDefineXMLFlags(out, 0); err != nil {
+		return fmt.Errorf("redefine domain %q: %w", want.Name, err)
+	}
+	return nil
+}
+
+// DeleteVM removes the domain and the volumes Kiln created for it (root and
+// seed); the base volume or image is left alone. A missing domain or volume is
+// not an error, so a delete interrupted half-way can simply run again.
+func (c *Client) DeleteVM(ctx context.Context, vm VM) error {
+	id := vm.UUID
+	if id == "" {
+		id = vm.Name
+	}
+	dom, err := c.lookupDomain(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		if current, err := c.ReadVM(ctx, id); err == nil {
+			vm.Pool, vm.RootVolume, vm.SeedVolume, vm.Name = current.Pool, current.RootVolume, current.SeedVolume, current.Name
+		}
+		if active, err := c.isActive(ctx, dom, vm.Name); err == nil && active {
+			c.log(ctx, "stopping domain", map[string]any{"vm": vm.Name})
+			if err := c.destroy(ctx, dom); err != nil {
+				return fmt.Errorf("stop domain %q: %w", vm.Name, err)
+			}
+		}
+		flags := golibvirt.DomainUndefineManagedSave | golibvirt.DomainUndefineSnapshotsMetadata |
+			golibvirt.DomainUndefineNvram | golibvirt.DomainUndefineCheckpointsMetadata
+		err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return conn.DomainUndefineFlags(dom, flags) })
+		if err != nil && !golibvirt.IsNotFound(err) {
+			return fmt.Errorf("undefine domain %q: %w", vm.Name, err)
+		}
+	}
+	if vm.Pool == "" {
+		return nil
+	}
+	for _, name := range []string{vm.RootVolume, vm.SeedVolume} {
+		if name == "" {
+			continue
+		}
+		c.log(ctx, "deleting volume", map[string]any{"vm": vm.Name, "volume": name})
+		err := c.change(ctx, func(conn *golibvirt.Libvirt) error {
+			pool, err := conn.StoragePoolLookupByName(vm.Pool)
+			if err != nil {
+				return fmt.Errorf("look up storage pool %q: %w", vm.Pool, err)
+			}
+			return deleteVolume(conn, pool, name)
+		})
+		if err != nil {
+			return fmt.Errorf("delete volume %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// preferredDomainType is kvm when the host offers it, else qemu (software emulation).
+func (c *Client) preferredDomainType(conn *golibvirt.Libvirt) (string, error) {
+	doc, err := conn.ConnectGetCapabilities()
+	if err != nil {
+		return "", fmt.Errorf("read capabilities of %s: %w", c.uri, err)
+	}
+	var caps libvirtxml.Caps
+	if err := caps.Unmarshal(doc); err != nil {
+		return "", fmt.Errorf("parse capabilities of %s: %w", c.uri, err)
+	}
+	return domainTypeFrom(caps), nil
+}
+
+func domainTypeFrom(caps libvirtxml.Caps) string {
+	for _, g := range caps.Guests {
+		if g.OSType != "hvm" || g.Arch.Name != "x86_64" {
+			continue
+		}
+		for _, d := range g.Arch.Domains {
+			if d.Type == "kvm" {
+				return "kvm"
+			}
+		}
+	}
+	return "qemu"
+}
+
+func newUUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+func parseUUID(s string) (golibvirt.UUID, bool) {
+	var u golibvirt.UUID
+	hex := strings.ReplaceAll(s, "-", "")
+	if len(hex) != 32 || len(s) != 36 {
+		return u, false
+	}
+	for i := range 16 {
+		v, err := strconv.ParseUint(hex[2*i:2*i+2], 16, 8)
+		if err != nil {
+			return u, false
+		}
+		u[i] = byte(v)
+	}
+	return u, true
+}
