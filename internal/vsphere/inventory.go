@@ -2,10 +2,16 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path"
+	"regexp"
 	"strings"
 
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -191,4 +197,170 @@ func snapshotName(tree []types.VirtualMachineSnapshotTree, ref types.ManagedObje
 		}
 	}
 	return ""
+}
+
+// inv bundles what one operation needs: the session, a finder scoped to the
+// datacenter, and the datacenter.
+type inv struct {
+	vc *vim25.Client
+	f  *find.Finder
+	dc *object.Datacenter
+}
+
+func (c *Client) inventory(ctx context.Context, dc string) (inv, error) {
+	vc, f, d, err := c.finder(ctx, dc)
+	if err != nil {
+		return inv{}, err
+	}
+	return inv{vc: vc, f: f, dc: d}, nil
+}
+
+func (i inv) vmFolderPath() string { return i.dc.InventoryPath + "/vm" }
+
+// findVM resolves id: a BIOS UUID, an instance UUID, or an inventory path (absolute,
+// or relative to the datacenter's VM folder), or a name.
+func (i inv) findVM(ctx context.Context, id string) (*object.VirtualMachine, error) {
+	if uuidPattern.MatchString(id) {
+		si := object.NewSearchIndex(i.vc)
+		for _, instance := range []bool{false, true} {
+			ref, err := si.FindByUuid(ctx, i.dc, id, true, &instance)
+			if err != nil {
+				return nil, fmt.Errorf("look up VM by UUID %s: %w", id, err)
+			}
+			if ref != nil {
+				return object.NewVirtualMachine(i.vc, ref.Reference()), nil
+			}
+		}
+		return nil, fmt.Errorf("VM with UUID %s in datacenter %q: %w", id, i.dc.Name(), ErrNotFound)
+	}
+	p := id
+	if strings.Contains(id, "/") && !strings.HasPrefix(id, "/") {
+		p = i.vmFolderPath() + "/" + id
+	}
+	vm, err := i.f.VirtualMachine(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("find VM %q in datacenter %q: %w", id, i.dc.Name(), notFound(err))
+	}
+	return vm, nil
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func (i inv) folder(ctx context.Context, rel string) (*object.Folder, error) {
+	p := i.vmFolderPath()
+	if rel != "" {
+		p += "/" + strings.Trim(rel, "/")
+	}
+	f, err := i.f.Folder(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("find VM folder %q: %w", p, notFound(err))
+	}
+	return f, nil
+}
+
+// placement resolves the cluster or host and resource pool of want.
+type placement struct {
+	pool *object.ResourcePool
+	host *object.HostSystem
+	ds   *object.Datastore
+}
+
+func (i inv) placement(ctx context.Context, want VM) (placement, error) {
+	var p placement
+	var owner string // inventory path of the compute resource
+	if want.Host != "" {
+		h, err := i.f.HostSystem(ctx, want.Host)
+		if err != nil {
+			return p, fmt.Errorf("find host %q: %w", want.Host, notFound(err))
+		}
+		p.host = h
+		owner = path.Dir(h.InventoryPath)
+	}
+	if want.Cluster != "" {
+		cl, err := i.f.ClusterComputeResource(ctx, want.Cluster)
+		if err != nil {
+			return p, fmt.Errorf("find cluster %q: %w", want.Cluster, notFound(err))
+		}
+		if owner != "" && owner != cl.InventoryPath {
+			return p, fmt.Errorf("host %q is not in cluster %q", want.Host, want.Cluster)
+		}
+		owner = cl.InventoryPath
+		if p.host == nil {
+			hosts, err := cl.Hosts(ctx)
+			if err != nil {
+				return p, fmt.Errorf("list hosts of cluster %q: %w", want.Cluster, err)
+			}
+			if len(hosts) == 0 {
+				return p, fmt.Errorf("cluster %q has no hosts", want.Cluster)
+			}
+			p.host = hosts[0]
+		}
+	}
+	if owner == "" {
+		return p, errors.New("placement needs a cluster or a host")
+	}
+	poolPath := owner + "/Resources"
+	if want.ResourcePool != "" {
+		poolPath += "/" + strings.Trim(want.ResourcePool, "/")
+	}
+	pool, err := i.f.ResourcePool(ctx, poolPath)
+	if err != nil {
+		return p, fmt.Errorf("find resource pool %q: %w", poolPath, notFound(err))
+	}
+	p.pool = pool
+	if want.Datastore != "" {
+		ds, err := i.f.Datastore(ctx, want.Datastore)
+		if err != nil {
+			return p, fmt.Errorf("find datastore %q: %w", want.Datastore, notFound(err))
+		}
+		p.ds = ds
+	}
+	return p, nil
+}
+
+// readPool sets the VM's resource pool (relative to its compute resource's root
+// pool) and cluster.
+func readPool(ctx context.Context, i inv, ref types.ManagedObjectReference, out *VM) error {
+	var pool mo.ResourcePool
+	if err := property.DefaultCollector(i.vc).RetrieveOne(ctx, ref, []string{"owner"}, &pool); err != nil {
+		return err
+	}
+	ownerEl, err := i.f.Element(ctx, pool.Owner)
+	if err != nil {
+		return err
+	}
+	poolEl, err := i.f.Element(ctx, ref)
+	if err != nil {
+		return err
+	}
+	out.ResourcePool = strings.Trim(strings.TrimPrefix(poolEl.Path, ownerEl.Path+"/Resources"), "/")
+	if pool.Owner.Type == "ClusterComputeResource" {
+		out.Cluster = path.Base(ownerEl.Path)
+	}
+	return nil
+}
+
+// datastoreOfPath returns "ds" of "[ds] dir/vm.vmx".
+func datastoreOfPath(p string) string {
+	var dp object.DatastorePath
+	if dp.FromString(p) {
+		return dp.Datastore
+	}
+	return ""
+}
+
+func networkName(ctx context.Context, vc *vim25.Client, backing types.BaseVirtualDeviceBackingInfo) (string, error) {
+	switch b := backing.(type) {
+	case *types.VirtualEthernetCardNetworkBackingInfo:
+		if b.DeviceName != "" || b.Network == nil {
+			return b.DeviceName, nil
+		}
+		return object.NewCommon(vc, *b.Network).ObjectName(ctx)
+	case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+		ref := types.ManagedObjectReference{Type: "DistributedVirtualPortgroup", Value: b.Port.PortgroupKey}
+		return object.NewCommon(vc, ref).ObjectName(ctx)
+	case *types.VirtualEthernetCardOpaqueNetworkBackingInfo:
+		return b.OpaqueNetworkId, nil
+	}
+	return "", nil
 }

@@ -89,3 +89,6 @@ const GiB = int64(1) << 30
 // ShutdownGrace is how long a guest is given to shut down through VMware Tools
 // before it is powered off.
 const ShutdownGrace = 90 * time.Second
+
+// ToolsRunning is set by read on the VM's readback when VMware Tools answer.
+func (v VM) ToolsRunning() bool { return v.toolsRunning }
