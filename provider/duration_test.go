@@ -13,7 +13,7 @@ func TestNotNegativeDuration(t *testing.T) {
 	for value, wantErr := range map[string]bool{
 		"5m": false, "0": false, "1h30m": false, "250ms": false, "2µs": false,
 		"-1s": true,
-		"5": false, // not a duration: the type reports it, not this validator
+		"5":   false, // not a duration: the type reports it, not this validator
 	} {
 		resp := &validator.StringResponse{}
 		notNegativeDuration{}.ValidateString(context.Background(), validator.StringRequest{

@@ -513,11 +513,7 @@ func (r *libvirtVMResource) Create(ctx context.Context, req resource.CreateReque
 		if vm.UUID != "" {
 			// The domain exists: record it so Terraform marks it tainted and the
 			// next apply replaces it, instead of leaving an orphan behind.
-			readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			if got, rerr := r.clients.libvirt.ReadVM(readCtx, vm.UUID); rerr == nil {
-				resp.Diagnostics.Append(resp.State.Set(ctx, fromVM(got, plan.BootTimeout, plan.Timeouts))...)
-			}
+			resp.Diagnostics.Append(resp.State.Set(ctx, fromVM(vm, plan.BootTimeout, plan.Timeouts))...)
 		}
 		return
 	}
@@ -589,6 +585,10 @@ func (r *libvirtVMResource) Update(ctx context.Context, req resource.UpdateReque
 	vm, err := r.clients.libvirt.UpdateVM(opCtx, want)
 	if err != nil {
 		resp.Diagnostics.AddError("Could not update libvirt VM", fmt.Sprintf("VM %q on %s: %s%s", plan.Name.ValueString(), r.clients.libvirt.URI(), err, bootHint(err)))
+		if vm.UUID != "" {
+			// Record what the VM is now, so the next plan shows what is left to do.
+			resp.Diagnostics.Append(resp.State.Set(ctx, fromVM(vm, state.BootTimeout, state.Timeouts))...)
+		}
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, fromVM(vm, plan.BootTimeout, plan.Timeouts))...)

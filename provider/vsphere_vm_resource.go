@@ -605,9 +605,7 @@ func (m vsphereVMModel) toVM(ctx context.Context) (vsphere.VM, diag.Diagnostics)
 		vm.Networks = []string{}
 		diags.Append(m.Networks.ElementsAs(ctx, &vm.Networks, false)...)
 	}
-	if !m.ExtraConfig.IsNull() && !m.ExtraConfig.IsUnknown() {
-		diags.Append(m.ExtraConfig.ElementsAs(ctx, &vm.ExtraConfig, false)...)
-	}
+	vm.ExtraConfig = deliveryMap(ctx, m.ExtraConfig, &diags)
 	if cz := m.Customize; cz != nil {
 		vm.Customization = &vsphere.Customization{
 			Hostname:    cz.Hostname.ValueString(),
@@ -643,7 +641,7 @@ func fromVsphereVM(vm vsphere.VM, prior vsphereVMModel) vsphereVMModel {
 		NumCPUs:          types.Int64Value(int64(vm.NumCPUs)),
 		MemoryMiB:        types.Int64Value(vm.MemoryMiB),
 		Networks:         stringList(vm.Networks),
-		ExtraConfig:      types.MapNull(types.StringType),
+		ExtraConfig:      deliveryMapValue(vm.ExtraConfig),
 		PowerState:       types.StringValue("off"),
 		AllowPowerCycle:  prior.AllowPowerCycle,
 		WaitForIPTimeout: prior.WaitForIPTimeout,
@@ -676,13 +674,6 @@ func fromVsphereVM(vm vsphere.VM, prior vsphereVMModel) vsphereVMModel {
 		disks = append(disks, types.ObjectValueMust(vsphereDiskType.AttrTypes, map[string]attr.Value{"size_gib": types.Int64Value(size)}))
 	}
 	m.Disks = types.ListValueMust(vsphereDiskType, disks)
-	if len(vm.ExtraConfig) > 0 {
-		elems := map[string]attr.Value{}
-		for k, v := range vm.ExtraConfig {
-			elems[k] = types.StringValue(v)
-		}
-		m.ExtraConfig = types.MapValueMust(types.StringType, elems)
-	}
 	return m
 }
 

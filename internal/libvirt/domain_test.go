@@ -101,13 +101,15 @@ func TestToMiB(t *testing.T) {
 	}
 }
 
-func TestParseUUID(t *testing.T) {
-	u, ok := parseUUID("0b7c5f0e-3d1b-4a5e-9b1e-2f8c6a4d9e10")
+func TestDomainUUID(t *testing.T) {
+	u, ok := domainUUID("0b7c5f0e-3d1b-4a5e-9b1e-2f8c6a4d9e10")
 	if !ok || u[0] != 0x0b || u[15] != 0x10 {
-		t.Fatalf("parseUUID = %x, %v", u, ok)
+		t.Fatalf("domainUUID = %x, %v", u, ok)
 	}
-	if _, ok := parseUUID("builder"); ok {
-		t.Fatal("a domain name parsed as a UUID")
+	for _, name := range []string{"builder", "0b7c5f0e3d1b4a5e9b1e2f8c6a4d9e10"} {
+		if _, ok := domainUUID(name); ok {
+			t.Errorf("the domain name %q read as a UUID", name)
+		}
 	}
 }
 

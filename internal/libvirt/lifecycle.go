@@ -2,13 +2,13 @@ package libvirt
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/google/uuid"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
@@ -16,8 +16,9 @@ import (
 
 // CreateVM creates the root and seed volumes and the domain, starts it when
 // want.Running, and waits until the guest's SSH server answers with the host key
-// Kiln gave it. On an error after the domain is defined, the returned VM names
-// it (UUID set) so the caller can record it and a later apply can replace it.
+// Kiln gave it. On an error after the domain is defined, the returned VM is the
+// domain as it is (UUID set), for the caller to record so that a later apply
+// replaces it.
 func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 	var pool golibvirt.StoragePool
 	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
@@ -38,12 +39,8 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 	if err != nil {
 		return VM{}, err
 	}
-	uuid, err := newUUID()
-	if err != nil {
-		return VM{}, err
-	}
 	vm := want
-	vm.UUID = uuid
+	vm.UUID = uuid.NewString()
 	vm.RootVolume, vm.SeedVolume = rootVolumeName(want.Name), seedVolumeName(want.Name)
 	for i := range vm.Interfaces {
 		iface := &vm.Interfaces[i]
@@ -116,7 +113,7 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 	c.log(ctx, "defined domain", map[string]any{"vm": vm.Name, "uuid": vm.UUID})
 	if vm.Running {
 		if err := c.start(ctx, dom, vm); err != nil {
-			return VM{UUID: vm.UUID, Name: vm.Name}, err
+			return c.afterFailure(ctx, vm), err
 		}
 	}
 	return c.ReadVM(ctx, vm.UUID)
@@ -183,12 +180,13 @@ func (c *Client) lookupDomain(ctx context.Context, id string) (golibvirt.Domain,
 	})
 	return dom, err
 }
+
 func lookupDomain(conn *golibvirt.Libvirt, id string) (golibvirt.Domain, error) {
 	var (
 		dom golibvirt.Domain
 		err error
 	)
-	if u, ok := parseUUID(id); ok {
+	if u, ok := domainUUID(id); ok {
 		dom, err = conn.DomainLookupByUUID(u)
 	} else {
 		dom, err = conn.DomainLookupByName(id)
@@ -204,7 +202,8 @@ func lookupDomain(conn *golibvirt.Libvirt, id string) (golibvirt.Domain, error) 
 
 // UpdateVM brings the VM identified by want.UUID to want in place: vCPUs and
 // memory with a controlled restart, the root disk grown (live when running),
-// and the running state.
+// and the running state. On an error, the returned VM is the VM as it is now
+// (UUID set), for the caller to record.
 func (c *Client) UpdateVM(ctx context.Context, want VM) (VM, error) {
 	current, err := c.ReadVM(ctx, want.UUID)
 	if err != nil {
@@ -214,38 +213,55 @@ func (c *Client) UpdateVM(ctx context.Context, want VM) (VM, error) {
 	if !plan.InPlace() {
 		return current, fmt.Errorf("domain %q cannot be changed in place (%s): it must be replaced", want.Name, strings.Join(plan.Replace, ", "))
 	}
-	dom, err := c.lookupDomain(ctx, want.UUID)
+	if err := c.update(ctx, current, want, plan); err != nil {
+		return c.afterFailure(ctx, current), err
+	}
+	return c.ReadVM(ctx, want.UUID)
+}
+
+func (c *Client) update(ctx context.Context, current, want VM, plan UpdatePlan) error {
+	dom, err := c.lookupDomain(ctx, current.UUID)
 	if err != nil {
-		return current, err
+		return err
 	}
 	if plan.Redefine {
 		if current.Running {
 			if err := c.shutdown(ctx, dom, current.Name); err != nil {
-				return current, err
+				return err
 			}
 		}
 		c.log(ctx, "redefining domain", map[string]any{"vm": want.Name, "vcpu": want.VCPU, "memory_mib": want.MemoryMiB})
 		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return redefine(conn, dom, want) }); err != nil {
-			return current, err
+			return err
 		}
 	}
 	if plan.GrowDisk {
 		if err := c.growDisk(ctx, dom, current, plan.DesiredDiskBytes); err != nil {
-			return current, err
+			return err
 		}
 	}
 	if plan.Stop {
 		if err := c.shutdown(ctx, dom, current.Name); err != nil {
-			return current, err
+			return err
 		}
 	}
 	if plan.Start {
 		current.Running, current.BootTimeout = false, want.BootTimeout
-		if err := c.start(ctx, dom, current); err != nil {
-			return current, err
-		}
+		return c.start(ctx, dom, current)
 	}
-	return c.ReadVM(ctx, want.UUID)
+	return nil
+}
+
+// afterFailure is the VM as a failed create or update left it, for the caller
+// to record: read back on a context of its own, since the caller's may be what
+// ended (a timeout), or known when even that read fails.
+func (c *Client) afterFailure(ctx context.Context, known VM) VM {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if got, err := c.ReadVM(ctx, known.UUID); err == nil {
+		return got
+	}
+	return known
 }
 
 func redefine(conn *golibvirt.Libvirt, dom golibvirt.Domain, want VM) error {
@@ -349,28 +365,9 @@ func domainTypeFrom(caps libvirtxml.Caps) string {
 	return "qemu"
 }
 
-func newUUID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
-}
-
-func parseUUID(s string) (golibvirt.UUID, bool) {
-	var u golibvirt.UUID
-	hex := strings.ReplaceAll(s, "-", "")
-	if len(hex) != 32 || len(s) != 36 {
-		return u, false
-	}
-	for i := range 16 {
-		v, err := strconv.ParseUint(hex[2*i:2*i+2], 16, 8)
-		if err != nil {
-			return u, false
-		}
-		u[i] = byte(v)
-	}
-	return u, true
+// domainUUID reads id as a domain UUID in its canonical form only: uuid.Parse
+// also takes 32 bare hex digits, which make a valid domain name.
+func domainUUID(id string) (golibvirt.UUID, bool) {
+	u, err := uuid.Parse(id)
+	return golibvirt.UUID(u), err == nil && len(id) == 36
 }

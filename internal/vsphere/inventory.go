@@ -156,30 +156,17 @@ func (c *Client) FindTemplate(ctx context.Context, datacenter, name string) (Tem
 	out := Template{
 		Name: m.Name, MOID: m.Self.Value, UUID: m.Config.Uuid, GuestID: m.Config.GuestId,
 		NumCPUs: m.Config.Hardware.NumCPU, MemoryMiB: int64(m.Config.Hardware.MemoryMB),
-		IsTemplate: m.Config.Template, Disks: []Disk{}, Networks: []string{},
+		IsTemplate: m.Config.Template,
 	}
 	if m.Parent != nil {
-		e, err := i.f.Element(ctx, *m.Parent)
+		folder, err := find.InventoryPath(ctx, i.vc, *m.Parent)
 		if err != nil {
 			return Template{}, fmt.Errorf("read folder of template %q: %w", name, err)
 		}
-		out.Path = strings.TrimSuffix(e.Path, "/") + "/" + m.Name
+		out.Path = strings.TrimSuffix(folder, "/") + "/" + m.Name
 	}
-	devices := object.VirtualDeviceList(m.Config.Hardware.Device)
-	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-		disk := d.(*types.VirtualDisk)
-		label := devices.Name(d)
-		if info := disk.DeviceInfo; info != nil && info.GetDescription().Label != "" {
-			label = info.GetDescription().Label
-		}
-		out.Disks = append(out.Disks, Disk{Label: label, SizeGiB: (disk.CapacityInBytes + GiB - 1) / GiB})
-	}
-	for _, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
-		n, err := networkName(ctx, i.vc, d.GetVirtualDevice().Backing)
-		if err != nil {
-			return Template{}, fmt.Errorf("read network of template %q: %w", name, err)
-		}
-		out.Networks = append(out.Networks, n)
+	if out.Disks, out.Networks, err = readDevices(ctx, i.vc, m.Config.Hardware.Device); err != nil {
+		return Template{}, fmt.Errorf("read network of template %q: %w", name, err)
 	}
 	if m.Snapshot != nil && m.Snapshot.CurrentSnapshot != nil {
 		out.CurrentSnapshot = snapshotName(m.Snapshot.RootSnapshotList, *m.Snapshot.CurrentSnapshot)
@@ -325,17 +312,17 @@ func readPool(ctx context.Context, i inv, ref types.ManagedObjectReference, out 
 	if err := property.DefaultCollector(i.vc).RetrieveOne(ctx, ref, []string{"owner"}, &pool); err != nil {
 		return err
 	}
-	ownerEl, err := i.f.Element(ctx, pool.Owner)
+	ownerPath, err := find.InventoryPath(ctx, i.vc, pool.Owner)
 	if err != nil {
 		return err
 	}
-	poolEl, err := i.f.Element(ctx, ref)
+	poolPath, err := find.InventoryPath(ctx, i.vc, ref)
 	if err != nil {
 		return err
 	}
-	out.ResourcePool = strings.Trim(strings.TrimPrefix(poolEl.Path, ownerEl.Path+"/Resources"), "/")
+	out.ResourcePool = strings.Trim(strings.TrimPrefix(poolPath, ownerPath+"/Resources"), "/")
 	if pool.Owner.Type == "ClusterComputeResource" {
-		out.Cluster = path.Base(ownerEl.Path)
+		out.Cluster = path.Base(ownerPath)
 	}
 	return nil
 }
@@ -347,6 +334,29 @@ func datastoreOfPath(p string) string {
 		return dp.Datastore
 	}
 	return ""
+}
+
+// readDevices reads the disks and the networks of the adapters of a VM's or
+// template's hardware; only reading a network's name can fail.
+func readDevices(ctx context.Context, vc *vim25.Client, hardware []types.BaseVirtualDevice) ([]Disk, []string, error) {
+	devices := object.VirtualDeviceList(hardware)
+	disks, networks := []Disk{}, []string{}
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		disk := d.(*types.VirtualDisk)
+		label := devices.Name(d)
+		if info := disk.DeviceInfo; info != nil && info.GetDescription().Label != "" {
+			label = info.GetDescription().Label
+		}
+		disks = append(disks, Disk{Label: label, SizeGiB: (disk.CapacityInBytes + GiB - 1) / GiB})
+	}
+	for _, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
+		name, err := networkName(ctx, vc, d.GetVirtualDevice().Backing)
+		if err != nil {
+			return nil, nil, err
+		}
+		networks = append(networks, name)
+	}
+	return disks, networks, nil
 }
 
 func networkName(ctx context.Context, vc *vim25.Client, backing types.BaseVirtualDeviceBackingInfo) (string, error) {

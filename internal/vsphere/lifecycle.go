@@ -9,8 +9,10 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -24,8 +26,8 @@ var vmProperties = []string{
 
 // CreateVM clones want.Source into want.Name, applies disks, networks and power
 // state, and waits for a guest IP when asked. On an error after the clone exists,
-// the returned VM names it (UUID set) so the caller can record it and a later
-// apply can replace it.
+// the returned VM is the clone as it is (UUID set, once it could be read), for
+// the caller to record so that a later apply replaces it.
 func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 	i, err := c.inventory(ctx, want.Datacenter)
 	if err != nil {
@@ -102,7 +104,7 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 		return VM{MOID: ref.Value}, err
 	}
 	if err := c.apply(ctx, i, vm, created, want); err != nil {
-		return created, err
+		return c.afterFailure(ctx, i, vm, created), err
 	}
 	got, err := c.read(ctx, i, vm)
 	if err != nil {
@@ -356,7 +358,6 @@ func (c *Client) read(ctx context.Context, i inv, vm *object.VirtualMachine) (VM
 		Template:     m.Config.Template,
 		IPAddresses:  guestIPs(m),
 		DiskGiB:      []int64{},
-		Networks:     []string{},
 	}
 	if m.Guest != nil {
 		out.DefaultIP = m.Guest.IpAddress
@@ -393,26 +394,22 @@ func (c *Client) read(ctx context.Context, i inv, vm *object.VirtualMachine) (VM
 		}
 	}
 
-	devices := object.VirtualDeviceList(m.Config.Hardware.Device)
-	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-		disk := d.(*types.VirtualDisk)
-		out.DiskGiB = append(out.DiskGiB, (disk.CapacityInBytes+GiB-1)/GiB)
+	disks, networks, err := readDevices(ctx, i.vc, m.Config.Hardware.Device)
+	if err != nil {
+		return VM{}, fmt.Errorf("read network of VM %q: %w", m.Name, err)
 	}
-	for _, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
-		name, err := networkName(ctx, i.vc, d.GetVirtualDevice().Backing)
-		if err != nil {
-			return VM{}, fmt.Errorf("read network of VM %q: %w", m.Name, err)
-		}
-		out.Networks = append(out.Networks, name)
+	for _, d := range disks {
+		out.DiskGiB = append(out.DiskGiB, d.SizeGiB)
 	}
+	out.Networks = networks
 
 	// Placement: folder, pool, cluster, host.
 	if m.Parent != nil {
-		e, err := i.f.Element(ctx, *m.Parent)
+		folder, err := find.InventoryPath(ctx, i.vc, *m.Parent)
 		if err != nil {
 			return VM{}, fmt.Errorf("read folder of VM %q: %w", m.Name, err)
 		}
-		out.Folder = strings.Trim(strings.TrimPrefix(e.Path, i.vmFolderPath()), "/")
+		out.Folder = strings.Trim(strings.TrimPrefix(folder, i.vmFolderPath()), "/")
 	}
 	if m.Runtime.Host != nil {
 		name, err := object.NewCommon(i.vc, *m.Runtime.Host).ObjectName(ctx)
@@ -429,7 +426,8 @@ func (c *Client) read(ctx context.Context, i inv, vm *object.VirtualMachine) (VM
 	return out, nil
 }
 
-// UpdateVM brings the VM want.UUID to want.
+// UpdateVM brings the VM want.UUID to want. On an error after it was found, the
+// returned VM is the VM as it is now (UUID set), for the caller to record.
 func (c *Client) UpdateVM(ctx context.Context, want VM) (VM, error) {
 	i, err := c.inventory(ctx, want.Datacenter)
 	if err != nil {
@@ -445,12 +443,21 @@ func (c *Client) UpdateVM(ctx context.Context, want VM) (VM, error) {
 	}
 	vm.InventoryPath = i.vmFolderPath() + "/" + path.Join(current.Folder, current.Name)
 	if err := c.apply(ctx, i, vm, current, want); err != nil {
-		if got, rerr := c.read(ctx, i, vm); rerr == nil {
-			return got, err
-		}
-		return current, err
+		return c.afterFailure(ctx, i, vm, current), err
 	}
 	return c.read(ctx, i, vm)
+}
+
+// afterFailure is the VM as a failed create or update left it, for the caller
+// to record: read back on a context of its own, since the caller's may be what
+// ended (a timeout), or known when even that read fails.
+func (c *Client) afterFailure(ctx context.Context, i inv, vm *object.VirtualMachine, known VM) VM {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if got, err := c.read(ctx, i, vm); err == nil {
+		return got
+	}
+	return known
 }
 
 // DeleteVM powers the VM off and destroys it with its disks. A VM that is already
