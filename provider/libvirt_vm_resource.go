@@ -289,7 +289,7 @@ func (r *libvirtVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 						"user_mode": schema.BoolAttribute{
 							MarkdownDescription: "QEMU user-mode networking: outbound access with no host set-up, and " +
 								"the guest's port 22 forwarded to `ssh_forward_port` on the libvirt host's 127.0.0.1. " +
-								"Set it to `true`; meant for a local libvirt.",
+								"Set it to `true`; refused when the provider's libvirt URI names another machine.",
 							Optional:      true,
 							PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
 						},
@@ -479,13 +479,28 @@ func (r *libvirtVMResource) Configure(_ context.Context, req resource.ConfigureR
 	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
-// ModifyPlan fails the plan when the provider has no libvirt block.
-func (r *libvirtVMResource) ModifyPlan(_ context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+// ModifyPlan fails the plan when the provider has no libvirt block, or a
+// user-mode interface meets a libvirt on another machine.
+func (r *libvirtVMResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() || r.clients == nil {
 		return
 	}
 	if r.clients.libvirt == nil {
 		resp.Diagnostics.AddError(missingLibvirtSummary, missingLibvirtDetail)
+		return
+	}
+	if r.clients.libvirt.Local() {
+		return
+	}
+	var ifaces []networkInterfaceModel
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("network_interface"), &ifaces)...)
+	for i, iface := range ifaces {
+		if iface.UserMode.ValueBool() {
+			resp.Diagnostics.AddAttributeError(path.Root("network_interface").AtListIndex(i).AtName("user_mode"),
+				"User-mode networking needs a local libvirt",
+				fmt.Sprintf("The provider's libvirt is %s, on another machine: QEMU would forward the guest's SSH port on "+
+					"that machine's 127.0.0.1, out of Kiln's reach. Use a libvirt network or bridge there.", r.clients.libvirt.URI()))
+		}
 	}
 }
 

@@ -222,6 +222,24 @@ resource "kiln_libvirt_vm" "test" {
 			{
 				Config: `
 provider "kiln" {
+  libvirt {
+    uri = "qemu+ssh://builder@kvm1.example.com/system"
+  }
+}
+resource "kiln_libvirt_vm" "test" {
+  name        = "remote-user-mode"
+  pool        = "default"
+  base_volume = "base.qcow2"
+  network_interface {
+    user_mode = true
+  }
+}`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)User-mode networking needs a local libvirt.*kvm1\.example\.com`),
+			},
+			{
+				Config: `
+provider "kiln" {
   libvirt {}
 }
 resource "kiln_libvirt_vm" "test" {

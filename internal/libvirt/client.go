@@ -64,6 +64,21 @@ func NewClient(uri string) *Client {
 // URI is the libvirt URI the client talks to.
 func (c *Client) URI() string { return c.uri }
 
+// Local reports whether the URI names libvirtd on this machine: a user-mode
+// interface's SSH port is forwarded on the libvirt host's 127.0.0.1, which only
+// then is the 127.0.0.1 Kiln picks a free port on and connects to.
+func (c *Client) Local() bool {
+	u, err := url.Parse(c.uri)
+	if err != nil {
+		return false
+	}
+	switch u.Hostname() {
+	case "", "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}
+
 func (c *Client) log(ctx context.Context, msg string, fields map[string]any) {
 	if c.Log != nil {
 		c.Log(ctx, msg, fields)

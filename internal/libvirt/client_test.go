@@ -152,3 +152,14 @@ func TestDisconnected(t *testing.T) {
 		}
 	}
 }
+
+func TestClientLocal(t *testing.T) {
+	for uri, want := range map[string]bool{
+		"qemu:///system": true, "qemu+unix:///system?socket=/run/x": true, "qemu+ssh://localhost/system": true,
+		"qemu+ssh://builder@kvm1.example.com/system": false, "qemu+tcp://10.0.0.5/system": false, "qemu://kvm1/system": false,
+	} {
+		if got := NewClient(uri).Local(); got != want {
+			t.Errorf("Local(%q) = %v, want %v", uri, got, want)
+		}
+	}
+}

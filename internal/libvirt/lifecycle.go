@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,9 @@ import (
 // domain as it is (UUID set), for the caller to record so that a later apply
 // replaces it.
 func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
+	if !c.Local() && slices.ContainsFunc(want.Interfaces, func(i Interface) bool { return i.UserMode }) {
+		return VM{}, fmt.Errorf("user-mode networking needs libvirtd on this machine, not %s: its SSH port would be forwarded on the libvirt host", c.uri)
+	}
 	var pool golibvirt.StoragePool
 	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
 		if _, err := conn.DomainLookupByName(want.Name); err == nil {
