@@ -147,9 +147,10 @@ func (r *libvirtVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"name": schema.StringAttribute{
-				MarkdownDescription: "Domain name; also names the VM's volumes (`<name>-root.qcow2`, `<name>-cidata.iso`).",
-				Required:            true,
-				PlanModifiers:       replace,
+				MarkdownDescription: "Domain name; also names the VM's volumes (`<name>-root.qcow2`, `<name>-cidata.iso`). A volume " +
+					"already under one of those names fails the create (naming the domain that uses it) and is left alone.",
+				Required:      true,
+				PlanModifiers: replace,
 				Validators: []validator.String{
 					stringvalidator.LengthBetween(1, 64),
 					stringvalidator.RegexMatches(domainNamePattern, "must start with a letter or digit and hold only letters, digits, `_`, `.` and `-`"),

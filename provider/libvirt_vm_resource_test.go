@@ -278,6 +278,87 @@ resource "kiln_libvirt_vm" "test" {
 	})
 }
 
+// TestAccLibvirtVM_volumeInUse checks that a create leaves a volume already
+// under the VM's volume names alone: one that another domain uses fails the
+// create naming that domain, and so does one no domain uses, which Kiln did not
+// mark as its own. Neither boots a guest.
+func TestAccLibvirtVM_volumeInUse(t *testing.T) {
+	testAccPreCheck(t)
+	bed := testenv.Libvirt(t)
+	cfg := vmConfig{bed: bed, name: acctest.RandomWithPrefix("kiln-acc"), memoryMiB: 512, diskGiB: 4, loginKey: newLoginKey(t).public}
+	root, other := cfg.name+"-root.qcow2", cfg.name+"-other"
+	bed.RemoveGuestAtCleanup(t, cfg.name)
+	bed.RemoveGuestAtCleanup(t, other)
+	err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+		pool, err := l.StoragePoolLookupByName(bed.Pool)
+		if err != nil {
+			return err
+		}
+		vol, err := (&libvirtxml.StorageVolume{
+			Name: root, Capacity: &libvirtxml.StorageVolumeSize{Value: 1 << 20},
+			Target: &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "raw"}},
+		}).Marshal()
+		if err != nil {
+			return err
+		}
+		if _, err := l.StorageVolCreateXML(pool, vol, 0); err != nil {
+			return err
+		}
+		dom, err := (&libvirtxml.Domain{
+			Type: "qemu", Name: other, Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
+			OS: &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"}},
+			Devices: &libvirtxml.DomainDeviceList{Disks: []libvirtxml.DomainDisk{{
+				Device: "disk",
+				Source: &libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: bed.Pool, Volume: root}},
+				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+			}}},
+		}).Marshal()
+		if err != nil {
+			return err
+		}
+		_, err = l.DomainDefineXMLFlags(dom, 0)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config:      cfg.String(),
+				ExpectError: wrappedText(fmt.Sprintf("volume %q already exists in pool %q and domain %q uses it", root, bed.Pool, other)),
+			},
+			{
+				PreConfig: func() {
+					if err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+						dom, err := l.DomainLookupByName(other)
+						if err != nil {
+							return err
+						}
+						return l.DomainUndefine(dom)
+					}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:      cfg.String(),
+				ExpectError: wrappedText(fmt.Sprintf("volume %q already exists in pool %q; no domain uses it, and Kiln did not mark it as its own", root, bed.Pool)),
+			},
+		},
+	})
+	if err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+		pool, err := l.StoragePoolLookupByName(bed.Pool)
+		if err != nil {
+			return err
+		}
+		_, err = l.StorageVolLookupByName(pool, root)
+		return err
+	}); err != nil {
+		t.Errorf("volume %q, not Kiln's: %v", root, err)
+	}
+}
+
 type loginKey struct {
 	public string
 	signer ssh.Signer

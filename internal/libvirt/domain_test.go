@@ -124,3 +124,38 @@ func TestDomainTypeFrom(t *testing.T) {
 		t.Errorf("with kvm: %q, want kvm", got)
 	}
 }
+
+func TestDomainXMLCreatingMark(t *testing.T) {
+	vm := sampleVM()
+	vm.creating = true
+	doc, err := domainXML(vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := parseDomain(doc)
+	if err != nil || !got.creating {
+		t.Fatalf("a domain marked as being created reads back creating = %v (%v)", got.creating, err)
+	}
+	vm.creating = false
+	if doc, _ = domainXML(vm); strings.Contains(doc, "creating") {
+		t.Errorf("a created domain still carries the mark:\n%s", doc)
+	}
+}
+
+func TestDiskUses(t *testing.T) {
+	const path = "/var/lib/libvirt/images/b-root.qcow2"
+	for _, tc := range []struct {
+		src  *libvirtxml.DomainDiskSource
+		want bool
+	}{
+		{nil, false},
+		{&libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: "default", Volume: "b-root.qcow2"}}, true},
+		{&libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: "other", Volume: "b-root.qcow2"}}, false},
+		{&libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: path}}, true},
+		{&libvirtxml.DomainDiskSource{Block: &libvirtxml.DomainDiskSourceBlock{Dev: "/dev/sdb"}}, false},
+	} {
+		if got := diskUses(tc.src, "default", "b-root.qcow2", path); got != tc.want {
+			t.Errorf("diskUses(%+v) = %v, want %v", tc.src, got, tc.want)
+		}
+	}
+}

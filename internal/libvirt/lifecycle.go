@@ -15,23 +15,25 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 )
 
-// CreateVM creates the root and seed volumes and the domain, starts it when
+// CreateVM defines the domain, creates its root and seed volumes, starts it when
 // want.Running, and waits until the guest's SSH server answers with the host key
-// Kiln gave it. On an error after the domain is defined, the returned VM is the
-// domain as it is (UUID set), for the caller to record so that a later apply
-// replaces it.
+// Kiln gave it. Volumes already under the VM's volume names are left alone and
+// fail the create, unless an interrupted create of this VM left them. On an
+// error after the domain is complete, the returned VM is the domain as it is
+// (UUID set), for the caller to record so that a later apply replaces it.
 func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 	if !c.Local() && slices.ContainsFunc(want.Interfaces, func(i Interface) bool { return i.UserMode }) {
 		return VM{}, fmt.Errorf("user-mode networking needs libvirtd on this machine, not %s: its SSH port would be forwarded on the libvirt host", c.uri)
 	}
-	var pool golibvirt.StoragePool
+	var (
+		pool     golibvirt.StoragePool
+		leftover *VM
+	)
 	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
-		if _, err := conn.DomainLookupByName(want.Name); err == nil {
-			return fmt.Errorf("domain %q already exists on %s: import it, or choose another name", want.Name, c.uri)
-		} else if !golibvirt.IsNotFound(err) {
-			return fmt.Errorf("look up domain %q: %w", want.Name, err)
-		}
 		var err error
+		if leftover, err = c.interruptedCreate(conn, want.Name); err != nil {
+			return err
+		}
 		if pool, err = conn.StoragePoolLookupByName(want.Pool); err != nil {
 			return fmt.Errorf("look up storage pool %q: %w", want.Pool, err)
 		}
@@ -42,6 +44,12 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 	})
 	if err != nil {
 		return VM{}, err
+	}
+	if leftover != nil {
+		c.log(ctx, "removing what an interrupted create left", map[string]any{"vm": want.Name, "uuid": leftover.UUID})
+		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return removeInterruptedCreate(conn, *leftover) }); err != nil {
+			return VM{}, err
+		}
 	}
 	vm := want
 	vm.UUID = uuid.NewString()
@@ -59,19 +67,36 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 			}
 		}
 	}
+	hostKey, err := remote.NewHostKey()
+	if err != nil {
+		return VM{}, err
+	}
+	vm.SSHHostKey = hostKey.Public
+	if err := c.read(ctx, func(conn *golibvirt.Libvirt) error { return volumesFree(conn, pool, vm) }); err != nil {
+		return VM{}, err
+	}
 
-	// Volumes left by an interrupted create carry Kiln's names and no domain uses
-	// them (the domain does not exist): remove them so this create converges.
-	for _, name := range []string{vm.RootVolume, vm.SeedVolume} {
-		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return deleteVolume(conn, pool, name) }); err != nil {
-			return VM{}, fmt.Errorf("remove leftover volume %q: %w", name, err)
-		}
+	// The domain comes first, marked as being created: it is Kiln's mark on the
+	// volumes, so that what an interrupted create leaves is known as Kiln's.
+	vm.creating = true
+	dom, err := c.define(ctx, vm)
+	if err != nil {
+		return VM{}, err
 	}
 	created := []string{}
-	cleanup := func() {
-		for _, name := range created {
-			_ = c.change(ctx, func(conn *golibvirt.Libvirt) error { return deleteVolume(conn, pool, name) })
+	abandon := func(err error) (VM, error) {
+		cerr := c.change(ctx, func(conn *golibvirt.Libvirt) error {
+			for _, name := range created {
+				if err := deleteVolume(conn, pool, name); err != nil {
+					return err
+				}
+			}
+			return conn.DomainUndefineFlags(dom, undefineFlags)
+		})
+		if cerr != nil {
+			return VM{}, fmt.Errorf("%w (removing domain %q, marked as being created, failed too: %v; the next create removes it)", err, vm.Name, cerr)
 		}
+		return VM{}, err
 	}
 
 	c.log(ctx, "creating root volume", map[string]any{"vm": vm.Name, "volume": vm.RootVolume, "full_copy": vm.FullCopy})
@@ -81,38 +106,17 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 		return err
 	})
 	if err != nil {
-		cleanup()
-		return VM{}, err
+		return abandon(err)
 	}
 	created = append(created, vm.RootVolume)
-
-	hostKey, err := remote.NewHostKey()
-	if err != nil {
-		cleanup()
-		return VM{}, err
-	}
-	vm.SSHHostKey = hostKey.Public
 	c.log(ctx, "creating cloud-init seed volume", map[string]any{"vm": vm.Name, "volume": vm.SeedVolume})
 	if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return createSeedVolume(conn, pool, vm, hostKey) }); err != nil {
-		cleanup()
-		return VM{}, err
+		return abandon(err)
 	}
 	created = append(created, vm.SeedVolume)
-
-	doc, err := domainXML(vm)
-	if err != nil {
-		cleanup()
-		return VM{}, err
-	}
-	var dom golibvirt.Domain
-	err = c.change(ctx, func(conn *golibvirt.Libvirt) error {
-		d, err := conn.DomainDefineXMLFlags(doc, 0)
-		dom = d
-		return err
-	})
-	if err != nil {
-		cleanup()
-		return VM{}, fmt.Errorf("define domain %q: %w", vm.Name, err)
+	vm.creating = false
+	if _, err := c.define(ctx, vm); err != nil {
+		return abandon(err)
 	}
 	c.log(ctx, "defined domain", map[string]any{"vm": vm.Name, "uuid": vm.UUID})
 	if vm.Running {
@@ -121,6 +125,86 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 		}
 	}
 	return c.ReadVM(ctx, vm.UUID)
+}
+
+// define defines (or redefines, by UUID) the domain for vm.
+func (c *Client) define(ctx context.Context, vm VM) (golibvirt.Domain, error) {
+	doc, err := domainXML(vm)
+	if err != nil {
+		return golibvirt.Domain{}, err
+	}
+	var dom golibvirt.Domain
+	err = c.change(ctx, func(conn *golibvirt.Libvirt) error {
+		dom, err = conn.DomainDefineXMLFlags(doc, 0)
+		return err
+	})
+	if err != nil {
+		return dom, fmt.Errorf("define domain %q: %w", vm.Name, err)
+	}
+	return dom, nil
+}
+
+// interruptedCreate returns the VM an interrupted create of name left (its
+// domain still marked as being created, and not running), nil when there is no
+// domain of that name, and an error when there is another.
+func (c *Client) interruptedCreate(conn *golibvirt.Libvirt, name string) (*VM, error) {
+	dom, err := conn.DomainLookupByName(name)
+	if golibvirt.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up domain %q: %w", name, err)
+	}
+	exists := fmt.Errorf("domain %q already exists on %s: import it, or choose another name", name, c.uri)
+	doc, err := conn.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
+	if err != nil {
+		return nil, fmt.Errorf("read domain %q: %w", name, err)
+	}
+	vm, _, err := parseDomain(doc)
+	if err != nil || !vm.creating {
+		return nil, exists
+	}
+	if active, err := conn.DomainIsActive(dom); err != nil || active == 1 {
+		return nil, exists
+	}
+	return &vm, nil
+}
+
+// removeInterruptedCreate removes the domain an interrupted create left and the
+// volumes it names, unless another domain has come to use one.
+func removeInterruptedCreate(conn *golibvirt.Libvirt, left VM) error {
+	dom, err := lookupDomain(conn, left.UUID)
+	if err != nil {
+		return err
+	}
+	pool, err := conn.StoragePoolLookupByName(left.Pool)
+	if err != nil {
+		return fmt.Errorf("look up storage pool %q: %w", left.Pool, err)
+	}
+	for _, name := range []string{left.RootVolume, left.SeedVolume} {
+		vol, err := conn.StorageVolLookupByName(pool, name)
+		if isErrorCode(err, golibvirt.ErrNoStorageVol) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("look up volume %q: %w", name, err)
+		}
+		users, err := volumeUsers(conn, pool, vol)
+		if err != nil {
+			return err
+		}
+		if users = slices.DeleteFunc(users, func(u string) bool { return u == left.Name }); len(users) > 0 {
+			return fmt.Errorf("an interrupted create of domain %q left volume %q, which domain %s now uses: Kiln leaves both alone; undefine %q once the volume is dealt with",
+				left.Name, name, quoteNames(users), left.Name)
+		}
+		if err := conn.StorageVolDelete(vol, golibvirt.StorageVolDeleteNormal); err != nil && !isErrorCode(err, golibvirt.ErrNoStorageVol) {
+			return fmt.Errorf("delete volume %q: %w", name, err)
+		}
+	}
+	if err := conn.DomainUndefineFlags(dom, undefineFlags); err != nil && !golibvirt.IsNotFound(err) {
+		return fmt.Errorf("undefine domain %q: %w", left.Name, err)
+	}
+	return nil
 }
 
 // ReadVM reads a VM back by UUID or name. It returns ErrNotFound when there is
@@ -290,6 +374,10 @@ func redefine(conn *golibvirt.Libvirt, dom golibvirt.Domain, want VM) error {
 	return nil
 }
 
+// undefineFlags undefine a domain with whatever libvirt keeps beside it.
+const undefineFlags = golibvirt.DomainUndefineManagedSave | golibvirt.DomainUndefineSnapshotsMetadata |
+	golibvirt.DomainUndefineNvram | golibvirt.DomainUndefineCheckpointsMetadata
+
 // DeleteVM removes the domain and the volumes Kiln created for it (root and
 // seed); the base volume or image is left alone. A missing domain or volume is
 // not an error, so a delete interrupted half-way can simply run again.
@@ -313,9 +401,7 @@ func (c *Client) DeleteVM(ctx context.Context, vm VM) error {
 				return fmt.Errorf("stop domain %q: %w", vm.Name, err)
 			}
 		}
-		flags := golibvirt.DomainUndefineManagedSave | golibvirt.DomainUndefineSnapshotsMetadata |
-			golibvirt.DomainUndefineNvram | golibvirt.DomainUndefineCheckpointsMetadata
-		err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return conn.DomainUndefineFlags(dom, flags) })
+		err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return conn.DomainUndefineFlags(dom, undefineFlags) })
 		if err != nil && !golibvirt.IsNotFound(err) {
 			return fmt.Errorf("undefine domain %q: %w", vm.Name, err)
 		}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -201,4 +203,85 @@ func bytesOf(s *libvirtxml.StorageVolumeSize) uint64 {
 		return s.Value << 30
 	}
 	return s.Value
+}
+
+// volumesFree fails unless the VM's volume names are free in the pool: a volume
+// there is not Kiln's to replace (what an interrupted create left was removed
+// with its domain), and the error names the domains that use it.
+func volumesFree(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm VM) error {
+	for _, name := range []string{vm.RootVolume, vm.SeedVolume} {
+		vol, err := conn.StorageVolLookupByName(pool, name)
+		if isErrorCode(err, golibvirt.ErrNoStorageVol) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("look up volume %q: %w", name, err)
+		}
+		users, err := volumeUsers(conn, pool, vol)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return fmt.Errorf("volume %q already exists in pool %q and domain %s uses it: choose another name", name, pool.Name, quoteNames(users))
+		}
+		return fmt.Errorf("volume %q already exists in pool %q; no domain uses it, and Kiln did not mark it as its own: "+
+			"delete it (virsh vol-delete %s --pool %s) or choose another name", name, pool.Name, name, pool.Name)
+	}
+	return nil
+}
+
+// volumeUsers names the domains with a disk on vol, by pool and volume name or
+// by its path.
+func volumeUsers(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vol golibvirt.StorageVol) ([]string, error) {
+	path, err := conn.StorageVolGetPath(vol)
+	if err != nil {
+		return nil, fmt.Errorf("read path of volume %q: %w", vol.Name, err)
+	}
+	doms, _, err := conn.ConnectListAllDomains(1, 0)
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	var users []string
+	for _, dom := range doms {
+		doc, err := conn.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
+		if golibvirt.IsNotFound(err) {
+			continue // undefined since the list
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read domain %q: %w", dom.Name, err)
+		}
+		var def libvirtxml.Domain
+		if err := def.Unmarshal(doc); err != nil {
+			return nil, fmt.Errorf("parse domain %q: %w", dom.Name, err)
+		}
+		if def.Devices != nil && slices.ContainsFunc(def.Devices.Disks, func(d libvirtxml.DomainDisk) bool {
+			return diskUses(d.Source, pool.Name, vol.Name, path)
+		}) {
+			users = append(users, def.Name)
+		}
+	}
+	return users, nil
+}
+
+func diskUses(src *libvirtxml.DomainDiskSource, pool, volume, path string) bool {
+	switch {
+	case src == nil:
+		return false
+	case src.Volume != nil:
+		return src.Volume.Pool == pool && src.Volume.Volume == volume
+	case src.File != nil:
+		return src.File.File == path
+	case src.Block != nil:
+		return src.Block.Dev == path
+	}
+	return false
+}
+
+// quoteNames renders domain names for an error message.
+func quoteNames(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = strconv.Quote(n)
+	}
+	return strings.Join(quoted, ", ")
 }
