@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -96,6 +97,7 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 				},
 				Check: resource.ComposeTestCheckFunc(
 					checkDomain(bed, cfg.name, true, 512),
+					checkSeedHoldsNoKey(bed, cfg.name+"-cidata.iso"),
 					checkVolumeCapacity(bed, cfg.name+"-root.qcow2", 4<<30),
 					checkGuest(login, "hostname", cfg.name),
 					checkGuest(login, "cat /sys/block/vda/size", strconv.Itoa(4<<30/512)),
@@ -125,6 +127,7 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					func(*terraform.State) error { return <-restarted },
 					checkDomain(bed, cfg.name, true, 512),
+					// The guest booted again from the scrubbed seed and kept its pinned key.
 					checkGuest(login, "hostname", cfg.name),
 				),
 			},
@@ -481,6 +484,31 @@ func checkDomain(bed testenv.LibvirtBed, name string, running bool, memoryMiB ui
 			}
 			if got := def.Memory.Value >> 10; def.Memory.Unit != "KiB" || got != memoryMiB {
 				return fmt.Errorf("domain %q memory = %d %s, want %d MiB", name, def.Memory.Value, def.Memory.Unit, memoryMiB)
+			}
+			return nil
+		})
+	}
+}
+
+// checkSeedHoldsNoKey asserts that the seed volume no longer holds the guest's
+// SSH private key once the guest answered with it.
+func checkSeedHoldsNoKey(bed testenv.LibvirtBed, volume string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		return withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+			pool, err := l.StoragePoolLookupByName(bed.Pool)
+			if err != nil {
+				return err
+			}
+			vol, err := l.StorageVolLookupByName(pool, volume)
+			if err != nil {
+				return fmt.Errorf("volume %q: %w", volume, err)
+			}
+			var seed bytes.Buffer
+			if err := l.StorageVolDownload(vol, &seed, 0, 0, 0); err != nil {
+				return err
+			}
+			if bytes.Contains(seed.Bytes(), []byte("PRIVATE KEY")) {
+				return fmt.Errorf("seed volume %q still holds a private key", volume)
 			}
 			return nil
 		})

@@ -20,8 +20,9 @@ import (
 const ShutdownGrace = 90 * time.Second
 
 // start boots the domain (or resumes it when paused) and waits for SSH,
-// following its serial console. A boot it starts must show kernel output within
-// vm.BootTimeout (when set), or the domain is forced off and a *BootError returned.
+// following its serial console, then takes the SSH host key off the seed
+// volume. A boot it starts must show kernel output within vm.BootTimeout (when
+// set), or the domain is forced off and a *BootError returned.
 func (c *Client) start(ctx context.Context, dom golibvirt.Domain, vm VM) error {
 	var state int32
 	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
@@ -76,7 +77,10 @@ func (c *Client) start(ctx context.Context, dom golibvirt.Domain, vm VM) error {
 			return fmt.Errorf("%w (forcing it off failed too: %v)", err, derr)
 		}
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return c.scrubSeed(ctx, vm)
 }
 
 // waitForSSH waits until the guest's SSH server proves its identity with the

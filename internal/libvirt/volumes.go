@@ -101,15 +101,7 @@ func createRootVolume(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm VM
 }
 
 func createSeedVolume(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm VM, hostKey remote.HostKey) error {
-	userData, err := vm.CloudInit.UserData(hostKey)
-	if err != nil {
-		return err
-	}
-	metaData, err := cloudinit.MetaData(vm.UUID, vm.CloudInit.Hostname)
-	if err != nil {
-		return err
-	}
-	iso, err := cloudinit.SeedISO(userData, metaData, os.TempDir())
+	iso, err := seedISO(vm, hostKey)
 	if err != nil {
 		return err
 	}
@@ -127,6 +119,64 @@ func createSeedVolume(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm VM
 	}
 	if err := conn.StorageVolUpload(vol, bytes.NewReader(iso), 0, uint64(len(iso)), 0); err != nil {
 		return fmt.Errorf("upload seed volume %q: %w", vm.SeedVolume, err)
+	}
+	return nil
+}
+
+// seedISO is vm's cloud-init NoCloud image; a zero hostKey leaves the SSH host
+// key out.
+func seedISO(vm VM, hostKey remote.HostKey) ([]byte, error) {
+	userData, err := vm.CloudInit.UserData(hostKey)
+	if err != nil {
+		return nil, err
+	}
+	metaData, err := cloudinit.MetaData(vm.UUID, vm.CloudInit.Hostname)
+	if err != nil {
+		return nil, err
+	}
+	return cloudinit.SeedISO(userData, metaData, os.TempDir())
+}
+
+// scrubSeed rewrites the seed volume without the SSH host key once the guest
+// has answered with that key: the private key would otherwise stay on a disk
+// the guest keeps attached (readable by its cdrom group) and in the pool. The
+// instance ID stays, so cloud-init takes later boots for the same instance and
+// keeps the key it installed. The new image is padded to the volume's size, so
+// nothing of the old one is left.
+func (c *Client) scrubSeed(ctx context.Context, vm VM) error {
+	if vm.SeedVolume == "" {
+		return nil
+	}
+	iso, err := seedISO(vm, remote.HostKey{})
+	if err != nil {
+		return err
+	}
+	c.log(ctx, "removing the SSH host key from the seed volume", map[string]any{"vm": vm.Name, "volume": vm.SeedVolume})
+	err = c.change(ctx, func(conn *golibvirt.Libvirt) error {
+		pool, err := conn.StoragePoolLookupByName(vm.Pool)
+		if err != nil {
+			return fmt.Errorf("look up storage pool %q: %w", vm.Pool, err)
+		}
+		vol, err := conn.StorageVolLookupByName(pool, vm.SeedVolume)
+		if isErrorCode(err, golibvirt.ErrNoStorageVol) {
+			return nil // removed by hand: nothing left to scrub
+		}
+		if err != nil {
+			return err
+		}
+		_, capacity, _, err := conn.StorageVolGetInfo(vol)
+		if err != nil {
+			return err
+		}
+		if uint64(len(iso)) > capacity {
+			return fmt.Errorf("the image without the key (%d bytes) outgrew the volume (%d bytes)", len(iso), capacity)
+		}
+		padded := make([]byte, capacity)
+		copy(padded, iso)
+		return conn.StorageVolUpload(vol, bytes.NewReader(padded), 0, capacity, 0)
+	})
+	if err != nil {
+		return fmt.Errorf("remove the SSH host key from seed volume %q: %w", vm.SeedVolume, err)
 	}
 	return nil
 }
