@@ -350,15 +350,9 @@ func TestAccLibvirtVM_volumeInUse(t *testing.T) {
 			},
 		},
 	})
-	if err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
-		pool, err := l.StoragePoolLookupByName(bed.Pool)
-		if err != nil {
-			return err
-		}
-		_, err = l.StorageVolLookupByName(pool, root)
-		return err
-	}); err != nil {
-		t.Errorf("volume %q, not Kiln's: %v", root, err)
+	stillThere := checkVolume(bed, root, func(*golibvirt.Libvirt, golibvirt.StorageVol) error { return nil })
+	if err := stillThere(nil); err != nil {
+		t.Errorf("the volume that was not Kiln's: %v", err)
 	}
 }
 
@@ -411,16 +405,7 @@ func shutdownDomain(t *testing.T, bed testenv.LibvirtBed, name string) {
 		if err := l.DomainShutdown(dom); err != nil {
 			return err
 		}
-		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-			state, _, err := l.DomainGetState(dom, 0)
-			if err != nil {
-				return err
-			}
-			if golibvirt.DomainState(state) == golibvirt.DomainShutoff {
-				return nil
-			}
-		}
-		return fmt.Errorf("domain %q did not power off after an ACPI shutdown", name)
+		return awaitDomainState(l, dom, golibvirt.DomainShutoff, 3*time.Minute)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -438,16 +423,7 @@ func restartLibvirtdOnceRunning(bed testenv.LibvirtBed, name string) <-chan erro
 			if err != nil {
 				return err
 			}
-			for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-				state, _, err := l.DomainGetState(dom, 0)
-				if err != nil {
-					return err
-				}
-				if golibvirt.DomainState(state) == golibvirt.DomainRunning {
-					return nil
-				}
-			}
-			return fmt.Errorf("domain %q did not start", name)
+			return awaitDomainState(l, dom, golibvirt.DomainRunning, 5*time.Minute)
 		})
 		if err == nil {
 			// Clear of the resume call that made it run.
@@ -490,32 +466,51 @@ func checkDomain(bed testenv.LibvirtBed, name string, running bool, memoryMiB ui
 	}
 }
 
+// awaitDomainState polls the domain's state until it is want.
+func awaitDomainState(l *golibvirt.Libvirt, dom golibvirt.Domain, want golibvirt.DomainState, limit time.Duration) error {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		state, _, err := l.DomainGetState(dom, 0)
+		if err != nil {
+			return err
+		}
+		if golibvirt.DomainState(state) == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("domain %q did not reach state %d in %s", dom.Name, want, limit)
+}
+
 // checkSeedHoldsNoKey asserts that the seed volume no longer holds the guest's
 // SSH private key once the guest answered with it.
 func checkSeedHoldsNoKey(bed testenv.LibvirtBed, volume string) resource.TestCheckFunc {
-	return func(*terraform.State) error {
-		return withLibvirt(bed, func(l *golibvirt.Libvirt) error {
-			pool, err := l.StoragePoolLookupByName(bed.Pool)
-			if err != nil {
-				return err
-			}
-			vol, err := l.StorageVolLookupByName(pool, volume)
-			if err != nil {
-				return fmt.Errorf("volume %q: %w", volume, err)
-			}
-			var seed bytes.Buffer
-			if err := l.StorageVolDownload(vol, &seed, 0, 0, 0); err != nil {
-				return err
-			}
-			if bytes.Contains(seed.Bytes(), []byte("PRIVATE KEY")) {
-				return fmt.Errorf("seed volume %q still holds a private key", volume)
-			}
-			return nil
-		})
-	}
+	return checkVolume(bed, volume, func(l *golibvirt.Libvirt, vol golibvirt.StorageVol) error {
+		var seed bytes.Buffer
+		if err := l.StorageVolDownload(vol, &seed, 0, 0, 0); err != nil {
+			return err
+		}
+		if bytes.Contains(seed.Bytes(), []byte("PRIVATE KEY")) {
+			return fmt.Errorf("seed volume %q still holds a private key", volume)
+		}
+		return nil
+	})
 }
 
 func checkVolumeCapacity(bed testenv.LibvirtBed, volume string, want uint64) resource.TestCheckFunc {
+	return checkVolume(bed, volume, func(l *golibvirt.Libvirt, vol golibvirt.StorageVol) error {
+		_, capacity, _, err := l.StorageVolGetInfo(vol)
+		if err != nil {
+			return err
+		}
+		if capacity != want {
+			return fmt.Errorf("volume %q capacity = %d, want %d", volume, capacity, want)
+		}
+		return nil
+	})
+}
+
+// checkVolume runs check on a volume of the test bed's pool, on a connection
+// of its own.
+func checkVolume(bed testenv.LibvirtBed, volume string, check func(*golibvirt.Libvirt, golibvirt.StorageVol) error) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		return withLibvirt(bed, func(l *golibvirt.Libvirt) error {
 			pool, err := l.StoragePoolLookupByName(bed.Pool)
@@ -526,14 +521,7 @@ func checkVolumeCapacity(bed testenv.LibvirtBed, volume string, want uint64) res
 			if err != nil {
 				return fmt.Errorf("volume %q: %w", volume, err)
 			}
-			_, capacity, _, err := l.StorageVolGetInfo(vol)
-			if err != nil {
-				return err
-			}
-			if capacity != want {
-				return fmt.Errorf("volume %q capacity = %d, want %d", volume, capacity, want)
-			}
-			return nil
+			return check(l, vol)
 		})
 	}
 }

@@ -182,16 +182,12 @@ func removeInterruptedCreate(conn *golibvirt.Libvirt, left VM) error {
 		return fmt.Errorf("look up storage pool %q: %w", left.Pool, err)
 	}
 	for _, name := range []string{left.RootVolume, left.SeedVolume} {
-		vol, err := conn.StorageVolLookupByName(pool, name)
-		if isErrorCode(err, golibvirt.ErrNoStorageVol) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("look up volume %q: %w", name, err)
-		}
-		users, err := volumeUsers(conn, pool, vol)
+		vol, users, found, err := volumeUsers(conn, pool, name)
 		if err != nil {
 			return err
+		}
+		if !found {
+			continue
 		}
 		if users = slices.DeleteFunc(users, func(u string) bool { return u == left.Name }); len(users) > 0 {
 			return fmt.Errorf("an interrupted create of domain %q left volume %q, which domain %s now uses: Kiln leaves both alone; undefine %q once the volume is dealt with",

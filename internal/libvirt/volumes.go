@@ -260,16 +260,12 @@ func bytesOf(s *libvirtxml.StorageVolumeSize) uint64 {
 // with its domain), and the error names the domains that use it.
 func volumesFree(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm VM) error {
 	for _, name := range []string{vm.RootVolume, vm.SeedVolume} {
-		vol, err := conn.StorageVolLookupByName(pool, name)
-		if isErrorCode(err, golibvirt.ErrNoStorageVol) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("look up volume %q: %w", name, err)
-		}
-		users, err := volumeUsers(conn, pool, vol)
+		_, users, found, err := volumeUsers(conn, pool, name)
 		if err != nil {
 			return err
+		}
+		if !found {
+			continue
 		}
 		if len(users) > 0 {
 			return fmt.Errorf("volume %q already exists in pool %q and domain %s uses it: choose another name", name, pool.Name, quoteNames(users))
@@ -280,37 +276,44 @@ func volumesFree(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm VM) err
 	return nil
 }
 
-// volumeUsers names the domains with a disk on vol, by pool and volume name or
-// by its path.
-func volumeUsers(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vol golibvirt.StorageVol) ([]string, error) {
+// volumeUsers looks the volume name up in pool and names the domains with a
+// disk on it, by pool and volume name or by its path; found is false when there
+// is no such volume.
+func volumeUsers(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, name string) (vol golibvirt.StorageVol, users []string, found bool, err error) {
+	vol, err = conn.StorageVolLookupByName(pool, name)
+	if isErrorCode(err, golibvirt.ErrNoStorageVol) {
+		return vol, nil, false, nil
+	}
+	if err != nil {
+		return vol, nil, false, fmt.Errorf("look up volume %q: %w", name, err)
+	}
 	path, err := conn.StorageVolGetPath(vol)
 	if err != nil {
-		return nil, fmt.Errorf("read path of volume %q: %w", vol.Name, err)
+		return vol, nil, true, fmt.Errorf("read path of volume %q: %w", name, err)
 	}
 	doms, _, err := conn.ConnectListAllDomains(1, 0)
 	if err != nil {
-		return nil, fmt.Errorf("list domains: %w", err)
+		return vol, nil, true, fmt.Errorf("list domains: %w", err)
 	}
-	var users []string
 	for _, dom := range doms {
 		doc, err := conn.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
 		if golibvirt.IsNotFound(err) {
 			continue // undefined since the list
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read domain %q: %w", dom.Name, err)
+			return vol, nil, true, fmt.Errorf("read domain %q: %w", dom.Name, err)
 		}
 		var def libvirtxml.Domain
 		if err := def.Unmarshal(doc); err != nil {
-			return nil, fmt.Errorf("parse domain %q: %w", dom.Name, err)
+			return vol, nil, true, fmt.Errorf("parse domain %q: %w", dom.Name, err)
 		}
 		if def.Devices != nil && slices.ContainsFunc(def.Devices.Disks, func(d libvirtxml.DomainDisk) bool {
-			return diskUses(d.Source, pool.Name, vol.Name, path)
+			return diskUses(d.Source, pool.Name, name, path)
 		}) {
 			users = append(users, def.Name)
 		}
 	}
-	return users, nil
+	return vol, users, true, nil
 }
 
 func diskUses(src *libvirtxml.DomainDiskSource, pool, volume, path string) bool {
