@@ -26,7 +26,8 @@ func deliveryEngine(c *clients, diags *diag.Diagnostics) *delivery.Engine {
 	return c.delivery
 }
 
-// stringMap converts a known map attribute; null and unknown give nil.
+// deliveryMap converts a known map-of-strings attribute (delivery's and
+// vSphere's extra_config); null and unknown give nil.
 func deliveryMap(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {
 	if m.IsNull() || m.IsUnknown() {
 		return nil
@@ -36,8 +37,8 @@ func deliveryMap(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[
 	return out
 }
 
-// mapValue renders a map as state; an empty map becomes null (optional maps
-// must hold at least one element, so null is how "none" reads back).
+// deliveryMapValue renders a map as state; an empty map becomes null (optional
+// maps must hold at least one element, so null is how "none" reads back).
 func deliveryMapValue(m map[string]string) types.Map {
 	if len(m) == 0 {
 		return types.MapNull(types.StringType)

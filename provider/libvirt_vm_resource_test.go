@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -77,6 +78,7 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 	bed.RemoveGuestAtCleanup(t, cfg.name)
 	grown := cfg
 	grown.memoryMiB, grown.diskGiB = 768, 5
+	var restarted <-chan error
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -95,6 +97,7 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 				},
 				Check: resource.ComposeTestCheckFunc(
 					checkDomain(bed, cfg.name, true, 512),
+					checkSeedHoldsNoKey(bed, cfg.name+"-cidata.iso"),
 					checkVolumeCapacity(bed, cfg.name+"-root.qcow2", 4<<30),
 					checkGuest(login, "hostname", cfg.name),
 					checkGuest(login, "cat /sys/block/vda/size", strconv.Itoa(4<<30/512)),
@@ -108,8 +111,13 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 			},
 			{
 				// Shut down out of band: the plan shows it and apply starts the VM.
-				PreConfig: func() { shutdownDomain(t, bed, cfg.name) },
-				Config:    cfg.String(),
+				// libvirtd restarts while that apply waits for the guest's SSH:
+				// the provider rides through it.
+				PreConfig: func() {
+					shutdownDomain(t, bed, cfg.name)
+					restarted = restartLibvirtdOnceRunning(bed, cfg.name)
+				},
+				Config: cfg.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{
 						plancheck.ExpectResourceAction(vmAddr, plancheck.ResourceActionUpdate),
@@ -117,17 +125,14 @@ func TestAccLibvirtVM_lifecycle(t *testing.T) {
 					},
 				},
 				Check: resource.ComposeTestCheckFunc(
+					func(*terraform.State) error { return <-restarted },
 					checkDomain(bed, cfg.name, true, 512),
+					// The guest booted again from the scrubbed seed and kept its pinned key.
 					checkGuest(login, "hostname", cfg.name),
 				),
 			},
 			{
-				// libvirtd restarts under a running guest: nothing to do.
-				PreConfig: func() {
-					if err := testenv.RestartLibvirtd(); err != nil {
-						t.Fatal(err)
-					}
-				},
+				// After the restart, a refresh of the running guest finds nothing to do.
 				Config: cfg.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
@@ -220,6 +225,24 @@ resource "kiln_libvirt_vm" "test" {
 			{
 				Config: `
 provider "kiln" {
+  libvirt {
+    uri = "qemu+ssh://builder@kvm1.example.com/system"
+  }
+}
+resource "kiln_libvirt_vm" "test" {
+  name        = "remote-user-mode"
+  pool        = "default"
+  base_volume = "base.qcow2"
+  network_interface {
+    user_mode = true
+  }
+}`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)User-mode networking needs a local libvirt.*kvm1\.example\.com`),
+			},
+			{
+				Config: `
+provider "kiln" {
   libvirt {}
 }
 resource "kiln_libvirt_vm" "test" {
@@ -256,6 +279,81 @@ resource "kiln_libvirt_vm" "test" {
 			ExpectError: regexp.MustCompile(`(?s)connect to libvirt at qemu\+unix:///system\?socket=/nonexistent/libvirt-sock.*is libvirtd running`),
 		}},
 	})
+}
+
+// TestAccLibvirtVM_volumeInUse checks that a create leaves a volume already
+// under the VM's volume names alone: one that another domain uses fails the
+// create naming that domain, and so does one no domain uses, which Kiln did not
+// mark as its own. Neither boots a guest.
+func TestAccLibvirtVM_volumeInUse(t *testing.T) {
+	testAccPreCheck(t)
+	bed := testenv.Libvirt(t)
+	cfg := vmConfig{bed: bed, name: acctest.RandomWithPrefix("kiln-acc"), memoryMiB: 512, diskGiB: 4, loginKey: newLoginKey(t).public}
+	root, other := cfg.name+"-root.qcow2", cfg.name+"-other"
+	bed.RemoveGuestAtCleanup(t, cfg.name)
+	bed.RemoveGuestAtCleanup(t, other)
+	err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+		pool, err := l.StoragePoolLookupByName(bed.Pool)
+		if err != nil {
+			return err
+		}
+		vol, err := (&libvirtxml.StorageVolume{
+			Name: root, Capacity: &libvirtxml.StorageVolumeSize{Value: 1 << 20},
+			Target: &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "raw"}},
+		}).Marshal()
+		if err != nil {
+			return err
+		}
+		if _, err := l.StorageVolCreateXML(pool, vol, 0); err != nil {
+			return err
+		}
+		dom, err := (&libvirtxml.Domain{
+			Type: "qemu", Name: other, Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
+			OS: &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"}},
+			Devices: &libvirtxml.DomainDeviceList{Disks: []libvirtxml.DomainDisk{{
+				Device: "disk",
+				Source: &libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: bed.Pool, Volume: root}},
+				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+			}}},
+		}).Marshal()
+		if err != nil {
+			return err
+		}
+		_, err = l.DomainDefineXMLFlags(dom, 0)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config:      cfg.String(),
+				ExpectError: wrappedText(fmt.Sprintf("volume %q already exists in pool %q and domain %q uses it", root, bed.Pool, other)),
+			},
+			{
+				PreConfig: func() {
+					if err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+						dom, err := l.DomainLookupByName(other)
+						if err != nil {
+							return err
+						}
+						return l.DomainUndefine(dom)
+					}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:      cfg.String(),
+				ExpectError: wrappedText(fmt.Sprintf("volume %q already exists in pool %q; no domain uses it, and Kiln did not mark it as its own", root, bed.Pool)),
+			},
+		},
+	})
+	stillThere := checkVolume(bed, root, func(*golibvirt.Libvirt, golibvirt.StorageVol) error { return nil })
+	if err := stillThere(nil); err != nil {
+		t.Errorf("the volume that was not Kiln's: %v", err)
+	}
 }
 
 type loginKey struct {
@@ -307,20 +405,34 @@ func shutdownDomain(t *testing.T, bed testenv.LibvirtBed, name string) {
 		if err := l.DomainShutdown(dom); err != nil {
 			return err
 		}
-		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-			state, _, err := l.DomainGetState(dom, 0)
-			if err != nil {
-				return err
-			}
-			if golibvirt.DomainState(state) == golibvirt.DomainShutoff {
-				return nil
-			}
-		}
-		return fmt.Errorf("domain %q did not power off after an ACPI shutdown", name)
+		return awaitDomainState(l, dom, golibvirt.DomainShutoff, 3*time.Minute)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// restartLibvirtdOnceRunning restarts libvirtd, as an operator would, a moment
+// after the domain starts running, so the restart lands while the provider
+// waits for the guest's SSH; the channel reports how the restart went.
+func restartLibvirtdOnceRunning(bed testenv.LibvirtBed, name string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+			dom, err := l.DomainLookupByName(name)
+			if err != nil {
+				return err
+			}
+			return awaitDomainState(l, dom, golibvirt.DomainRunning, 5*time.Minute)
+		})
+		if err == nil {
+			// Clear of the resume call that made it run.
+			time.Sleep(2 * time.Second)
+			err = testenv.RestartLibvirtd()
+		}
+		done <- err
+	}()
+	return done
 }
 
 // checkDomain asserts on libvirt itself: the domain's state and defined memory.
@@ -354,7 +466,51 @@ func checkDomain(bed testenv.LibvirtBed, name string, running bool, memoryMiB ui
 	}
 }
 
+// awaitDomainState polls the domain's state until it is want.
+func awaitDomainState(l *golibvirt.Libvirt, dom golibvirt.Domain, want golibvirt.DomainState, limit time.Duration) error {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		state, _, err := l.DomainGetState(dom, 0)
+		if err != nil {
+			return err
+		}
+		if golibvirt.DomainState(state) == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("domain %q did not reach state %d in %s", dom.Name, want, limit)
+}
+
+// checkSeedHoldsNoKey asserts that the seed volume no longer holds the guest's
+// SSH private key once the guest answered with it.
+func checkSeedHoldsNoKey(bed testenv.LibvirtBed, volume string) resource.TestCheckFunc {
+	return checkVolume(bed, volume, func(l *golibvirt.Libvirt, vol golibvirt.StorageVol) error {
+		var seed bytes.Buffer
+		if err := l.StorageVolDownload(vol, &seed, 0, 0, 0); err != nil {
+			return err
+		}
+		if bytes.Contains(seed.Bytes(), []byte("PRIVATE KEY")) {
+			return fmt.Errorf("seed volume %q still holds a private key", volume)
+		}
+		return nil
+	})
+}
+
 func checkVolumeCapacity(bed testenv.LibvirtBed, volume string, want uint64) resource.TestCheckFunc {
+	return checkVolume(bed, volume, func(l *golibvirt.Libvirt, vol golibvirt.StorageVol) error {
+		_, capacity, _, err := l.StorageVolGetInfo(vol)
+		if err != nil {
+			return err
+		}
+		if capacity != want {
+			return fmt.Errorf("volume %q capacity = %d, want %d", volume, capacity, want)
+		}
+		return nil
+	})
+}
+
+// checkVolume runs check on a volume of the test bed's pool, on a connection
+// of its own.
+func checkVolume(bed testenv.LibvirtBed, volume string, check func(*golibvirt.Libvirt, golibvirt.StorageVol) error) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		return withLibvirt(bed, func(l *golibvirt.Libvirt) error {
 			pool, err := l.StoragePoolLookupByName(bed.Pool)
@@ -365,14 +521,7 @@ func checkVolumeCapacity(bed testenv.LibvirtBed, volume string, want uint64) res
 			if err != nil {
 				return fmt.Errorf("volume %q: %w", volume, err)
 			}
-			_, capacity, _, err := l.StorageVolGetInfo(vol)
-			if err != nil {
-				return err
-			}
-			if capacity != want {
-				return fmt.Errorf("volume %q capacity = %d, want %d", volume, capacity, want)
-			}
-			return nil
+			return check(l, vol)
 		})
 	}
 }

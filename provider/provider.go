@@ -180,7 +180,7 @@ func (p *kilnProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 			},
 			"ssh": schema.SingleNestedBlock{
 				MarkdownDescription: "Defaults for the SSH connections of host provisioning steps; each " +
-					"resource's own `connection` overrides them.",
+					"resource's own `ssh` block overrides them.",
 				Attributes: map[string]schema.Attribute{
 					"user": schema.StringAttribute{
 						MarkdownDescription: "Login user. Defaults to `root`.",

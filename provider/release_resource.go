@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
@@ -22,7 +23,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -53,7 +53,7 @@ type releaseModel struct {
 	ForceConflicts    types.Bool     `tfsdk:"force_conflicts"`
 	RollbackOnFailure types.Bool     `tfsdk:"rollback_on_failure"`
 	HistoryLimit      types.Int64    `tfsdk:"history_limit"`
-	RolloutTimeout    types.String   `tfsdk:"rollout_timeout"`
+	RolloutTimeout    goDuration     `tfsdk:"rollout_timeout"`
 	Namespace         types.String   `tfsdk:"namespace"`
 	Revision          types.Int64    `tfsdk:"revision"`
 	Status            types.String   `tfsdk:"status"`
@@ -64,7 +64,7 @@ type releaseModel struct {
 
 const defaultReleaseTimeout = 30 * time.Minute
 
-var rolloutTimeoutPattern = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`)
+const defaultRolloutTimeout = "5m"
 
 func (r *releaseResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_release"
@@ -152,14 +152,8 @@ func (r *releaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				Default:             int64default.StaticInt64(delivery.DefaultHistoryLimit),
 				Validators:          []validator.Int64{int64validator.Between(1, 1000)},
 			},
-			"rollout_timeout": schema.StringAttribute{
-				MarkdownDescription: "How long each startup group may take to roll out, a Go duration; a rollback " +
-					"waits at least `1m` per group. Defaults to `5m`.",
-				Optional:   true,
-				Computed:   true,
-				Default:    stringdefault.StaticString("5m"),
-				Validators: []validator.String{stringvalidator.RegexMatches(rolloutTimeoutPattern, "must be a duration such as `90s` or `5m`")},
-			},
+			"rollout_timeout": durationAttribute("How long each startup group may take to roll out, a Go duration; a rollback "+
+				"waits at least `1m` per group.", defaultRolloutTimeout),
 			"namespace": schema.StringAttribute{
 				MarkdownDescription: "The environment's namespace.",
 				Computed:            true,
@@ -328,7 +322,7 @@ func fromRecord(rec *kube.Record, drift []string, prior releaseModel) releaseMod
 		m.HistoryLimit = types.Int64Value(delivery.DefaultHistoryLimit)
 	}
 	if m.RolloutTimeout.IsNull() {
-		m.RolloutTimeout = types.StringValue("5m")
+		m.RolloutTimeout = timetypes.NewGoDurationValueFromStringMust(defaultRolloutTimeout)
 	}
 	if m.OnlyServices.IsUnknown() {
 		m.OnlyServices = types.ListNull(types.StringType)

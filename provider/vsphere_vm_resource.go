@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"time"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
@@ -67,7 +68,7 @@ type vsphereVMModel struct {
 	ExtraConfig      types.Map              `tfsdk:"extra_config"`
 	PowerState       types.String           `tfsdk:"power_state"`
 	AllowPowerCycle  types.Bool             `tfsdk:"allow_power_cycle"`
-	WaitForIPTimeout types.String           `tfsdk:"wait_for_ip_timeout"`
+	WaitForIPTimeout goDuration             `tfsdk:"wait_for_ip_timeout"`
 	DefaultIPAddress types.String           `tfsdk:"default_ip_address"`
 	IPAddresses      types.List             `tfsdk:"ip_addresses"`
 	Customize        *vsphereCustomizeModel `tfsdk:"customize"`
@@ -97,9 +98,8 @@ const (
 )
 
 var (
-	durationPattern = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$|^0$`)
-	cidrPattern     = regexp.MustCompile(`^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$`)
-	ipv4Pattern     = regexp.MustCompile(`^([0-9]{1,3}\.){3}[0-9]{1,3}$`)
+	cidrPattern = regexp.MustCompile(`^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$`)
+	ipv4Pattern = regexp.MustCompile(`^([0-9]{1,3}\.){3}[0-9]{1,3}$`)
 )
 
 func (r *vsphereVMResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -263,7 +263,7 @@ func (r *vsphereVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				Validators: []validator.Map{
 					mapvalidator.SizeAtLeast(1),
 					mapvalidator.KeysAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[A-Za-z0-9_.\-]+$`), "must be an extraConfig key like guestinfo.role"),
-						stringvalidator.RegexMatches(regexp.MustCompile(`^(?:[^k]|k[^i]|ki[^l]|kil[^n]|kiln[^.])`), "must not start with kiln. (reserved by Kiln)")),
+						notReservedKey{}),
 					mapvalidator.ValueStringsAre(stringvalidator.LengthAtLeast(1)),
 				},
 			},
@@ -284,16 +284,9 @@ func (r *vsphereVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 			},
-			"wait_for_ip_timeout": schema.StringAttribute{
-				MarkdownDescription: "How long to wait for a guest IP address (reported by VMware Tools) after Kiln " +
-					"powers the VM on, as a Go duration (`90s`, `5m`); `0` does not wait. Defaults to `5m`. It only " +
-					"steers an apply: changing it alone plans no update (it is recorded with the next one), and an " +
-					"import records the default.",
-				Optional:   true,
-				Computed:   true,
-				Default:    stringdefault.StaticString(defaultWaitForIPTimeout),
-				Validators: []validator.String{stringvalidator.RegexMatches(durationPattern, "must be a duration like 90s or 5m, or 0")},
-			},
+			"wait_for_ip_timeout": durationAttribute("How long to wait for a guest IP address (reported by VMware Tools) after Kiln "+
+				"powers the VM on, as a Go duration (`90s`, `5m`); `0` does not wait. It only steers an apply: changing "+
+				"it alone plans no update (it is recorded with the next one), and an import records the default.", defaultWaitForIPTimeout),
 			"default_ip_address": schema.StringAttribute{
 				MarkdownDescription: "The guest's primary IP address as VMware Tools report it; null when unknown.",
 				Computed:            true,
@@ -595,12 +588,10 @@ func (m vsphereVMModel) toVM(ctx context.Context) (vsphere.VM, diag.Diagnostics)
 		PowerOn:         m.PowerState.ValueString() != "off",
 		AllowPowerCycle: m.AllowPowerCycle.ValueBool(),
 	}
-	if wait := m.WaitForIPTimeout.ValueString(); wait != "" && wait != "0" {
-		d, err := time.ParseDuration(wait)
-		if err != nil {
-			diags.AddAttributeError(path.Root("wait_for_ip_timeout"), "Invalid duration", err.Error())
-		}
-		vm.IPWait = d
+	if !m.WaitForIPTimeout.IsNull() {
+		wait, d := m.WaitForIPTimeout.ValueGoDuration()
+		diags.Append(d...)
+		vm.IPWait = wait
 	}
 	if !m.Disks.IsNull() && !m.Disks.IsUnknown() {
 		var disks []vsphereDiskModel
@@ -614,9 +605,7 @@ func (m vsphereVMModel) toVM(ctx context.Context) (vsphere.VM, diag.Diagnostics)
 		vm.Networks = []string{}
 		diags.Append(m.Networks.ElementsAs(ctx, &vm.Networks, false)...)
 	}
-	if !m.ExtraConfig.IsNull() && !m.ExtraConfig.IsUnknown() {
-		diags.Append(m.ExtraConfig.ElementsAs(ctx, &vm.ExtraConfig, false)...)
-	}
+	vm.ExtraConfig = deliveryMap(ctx, m.ExtraConfig, &diags)
 	if cz := m.Customize; cz != nil {
 		vm.Customization = &vsphere.Customization{
 			Hostname:    cz.Hostname.ValueString(),
@@ -652,7 +641,7 @@ func fromVsphereVM(vm vsphere.VM, prior vsphereVMModel) vsphereVMModel {
 		NumCPUs:          types.Int64Value(int64(vm.NumCPUs)),
 		MemoryMiB:        types.Int64Value(vm.MemoryMiB),
 		Networks:         stringList(vm.Networks),
-		ExtraConfig:      types.MapNull(types.StringType),
+		ExtraConfig:      deliveryMapValue(vm.ExtraConfig),
 		PowerState:       types.StringValue("off"),
 		AllowPowerCycle:  prior.AllowPowerCycle,
 		WaitForIPTimeout: prior.WaitForIPTimeout,
@@ -678,19 +667,29 @@ func fromVsphereVM(vm vsphere.VM, prior vsphereVMModel) vsphereVMModel {
 		m.AllowPowerCycle = types.BoolValue(false)
 	}
 	if m.WaitForIPTimeout.IsNull() || m.WaitForIPTimeout.IsUnknown() {
-		m.WaitForIPTimeout = types.StringValue(defaultWaitForIPTimeout)
+		m.WaitForIPTimeout = timetypes.NewGoDurationValueFromStringMust(defaultWaitForIPTimeout)
 	}
 	disks := make([]attr.Value, 0, len(vm.DiskGiB))
 	for _, size := range vm.DiskGiB {
 		disks = append(disks, types.ObjectValueMust(vsphereDiskType.AttrTypes, map[string]attr.Value{"size_gib": types.Int64Value(size)}))
 	}
 	m.Disks = types.ListValueMust(vsphereDiskType, disks)
-	if len(vm.ExtraConfig) > 0 {
-		elems := map[string]attr.Value{}
-		for k, v := range vm.ExtraConfig {
-			elems[k] = types.StringValue(v)
-		}
-		m.ExtraConfig = types.MapValueMust(types.StringType, elems)
-	}
 	return m
+}
+
+// notReservedKey refuses extraConfig keys under vsphere.ReservedKeyPrefix, in
+// any case: vSphere matches extraConfig keys regardless of case.
+type notReservedKey struct{}
+
+func (notReservedKey) Description(context.Context) string {
+	return "must not start with `" + vsphere.ReservedKeyPrefix + "`: Kiln keeps its own keys on the VM under that prefix"
+}
+
+func (v notReservedKey) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v notReservedKey) ValidateString(ctx context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	key := req.ConfigValue.ValueString()
+	if len(key) >= len(vsphere.ReservedKeyPrefix) && strings.EqualFold(key[:len(vsphere.ReservedKeyPrefix)], vsphere.ReservedKeyPrefix) {
+		resp.Diagnostics.AddAttributeError(req.Path, "Reserved extraConfig key", fmt.Sprintf("%q %s.", key, v.Description(ctx)))
+	}
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -358,6 +361,20 @@ resource "kiln_vsphere_vm" "test" {
 				ExpectError: regexp.MustCompile(`(?s)(power_state.*value must be one of|ipv4_address.*prefix length)`),
 			},
 			{
+				Config: vsphereProviderBlock(bed) + `
+resource "kiln_vsphere_vm" "test" {
+  name                = "bad-settings"
+  source              = "templates/debian-12"
+  cluster             = "C0"
+  wait_for_ip_timeout = "-1m"
+  extra_config = {
+    "Kiln.source" = "mine"
+  }
+}`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)(Negative duration.*Reserved extraConfig key|Reserved extraConfig key.*Negative duration)`),
+			},
+			{
 				Config: strings.Replace(vsphereProviderBlock(bed), bed.Password, "wrong-password", 1) + fmt.Sprintf(`
 resource "kiln_vsphere_vm" "test" {
   name    = "bad-login"
@@ -377,6 +394,21 @@ resource "kiln_vsphere_vm" "test" {
 			},
 		},
 	})
+}
+
+func TestNotReservedKey(t *testing.T) {
+	for key, wantErr := range map[string]bool{
+		"guestinfo.role": false, "k": false, "ki": false, "kil": false, "kiln": false, "kilnx.a": false,
+		"kiln.source": true, "KILN.source": true, "kiln.": true,
+	} {
+		resp := &validator.StringResponse{}
+		notReservedKey{}.ValidateString(context.Background(), validator.StringRequest{
+			Path: path.Root("extra_config"), ConfigValue: basetypes.NewStringValue(key),
+		}, resp)
+		if got := resp.Diagnostics.HasError(); got != wantErr {
+			t.Errorf("%q: error = %v, want %v", key, got, wantErr)
+		}
+	}
 }
 
 // withVsphere runs fn on a session of its own, so that assertions and drift do not

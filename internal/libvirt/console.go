@@ -223,7 +223,7 @@ const consoleOpenTimeout = 30 * time.Second
 // judged. The caller closes it.
 func (c *Client) followConsole(ctx context.Context, dom golibvirt.Domain) *console {
 	con := &console{stop: make(chan struct{}), done: make(chan struct{})}
-	conn, err := c.dial()
+	conn, err := c.dialOnce()
 	if err != nil {
 		con.err = err
 		close(con.done)
@@ -271,6 +271,17 @@ func (con *console) describe(name string) string {
 		return fmt.Sprintf("the serial console could not be read (%v); its log on the libvirt host is %s", con.err, serialLogPath(name))
 	}
 	return fmt.Sprintf("last console lines (the full log on the libvirt host is %s):\n%s", serialLogPath(name), quoteConsole(con.log.Tail()))
+}
+
+// ended reports whether the console stream ended before Close: libvirtd closed
+// it (a restart takes the stream with its connection), or it never opened.
+func (con *console) ended() bool {
+	select {
+	case <-con.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (con *console) Close() {

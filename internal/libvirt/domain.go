@@ -29,6 +29,7 @@ type vmMetadata struct {
 	SeedVolume string   `xml:"seed-volume"`
 	SSHHostKey string   `xml:"ssh-host-key"`
 	CloudInit  string   `xml:"cloud-init"` // JSON of cloudinit.Config
+	Creating   bool     `xml:"creating,omitempty"`
 }
 
 const (
@@ -47,6 +48,7 @@ func domainXML(vm VM) (string, error) {
 	meta, err := xml.Marshal(vmMetadata{
 		Pool: vm.Pool, BaseVolume: vm.BaseVolume, BaseImage: vm.BaseImage, FullCopy: vm.FullCopy,
 		RootVolume: vm.RootVolume, SeedVolume: vm.SeedVolume, SSHHostKey: vm.SSHHostKey, CloudInit: string(ci),
+		Creating: vm.creating,
 	})
 	if err != nil {
 		return "", fmt.Errorf("encode metadata: %w", err)
@@ -169,7 +171,7 @@ func parseDomain(doc string) (VM, libvirtxml.Domain, error) {
 			}
 		}
 		vm.Pool, vm.BaseVolume, vm.BaseImage, vm.FullCopy = meta.Pool, meta.BaseVolume, meta.BaseImage, meta.FullCopy
-		vm.RootVolume, vm.SeedVolume, vm.SSHHostKey = meta.RootVolume, meta.SeedVolume, meta.SSHHostKey
+		vm.RootVolume, vm.SeedVolume, vm.SSHHostKey, vm.creating = meta.RootVolume, meta.SeedVolume, meta.SSHHostKey, meta.Creating
 		if meta.CloudInit != "" {
 			var ci cloudinit.Config
 			if err := json.Unmarshal([]byte(meta.CloudInit), &ci); err != nil {

@@ -101,13 +101,15 @@ func TestToMiB(t *testing.T) {
 	}
 }
 
-func TestParseUUID(t *testing.T) {
-	u, ok := parseUUID("0b7c5f0e-3d1b-4a5e-9b1e-2f8c6a4d9e10")
+func TestDomainUUID(t *testing.T) {
+	u, ok := domainUUID("0b7c5f0e-3d1b-4a5e-9b1e-2f8c6a4d9e10")
 	if !ok || u[0] != 0x0b || u[15] != 0x10 {
-		t.Fatalf("parseUUID = %x, %v", u, ok)
+		t.Fatalf("domainUUID = %x, %v", u, ok)
 	}
-	if _, ok := parseUUID("builder"); ok {
-		t.Fatal("a domain name parsed as a UUID")
+	for _, name := range []string{"builder", "0b7c5f0e3d1b4a5e9b1e2f8c6a4d9e10"} {
+		if _, ok := domainUUID(name); ok {
+			t.Errorf("the domain name %q read as a UUID", name)
+		}
 	}
 }
 
@@ -120,5 +122,40 @@ func TestDomainTypeFrom(t *testing.T) {
 	withKVM.Guests[0].Arch.Domains = append(withKVM.Guests[0].Arch.Domains, libvirtxml.CapsGuestDomain{Type: "kvm"})
 	if got := domainTypeFrom(withKVM); got != "kvm" {
 		t.Errorf("with kvm: %q, want kvm", got)
+	}
+}
+
+func TestDomainXMLCreatingMark(t *testing.T) {
+	vm := sampleVM()
+	vm.creating = true
+	doc, err := domainXML(vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := parseDomain(doc)
+	if err != nil || !got.creating {
+		t.Fatalf("a domain marked as being created reads back creating = %v (%v)", got.creating, err)
+	}
+	vm.creating = false
+	if doc, _ = domainXML(vm); strings.Contains(doc, "creating") {
+		t.Errorf("a created domain still carries the mark:\n%s", doc)
+	}
+}
+
+func TestDiskUses(t *testing.T) {
+	const path = "/var/lib/libvirt/images/b-root.qcow2"
+	for _, tc := range []struct {
+		src  *libvirtxml.DomainDiskSource
+		want bool
+	}{
+		{nil, false},
+		{&libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: "default", Volume: "b-root.qcow2"}}, true},
+		{&libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: "other", Volume: "b-root.qcow2"}}, false},
+		{&libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: path}}, true},
+		{&libvirtxml.DomainDiskSource{Block: &libvirtxml.DomainDiskSourceBlock{Dev: "/dev/sdb"}}, false},
+	} {
+		if got := diskUses(tc.src, "default", "b-root.qcow2", path); got != tc.want {
+			t.Errorf("diskUses(%+v) = %v, want %v", tc.src, got, tc.want)
+		}
 	}
 }

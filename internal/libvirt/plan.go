@@ -2,8 +2,9 @@ package libvirt
 
 import (
 	"fmt"
-	"github.com/kilnhq/terraform-provider-kiln/internal/cloudinit"
 	"slices"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/cloudinit"
 )
 
 // UpdatePlan is how Kiln brings a VM from its current state to the desired one.

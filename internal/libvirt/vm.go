@@ -38,6 +38,10 @@ type VM struct {
 	SSHHost     string
 	SSHPort     int
 	IPAddresses []string
+
+	// creating marks a domain CreateVM defined before its volumes and has not
+	// finished: what an interrupted create leaves, for the next to remove.
+	creating bool
 }
 
 // Interface is one network interface. Exactly one of Network, Bridge or UserMode is set.

@@ -2,10 +2,16 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path"
+	"regexp"
 	"strings"
 
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -150,30 +156,17 @@ func (c *Client) FindTemplate(ctx context.Context, datacenter, name string) (Tem
 	out := Template{
 		Name: m.Name, MOID: m.Self.Value, UUID: m.Config.Uuid, GuestID: m.Config.GuestId,
 		NumCPUs: m.Config.Hardware.NumCPU, MemoryMiB: int64(m.Config.Hardware.MemoryMB),
-		IsTemplate: m.Config.Template, Disks: []Disk{}, Networks: []string{},
+		IsTemplate: m.Config.Template,
 	}
 	if m.Parent != nil {
-		e, err := i.f.Element(ctx, *m.Parent)
+		folder, err := find.InventoryPath(ctx, i.vc, *m.Parent)
 		if err != nil {
 			return Template{}, fmt.Errorf("read folder of template %q: %w", name, err)
 		}
-		out.Path = strings.TrimSuffix(e.Path, "/") + "/" + m.Name
+		out.Path = strings.TrimSuffix(folder, "/") + "/" + m.Name
 	}
-	devices := object.VirtualDeviceList(m.Config.Hardware.Device)
-	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-		disk := d.(*types.VirtualDisk)
-		label := devices.Name(d)
-		if info := disk.DeviceInfo; info != nil && info.GetDescription().Label != "" {
-			label = info.GetDescription().Label
-		}
-		out.Disks = append(out.Disks, Disk{Label: label, SizeGiB: (disk.CapacityInBytes + GiB - 1) / GiB})
-	}
-	for _, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
-		n, err := networkName(ctx, i.vc, d.GetVirtualDevice().Backing)
-		if err != nil {
-			return Template{}, fmt.Errorf("read network of template %q: %w", name, err)
-		}
-		out.Networks = append(out.Networks, n)
+	if out.Disks, out.Networks, err = readDevices(ctx, i.vc, m.Config.Hardware.Device); err != nil {
+		return Template{}, fmt.Errorf("read network of template %q: %w", name, err)
 	}
 	if m.Snapshot != nil && m.Snapshot.CurrentSnapshot != nil {
 		out.CurrentSnapshot = snapshotName(m.Snapshot.RootSnapshotList, *m.Snapshot.CurrentSnapshot)
@@ -191,4 +184,193 @@ func snapshotName(tree []types.VirtualMachineSnapshotTree, ref types.ManagedObje
 		}
 	}
 	return ""
+}
+
+// inv bundles what one operation needs: the session, a finder scoped to the
+// datacenter, and the datacenter.
+type inv struct {
+	vc *vim25.Client
+	f  *find.Finder
+	dc *object.Datacenter
+}
+
+func (c *Client) inventory(ctx context.Context, dc string) (inv, error) {
+	vc, f, d, err := c.finder(ctx, dc)
+	if err != nil {
+		return inv{}, err
+	}
+	return inv{vc: vc, f: f, dc: d}, nil
+}
+
+func (i inv) vmFolderPath() string { return i.dc.InventoryPath + "/vm" }
+
+// findVM resolves id: a BIOS UUID, an instance UUID, or an inventory path (absolute,
+// or relative to the datacenter's VM folder), or a name.
+func (i inv) findVM(ctx context.Context, id string) (*object.VirtualMachine, error) {
+	if uuidPattern.MatchString(id) {
+		si := object.NewSearchIndex(i.vc)
+		for _, instance := range []bool{false, true} {
+			ref, err := si.FindByUuid(ctx, i.dc, id, true, &instance)
+			if err != nil {
+				return nil, fmt.Errorf("look up VM by UUID %s: %w", id, err)
+			}
+			if ref != nil {
+				return object.NewVirtualMachine(i.vc, ref.Reference()), nil
+			}
+		}
+		return nil, fmt.Errorf("VM with UUID %s in datacenter %q: %w", id, i.dc.Name(), ErrNotFound)
+	}
+	p := id
+	if strings.Contains(id, "/") && !strings.HasPrefix(id, "/") {
+		p = i.vmFolderPath() + "/" + id
+	}
+	vm, err := i.f.VirtualMachine(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("find VM %q in datacenter %q: %w", id, i.dc.Name(), notFound(err))
+	}
+	return vm, nil
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func (i inv) folder(ctx context.Context, rel string) (*object.Folder, error) {
+	p := i.vmFolderPath()
+	if rel != "" {
+		p += "/" + strings.Trim(rel, "/")
+	}
+	f, err := i.f.Folder(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("find VM folder %q: %w", p, notFound(err))
+	}
+	return f, nil
+}
+
+// placement resolves the cluster or host and resource pool of want.
+type placement struct {
+	pool *object.ResourcePool
+	host *object.HostSystem
+	ds   *object.Datastore
+}
+
+func (i inv) placement(ctx context.Context, want VM) (placement, error) {
+	var p placement
+	var owner string // inventory path of the compute resource
+	if want.Host != "" {
+		h, err := i.f.HostSystem(ctx, want.Host)
+		if err != nil {
+			return p, fmt.Errorf("find host %q: %w", want.Host, notFound(err))
+		}
+		p.host = h
+		owner = path.Dir(h.InventoryPath)
+	}
+	if want.Cluster != "" {
+		cl, err := i.f.ClusterComputeResource(ctx, want.Cluster)
+		if err != nil {
+			return p, fmt.Errorf("find cluster %q: %w", want.Cluster, notFound(err))
+		}
+		if owner != "" && owner != cl.InventoryPath {
+			return p, fmt.Errorf("host %q is not in cluster %q", want.Host, want.Cluster)
+		}
+		owner = cl.InventoryPath
+		if p.host == nil {
+			hosts, err := cl.Hosts(ctx)
+			if err != nil {
+				return p, fmt.Errorf("list hosts of cluster %q: %w", want.Cluster, err)
+			}
+			if len(hosts) == 0 {
+				return p, fmt.Errorf("cluster %q has no hosts", want.Cluster)
+			}
+			p.host = hosts[0]
+		}
+	}
+	if owner == "" {
+		return p, errors.New("placement needs a cluster or a host")
+	}
+	poolPath := owner + "/Resources"
+	if want.ResourcePool != "" {
+		poolPath += "/" + strings.Trim(want.ResourcePool, "/")
+	}
+	pool, err := i.f.ResourcePool(ctx, poolPath)
+	if err != nil {
+		return p, fmt.Errorf("find resource pool %q: %w", poolPath, notFound(err))
+	}
+	p.pool = pool
+	if want.Datastore != "" {
+		ds, err := i.f.Datastore(ctx, want.Datastore)
+		if err != nil {
+			return p, fmt.Errorf("find datastore %q: %w", want.Datastore, notFound(err))
+		}
+		p.ds = ds
+	}
+	return p, nil
+}
+
+// readPool sets the VM's resource pool (relative to its compute resource's root
+// pool) and cluster.
+func readPool(ctx context.Context, i inv, ref types.ManagedObjectReference, out *VM) error {
+	var pool mo.ResourcePool
+	if err := property.DefaultCollector(i.vc).RetrieveOne(ctx, ref, []string{"owner"}, &pool); err != nil {
+		return err
+	}
+	ownerPath, err := find.InventoryPath(ctx, i.vc, pool.Owner)
+	if err != nil {
+		return err
+	}
+	poolPath, err := find.InventoryPath(ctx, i.vc, ref)
+	if err != nil {
+		return err
+	}
+	out.ResourcePool = strings.Trim(strings.TrimPrefix(poolPath, ownerPath+"/Resources"), "/")
+	if pool.Owner.Type == "ClusterComputeResource" {
+		out.Cluster = path.Base(ownerPath)
+	}
+	return nil
+}
+
+// datastoreOfPath returns "ds" of "[ds] dir/vm.vmx".
+func datastoreOfPath(p string) string {
+	var dp object.DatastorePath
+	if dp.FromString(p) {
+		return dp.Datastore
+	}
+	return ""
+}
+
+// readDevices reads the disks and the networks of the adapters of a VM's or
+// template's hardware; only reading a network's name can fail.
+func readDevices(ctx context.Context, vc *vim25.Client, hardware []types.BaseVirtualDevice) ([]Disk, []string, error) {
+	devices := object.VirtualDeviceList(hardware)
+	disks, networks := []Disk{}, []string{}
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		disk := d.(*types.VirtualDisk)
+		label := devices.Name(d)
+		if info := disk.DeviceInfo; info != nil && info.GetDescription().Label != "" {
+			label = info.GetDescription().Label
+		}
+		disks = append(disks, Disk{Label: label, SizeGiB: (disk.CapacityInBytes + GiB - 1) / GiB})
+	}
+	for _, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
+		name, err := networkName(ctx, vc, d.GetVirtualDevice().Backing)
+		if err != nil {
+			return nil, nil, err
+		}
+		networks = append(networks, name)
+	}
+	return disks, networks, nil
+}
+
+func networkName(ctx context.Context, vc *vim25.Client, backing types.BaseVirtualDeviceBackingInfo) (string, error) {
+	switch b := backing.(type) {
+	case *types.VirtualEthernetCardNetworkBackingInfo:
+		if b.DeviceName != "" || b.Network == nil {
+			return b.DeviceName, nil
+		}
+		return object.NewCommon(vc, *b.Network).ObjectName(ctx)
+	case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+		ref := types.ManagedObjectReference{Type: "DistributedVirtualPortgroup", Value: b.Port.PortgroupKey}
+		return object.NewCommon(vc, ref).ObjectName(ctx)
+	case *types.VirtualEthernetCardOpaqueNetworkBackingInfo:
+		return b.OpaqueNetworkId, nil
+	}
+	return "", nil
 }

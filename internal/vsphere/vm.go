@@ -70,7 +70,11 @@ type Customization struct {
 	IPv4Gateway string `json:"ipv4Gateway,omitempty"`
 }
 
-// ExtraConfig keys Kiln keeps on the VM so that an imported VM reads back whole.
+// ReservedKeyPrefix starts the extraConfig keys Kiln keeps on the VM so that an
+// imported VM reads back whole; a user's extra_config may not use it.
+const ReservedKeyPrefix = "kiln."
+
+// The keys under ReservedKeyPrefix.
 const (
 	keySource        = "kiln.source"
 	keyLinkedClone   = "kiln.linkedClone"
@@ -85,3 +89,6 @@ const GiB = int64(1) << 30
 // ShutdownGrace is how long a guest is given to shut down through VMware Tools
 // before it is powered off.
 const ShutdownGrace = 90 * time.Second
+
+// ToolsRunning is set by read on the VM's readback when VMware Tools answer.
+func (v VM) ToolsRunning() bool { return v.toolsRunning }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net"
 	"path"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,12 +14,8 @@ import (
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/property"
-	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/kilnhq/terraform-provider-kiln/internal/wait"
 )
 
 // vmProperties are the properties ReadVM needs.
@@ -30,129 +24,10 @@ var vmProperties = []string{
 	"guest.ipAddress", "guest.net", "guest.toolsRunningStatus", "snapshot",
 }
 
-// inv bundles what one operation needs: the session, a finder scoped to the
-// datacenter, and the datacenter.
-type inv struct {
-	vc *vim25.Client
-	f  *find.Finder
-	dc *object.Datacenter
-}
-
-func (c *Client) inventory(ctx context.Context, dc string) (inv, error) {
-	vc, f, d, err := c.finder(ctx, dc)
-	if err != nil {
-		return inv{}, err
-	}
-	return inv{vc: vc, f: f, dc: d}, nil
-}
-
-func (i inv) vmFolderPath() string { return i.dc.InventoryPath + "/vm" }
-
-// findVM resolves id: a BIOS UUID, an instance UUID, or an inventory path (absolute,
-// or relative to the datacenter's VM folder), or a name.
-func (i inv) findVM(ctx context.Context, id string) (*object.VirtualMachine, error) {
-	if uuidPattern.MatchString(id) {
-		si := object.NewSearchIndex(i.vc)
-		for _, instance := range []bool{false, true} {
-			ref, err := si.FindByUuid(ctx, i.dc, id, true, &instance)
-			if err != nil {
-				return nil, fmt.Errorf("look up VM by UUID %s: %w", id, err)
-			}
-			if ref != nil {
-				return object.NewVirtualMachine(i.vc, ref.Reference()), nil
-			}
-		}
-		return nil, fmt.Errorf("VM with UUID %s in datacenter %q: %w", id, i.dc.Name(), ErrNotFound)
-	}
-	p := id
-	if strings.Contains(id, "/") && !strings.HasPrefix(id, "/") {
-		p = i.vmFolderPath() + "/" + id
-	}
-	vm, err := i.f.VirtualMachine(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("find VM %q in datacenter %q: %w", id, i.dc.Name(), notFound(err))
-	}
-	return vm, nil
-}
-
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-func (i inv) folder(ctx context.Context, rel string) (*object.Folder, error) {
-	p := i.vmFolderPath()
-	if rel != "" {
-		p += "/" + strings.Trim(rel, "/")
-	}
-	f, err := i.f.Folder(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("find VM folder %q: %w", p, notFound(err))
-	}
-	return f, nil
-}
-
-// placement resolves the cluster or host and resource pool of want.
-type placement struct {
-	pool *object.ResourcePool
-	host *object.HostSystem
-	ds   *object.Datastore
-}
-
-func (i inv) placement(ctx context.Context, want VM) (placement, error) {
-	var p placement
-	var owner string // inventory path of the compute resource
-	if want.Host != "" {
-		h, err := i.f.HostSystem(ctx, want.Host)
-		if err != nil {
-			return p, fmt.Errorf("find host %q: %w", want.Host, notFound(err))
-		}
-		p.host = h
-		owner = path.Dir(h.InventoryPath)
-	}
-	if want.Cluster != "" {
-		cl, err := i.f.ClusterComputeResource(ctx, want.Cluster)
-		if err != nil {
-			return p, fmt.Errorf("find cluster %q: %w", want.Cluster, notFound(err))
-		}
-		if owner != "" && owner != cl.InventoryPath {
-			return p, fmt.Errorf("host %q is not in cluster %q", want.Host, want.Cluster)
-		}
-		owner = cl.InventoryPath
-		if p.host == nil {
-			hosts, err := cl.Hosts(ctx)
-			if err != nil {
-				return p, fmt.Errorf("list hosts of cluster %q: %w", want.Cluster, err)
-			}
-			if len(hosts) == 0 {
-				return p, fmt.Errorf("cluster %q has no hosts", want.Cluster)
-			}
-			p.host = hosts[0]
-		}
-	}
-	if owner == "" {
-		return p, errors.New("placement needs a cluster or a host")
-	}
-	poolPath := owner + "/Resources"
-	if want.ResourcePool != "" {
-		poolPath += "/" + strings.Trim(want.ResourcePool, "/")
-	}
-	pool, err := i.f.ResourcePool(ctx, poolPath)
-	if err != nil {
-		return p, fmt.Errorf("find resource pool %q: %w", poolPath, notFound(err))
-	}
-	p.pool = pool
-	if want.Datastore != "" {
-		ds, err := i.f.Datastore(ctx, want.Datastore)
-		if err != nil {
-			return p, fmt.Errorf("find datastore %q: %w", want.Datastore, notFound(err))
-		}
-		p.ds = ds
-	}
-	return p, nil
-}
-
 // CreateVM clones want.Source into want.Name, applies disks, networks and power
 // state, and waits for a guest IP when asked. On an error after the clone exists,
-// the returned VM names it (UUID set) so the caller can record it and a later
-// apply can replace it.
+// the returned VM is the clone as it is (UUID set, once it could be read), for
+// the caller to record so that a later apply replaces it.
 func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 	i, err := c.inventory(ctx, want.Datacenter)
 	if err != nil {
@@ -229,7 +104,7 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 		return VM{MOID: ref.Value}, err
 	}
 	if err := c.apply(ctx, i, vm, created, want); err != nil {
-		return created, err
+		return c.afterFailure(ctx, i, vm, created), err
 	}
 	got, err := c.read(ctx, i, vm)
 	if err != nil {
@@ -399,9 +274,6 @@ func (c *Client) apply(ctx context.Context, i inv, vm *object.VirtualMachine, cu
 	return nil
 }
 
-// ToolsRunning is set by read on the VM's readback when VMware Tools answer.
-func (v VM) ToolsRunning() bool { return v.toolsRunning }
-
 func (c *Client) configSpec(ctx context.Context, i inv, vm *object.VirtualMachine, current, want VM, plan UpdatePlan) (types.VirtualMachineConfigSpec, error) {
 	spec := types.VirtualMachineConfigSpec{}
 	if plan.CPU {
@@ -448,70 +320,6 @@ func (c *Client) configSpec(ctx context.Context, i inv, vm *object.VirtualMachin
 	return spec, nil
 }
 
-// powerOff asks VMware Tools for a guest shutdown when they run, and powers the
-// VM off when they do not or the guest takes longer than ShutdownGrace.
-func (c *Client) powerOff(ctx context.Context, vm *object.VirtualMachine, tools bool) error {
-	name := vm.InventoryPath
-	if tools {
-		c.log(ctx, "shutting guest down", map[string]any{"vm": name})
-		if err := vm.ShutdownGuest(ctx); err == nil {
-			graceCtx, cancel := context.WithTimeout(ctx, ShutdownGrace)
-			err = vm.WaitForPowerState(graceCtx, types.VirtualMachinePowerStatePoweredOff)
-			cancel()
-			if err == nil {
-				return nil
-			}
-		}
-	}
-	c.log(ctx, "powering VM off", map[string]any{"vm": name})
-	task, err := vm.PowerOff(ctx)
-	if err != nil {
-		return fmt.Errorf("power off VM %q: %w", name, err)
-	}
-	if _, err := task.WaitForResult(ctx); err != nil && !fault.Is(err, &types.InvalidPowerState{}) {
-		return fmt.Errorf("power off VM %q: %w", name, err)
-	}
-	return nil
-}
-
-func (c *Client) waitForIP(ctx context.Context, vm *object.VirtualMachine, limit time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	c.log(ctx, "waiting for a guest IP address", map[string]any{"vm": vm.InventoryPath})
-	return wait.Until(ctx, fmt.Sprintf("a guest IP address of VM %q (within %s; is VMware Tools running in the guest?)", vm.InventoryPath, limit), wait.Default,
-		func(ctx context.Context) (bool, error) {
-			var m mo.VirtualMachine
-			if err := vm.Properties(ctx, vm.Reference(), []string{"guest.ipAddress", "guest.net"}, &m); err != nil {
-				return false, wait.Transient(err)
-			}
-			return len(guestIPs(m)) > 0, nil
-		})
-}
-
-// guestIPs lists the guest's addresses, leaving out link-local ones.
-func guestIPs(m mo.VirtualMachine) []string {
-	var out []string
-	add := func(s string) {
-		ip := net.ParseIP(s)
-		if ip == nil || ip.IsLinkLocalUnicast() || ip.IsLoopback() || slices.Contains(out, ip.String()) {
-			return
-		}
-		out = append(out, ip.String())
-	}
-	if m.Guest == nil {
-		return nil
-	}
-	if m.Guest.IpAddress != "" {
-		add(m.Guest.IpAddress)
-	}
-	for _, nic := range m.Guest.Net {
-		for _, a := range nic.IpAddress {
-			add(a)
-		}
-	}
-	return out
-}
-
 // ReadVM reads a VM back by UUID or inventory path. It returns an error wrapping
 // ErrNotFound when there is no such VM.
 func (c *Client) ReadVM(ctx context.Context, datacenter, id string) (VM, error) {
@@ -550,7 +358,6 @@ func (c *Client) read(ctx context.Context, i inv, vm *object.VirtualMachine) (VM
 		Template:     m.Config.Template,
 		IPAddresses:  guestIPs(m),
 		DiskGiB:      []int64{},
-		Networks:     []string{},
 	}
 	if m.Guest != nil {
 		out.DefaultIP = m.Guest.IpAddress
@@ -587,26 +394,22 @@ func (c *Client) read(ctx context.Context, i inv, vm *object.VirtualMachine) (VM
 		}
 	}
 
-	devices := object.VirtualDeviceList(m.Config.Hardware.Device)
-	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-		disk := d.(*types.VirtualDisk)
-		out.DiskGiB = append(out.DiskGiB, (disk.CapacityInBytes+GiB-1)/GiB)
+	disks, networks, err := readDevices(ctx, i.vc, m.Config.Hardware.Device)
+	if err != nil {
+		return VM{}, fmt.Errorf("read network of VM %q: %w", m.Name, err)
 	}
-	for _, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
-		name, err := networkName(ctx, i.vc, d.GetVirtualDevice().Backing)
-		if err != nil {
-			return VM{}, fmt.Errorf("read network of VM %q: %w", m.Name, err)
-		}
-		out.Networks = append(out.Networks, name)
+	for _, d := range disks {
+		out.DiskGiB = append(out.DiskGiB, d.SizeGiB)
 	}
+	out.Networks = networks
 
 	// Placement: folder, pool, cluster, host.
 	if m.Parent != nil {
-		e, err := i.f.Element(ctx, *m.Parent)
+		folder, err := find.InventoryPath(ctx, i.vc, *m.Parent)
 		if err != nil {
 			return VM{}, fmt.Errorf("read folder of VM %q: %w", m.Name, err)
 		}
-		out.Folder = strings.Trim(strings.TrimPrefix(e.Path, i.vmFolderPath()), "/")
+		out.Folder = strings.Trim(strings.TrimPrefix(folder, i.vmFolderPath()), "/")
 	}
 	if m.Runtime.Host != nil {
 		name, err := object.NewCommon(i.vc, *m.Runtime.Host).ObjectName(ctx)
@@ -623,54 +426,8 @@ func (c *Client) read(ctx context.Context, i inv, vm *object.VirtualMachine) (VM
 	return out, nil
 }
 
-// readPool sets the VM's resource pool (relative to its compute resource's root
-// pool) and cluster.
-func readPool(ctx context.Context, i inv, ref types.ManagedObjectReference, out *VM) error {
-	var pool mo.ResourcePool
-	if err := property.DefaultCollector(i.vc).RetrieveOne(ctx, ref, []string{"owner"}, &pool); err != nil {
-		return err
-	}
-	ownerEl, err := i.f.Element(ctx, pool.Owner)
-	if err != nil {
-		return err
-	}
-	poolEl, err := i.f.Element(ctx, ref)
-	if err != nil {
-		return err
-	}
-	out.ResourcePool = strings.Trim(strings.TrimPrefix(poolEl.Path, ownerEl.Path+"/Resources"), "/")
-	if pool.Owner.Type == "ClusterComputeResource" {
-		out.Cluster = path.Base(ownerEl.Path)
-	}
-	return nil
-}
-
-// datastoreOfPath returns "ds" of "[ds] dir/vm.vmx".
-func datastoreOfPath(p string) string {
-	var dp object.DatastorePath
-	if dp.FromString(p) {
-		return dp.Datastore
-	}
-	return ""
-}
-
-func networkName(ctx context.Context, vc *vim25.Client, backing types.BaseVirtualDeviceBackingInfo) (string, error) {
-	switch b := backing.(type) {
-	case *types.VirtualEthernetCardNetworkBackingInfo:
-		if b.DeviceName != "" || b.Network == nil {
-			return b.DeviceName, nil
-		}
-		return object.NewCommon(vc, *b.Network).ObjectName(ctx)
-	case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
-		ref := types.ManagedObjectReference{Type: "DistributedVirtualPortgroup", Value: b.Port.PortgroupKey}
-		return object.NewCommon(vc, ref).ObjectName(ctx)
-	case *types.VirtualEthernetCardOpaqueNetworkBackingInfo:
-		return b.OpaqueNetworkId, nil
-	}
-	return "", nil
-}
-
-// UpdateVM brings the VM want.UUID to want.
+// UpdateVM brings the VM want.UUID to want. On an error after it was found, the
+// returned VM is the VM as it is now (UUID set), for the caller to record.
 func (c *Client) UpdateVM(ctx context.Context, want VM) (VM, error) {
 	i, err := c.inventory(ctx, want.Datacenter)
 	if err != nil {
@@ -686,12 +443,21 @@ func (c *Client) UpdateVM(ctx context.Context, want VM) (VM, error) {
 	}
 	vm.InventoryPath = i.vmFolderPath() + "/" + path.Join(current.Folder, current.Name)
 	if err := c.apply(ctx, i, vm, current, want); err != nil {
-		if got, rerr := c.read(ctx, i, vm); rerr == nil {
-			return got, err
-		}
-		return current, err
+		return c.afterFailure(ctx, i, vm, current), err
 	}
 	return c.read(ctx, i, vm)
+}
+
+// afterFailure is the VM as a failed create or update left it, for the caller
+// to record: read back on a context of its own, since the caller's may be what
+// ended (a timeout), or known when even that read fails.
+func (c *Client) afterFailure(ctx context.Context, i inv, vm *object.VirtualMachine, known VM) VM {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if got, err := c.read(ctx, i, vm); err == nil {
+		return got
+	}
+	return known
 }
 
 // DeleteVM powers the VM off and destroys it with its disks. A VM that is already
