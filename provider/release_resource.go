@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/history"
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 )
 
@@ -83,7 +84,7 @@ func (r *releaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"the scaler's even when the YAML sets `replicas`: Kiln's apply leaves them out, with `force_conflicts` " +
 			"and in a rollback too, so it never scales the workload back.\n\n" +
 			"Every apply writes a revision to the history, one Secret per revision in the environment's " +
-			"namespace (type `" + kube.SecretType + "`, labelled `owner=kiln`, `kiln.dev/project`, `kiln.dev/env`, " +
+			"namespace (type `" + history.SecretType + "`, labelled `owner=kiln`, `kiln.dev/project`, `kiln.dev/env`, " +
 			"`status` and `revision`, holding gzip-compressed JSON of the render, images and times); the previous " +
 			"deployed revision becomes `superseded`, a failed one `failed`. With `rollback_on_failure` a failed " +
 			"rollout restores the last deployed revision as a new revision.\n\n" +
@@ -292,7 +293,7 @@ func (m releaseModel) deployedImages(prior types.Map) types.Map {
 	return types.MapValueMust(types.StringType, images)
 }
 
-func fromRecord(rec *kube.Record, drift []string, prior releaseModel) releaseModel {
+func fromRecord(rec *history.Record, drift []string, prior releaseModel) releaseModel {
 	m := prior
 	m.ID = types.StringValue(rec.Project + "/" + rec.Env)
 	m.Project, m.Environment = types.StringValue(rec.Project), types.StringValue(rec.Env)
@@ -336,7 +337,7 @@ func fromRecord(rec *kube.Record, drift []string, prior releaseModel) releaseMod
 	return m
 }
 
-func (r *releaseResource) deploy(ctx context.Context, plan releaseModel, timeout time.Duration, diags *diag.Diagnostics) *kube.Record {
+func (r *releaseResource) deploy(ctx context.Context, plan releaseModel, timeout time.Duration, diags *diag.Diagnostics) *history.Record {
 	engine := deliveryEngine(r.clients, diags)
 	if engine == nil {
 		return nil

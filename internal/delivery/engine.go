@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/history"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 )
 
@@ -21,9 +23,9 @@ type Engine struct {
 	Kube *kube.Client
 	// Log receives progress messages; nil discards them.
 	Log kube.Logger
-	// Storage returns the release history of a namespace; nil means Secrets
-	// in that namespace (kube.SecretStorage).
-	Storage func(namespace string) kube.Storage
+	// Storage returns the release history driver of a namespace; nil means
+	// Secrets in that namespace (history.Secrets).
+	Storage func(namespace string) history.Driver
 }
 
 func (e *Engine) log(ctx context.Context, msg string, fields map[string]any) {
@@ -32,11 +34,11 @@ func (e *Engine) log(ctx context.Context, msg string, fields map[string]any) {
 	}
 }
 
-func (e *Engine) storage(namespace string) kube.Storage {
+func (e *Engine) storage(namespace string) history.Driver {
 	if e.Storage != nil {
 		return e.Storage(namespace)
 	}
-	return &kube.SecretStorage{Client: e.Kube, Namespace: namespace}
+	return &history.Secrets{Client: e.Kube, Namespace: namespace}
 }
 
 // Record kinds, in the label kiln.dev/kind of the ConfigMaps in a control namespace.
@@ -64,9 +66,9 @@ func configMap(namespace, name string, lbls, data map[string]string) *unstructur
 }
 
 func recordLabels(kind, project, env string) map[string]string {
-	l := map[string]string{kube.LabelManagedBy: kube.ManagedByKiln, kube.LabelKind: kind, kube.LabelProject: project}
+	l := map[string]string{label.ManagedBy: label.Kiln, label.Kind: kind, label.Project: project}
 	if env != "" {
-		l[kube.LabelEnv] = env
+		l[label.Env] = env
 	}
 	return l
 }
@@ -83,7 +85,7 @@ func (e *Engine) ensureNamespace(ctx context.Context, name string) error {
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace"}}
 	u.SetName(name)
-	u.SetLabels(map[string]string{kube.LabelManagedBy: kube.ManagedByKiln})
+	u.SetLabels(map[string]string{label.ManagedBy: label.Kiln})
 	_, err = e.Kube.Apply(ctx, u, true)
 	return err
 }
@@ -91,7 +93,7 @@ func (e *Engine) ensureNamespace(ctx context.Context, name string) error {
 // records lists the kiln records of a project (its own and its environments')
 // in every namespace, with one list call.
 func (e *Engine) records(ctx context.Context, project string, extra labels.Set) ([]unstructured.Unstructured, error) {
-	sel := labels.Set{kube.LabelManagedBy: kube.ManagedByKiln, kube.LabelProject: project}
+	sel := labels.Set{label.ManagedBy: label.Kiln, label.Project: project}
 	for k, v := range extra {
 		sel[k] = v
 	}
@@ -134,7 +136,7 @@ func (e *Engine) ApplyProject(ctx context.Context, p Project) error {
 
 // ReadProject reads a project back from its record, wherever its control namespace is.
 func (e *Engine) ReadProject(ctx context.Context, name string) (Project, error) {
-	items, err := e.records(ctx, name, labels.Set{kube.LabelKind: kindProject})
+	items, err := e.records(ctx, name, labels.Set{label.Kind: kindProject})
 	if err != nil {
 		return Project{}, fmt.Errorf("project %q: %w", name, err)
 	}
@@ -149,7 +151,7 @@ func (e *Engine) ReadProject(ctx context.Context, name string) (Project, error) 
 func projectFrom(u *unstructured.Unstructured) (Project, error) {
 	d := dataOf(u)
 	p := Project{
-		Name:             u.GetLabels()[kube.LabelProject],
+		Name:             u.GetLabels()[label.Project],
 		Description:      d["description"],
 		ImageRule:        d["image-rule"],
 		ControlNamespace: u.GetNamespace(),

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 	"github.com/kilnhq/terraform-provider-kiln/internal/wait"
 )
@@ -72,7 +73,7 @@ func (env Environment) namespaceObject() *unstructured.Unstructured {
 	for k, v := range env.Labels {
 		l[k] = v
 	}
-	l[kube.LabelManagedBy], l[kube.LabelProject], l[kube.LabelEnv] = kube.ManagedByKiln, env.Project, env.Name
+	l[label.ManagedBy], l[label.Project], l[label.Env] = label.Kiln, env.Project, env.Name
 	u.SetLabels(l)
 	if len(env.Annotations) > 0 {
 		u.SetAnnotations(env.Annotations)
@@ -92,7 +93,7 @@ func envObject(apiVersion, kind, namespace, name string, env Environment) *unstr
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind}}
 	u.SetNamespace(namespace)
 	u.SetName(name)
-	u.SetLabels(map[string]string{kube.LabelManagedBy: kube.ManagedByKiln, kube.LabelProject: env.Project, kube.LabelEnv: env.Name})
+	u.SetLabels(map[string]string{label.ManagedBy: label.Kiln, label.Project: env.Project, label.Env: env.Name})
 	return u
 }
 
@@ -223,7 +224,7 @@ func (e *Engine) writeEnvRecord(ctx context.Context, control string, env Environ
 // secret, the quota and the limit range. Keys other actors add are not reported.
 func (e *Engine) ReadEnvironment(ctx context.Context, project, name string) (Environment, error) {
 	where := fmt.Sprintf("environment %s/%s", project, name)
-	items, err := e.records(ctx, project, labels.Set{kube.LabelKind: kindEnvironment, kube.LabelEnv: name})
+	items, err := e.records(ctx, project, labels.Set{label.Kind: kindEnvironment, label.Env: name})
 	if err != nil {
 		return Environment{}, fmt.Errorf("%s: %w", where, err)
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 )
 
 const deployTmpl = `apiVersion: apps/v1
@@ -78,7 +78,7 @@ func TestRenderService(t *testing.T) {
 	if u.GetName() != "api" || u.GetNamespace() != "shop-env-dev" {
 		t.Errorf("object %s/%s", u.GetNamespace(), u.GetName())
 	}
-	if l := u.GetLabels(); l[kube.LabelManagedBy] != "kiln" || l[kube.LabelProject] != "shop" || l[kube.LabelEnv] != "dev" || l[kube.LabelService] != "api" {
+	if l := u.GetLabels(); l[label.ManagedBy] != "kiln" || l[label.Project] != "shop" || l[label.Env] != "dev" || l[label.Service] != "api" {
 		t.Errorf("labels %v", l)
 	}
 	if !strings.Contains(r.YAML, "image: api:1") || !strings.Contains(r.YAML, `value: "9090"`) {

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/history"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 )
 
@@ -38,16 +40,16 @@ type ReleaseSpec struct {
 // ReleaseState is a release as read back: its last deployed record and what
 // differs in the cluster from the fields kiln owned after applying it.
 type ReleaseState struct {
-	Record *kube.Record
+	Record *history.Record
 	Drift  []string
 }
 
 type target struct {
 	project Project
 	env     Environment
-	store   kube.Storage
-	history []*kube.Record
-	current *kube.Record // the last deployed revision, nil for none
+	store   history.History
+	records []*history.Record
+	current *history.Record // the last deployed revision, nil for none
 }
 
 // plainTarget reads the project and environment, not the history.
@@ -60,7 +62,7 @@ func (e *Engine) plainTarget(ctx context.Context, project, env string) (target, 
 	if err != nil {
 		return target{}, err
 	}
-	return target{project: p, env: en, store: e.storage(en.Namespace)}, nil
+	return target{project: p, env: en, store: history.History{Driver: e.storage(en.Namespace)}}, nil
 }
 
 func (e *Engine) target(ctx context.Context, project, env string) (target, error) {
@@ -68,19 +70,19 @@ func (e *Engine) target(ctx context.Context, project, env string) (target, error
 	if err != nil {
 		return t, err
 	}
-	t.history, err = t.store.List(ctx, project, env)
+	t.records, err = t.store.List(ctx, project, env)
 	if err != nil {
 		return t, err
 	}
-	t.current, _ = kube.Latest(t.history, kube.StatusDeployed)
+	t.current, _ = history.Latest(t.records, history.StatusDeployed)
 	return t, nil
 }
 
-func nextRevision(history []*kube.Record) int {
-	if len(history) == 0 {
+func nextRevision(records []*history.Record) int {
+	if len(records) == 0 {
 		return 1
 	}
-	return history[len(history)-1].Revision + 1
+	return records[len(records)-1].Revision + 1
 }
 
 // Plan renders a release without touching the cluster, to find bad input early:
@@ -91,11 +93,11 @@ func (e *Engine) Plan(ctx context.Context, spec ReleaseSpec) error {
 		return err
 	}
 	if len(spec.Only) > 0 {
-		deployed, err := t.store.Query(ctx, spec.Project, spec.Env, kube.StatusDeployed)
+		deployed, err := t.store.Query(ctx, spec.Project, spec.Env, history.StatusDeployed)
 		if err != nil {
 			return err
 		}
-		t.current, _ = kube.Latest(deployed)
+		t.current, _ = history.Latest(deployed)
 	}
 	_, _, err = t.render(spec)
 	return err
@@ -136,7 +138,7 @@ func (t target) render(spec ReleaseSpec) (map[string]Rendered, map[string]string
 
 // apply applies rendered services group by group in the project's startup order,
 // waiting for each group's rollout; it returns what it applied.
-func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Rendered, force bool, timeout time.Duration) ([]kube.ObjectRecord, error) {
+func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Rendered, force bool, timeout time.Duration) ([]history.Object, error) {
 	// What kiln owned after the current revision's apply: fields of it that an
 	// out-of-band edit took over are drift, and kiln takes them back.
 	owned := map[kube.Ref]map[string]any{}
@@ -145,7 +147,7 @@ func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Render
 			owned[o.Ref] = o.Owned
 		}
 	}
-	var applied []kube.ObjectRecord
+	var applied []history.Object
 	for gi, group := range t.project.Order(sortedKeys(rendered)) {
 		e.log(ctx, "applying startup group", map[string]any{"group": gi + 1, "services": group})
 		var refs []kube.Ref
@@ -159,7 +161,7 @@ func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Render
 				if err != nil {
 					return applied, fmt.Errorf("startup group %d, service %q: %w", gi+1, s, err)
 				}
-				applied = append(applied, kube.ObjectRecord{Service: s, Ref: kube.RefOf(live), Owned: owned})
+				applied = append(applied, history.Object{Service: s, Ref: kube.RefOf(live), Owned: owned})
 				refs = append(refs, kube.RefOf(live))
 			}
 		}
@@ -174,7 +176,7 @@ func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Render
 }
 
 // prune deletes the objects of before that are not in after.
-func (e *Engine) prune(ctx context.Context, before, after []kube.ObjectRecord) error {
+func (e *Engine) prune(ctx context.Context, before, after []history.Object) error {
 	keep := map[kube.Ref]bool{}
 	for _, o := range after {
 		keep[o.Ref] = true
@@ -194,7 +196,7 @@ func (e *Engine) prune(ctx context.Context, before, after []kube.ObjectRecord) e
 // render, and records the revision (the previous deployed one becomes
 // superseded). When the rollout fails, the revision is recorded as failed and,
 // with RollbackOnFailure, the last deployed revision is restored as a new one.
-func (e *Engine) Deploy(ctx context.Context, spec ReleaseSpec) (*kube.Record, error) {
+func (e *Engine) Deploy(ctx context.Context, spec ReleaseSpec) (*history.Record, error) {
 	where := fmt.Sprintf("release %s of %s/%s", spec.Version, spec.Project, spec.Env)
 	if spec.RolloutTimeout <= 0 {
 		spec.RolloutTimeout = 5 * time.Minute
@@ -206,16 +208,17 @@ func (e *Engine) Deploy(ctx context.Context, spec ReleaseSpec) (*kube.Record, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
+	t.store.Limit = spec.HistoryLimit
 	rendered, images, err := t.render(spec)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	rec := &kube.Record{
+	rec := &history.Record{
 		Project: spec.Project, Env: spec.Env, Namespace: t.env.Namespace, Version: spec.Version,
-		Revision: nextRevision(t.history), Images: images, Render: map[string]string{}, Started: time.Now().UTC(),
+		Revision: nextRevision(t.records), Images: images, Render: map[string]string{}, Started: time.Now().UTC(),
 	}
 	// Services outside a subset release keep the current revision's objects.
-	var before []kube.ObjectRecord
+	var before []history.Object
 	if t.current != nil {
 		before = t.current.Objects
 		for s, y := range t.current.Render {
@@ -245,7 +248,7 @@ func (e *Engine) Deploy(ctx context.Context, spec ReleaseSpec) (*kube.Record, er
 	}
 	rec.Finished = time.Now().UTC()
 	if err != nil {
-		rec.Status, rec.Description = kube.StatusFailed, err.Error()
+		rec.Status, rec.Description = history.StatusFailed, err.Error()
 		if serr := t.store.Create(ctx, rec); serr != nil {
 			return nil, fmt.Errorf("%s: %w (and recording the failure: %v)", where, err, serr)
 		}
@@ -260,15 +263,15 @@ func (e *Engine) Deploy(ctx context.Context, spec ReleaseSpec) (*kube.Record, er
 		return rb, fmt.Errorf("%w; rolled back to revision %d (version %s) as revision %d",
 			failure, t.current.Revision, t.current.Version, rb.Revision)
 	}
-	rec.Status, rec.Description = kube.StatusDeployed, "release "+spec.Version
-	if err := e.commit(ctx, t, rec, spec.HistoryLimit); err != nil {
+	rec.Status, rec.Description = history.StatusDeployed, "release "+spec.Version
+	if err := t.store.Create(ctx, rec); err != nil {
 		return rec, fmt.Errorf("%s: %w", where, err)
 	}
 	return rec, nil
 }
 
 // restore re-applies an earlier revision's render as a new revision.
-func (e *Engine) restore(ctx context.Context, t target, from, failed *kube.Record, spec ReleaseSpec) (*kube.Record, error) {
+func (e *Engine) restore(ctx context.Context, t target, from, failed *history.Record, spec ReleaseSpec) (*history.Record, error) {
 	rendered := map[string]Rendered{}
 	for s, y := range from.Render {
 		objs, err := parseDocuments(y)
@@ -280,7 +283,7 @@ func (e *Engine) restore(ctx context.Context, t target, from, failed *kube.Recor
 		}
 		rendered[s] = Rendered{Service: s, YAML: y, Objects: objs}
 	}
-	rec := &kube.Record{
+	rec := &history.Record{
 		Project: from.Project, Env: from.Env, Namespace: from.Namespace, Version: from.Version,
 		Revision: failed.Revision + 1, Images: from.Images, Render: from.Render, Services: from.Services,
 		RollbackOf: from.Revision, Started: time.Now().UTC(),
@@ -296,39 +299,12 @@ func (e *Engine) restore(ctx context.Context, t target, from, failed *kube.Recor
 	}
 	rec.Finished = time.Now().UTC()
 	if err != nil {
-		rec.Status, rec.Description = kube.StatusFailed, rec.Description+": "+err.Error()
+		rec.Status, rec.Description = history.StatusFailed, rec.Description+": "+err.Error()
 		_ = t.store.Create(ctx, rec)
 		return nil, err
 	}
-	rec.Status = kube.StatusDeployed
-	return rec, e.commit(ctx, t, rec, spec.HistoryLimit)
-}
-
-// commit records a deployed revision, supersedes the previous one and trims the
-// history to limit records (never the deployed one).
-func (e *Engine) commit(ctx context.Context, t target, rec *kube.Record, limit int) error {
-	if err := t.store.Create(ctx, rec); err != nil {
-		return err
-	}
-	if t.current != nil {
-		t.current.Status = kube.StatusSuperseded
-		if err := t.store.Update(ctx, t.current); err != nil {
-			return err
-		}
-	}
-	all, err := t.store.List(ctx, rec.Project, rec.Env)
-	if err != nil {
-		return err
-	}
-	for i := 0; len(all)-i > limit; i++ {
-		if all[i].Revision == rec.Revision {
-			continue
-		}
-		if err := t.store.Delete(ctx, rec.Project, rec.Env, all[i].Revision); err != nil {
-			return err
-		}
-	}
-	return nil
+	rec.Status = history.StatusDeployed
+	return rec, t.store.Create(ctx, rec)
 }
 
 // ReadRelease reads the last deployed revision and compares the fields kiln
@@ -340,11 +316,11 @@ func (e *Engine) ReadRelease(ctx context.Context, project, env string) (*Release
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	deployed, err := e.storage(en.Namespace).Query(ctx, project, env, kube.StatusDeployed)
+	deployed, err := e.storage(en.Namespace).Query(ctx, project, env, history.StatusDeployed)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	rec, err := kube.Latest(deployed)
+	rec, err := history.Latest(deployed)
 	if err != nil {
 		return nil, fmt.Errorf("%s: no deployed revision: %w", where, err)
 	}
@@ -373,13 +349,13 @@ func (e *Engine) ReadRelease(ctx context.Context, project, env string) (*Release
 }
 
 // liveObjects lists the kinds of objs in namespace, selecting kiln's labels.
-func (e *Engine) liveObjects(ctx context.Context, project, env, namespace string, objs []kube.ObjectRecord) (map[kube.Ref]*unstructured.Unstructured, error) {
+func (e *Engine) liveObjects(ctx context.Context, project, env, namespace string, objs []history.Object) (map[kube.Ref]*unstructured.Unstructured, error) {
 	type kind struct{ apiVersion, kind string }
 	kinds := map[kind]bool{}
 	for _, o := range objs {
 		kinds[kind{o.Ref.APIVersion, o.Ref.Kind}] = true
 	}
-	sel := labels.SelectorFromSet(labels.Set{kube.LabelManagedBy: kube.ManagedByKiln, kube.LabelProject: project, kube.LabelEnv: env}).String()
+	sel := labels.SelectorFromSet(labels.Set{label.ManagedBy: label.Kiln, label.Project: project, label.Env: env}).String()
 	out := map[kube.Ref]*unstructured.Unstructured{}
 	for k := range kinds {
 		items, err := e.Kube.List(ctx, k.apiVersion, k.kind, namespace, sel)
@@ -398,7 +374,7 @@ func (e *Engine) liveObjects(ctx context.Context, project, env, namespace string
 }
 
 // History returns an environment's release records, oldest first.
-func (e *Engine) History(ctx context.Context, project, env string) ([]*kube.Record, error) {
+func (e *Engine) History(ctx context.Context, project, env string) ([]*history.Record, error) {
 	en, err := e.ReadEnvironment(ctx, project, env)
 	if err != nil {
 		return nil, fmt.Errorf("release history of %s/%s: %w", project, env, err)
@@ -417,16 +393,16 @@ func (e *Engine) DeleteRelease(ctx context.Context, project, env string) error {
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	store := e.storage(en.Namespace)
-	history, err := store.List(ctx, project, env)
+	records, err := store.List(ctx, project, env)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
-	if cur, err := kube.Latest(history, kube.StatusDeployed); err == nil {
+	if cur, err := history.Latest(records, history.StatusDeployed); err == nil {
 		if err := e.prune(ctx, cur.Objects, nil); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
 	}
-	for _, r := range history {
+	for _, r := range records {
 		if err := store.Delete(ctx, project, env, r.Revision); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
@@ -450,7 +426,7 @@ func (e *Engine) Status(ctx context.Context, project, env string) (Environment, 
 	if err != nil {
 		return en, nil, err
 	}
-	sel := labels.SelectorFromSet(labels.Set{kube.LabelManagedBy: kube.ManagedByKiln, kube.LabelProject: project, kube.LabelEnv: env}).String()
+	sel := labels.SelectorFromSet(labels.Set{label.ManagedBy: label.Kiln, label.Project: project, label.Env: env}).String()
 	var out []ServiceStatus
 	for _, k := range []string{"Deployment", "StatefulSet", "DaemonSet"} {
 		items, err := e.Kube.List(ctx, "apps/v1", k, en.Namespace, sel)
@@ -461,7 +437,7 @@ func (e *Engine) Status(ctx context.Context, project, env string) (Environment, 
 			u := &items[i]
 			u.SetKind(k)
 			done, msg := kube.RolloutStatus(u)
-			out = append(out, ServiceStatus{Service: u.GetLabels()[kube.LabelService], Kind: k, Name: u.GetName(),
+			out = append(out, ServiceStatus{Service: u.GetLabels()[label.Service], Kind: k, Name: u.GetName(),
 				Images: kube.Images(u), RolledOut: done, Message: msg})
 		}
 	}

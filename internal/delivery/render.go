@@ -12,7 +12,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 )
 
 // parseDocuments splits a YAML stream into objects; each needs apiVersion, kind
@@ -128,7 +128,7 @@ func place(objs []*unstructured.Unstructured, project, env, namespace, service s
 		if l == nil {
 			l = map[string]string{}
 		}
-		l[kube.LabelManagedBy], l[kube.LabelProject], l[kube.LabelEnv], l[kube.LabelService] = kube.ManagedByKiln, project, env, service
+		l[label.ManagedBy], l[label.Project], l[label.Env], l[label.Service] = label.Kiln, project, env, service
 		u.SetLabels(l)
 	}
 	return nil
