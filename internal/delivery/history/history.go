@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 )
 
@@ -41,10 +43,13 @@ type Record struct {
 	Finished    time.Time         `json:"finished"`
 }
 
-// Object is one applied object and the fields kiln owned right after the apply.
+// Object is one applied object, its UID, and the fields kiln owned right after
+// the apply. The UID tells the object Kiln applied from one created since
+// under the same name, which Kiln never deletes.
 type Object struct {
 	Service string         `json:"service"`
 	Ref     kube.Ref       `json:"ref"`
+	UID     types.UID      `json:"uid,omitempty"`
 	Owned   map[string]any `json:"owned,omitempty"`
 }
 
@@ -53,10 +58,9 @@ type Driver interface {
 	Create(ctx context.Context, r *Record) error
 	Update(ctx context.Context, r *Record) error
 	Get(ctx context.Context, project, env string, revision int) (*Record, error)
-	// List returns the records of one project environment, oldest first.
-	List(ctx context.Context, project, env string) ([]*Record, error)
-	// Query returns the records with a status (deployed, superseded, failed), oldest first.
-	Query(ctx context.Context, project, env, status string) ([]*Record, error)
+	// List returns the records of one project environment, oldest first, and
+	// a warning for each stored record it could not read and skipped.
+	List(ctx context.Context, project, env string) ([]*Record, []string, error)
 	Delete(ctx context.Context, project, env string, revision int) error
 }
 
@@ -73,11 +77,11 @@ type History struct {
 func (h History) Create(ctx context.Context, r *Record) error {
 	var previous *Record
 	if r.Status == StatusDeployed {
-		deployed, err := h.Query(ctx, r.Project, r.Env, StatusDeployed)
+		all, _, err := h.List(ctx, r.Project, r.Env)
 		if err != nil {
 			return err
 		}
-		previous, _ = Latest(deployed)
+		previous, _ = Latest(all, StatusDeployed)
 	}
 	if err := h.Driver.Create(ctx, r); err != nil {
 		return err
@@ -97,7 +101,7 @@ func (h History) trim(ctx context.Context, r *Record) error {
 	if h.Limit <= 0 {
 		return nil
 	}
-	all, err := h.List(ctx, r.Project, r.Env)
+	all, _, err := h.List(ctx, r.Project, r.Env)
 	if err != nil {
 		return err
 	}

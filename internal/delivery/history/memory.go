@@ -48,7 +48,7 @@ func (m *Memory) Get(_ context.Context, project, env string, revision int) (*Rec
 	return &c, nil
 }
 
-func (m *Memory) List(_ context.Context, project, env string) ([]*Record, error) {
+func (m *Memory) List(_ context.Context, project, env string) ([]*Record, []string, error) {
 	var out []*Record
 	for _, r := range m.records {
 		if r.Project == project && r.Env == env {
@@ -57,18 +57,7 @@ func (m *Memory) List(_ context.Context, project, env string) ([]*Record, error)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
-	return out, nil
-}
-
-func (m *Memory) Query(ctx context.Context, project, env, status string) ([]*Record, error) {
-	all, _ := m.List(ctx, project, env)
-	var out []*Record
-	for _, r := range all {
-		if r.Status == status {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	return out, nil, nil
 }
 
 func (m *Memory) Delete(_ context.Context, project, env string, revision int) error {
