@@ -444,12 +444,16 @@ resource "kiln_environment" "prod" {
 	})
 }
 
+// scope says whether a project's web is a ClusterRole and whether the project
+// allows cluster-scoped kinds.
+type scope struct{ clusterRole, allowed bool }
+
 // injectionHCL is a project whose api labels its pods with ${team} and whose
-// web is cluster-scoped when clusterScoped is set; dev sets greeting and team.
-func injectionHCL(project, image, greeting, team string, clusterScoped bool) string {
-	web := fmt.Sprintf(deploymentTemplate, "web")
-	if clusterScoped {
-		web = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: " + project + "-web\n"
+// web is as web says; dev sets greeting and team.
+func injectionHCL(project, image, greeting, team string, web scope) string {
+	webYAML := fmt.Sprintf(deploymentTemplate, "web")
+	if web.clusterRole {
+		webYAML = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: " + project + "-web\n"
 	}
 	api := strings.Replace(fmt.Sprintf(deploymentTemplate, "api"), "        app: api\n    spec:", "        app: api\n        team: \"$${team}\"\n    spec:", 1)
 	return fmt.Sprintf(`
@@ -472,6 +476,7 @@ resource "kiln_project" "test" {
     greeting  = "hello"
     team      = "shop"
   }
+  allow_cluster_scoped = %[7]t
 }
 
 resource "kiln_environment" "dev" {
@@ -487,7 +492,7 @@ resource "kiln_release" "dev" {
   services        = { api = %[4]q, web = "registry.shop.test/web:1" }
   rollout_timeout = "2m"
 }
-`, project, indent(api), indent(web), image, greeting, team)
+`, project, indent(api), indent(webYAML), image, greeting, team, web.allowed)
 }
 
 // TestAccRelease_injection: an image or a variable cannot add objects to the
@@ -509,24 +514,32 @@ func TestAccRelease_injection(t *testing.T) {
 	greeting := `hi"` + clusterRole + `"`
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
-		CheckDestroy:             checkNamespacesGone(cs, ns),
+		CheckDestroy:             resource.ComposeTestCheckFunc(checkNamespacesGone(cs, ns), checkAbsent(cs, project+"-web")),
 		Steps: []resource.TestStep{
 			{
-				Config:      injectionHCL(project, "registry.shop.test/api:1"+clusterRole+"|", "hello", "shop", false),
+				Config:      injectionHCL(project, "registry.shop.test/api:1"+clusterRole+"|", "hello", "shop", scope{}),
 				ExpectError: wrappedRegexp("image reference"),
 			},
 			{
-				Config: injectionHCL(project, "registry.shop.test/api:1", greeting, "shop", false),
+				Config: injectionHCL(project, "registry.shop.test/api:1", greeting, "shop", scope{}),
 				Check:  resource.ComposeTestCheckFunc(checkAbsent(cs, injected), checkGreeting(cs, ns, greeting)),
 			},
 			{
 				// A new image, so that the release applies with dev's new team.
-				Config:      injectionHCL(project, "registry.shop.test/api:2", "hello", "s3cret value!", false),
+				Config:      injectionHCL(project, "registry.shop.test/api:2", "hello", "s3cret value!", scope{}),
 				ExpectError: wrappedRegexp(`Invalid value: "(sensitive value)"`),
 			},
 			{
-				Config:      injectionHCL(project, "registry.shop.test/api:1", "hello", "shop", true),
+				Config:      injectionHCL(project, "registry.shop.test/api:4", "hello", "shop", scope{clusterRole: true}),
 				ExpectError: wrappedRegexp("ClusterRole", "cluster-scoped"),
+			},
+			{
+				// Allowed, it is applied, and pruned on destroy (CheckDestroy).
+				Config: injectionHCL(project, "registry.shop.test/api:5", "hello", "shop", scope{clusterRole: true, allowed: true}),
+				Check: func(*terraform.State) error {
+					_, err := cs.RbacV1().ClusterRoles().Get(context.Background(), project+"-web", metav1.GetOptions{})
+					return err
+				},
 			},
 		},
 	})

@@ -173,9 +173,9 @@ func (r *environmentResource) Schema(ctx context.Context, _ resource.SchemaReque
 							path.MatchRelative().AtParent().AtName("password"), path.MatchRelative().AtParent().AtName("password_wo"))},
 					},
 					"password_wo": schema.StringAttribute{
-						MarkdownDescription: "Registry password or token, write-only: written to the Secret but never " +
-							"stored in the plan or state. Kiln writes it on create and whenever `password_wo_version` " +
-							"changes. Needs Terraform 1.11 or OpenTofu 1.11 or later.",
+						MarkdownDescription: "Registry password or token, write-only: written to the Secret whenever " +
+							"Kiln applies the environment, never stored in the plan or state. A new value alone plans " +
+							"nothing: change `password_wo_version` with it. Needs Terraform or OpenTofu 1.11 or later.",
 						Optional:   true,
 						Sensitive:  true,
 						WriteOnly:  true,
