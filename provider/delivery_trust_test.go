@@ -15,11 +15,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,6 +50,59 @@ import (
 
 // controlNamespace is the projects' default control namespace in these tests.
 const controlNamespace = "kiln-system"
+
+// deliveryConfig is a project, its environment dev and a release there; the
+// HCL fragments (maps, extra arguments) go in as they are.
+type deliveryConfig struct {
+	project            string
+	services           map[string]string // name -> YAML
+	order              string            // startup_order, "" for none
+	projectVars        string
+	allowClusterScoped bool
+	envVars            string // "" for none
+	version            string
+	images             string
+	release            string // more arguments of the release
+}
+
+func (c deliveryConfig) String() string {
+	var services strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(c.services)) {
+		fmt.Fprintf(&services, "    %s = <<-YAML\n%s\n    YAML\n", name, indent(c.services[name]))
+	}
+	project := fmt.Sprintf("  allow_cluster_scoped = %t\n", c.allowClusterScoped)
+	if c.order != "" {
+		project += "  startup_order = " + c.order + "\n"
+	}
+	env := ""
+	if c.envVars != "" {
+		env = "  variables = " + c.envVars + "\n"
+	}
+	return fmt.Sprintf(`
+provider "kiln" {
+  kubernetes {}
+}
+
+resource "kiln_project" "test" {
+  name      = %[1]q
+  services  = {
+%[2]s  }
+  variables = %[3]s
+%[4]s}
+
+resource "kiln_environment" "dev" {
+  project = kiln_project.test.name
+  name    = "dev"
+%[5]s}
+
+resource "kiln_release" "dev" {
+  project     = kiln_project.test.name
+  environment = kiln_environment.dev.name
+  version     = %[6]q
+  services    = %[7]s
+%[8]s}
+`, c.project, services.String(), c.projectVars, project, env, c.version, c.images, c.release)
+}
 
 // developerClient acts as the test bed's developer identity.
 func developerClient(t *testing.T, bed testenv.KubeBed) kubernetes.Interface {
@@ -456,43 +511,12 @@ func injectionHCL(project, image, greeting, team string, web scope) string {
 		webYAML = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: " + project + "-web\n"
 	}
 	api := strings.Replace(fmt.Sprintf(deploymentTemplate, "api"), "        app: api\n    spec:", "        app: api\n        team: \"$${team}\"\n    spec:", 1)
-	return fmt.Sprintf(`
-provider "kiln" {
-  kubernetes {}
-}
-
-resource "kiln_project" "test" {
-  name = %[1]q
-  services = {
-    api = <<-YAML
-%[2]s
-    YAML
-    web = <<-YAML
-%[3]s
-    YAML
-  }
-  variables = {
-    node_type = "kwok"
-    greeting  = "hello"
-    team      = "shop"
-  }
-  allow_cluster_scoped = %[7]t
-}
-
-resource "kiln_environment" "dev" {
-  project   = kiln_project.test.name
-  name      = "dev"
-  variables = { greeting = %[5]q, team = %[6]q }
-}
-
-resource "kiln_release" "dev" {
-  project         = kiln_project.test.name
-  environment     = kiln_environment.dev.name
-  version         = "v1"
-  services        = { api = %[4]q, web = "registry.shop.test/web:1" }
-  rollout_timeout = "2m"
-}
-`, project, indent(api), indent(webYAML), image, greeting, team, web.allowed)
+	return deliveryConfig{
+		project: project, services: map[string]string{"api": api, "web": webYAML},
+		projectVars: `{ node_type = "kwok", greeting = "hello", team = "shop" }`, allowClusterScoped: web.allowed,
+		envVars: fmt.Sprintf("{ greeting = %q, team = %q }", greeting, team),
+		version: "v1", images: fmt.Sprintf(`{ api = %q, web = "registry.shop.test/web:1" }`, image), release: `  rollout_timeout = "2m"` + "\n",
+	}.String()
 }
 
 // TestAccRelease_injection: an image or a variable cannot add objects to the
@@ -562,43 +586,14 @@ func TestAccRelease_largeHistory(t *testing.T) {
 	cs := kubeClient(t, bed)
 	project := acctest.RandomWithPrefix("kiln-large")
 	ns := project + "-env-dev"
-	var services []string
+	services := map[string]string{}
 	for i := range 4 {
-		services = append(services, fmt.Sprintf(`    blob%[1]d = <<-YAML
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: blob%[1]d
-      data:
-        blob: $${blob}
-    YAML
-`, i))
+		services[fmt.Sprintf("blob%d", i)] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: blob%d\ndata:\n  blob: $${blob}\n", i)
 	}
-	config := fmt.Sprintf(`
-provider "kiln" {
-  kubernetes {}
-}
-
-resource "kiln_project" "test" {
-  name      = %[1]q
-  services  = {
-%[2]s  }
-  variables = { blob = "small" }
-}
-
-resource "kiln_environment" "dev" {
-  project   = kiln_project.test.name
-  name      = "dev"
-  variables = { blob = %[3]q }
-}
-
-resource "kiln_release" "dev" {
-  project     = kiln_project.test.name
-  environment = kiln_environment.dev.name
-  version     = "v1"
-  services    = { blob0 = "registry.shop.test/none:1" }
-}
-`, project, strings.Join(services, ""), randomText(300<<10))
+	config := deliveryConfig{
+		project: project, services: services, projectVars: `{ blob = "small" }`,
+		envVars: fmt.Sprintf("{ blob = %q }", randomText(300<<10)), version: "v1", images: `{ blob0 = "registry.shop.test/none:1" }`,
+	}.String()
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy:             checkNamespacesGone(cs, ns),
@@ -619,49 +614,20 @@ resource "kiln_release" "dev" {
 // pods schedule only when nodeType is kwok; the release's own deadline is
 // timeout.
 func failedHCL(project, version, nodeType string, cache bool, timeout string) string {
-	services := map[string]string{"db": fmt.Sprintf(deploymentTemplate, "db"), "api": fmt.Sprintf(deploymentTemplate, "api")}
-	order := `[["db"], ["api"]]`
+	c := deliveryConfig{
+		project:  project,
+		services: map[string]string{"db": fmt.Sprintf(deploymentTemplate, "db"), "api": fmt.Sprintf(deploymentTemplate, "api")},
+		order:    `[["db"], ["api"]]`, projectVars: `{ node_type = "kwok", greeting = "hello" }`,
+		envVars: fmt.Sprintf("{ node_type = %q }", nodeType), version: version,
+		images:  `{ db = "registry.shop.test/db:1", api = "registry.shop.test/api:1" }`,
+		release: fmt.Sprintf("  rollout_timeout = \"1m\"\n  timeouts {\n    update = %q\n  }\n", timeout),
+	}
 	if cache {
 		// A fixed image: the release's services need not change with the project.
-		services["cache"] = strings.Replace(fmt.Sprintf(deploymentTemplate, "cache"), "$${image}", "registry.shop.test/cache:1", 1)
-		order = `[["db", "cache"], ["api"]]`
+		c.services["cache"] = strings.Replace(fmt.Sprintf(deploymentTemplate, "cache"), "$${image}", "registry.shop.test/cache:1", 1)
+		c.order = `[["db", "cache"], ["api"]]`
 	}
-	var blocks []string
-	for _, name := range []string{"api", "cache", "db"} {
-		if y, ok := services[name]; ok {
-			blocks = append(blocks, fmt.Sprintf("    %s = <<-YAML\n%s\n    YAML\n", name, indent(y)))
-		}
-	}
-	return fmt.Sprintf(`
-provider "kiln" {
-  kubernetes {}
-}
-
-resource "kiln_project" "test" {
-  name          = %[1]q
-  services      = {
-%[2]s  }
-  startup_order = %[3]s
-  variables     = { node_type = "kwok", greeting = "hello" }
-}
-
-resource "kiln_environment" "dev" {
-  project   = kiln_project.test.name
-  name      = "dev"
-  variables = { node_type = %[4]q }
-}
-
-resource "kiln_release" "dev" {
-  project         = kiln_project.test.name
-  environment     = kiln_environment.dev.name
-  version         = %[5]q
-  services        = { db = "registry.shop.test/db:1", api = "registry.shop.test/api:1" }
-  rollout_timeout = "1m"
-  timeouts {
-    update = %[6]q
-  }
-}
-`, project, strings.Join(blocks, ""), order, nodeType, version, timeout)
+	return c.String()
 }
 
 // TestAccRelease_failedRevisionPruned: a release that fails when its caller's

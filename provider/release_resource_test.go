@@ -377,36 +377,10 @@ func otherManagers(t *testing.T, cs kubernetes.Interface, ns string) {
 // released to dev.
 func scaledReleaseHCL(project, version, tag string) string {
 	api := strings.Replace(fmt.Sprintf(deploymentTemplate, "api"), "spec:\n  selector:", "spec:\n  replicas: 1\n  selector:", 1)
-	return fmt.Sprintf(`
-provider "kiln" {
-  kubernetes {}
-}
-
-resource "kiln_project" "test" {
-  name = %[1]q
-  services = {
-    api = <<-YAML
-%[2]s
-    YAML
-  }
-  variables = {
-    node_type = "kwok"
-    greeting  = "hello"
-  }
-}
-
-resource "kiln_environment" "dev" {
-  project = kiln_project.test.name
-  name    = "dev"
-}
-
-resource "kiln_release" "dev" {
-  project     = kiln_project.test.name
-  environment = kiln_environment.dev.name
-  version     = %[3]q
-  services    = { api = "registry.shop.test/api:%[4]s" }
-}
-`, project, indent(api), version, tag)
+	return deliveryConfig{
+		project: project, services: map[string]string{"api": api}, projectVars: `{ node_type = "kwok", greeting = "hello" }`,
+		version: version, images: fmt.Sprintf(`{ api = "registry.shop.test/api:%s" }`, tag),
+	}.String()
 }
 
 // TestAccRelease_scaleSubresource: a Deployment whose YAML sets replicas: 1 and

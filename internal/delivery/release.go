@@ -138,10 +138,13 @@ func (t target) baseline() []history.Object {
 // Plan renders a release without touching the cluster, to find bad input early:
 // unknown services, missing images or variables, invalid YAML or image references.
 func (e *Engine) Plan(ctx context.Context, spec ReleaseSpec) error {
-	t, err := e.plainTarget(ctx, spec.ControlNamespace, spec.Project, spec.Env, 0)
-	if len(spec.Only) > 0 && err == nil {
-		t, err = e.target(ctx, spec.ControlNamespace, spec.Project, spec.Env, 0)
+	// A subset release renders over the deployed revision's images: only it
+	// needs the history.
+	load := e.plainTarget
+	if len(spec.Only) > 0 {
+		load = e.target
 	}
+	t, err := load(ctx, spec.ControlNamespace, spec.Project, spec.Env, 0)
 	if err != nil {
 		return err
 	}
