@@ -810,3 +810,45 @@ func kilnIdentity(t *testing.T, cs kubernetes.Interface, bed testenv.KubeBed, na
 	}
 	return path
 }
+
+// TestAccEnvironment_createdMarkRemoved: a namespace Kiln created is deleted
+// only while it carries Kiln's mark of creation; without it, destroy releases
+// the namespace (drops Kiln's labels) and leaves it.
+func TestAccEnvironment_createdMarkRemoved(t *testing.T) {
+	testAccPreCheck(t)
+	bed := testenv.Kube(t)
+	cs := kubeClient(t, bed)
+	project := acctest.RandomWithPrefix("kiln-mark")
+	ns := project + "-env-dev"
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	config := kubeProviderHCL(bed) + projectHCL(project) + `
+resource "kiln_environment" "dev" {
+  project = kiln_project.test.name
+  name    = "dev"
+}
+`
+	created := func(want bool) []statecheck.StateCheck {
+		return []statecheck.StateCheck{statecheck.ExpectKnownValue("kiln_environment.dev", tfjsonpath.New("namespace_created"), knownvalue.Bool(want))}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkLabel(cs, ns, "kiln.dev/env", ""),
+		Steps: []resource.TestStep{
+			{Config: config, ConfigStateChecks: created(true)},
+			{
+				PreConfig: func() {
+					n, err := cs.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					delete(n.Annotations, "kiln.dev/created-for")
+					if _, err := cs.CoreV1().Namespaces().Update(context.Background(), n, metav1.UpdateOptions{FieldManager: "platform-admin"}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:            config,
+				ConfigStateChecks: created(false),
+			},
+		},
+	})
+}
