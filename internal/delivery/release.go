@@ -488,9 +488,12 @@ func (e *Engine) ReadRelease(ctx context.Context, control, project, env string) 
 		}
 		d, err := kube.Drift(o.Owned, u)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return nil, t.secrets.redact(fmt.Errorf("%s: %w", where, err))
 		}
-		st.Drift = append(st.Drift, d...)
+		// Field paths may name list items by value; drift reaches the state.
+		for _, line := range d {
+			st.Drift = append(st.Drift, t.secrets.text(line))
+		}
 	}
 	sort.Strings(st.Drift)
 	return st, nil
