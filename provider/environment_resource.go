@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -54,14 +54,17 @@ type environmentModel struct {
 	Production       types.Bool       `tfsdk:"production"`
 	ForceDestroy     types.Bool       `tfsdk:"force_destroy"`
 	NamespaceCreated types.Bool       `tfsdk:"namespace_created"`
+	ControlNamespace types.String     `tfsdk:"control_namespace"`
 	Timeouts         timeouts.Value   `tfsdk:"timeouts"`
 }
 
 type pullSecretModel struct {
-	Name     types.String `tfsdk:"name"`
-	Registry types.String `tfsdk:"registry"`
-	Username types.String `tfsdk:"username"`
-	Password types.String `tfsdk:"password"`
+	Name              types.String `tfsdk:"name"`
+	Registry          types.String `tfsdk:"registry"`
+	Username          types.String `tfsdk:"username"`
+	Password          types.String `tfsdk:"password"`
+	PasswordWO        types.String `tfsdk:"password_wo"`
+	PasswordWOVersion types.Int64  `tfsdk:"password_wo_version"`
 }
 
 type limitRangeModel struct {
@@ -81,12 +84,15 @@ func (r *environmentResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"`app.kubernetes.io/managed-by=kiln`, `kiln.dev/project` and `kiln.dev/env`, with variables merged " +
 			"over the project's, an ingress domain, an image pull secret, and optionally a ResourceQuota " +
 			"(`kiln-quota`) and a LimitRange (`kiln-limits`).\n\n" +
-			"Kiln creates the namespace when it does not exist, and otherwise only applies its labels and " +
-			"annotations to it (server-side apply, field manager `kiln`). Everything Kiln owns is read back, so " +
-			"a label, the pull secret or the quota changed out of band shows in `terraform plan`; labels and " +
-			"annotations other tools add are ignored. Destroy deletes the namespace only when Kiln created it, " +
-			"and refuses a `production` environment unless `force_destroy` is set. The record is a ConfigMap " +
-			"`kiln-env-<project>-<name>` in the project's control namespace. Requires the provider's " +
+			"Kiln creates the namespace when it does not exist (marking it with the annotation " +
+			"`" + delivery.AnnotationCreatedFor + "`), and otherwise only applies its labels and annotations to it " +
+			"(server-side apply, field manager `kiln`) without taking over fields another manager set: a label " +
+			"another tool owns with another value (a Pod Security level, say) fails the apply instead. Everything " +
+			"Kiln owns is read back, so a label, the pull secret or the quota changed out of band shows in " +
+			"`terraform plan`; labels and annotations other tools add are ignored. Destroy deletes the namespace " +
+			"only when Kiln's own create made it and it still carries Kiln's annotation, and refuses a " +
+			"`production` environment unless `force_destroy` is set. The record is a ConfigMap " +
+			"`kiln-env-<project>.<name>` in the project's control namespace. Requires the provider's " +
 			"`kubernetes` block and the project to exist.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
@@ -127,9 +133,11 @@ func (r *environmentResource) Schema(ctx context.Context, _ resource.SchemaReque
 			},
 			"variables": schema.MapAttribute{
 				MarkdownDescription: "Values of the project's `${variable}` placeholders in this environment; they " +
-					"override the project's defaults.",
+					"override the project's defaults. Sensitive: values may be credentials, and Kiln replaces them " +
+					"in its errors and logs.",
 				ElementType: types.StringType,
 				Optional:    true,
+				Sensitive:   true,
 				Validators:  nonEmptyMap,
 			},
 			"ingress_domain": schema.StringAttribute{
@@ -158,9 +166,25 @@ func (r *environmentResource) Schema(ctx context.Context, _ resource.SchemaReque
 						Required:            true,
 					},
 					"password": schema.StringAttribute{
-						MarkdownDescription: "Registry password or token.",
-						Required:            true,
+						MarkdownDescription: "Registry password or token, kept in state. Set this or `password_wo`.",
+						Optional:            true,
 						Sensitive:           true,
+						Validators: []validator.String{stringvalidator.ExactlyOneOf(
+							path.MatchRelative().AtParent().AtName("password"), path.MatchRelative().AtParent().AtName("password_wo"))},
+					},
+					"password_wo": schema.StringAttribute{
+						MarkdownDescription: "Registry password or token, write-only: written to the Secret whenever " +
+							"Kiln applies the environment, never stored in the plan or state. A new value alone plans " +
+							"nothing: change `password_wo_version` with it. Needs Terraform or OpenTofu 1.11 or later.",
+						Optional:   true,
+						Sensitive:  true,
+						WriteOnly:  true,
+						Validators: []validator.String{stringvalidator.AlsoRequires(path.MatchRelative().AtParent().AtName("password_wo_version"))},
+					},
+					"password_wo_version": schema.Int64Attribute{
+						MarkdownDescription: "Version of `password_wo`: change it to write a new password.",
+						Optional:            true,
+						Validators:          []validator.Int64{int64validator.AlsoRequires(path.MatchRelative().AtParent().AtName("password_wo"))},
 					},
 				},
 			},
@@ -203,10 +227,12 @@ func (r *environmentResource) Schema(ctx context.Context, _ resource.SchemaReque
 				Default:             booldefault.StaticBool(false),
 			},
 			"namespace_created": schema.BoolAttribute{
-				MarkdownDescription: "Whether Kiln created the namespace (and so deletes it on destroy).",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: "Whether Kiln's own create made the namespace (and so destroy deletes it, if " +
+					"it still carries Kiln's annotation).",
+				Computed:      true,
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 			},
+			"control_namespace": controlNamespaceAttribute(),
 		},
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
@@ -250,15 +276,16 @@ func (r *environmentResource) ModifyPlan(ctx context.Context, req resource.Modif
 
 func (m environmentModel) toEnvironment(ctx context.Context, diags *diag.Diagnostics) delivery.Environment {
 	env := delivery.Environment{
-		Project:       m.Project.ValueString(),
-		Name:          m.Name.ValueString(),
-		Namespace:     m.Namespace.ValueString(),
-		Labels:        deliveryMap(ctx, m.Labels, diags),
-		Annotations:   deliveryMap(ctx, m.Annotations, diags),
-		Variables:     deliveryMap(ctx, m.Variables, diags),
-		IngressDomain: m.IngressDomain.ValueString(),
-		Quota:         deliveryMap(ctx, m.Quota, diags),
-		Production:    m.Production.ValueBool(),
+		Project:          m.Project.ValueString(),
+		Name:             m.Name.ValueString(),
+		Namespace:        m.Namespace.ValueString(),
+		Labels:           deliveryMap(ctx, m.Labels, diags),
+		Annotations:      deliveryMap(ctx, m.Annotations, diags),
+		Variables:        deliveryMap(ctx, m.Variables, diags),
+		IngressDomain:    m.IngressDomain.ValueString(),
+		Quota:            deliveryMap(ctx, m.Quota, diags),
+		Production:       m.Production.ValueBool(),
+		ControlNamespace: m.ControlNamespace.ValueString(),
 	}
 	if m.Namespace.IsUnknown() {
 		env.Namespace = ""
@@ -288,6 +315,7 @@ func fromEnvironment(env delivery.Environment, prior environmentModel) environme
 		Production:       types.BoolValue(env.Production),
 		ForceDestroy:     prior.ForceDestroy,
 		NamespaceCreated: types.BoolValue(env.NamespaceCreated),
+		ControlNamespace: types.StringValue(env.ControlNamespace),
 		Timeouts:         prior.Timeouts,
 	}
 	if m.ForceDestroy.IsNull() || m.ForceDestroy.IsUnknown() {
@@ -299,7 +327,13 @@ func fromEnvironment(env delivery.Environment, prior environmentModel) environme
 	}
 	if ps := env.PullSecret; ps != nil {
 		m.ImagePullSecret = &pullSecretModel{Name: types.StringValue(ps.Name), Registry: types.StringValue(ps.Registry),
-			Username: types.StringValue(ps.Username), Password: types.StringValue(ps.Password)}
+			Username: types.StringValue(ps.Username), Password: types.StringValue(ps.Password),
+			PasswordWO: types.StringNull(), PasswordWOVersion: types.Int64Null()}
+		// A write-only password never reaches the state, not even read back.
+		if prior.ImagePullSecret != nil && !prior.ImagePullSecret.PasswordWOVersion.IsNull() {
+			m.ImagePullSecret.Password = types.StringNull()
+			m.ImagePullSecret.PasswordWOVersion = prior.ImagePullSecret.PasswordWOVersion
+		}
 	}
 	if env.LimitDefaults != nil || env.LimitDefaultRequests != nil {
 		m.LimitRange = &limitRangeModel{Default: deliveryMapValue(env.LimitDefaults), DefaultRequest: deliveryMapValue(env.LimitDefaultRequests)}
@@ -307,12 +341,18 @@ func fromEnvironment(env delivery.Environment, prior environmentModel) environme
 	return m
 }
 
-func (r *environmentResource) write(ctx context.Context, plan environmentModel, prev *delivery.Environment, timeout time.Duration, diags *diag.Diagnostics, state *tfsdk.State, verb string) {
+func (r *environmentResource) write(ctx context.Context, plan environmentModel, config tfsdk.Config, prev *delivery.Environment, timeout time.Duration, diags *diag.Diagnostics, state *tfsdk.State, verb string) {
 	engine := deliveryEngine(r.clients, diags)
 	if engine == nil {
 		return
 	}
 	env := plan.toEnvironment(ctx, diags)
+	if env.PullSecret != nil && env.PullSecret.Password == "" {
+		// Write-only: only the configuration holds it, never the plan.
+		var wo types.String
+		diags.Append(config.GetAttribute(ctx, path.Root("image_pull_secret").AtName("password_wo"), &wo)...)
+		env.PullSecret.Password = wo.ValueString()
+	}
 	if diags.HasError() {
 		return
 	}
@@ -334,7 +374,7 @@ func (r *environmentResource) Create(ctx context.Context, req resource.CreateReq
 	}
 	d, diags := plan.Timeouts.Create(ctx, defaultDeliveryTimeout)
 	resp.Diagnostics.Append(diags...)
-	r.write(ctx, plan, nil, d, &resp.Diagnostics, &resp.State, "create")
+	r.write(ctx, plan, req.Config, nil, d, &resp.Diagnostics, &resp.State, "create")
 }
 
 func (r *environmentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -348,7 +388,7 @@ func (r *environmentResource) Update(ctx context.Context, req resource.UpdateReq
 	resp.Diagnostics.Append(diags...)
 	prev := state.toEnvironment(ctx, &resp.Diagnostics)
 	prev.NamespaceCreated = state.NamespaceCreated.ValueBool()
-	r.write(ctx, plan, &prev, d, &resp.Diagnostics, &resp.State, "update")
+	r.write(ctx, plan, req.Config, &prev, d, &resp.Diagnostics, &resp.State, "update")
 }
 
 func (r *environmentResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -361,7 +401,7 @@ func (r *environmentResource) Read(ctx context.Context, req resource.ReadRequest
 	if engine == nil {
 		return
 	}
-	env, err := engine.ReadEnvironment(ctx, state.Project.ValueString(), state.Name.ValueString())
+	env, err := engine.ReadEnvironment(ctx, state.ControlNamespace.ValueString(), state.Project.ValueString(), state.Name.ValueString())
 	if errors.Is(err, delivery.ErrNotFound) {
 		resp.State.RemoveResource(ctx)
 		return
@@ -394,14 +434,16 @@ func (r *environmentResource) Delete(ctx context.Context, req resource.DeleteReq
 	}
 }
 
-// ImportState takes `<project>/<name>`.
+// ImportState takes `<project>/<name>` or `<control_namespace>/<project>/<name>`.
 func (r *environmentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	project, name, ok := strings.Cut(req.ID, "/")
-	if !ok || project == "" || name == "" {
-		resp.Diagnostics.AddError("Invalid import ID", "Import an environment as <project>/<name>, got "+req.ID+".")
+	control, names, ok := importIDParts(req.ID, 2)
+	if !ok {
+		resp.Diagnostics.AddError("Invalid import ID", "Import an environment as <project>/<name> or "+
+			"<control_namespace>/<project>/<name>, got "+req.ID+".")
 		return
 	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("project"), project)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), names[0]+"/"+names[1])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("project"), names[0])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), names[1])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("control_namespace"), control)...)
 }

@@ -15,11 +15,12 @@ func newEnvironmentStatusDataSource() datasource.DataSource { return &environmen
 type environmentStatusDataSource struct{ clients *clients }
 
 type environmentStatusModel struct {
-	Project     types.String          `tfsdk:"project"`
-	Environment types.String          `tfsdk:"environment"`
-	ID          types.String          `tfsdk:"id"`
-	Namespace   types.String          `tfsdk:"namespace"`
-	Workloads   []workloadStatusModel `tfsdk:"workloads"`
+	Project          types.String          `tfsdk:"project"`
+	Environment      types.String          `tfsdk:"environment"`
+	ControlNamespace types.String          `tfsdk:"control_namespace"`
+	ID               types.String          `tfsdk:"id"`
+	Namespace        types.String          `tfsdk:"namespace"`
+	Workloads        []workloadStatusModel `tfsdk:"workloads"`
 }
 
 type workloadStatusModel struct {
@@ -49,6 +50,11 @@ func (d *environmentStatusDataSource) Schema(_ context.Context, _ datasource.Sch
 			"environment": schema.StringAttribute{
 				MarkdownDescription: "Environment name.",
 				Required:            true,
+				Validators:          dnsLabelValidators,
+			},
+			"control_namespace": schema.StringAttribute{
+				MarkdownDescription: controlNamespaceDescription,
+				Optional:            true,
 				Validators:          dnsLabelValidators,
 			},
 			"id": schema.StringAttribute{
@@ -92,7 +98,7 @@ func (d *environmentStatusDataSource) Read(ctx context.Context, req datasource.R
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	env, workloads, err := engine.Status(ctx, m.Project.ValueString(), m.Environment.ValueString())
+	env, workloads, err := engine.Status(ctx, m.ControlNamespace.ValueString(), m.Project.ValueString(), m.Environment.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Could not read environment status", err.Error())
 		return

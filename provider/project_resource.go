@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -39,16 +40,17 @@ type projectResource struct {
 }
 
 type projectModel struct {
-	ID               types.String   `tfsdk:"id"`
-	Name             types.String   `tfsdk:"name"`
-	Description      types.String   `tfsdk:"description"`
-	Services         types.Map      `tfsdk:"services"`
-	StartupOrder     types.List     `tfsdk:"startup_order"`
-	ImageRule        types.String   `tfsdk:"image_rule"`
-	BuildPoolLabels  types.Map      `tfsdk:"build_pool_labels"`
-	Variables        types.Map      `tfsdk:"variables"`
-	ControlNamespace types.String   `tfsdk:"control_namespace"`
-	Timeouts         timeouts.Value `tfsdk:"timeouts"`
+	ID                 types.String   `tfsdk:"id"`
+	Name               types.String   `tfsdk:"name"`
+	Description        types.String   `tfsdk:"description"`
+	Services           types.Map      `tfsdk:"services"`
+	StartupOrder       types.List     `tfsdk:"startup_order"`
+	ImageRule          types.String   `tfsdk:"image_rule"`
+	BuildPoolLabels    types.Map      `tfsdk:"build_pool_labels"`
+	Variables          types.Map      `tfsdk:"variables"`
+	ControlNamespace   types.String   `tfsdk:"control_namespace"`
+	AllowClusterScoped types.Bool     `tfsdk:"allow_cluster_scoped"`
+	Timeouts           timeouts.Value `tfsdk:"timeouts"`
 }
 
 const defaultDeliveryTimeout = 5 * time.Minute
@@ -124,10 +126,20 @@ func (r *projectResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			},
 			"variables": schema.MapAttribute{
 				MarkdownDescription: "Default values of the `${variable}` placeholders the services use; every " +
-					"placeholder that is not a built-in must be declared here. Environments override values.",
+					"placeholder that is not a built-in must be declared here. Environments override values. " +
+					"Sensitive: values may be credentials, and Kiln replaces them in its errors and logs.",
 				ElementType: types.StringType,
 				Optional:    true,
+				Sensitive:   true,
 				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1)},
+			},
+			"allow_cluster_scoped": schema.BoolAttribute{
+				MarkdownDescription: "Let the services hold cluster-scoped kinds (a ClusterRole, a " +
+					"CustomResourceDefinition). Without it a release refuses them, so a project's YAML reaches only its " +
+					"environments' namespaces. Defaults to `false`.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
 			},
 			"control_namespace": schema.StringAttribute{
 				MarkdownDescription: "Namespace holding the project's and its environments' records; created when " +
@@ -183,13 +195,14 @@ func (r *projectResource) ModifyPlan(_ context.Context, req resource.ModifyPlanR
 
 func (m projectModel) toProject(ctx context.Context, diags *diag.Diagnostics) (delivery.Project, bool) {
 	p := delivery.Project{
-		Name:             m.Name.ValueString(),
-		Description:      m.Description.ValueString(),
-		Services:         deliveryMap(ctx, m.Services, diags),
-		ImageRule:        m.ImageRule.ValueString(),
-		BuildPoolLabels:  deliveryMap(ctx, m.BuildPoolLabels, diags),
-		Variables:        deliveryMap(ctx, m.Variables, diags),
-		ControlNamespace: m.ControlNamespace.ValueString(),
+		Name:               m.Name.ValueString(),
+		Description:        m.Description.ValueString(),
+		Services:           deliveryMap(ctx, m.Services, diags),
+		ImageRule:          m.ImageRule.ValueString(),
+		BuildPoolLabels:    deliveryMap(ctx, m.BuildPoolLabels, diags),
+		Variables:          deliveryMap(ctx, m.Variables, diags),
+		ControlNamespace:   m.ControlNamespace.ValueString(),
+		AllowClusterScoped: m.AllowClusterScoped.ValueBool(),
 	}
 	if !m.StartupOrder.IsNull() && !m.StartupOrder.IsUnknown() {
 		diags.Append(m.StartupOrder.ElementsAs(ctx, &p.StartupOrder, false)...)
@@ -202,16 +215,17 @@ func (m projectModel) toProject(ctx context.Context, diags *diag.Diagnostics) (d
 
 func fromProject(p delivery.Project, t timeouts.Value) projectModel {
 	m := projectModel{
-		ID:               types.StringValue(p.Name),
-		Name:             types.StringValue(p.Name),
-		Description:      optionalString(p.Description),
-		Services:         deliveryMapValue(p.Services),
-		StartupOrder:     types.ListNull(types.ListType{ElemType: types.StringType}),
-		ImageRule:        types.StringValue(p.ImageRule),
-		BuildPoolLabels:  deliveryMapValue(p.BuildPoolLabels),
-		Variables:        deliveryMapValue(p.Variables),
-		ControlNamespace: types.StringValue(p.ControlNamespace),
-		Timeouts:         t,
+		ID:                 types.StringValue(p.Name),
+		Name:               types.StringValue(p.Name),
+		Description:        optionalString(p.Description),
+		Services:           deliveryMapValue(p.Services),
+		StartupOrder:       types.ListNull(types.ListType{ElemType: types.StringType}),
+		ImageRule:          types.StringValue(p.ImageRule),
+		BuildPoolLabels:    deliveryMapValue(p.BuildPoolLabels),
+		Variables:          deliveryMapValue(p.Variables),
+		ControlNamespace:   types.StringValue(p.ControlNamespace),
+		AllowClusterScoped: types.BoolValue(p.AllowClusterScoped),
+		Timeouts:           t,
 	}
 	if len(p.StartupOrder) > 0 {
 		groups := make([]attr.Value, 0, len(p.StartupOrder))
@@ -240,7 +254,7 @@ func (r *projectResource) write(ctx context.Context, plan projectModel, timeout 
 		diags.AddError("Could not "+verb+" project", err.Error())
 		return
 	}
-	got, err := engine.ReadProject(opCtx, p.Name)
+	got, err := engine.ReadProject(opCtx, p.ControlNamespace, p.Name)
 	if err != nil {
 		diags.AddError("Could not read project back", err.Error())
 		return
@@ -277,7 +291,7 @@ func (r *projectResource) Read(ctx context.Context, req resource.ReadRequest, re
 		return
 	}
 	name := state.ID.ValueString()
-	p, err := engine.ReadProject(ctx, name)
+	p, err := engine.ReadProject(ctx, state.ControlNamespace.ValueString(), name)
 	if errors.Is(err, delivery.ErrNotFound) {
 		resp.State.RemoveResource(ctx)
 		return
@@ -308,7 +322,13 @@ func (r *projectResource) Delete(ctx context.Context, req resource.DeleteRequest
 	}
 }
 
-// ImportState takes the project name.
+// ImportState takes `<name>` or `<control_namespace>/<name>`.
 func (r *projectResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+	control, names, ok := importIDParts(req.ID, 1)
+	if !ok {
+		resp.Diagnostics.AddError("Invalid import ID", "Import a project as <name> or <control_namespace>/<name>, got "+req.ID+".")
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), names[0])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("control_namespace"), control)...)
 }

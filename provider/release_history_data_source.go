@@ -16,10 +16,11 @@ func newReleaseHistoryDataSource() datasource.DataSource { return &releaseHistor
 type releaseHistoryDataSource struct{ clients *clients }
 
 type releaseHistoryModel struct {
-	Project     types.String           `tfsdk:"project"`
-	Environment types.String           `tfsdk:"environment"`
-	ID          types.String           `tfsdk:"id"`
-	Revisions   []releaseRevisionModel `tfsdk:"revisions"`
+	Project          types.String           `tfsdk:"project"`
+	Environment      types.String           `tfsdk:"environment"`
+	ControlNamespace types.String           `tfsdk:"control_namespace"`
+	ID               types.String           `tfsdk:"id"`
+	Revisions        []releaseRevisionModel `tfsdk:"revisions"`
 }
 
 type releaseRevisionModel struct {
@@ -39,7 +40,7 @@ func (d *releaseHistoryDataSource) Metadata(_ context.Context, req datasource.Me
 
 func (d *releaseHistoryDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "The release history of a project environment, read from the revision Secrets " +
+		MarkdownDescription: "The release history of a project environment, read from the revision Secrets in the control namespace " +
 			"`kiln_release` writes, oldest first. Requires the provider's `kubernetes` block.",
 		Attributes: map[string]schema.Attribute{
 			"project": schema.StringAttribute{
@@ -50,6 +51,11 @@ func (d *releaseHistoryDataSource) Schema(_ context.Context, _ datasource.Schema
 			"environment": schema.StringAttribute{
 				MarkdownDescription: "Environment name.",
 				Required:            true,
+				Validators:          dnsLabelValidators,
+			},
+			"control_namespace": schema.StringAttribute{
+				MarkdownDescription: controlNamespaceDescription,
+				Optional:            true,
 				Validators:          dnsLabelValidators,
 			},
 			"id": schema.StringAttribute{
@@ -91,7 +97,8 @@ func (d *releaseHistoryDataSource) Read(ctx context.Context, req datasource.Read
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	records, err := engine.History(ctx, m.Project.ValueString(), m.Environment.ValueString())
+	records, warnings, err := engine.History(ctx, m.ControlNamespace.ValueString(), m.Project.ValueString(), m.Environment.ValueString())
+	addWarnings(&resp.Diagnostics, warnings)
 	if err != nil {
 		resp.Diagnostics.AddError("Could not read release history", err.Error())
 		return

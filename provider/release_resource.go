@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -28,6 +27,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/history"
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 )
 
@@ -59,6 +59,7 @@ type releaseModel struct {
 	Status            types.String   `tfsdk:"status"`
 	DeployedImages    types.Map      `tfsdk:"deployed_images"`
 	Drift             types.List     `tfsdk:"drift"`
+	ControlNamespace  types.String   `tfsdk:"control_namespace"`
 	Timeouts          timeouts.Value `tfsdk:"timeouts"`
 }
 
@@ -82,11 +83,18 @@ func (r *releaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"another manager set through the `scale` subresource (a HorizontalPodAutoscaler, `kubectl scale`) are " +
 			"the scaler's even when the YAML sets `replicas`: Kiln's apply leaves them out, with `force_conflicts` " +
 			"and in a rollback too, so it never scales the workload back.\n\n" +
-			"Every apply writes a revision to the history, one Secret per revision in the environment's " +
-			"namespace (type `" + kube.SecretType + "`, labelled `owner=kiln`, `kiln.dev/project`, `kiln.dev/env`, " +
-			"`status` and `revision`, holding gzip-compressed JSON of the render, images and times); the previous " +
-			"deployed revision becomes `superseded`, a failed one `failed`. With `rollback_on_failure` a failed " +
-			"rollout restores the last deployed revision as a new revision.\n\n" +
+			"Every apply writes a revision to the history, one Secret per revision in the project's control " +
+			"namespace, where only Kiln's identity writes (type `" + history.SecretType + "`, labelled `owner=kiln`, " +
+			"`kiln.dev/project`, `kiln.dev/env`, `status` and `revision`, holding gzip-compressed JSON of the render, " +
+			"images, times and the objects applied with their UIDs; a record over one Secret's 1 MiB continues in " +
+			"`<name>.part<i>` Secrets); the previous deployed revision becomes `superseded`, a failed one `failed`. " +
+			"With `rollback_on_failure` a failed rollout restores the last deployed revision as a new revision.\n\n" +
+			"Trust: objects that left the render are deleted only if the history recorded them (the deployed " +
+			"revision and the revisions that failed since) and they are still what Kiln applied: in the " +
+			"environment's namespace, with Kiln's labels for the environment and the UID recorded. Anything else, " +
+			"and any record Kiln cannot read, is left alone with a warning. Images must be image references; " +
+			"variables and images are placed into the parsed YAML's values, never into its text, and " +
+			"cluster-scoped kinds are refused unless the project sets `allow_cluster_scoped`.\n\n" +
 			"Drift: the fields Kiln's field manager owned after the apply are compared with the live objects, so " +
 			"an image changed by hand (`kubectl set image` or `kubectl edit`: an update by another manager) or a " +
 			"deleted Deployment shows in `terraform plan` (as `drift`). Fields other actors own never do: fields " +
@@ -118,11 +126,11 @@ func (r *releaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 					stringvalidator.RegexMatches(regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`), "must be a valid label value")},
 			},
 			"services": schema.MapAttribute{
-				MarkdownDescription: "Images by service name, the services' `${image}` placeholder. A service " +
-					"whose YAML uses `${image}` needs one.",
+				MarkdownDescription: "Images by service name, the services' `${image}` placeholder: image references " +
+					"(`registry/repository:tag` or `@sha256:...`). A service whose YAML uses `${image}` needs one.",
 				ElementType: types.StringType,
 				Required:    true,
-				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1)},
+				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1), mapvalidator.ValueStringsAre(imageReference{})},
 			},
 			"only_services": schema.ListAttribute{
 				MarkdownDescription: "Release only these services; the others keep what the last deployed " +
@@ -175,6 +183,7 @@ func (r *releaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				ElementType: types.StringType,
 				Computed:    true,
 			},
+			"control_namespace": controlNamespaceAttribute(),
 			"drift": schema.ListAttribute{
 				MarkdownDescription: "Fields Kiln owns that differ in the cluster from the deployed revision, " +
 					"one line each; planned empty, so drift shows in the plan and apply restores the fields. Fields " +
@@ -196,6 +205,7 @@ func (r *releaseResource) Configure(_ context.Context, req resource.ConfigureReq
 
 func (m releaseModel) spec(ctx context.Context, diags *diag.Diagnostics) delivery.ReleaseSpec {
 	s := delivery.ReleaseSpec{
+		ControlNamespace:  m.ControlNamespace.ValueString(),
 		Project:           m.Project.ValueString(),
 		Env:               m.Environment.ValueString(),
 		Version:           m.Version.ValueString(),
@@ -286,7 +296,7 @@ func (m releaseModel) deployedImages(prior types.Map) types.Map {
 	return types.MapValueMust(types.StringType, images)
 }
 
-func fromRecord(rec *kube.Record, drift []string, prior releaseModel) releaseModel {
+func fromRecord(rec *history.Record, drift []string, prior releaseModel) releaseModel {
 	m := prior
 	m.ID = types.StringValue(rec.Project + "/" + rec.Env)
 	m.Project, m.Environment = types.StringValue(rec.Project), types.StringValue(rec.Env)
@@ -299,6 +309,9 @@ func fromRecord(rec *kube.Record, drift []string, prior releaseModel) releaseMod
 		m.DeployedImages = types.MapValueMust(types.StringType, nil)
 	}
 	m.Drift = stringList(drift)
+	if m.ControlNamespace.IsNull() || m.ControlNamespace.IsUnknown() {
+		m.ControlNamespace = types.StringValue(delivery.DefaultControlNamespace)
+	}
 	// services reads back the images of the services the configuration names
 	// (all of them after an import).
 	images := map[string]string{}
@@ -330,7 +343,7 @@ func fromRecord(rec *kube.Record, drift []string, prior releaseModel) releaseMod
 	return m
 }
 
-func (r *releaseResource) deploy(ctx context.Context, plan releaseModel, timeout time.Duration, diags *diag.Diagnostics) *kube.Record {
+func (r *releaseResource) deploy(ctx context.Context, plan releaseModel, timeout time.Duration, diags *diag.Diagnostics) *history.Record {
 	engine := deliveryEngine(r.clients, diags)
 	if engine == nil {
 		return nil
@@ -341,14 +354,16 @@ func (r *releaseResource) deploy(ctx context.Context, plan releaseModel, timeout
 	}
 	opCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rec, err := engine.Deploy(opCtx, spec)
+	rec, warnings, err := engine.Deploy(opCtx, spec)
+	addWarnings(diags, warnings)
 	if err != nil {
 		var conflict *kube.ConflictError
-		summary := "Release failed"
 		if errors.As(err, &conflict) {
-			summary = "Release conflicts with another field manager"
+			diags.AddError("Release conflicts with another field manager", err.Error()+
+				"\n\nSet force_conflicts = true to take those fields over.")
+			return nil
 		}
-		diags.AddError(summary, err.Error())
+		diags.AddError("Release failed", err.Error())
 		return nil
 	}
 	return rec
@@ -390,7 +405,7 @@ func (r *releaseResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if engine == nil {
 		return
 	}
-	st, err := engine.ReadRelease(ctx, state.Project.ValueString(), state.Environment.ValueString())
+	st, err := engine.ReadRelease(ctx, state.ControlNamespace.ValueString(), state.Project.ValueString(), state.Environment.ValueString())
 	if errors.Is(err, delivery.ErrNotFound) {
 		resp.State.RemoveResource(ctx)
 		return
@@ -399,6 +414,7 @@ func (r *releaseResource) Read(ctx context.Context, req resource.ReadRequest, re
 		resp.Diagnostics.AddError("Could not read release", err.Error())
 		return
 	}
+	addWarnings(&resp.Diagnostics, st.Warnings)
 	resp.Diagnostics.Append(resp.State.Set(ctx, fromRecord(st.Record, st.Drift, state))...)
 }
 
@@ -416,19 +432,42 @@ func (r *releaseResource) Delete(ctx context.Context, req resource.DeleteRequest
 	resp.Diagnostics.Append(diags...)
 	opCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	if err := engine.DeleteRelease(opCtx, state.Project.ValueString(), state.Environment.ValueString()); err != nil {
+	warnings, err := engine.DeleteRelease(opCtx, state.ControlNamespace.ValueString(), state.Project.ValueString(), state.Environment.ValueString())
+	addWarnings(&resp.Diagnostics, warnings)
+	if err != nil {
 		resp.Diagnostics.AddError("Could not delete release", err.Error())
 	}
 }
 
-// ImportState takes `<project>/<environment>`.
+// ImportState takes `<project>/<environment>` or `<control_namespace>/<project>/<environment>`.
 func (r *releaseResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	project, env, ok := strings.Cut(req.ID, "/")
-	if !ok || project == "" || env == "" {
-		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import a release as <project>/<environment>, got %q.", req.ID))
+	control, names, ok := importIDParts(req.ID, 2)
+	if !ok {
+		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import a release as <project>/<environment> or "+
+			"<control_namespace>/<project>/<environment>, got %q.", req.ID))
 		return
 	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("project"), project)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("environment"), env)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), names[0]+"/"+names[1])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("project"), names[0])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("environment"), names[1])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("control_namespace"), control)...)
+}
+
+// imageReference checks that a string is an image reference (registry,
+// repository, tag or digest), so that an image can never carry YAML.
+type imageReference struct{}
+
+func (imageReference) Description(context.Context) string {
+	return "must be an image reference such as registry.example.com/app:1.0 or app@sha256:..."
+}
+
+func (v imageReference) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (imageReference) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := delivery.ValidImage(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid image reference", err.Error())
+	}
 }

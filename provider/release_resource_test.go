@@ -114,7 +114,7 @@ func TestAccRelease_lifecycle(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					checkImages(cs, ns, "1.0"),
 					checkRolledOut(cs, ns),
-					checkHistory(cs, ns, project, map[int]string{1: "deployed"}),
+					checkHistory(cs, controlNamespace, project, map[int]string{1: "deployed"}),
 					checkGreeting(cs, ns, "hello"),
 				),
 			},
@@ -131,7 +131,7 @@ func TestAccRelease_lifecycle(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					checkImages(cs, ns, "2.0"),
 					checkRolledOut(cs, ns),
-					checkHistory(cs, ns, project, map[int]string{1: "superseded", 2: "deployed"}),
+					checkHistory(cs, controlNamespace, project, map[int]string{1: "superseded", 2: "deployed"}),
 					checkStartupOrder(cs, ns),
 				),
 			},
@@ -183,8 +183,8 @@ func TestAccRelease_lifecycle(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					checkImages(cs, ns, "2.0"),
 					checkRolledOut(cs, ns),
-					checkHistory(cs, ns, project, map[int]string{1: "superseded", 2: "superseded", 3: "superseded", 4: "superseded", 5: "failed", 6: "deployed"}),
-					checkRollbackRecord(cs, ns, project),
+					checkHistory(cs, controlNamespace, project, map[int]string{1: "superseded", 2: "superseded", 3: "superseded", 4: "superseded", 5: "failed", 6: "deployed"}),
+					checkRollbackRecord(cs, controlNamespace, project),
 				),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(releaseAddr, tfjsonpath.New("revision"), knownvalue.Int64Exact(6)),
@@ -257,7 +257,8 @@ func checkGreeting(cs kubernetes.Interface, ns, want string) resource.TestCheckF
 	}
 }
 
-// checkHistory checks the revision Secrets: their labels and statuses.
+// checkHistory checks the revision Secrets in namespace ns (the control
+// namespace): their labels and statuses.
 func checkHistory(cs kubernetes.Interface, ns, project string, want map[int]string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		l, err := cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{
@@ -376,36 +377,10 @@ func otherManagers(t *testing.T, cs kubernetes.Interface, ns string) {
 // released to dev.
 func scaledReleaseHCL(project, version, tag string) string {
 	api := strings.Replace(fmt.Sprintf(deploymentTemplate, "api"), "spec:\n  selector:", "spec:\n  replicas: 1\n  selector:", 1)
-	return fmt.Sprintf(`
-provider "kiln" {
-  kubernetes {}
-}
-
-resource "kiln_project" "test" {
-  name = %[1]q
-  services = {
-    api = <<-YAML
-%[2]s
-    YAML
-  }
-  variables = {
-    node_type = "kwok"
-    greeting  = "hello"
-  }
-}
-
-resource "kiln_environment" "dev" {
-  project = kiln_project.test.name
-  name    = "dev"
-}
-
-resource "kiln_release" "dev" {
-  project     = kiln_project.test.name
-  environment = kiln_environment.dev.name
-  version     = %[3]q
-  services    = { api = "registry.shop.test/api:%[4]s" }
-}
-`, project, indent(api), version, tag)
+	return deliveryConfig{
+		project: project, services: map[string]string{"api": api}, projectVars: `{ node_type = "kwok", greeting = "hello" }`,
+		version: version, images: fmt.Sprintf(`{ api = "registry.shop.test/api:%s" }`, tag),
+	}.String()
 }
 
 // TestAccRelease_scaleSubresource: a Deployment whose YAML sets replicas: 1 and

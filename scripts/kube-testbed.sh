@@ -223,6 +223,37 @@ wait_for "kwok nodes" 120 ready_nodes
 # The controller manager has made the default service account once a namespace is usable.
 wait_for "default service account" 60 api /api/v1/namespaces/default/serviceaccounts/default
 
+# A second, less privileged identity for the trust tests: the service account
+# "developer" bound to the edit ClusterRole in the namespace kiln-dev, the rights
+# a developer usually has in their own namespace (tests may bind it in more).
+# Server-side apply keeps this idempotent; the token is a long-lived
+# service-account-token Secret the controller manager fills in.
+dev_ns=kiln-dev
+apply() { # path manifest(JSON)
+	curl -sf --cacert "$pki/ca.crt" -H "Authorization: Bearer $(token_of kiln-admin)" \
+		-H 'Content-Type: application/apply-patch+yaml' -X PATCH \
+		"$server$1?fieldManager=kiln-testbed&force=true" --data-binary @- >/dev/null
+}
+apply "/api/v1/namespaces/$dev_ns" <<JSON
+{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"$dev_ns"}}
+JSON
+apply "/api/v1/namespaces/$dev_ns/serviceaccounts/developer" <<JSON
+{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"developer","namespace":"$dev_ns"}}
+JSON
+apply "/apis/rbac.authorization.k8s.io/v1/namespaces/$dev_ns/rolebindings/developer-edit" <<JSON
+{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"developer-edit","namespace":"$dev_ns"},
+ "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"edit"},
+ "subjects":[{"kind":"ServiceAccount","name":"developer","namespace":"$dev_ns"}]}
+JSON
+apply "/api/v1/namespaces/$dev_ns/secrets/developer-token" <<JSON
+{"apiVersion":"v1","kind":"Secret","type":"kubernetes.io/service-account-token",
+ "metadata":{"name":"developer-token","namespace":"$dev_ns","annotations":{"kubernetes.io/service-account.name":"developer"}}}
+JSON
+dev_token() { api "/api/v1/namespaces/$dev_ns/secrets/developer-token" | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p' | base64 -d; }
+dev_token_ready() { [[ -n $(dev_token) ]]; }
+wait_for "developer token" 60 dev_token_ready
+write_kubeconfig "$state/developer.kubeconfig" developer "$(dev_token)"
+
 {
 	echo "KILN_TEST_KUBECONFIG=$kubeconfig"
 	echo "KILN_TEST_KUBE_HOST=$server"
@@ -231,5 +262,7 @@ wait_for "default service account" 60 api /api/v1/namespaces/default/serviceacco
 	echo "KILN_TEST_KUBE_CLIENT_CERT=$pki/admin.crt"
 	echo "KILN_TEST_KUBE_CLIENT_KEY=$pki/admin.key"
 	echo "KILN_TEST_KUBE_NODES=$nodes"
+	echo "KILN_TEST_KUBE_DEVELOPER_KUBECONFIG=$state/developer.kubeconfig"
+	echo "KILN_TEST_KUBE_DEVELOPER_NAMESPACE=$dev_ns"
 	echo "KILN_TEST_KUBE_STATE=$state"
 } | tee "$state/env"

@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/history"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 )
 
@@ -17,13 +21,19 @@ import (
 var ErrNotFound = kube.ErrNotFound
 
 // Engine runs the delivery model against one cluster.
+//
+// Trust: Kiln reads its records (projects, environments, release history)
+// only from a project's control namespace, by name, and acts on nothing it did
+// not record itself there. Only Kiln's identity (and cluster administrators)
+// may write in a control namespace; the environments' namespaces may be
+// writable by developers.
 type Engine struct {
 	Kube *kube.Client
 	// Log receives progress messages; nil discards them.
 	Log kube.Logger
-	// Storage returns the release history of a namespace; nil means Secrets
-	// in that namespace (kube.SecretStorage).
-	Storage func(namespace string) kube.Storage
+	// Storage returns the release history driver of a control namespace; nil
+	// means Secrets in that namespace (history.Secrets).
+	Storage func(namespace string) history.Driver
 }
 
 func (e *Engine) log(ctx context.Context, msg string, fields map[string]any) {
@@ -32,11 +42,16 @@ func (e *Engine) log(ctx context.Context, msg string, fields map[string]any) {
 	}
 }
 
-func (e *Engine) storage(namespace string) kube.Storage {
+// history returns the release history kept in a control namespace.
+func (e *Engine) history(control string, limit int) (history.History, error) {
 	if e.Storage != nil {
-		return e.Storage(namespace)
+		return history.History{Driver: e.Storage(control), Limit: limit}, nil
 	}
-	return &kube.SecretStorage{Client: e.Kube, Namespace: namespace}
+	cs, err := e.Kube.Typed()
+	if err != nil {
+		return history.History{}, err
+	}
+	return history.History{Driver: &history.Secrets{Client: cs, Namespace: control}, Limit: limit}, nil
 }
 
 // Record kinds, in the label kiln.dev/kind of the ConfigMaps in a control namespace.
@@ -46,8 +61,17 @@ const (
 )
 
 func projectRecordName(project string) string { return "kiln-project-" + project }
-func envRecordName(project, env string) string {
-	return "kiln-env-" + project + "-" + env
+
+// envRecordName names an environment's record. A dot separates the project
+// from the environment: both are DNS labels, which hold no dots, so shop/eu-prod
+// and shop-eu/prod get different records.
+func envRecordName(project, env string) string { return "kiln-env-" + project + "." + env }
+
+func controlOrDefault(control string) string {
+	if control == "" {
+		return DefaultControlNamespace
+	}
+	return control
 }
 
 func configMap(namespace, name string, lbls, data map[string]string) *unstructured.Unstructured {
@@ -64,96 +88,96 @@ func configMap(namespace, name string, lbls, data map[string]string) *unstructur
 }
 
 func recordLabels(kind, project, env string) map[string]string {
-	l := map[string]string{kube.LabelManagedBy: kube.ManagedByKiln, kube.LabelKind: kind, kube.LabelProject: project}
+	l := map[string]string{label.ManagedBy: label.Kiln, label.Kind: kind, label.Project: project}
 	if env != "" {
-		l[kube.LabelEnv] = env
+		l[label.Env] = env
 	}
 	return l
 }
 
-// ensureNamespace applies a namespace kiln needs (a control namespace); it is
-// never deleted by kiln.
-func (e *Engine) ensureNamespace(ctx context.Context, name string) error {
+// readRecord reads a record ConfigMap of a control namespace by name and checks
+// that it is the record of kind for project (and env).
+func (e *Engine) readRecord(ctx context.Context, control, name, kind, project, env string) (map[string]string, error) {
+	u, err := e.Kube.Get(ctx, kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: control, Name: name})
+	if err != nil {
+		return nil, err
+	}
+	want := recordLabels(kind, project, env)
+	for k, v := range want {
+		if u.GetLabels()[k] != v {
+			return nil, fmt.Errorf("record %s/%s is not the %s record of %s (label %s = %q)", control, name, kind, project, k, u.GetLabels()[k])
+		}
+	}
+	d, _, _ := unstructured.NestedStringMap(u.Object, "data")
+	return d, nil
+}
+
+// createNamespace creates a namespace unless it exists. created is true only
+// when this call created it: an existing namespace, or one Kiln may not create
+// but can see, is someone else's.
+func (e *Engine) createNamespace(ctx context.Context, meta metav1.ObjectMeta) (created bool, err error) {
 	cs, err := e.Kube.Typed()
 	if err != nil {
-		return err
+		return false, err
 	}
-	if _, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); err == nil {
-		return nil
+	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: meta}, metav1.CreateOptions{FieldManager: kube.FieldManager})
+	switch {
+	case err == nil:
+		return true, nil
+	case apierrors.IsAlreadyExists(err):
+		return false, nil
+	case apierrors.IsForbidden(err):
+		if _, gerr := cs.CoreV1().Namespaces().Get(ctx, meta.Name, metav1.GetOptions{}); gerr == nil {
+			return false, nil
+		}
 	}
-	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace"}}
-	u.SetName(name)
-	u.SetLabels(map[string]string{kube.LabelManagedBy: kube.ManagedByKiln})
-	_, err = e.Kube.Apply(ctx, u, true)
-	return err
+	return false, fmt.Errorf("create namespace %s: %w", meta.Name, err)
 }
 
-// records lists the kiln records of a project (its own and its environments')
-// in every namespace, with one list call.
-func (e *Engine) records(ctx context.Context, project string, extra labels.Set) ([]unstructured.Unstructured, error) {
-	sel := labels.Set{kube.LabelManagedBy: kube.ManagedByKiln, kube.LabelProject: project}
-	for k, v := range extra {
-		sel[k] = v
-	}
-	return e.Kube.List(ctx, "v1", "ConfigMap", "", labels.SelectorFromSet(sel).String())
-}
-
-func dataOf(u *unstructured.Unstructured) map[string]string {
-	d, _, _ := unstructured.NestedStringMap(u.Object, "data")
-	return d
-}
-
-// ApplyProject writes the project's record in its control namespace.
+// ApplyProject writes the project's record in its control namespace, which is
+// created when missing and never deleted by kiln.
 func (e *Engine) ApplyProject(ctx context.Context, p Project) error {
-	if p.ControlNamespace == "" {
-		p.ControlNamespace = DefaultControlNamespace
-	}
-	if err := e.ensureNamespace(ctx, p.ControlNamespace); err != nil {
+	p.ControlNamespace = controlOrDefault(p.ControlNamespace)
+	meta := metav1.ObjectMeta{Name: p.ControlNamespace, Labels: map[string]string{label.ManagedBy: label.Kiln}}
+	if _, err := e.createNamespace(ctx, meta); err != nil {
 		return fmt.Errorf("project %q: control namespace: %w", p.Name, err)
 	}
 	order, _ := json.Marshal(p.StartupOrder)
 	vars, _ := json.Marshal(nonNil(p.Variables))
 	pool, _ := json.Marshal(nonNil(p.BuildPoolLabels))
 	data := map[string]string{
-		"description":       p.Description,
-		"image-rule":        p.ImageRule,
-		"startup-order":     string(order),
-		"variables":         string(vars),
-		"build-pool-labels": string(pool),
+		"description":          p.Description,
+		"image-rule":           p.ImageRule,
+		"startup-order":        string(order),
+		"variables":            string(vars),
+		"build-pool-labels":    string(pool),
+		"allow-cluster-scoped": strconv.FormatBool(p.AllowClusterScoped),
 	}
 	for name, tmpl := range p.Services {
 		data["service."+name+".yaml"] = tmpl
 	}
 	cm := configMap(p.ControlNamespace, projectRecordName(p.Name), recordLabels(kindProject, p.Name, ""), data)
 	if _, err := e.Kube.Apply(ctx, cm, true); err != nil {
-		return fmt.Errorf("project %q: write record: %w", p.Name, err)
+		return secretsOf(p, Environment{}).redact(fmt.Errorf("project %q: write record: %w", p.Name, err))
 	}
 	e.log(ctx, "project recorded", map[string]any{"project": p.Name, "namespace": p.ControlNamespace})
 	return nil
 }
 
-// ReadProject reads a project back from its record, wherever its control namespace is.
-func (e *Engine) ReadProject(ctx context.Context, name string) (Project, error) {
-	items, err := e.records(ctx, name, labels.Set{kube.LabelKind: kindProject})
+// ReadProject reads a project back from its record in the control namespace.
+func (e *Engine) ReadProject(ctx context.Context, control, name string) (Project, error) {
+	control = controlOrDefault(control)
+	d, err := e.readRecord(ctx, control, projectRecordName(name), kindProject, name, "")
 	if err != nil {
 		return Project{}, fmt.Errorf("project %q: %w", name, err)
 	}
-	for i := range items {
-		if items[i].GetName() == projectRecordName(name) {
-			return projectFrom(&items[i])
-		}
-	}
-	return Project{}, fmt.Errorf("project %q: %w", name, ErrNotFound)
-}
-
-func projectFrom(u *unstructured.Unstructured) (Project, error) {
-	d := dataOf(u)
 	p := Project{
-		Name:             u.GetLabels()[kube.LabelProject],
-		Description:      d["description"],
-		ImageRule:        d["image-rule"],
-		ControlNamespace: u.GetNamespace(),
-		Services:         map[string]string{},
+		Name:               name,
+		Description:        d["description"],
+		ImageRule:          d["image-rule"],
+		ControlNamespace:   control,
+		AllowClusterScoped: d["allow-cluster-scoped"] == "true",
+		Services:           map[string]string{},
 	}
 	for k, v := range d {
 		if name, ok := strings.CutPrefix(k, "service."); ok {
@@ -174,11 +198,7 @@ func projectFrom(u *unstructured.Unstructured) (Project, error) {
 // DeleteProject deletes the project's record; its environments' namespaces and
 // releases are theirs to delete.
 func (e *Engine) DeleteProject(ctx context.Context, p Project) error {
-	ns := p.ControlNamespace
-	if ns == "" {
-		ns = DefaultControlNamespace
-	}
-	return e.Kube.Delete(ctx, kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: ns, Name: projectRecordName(p.Name)})
+	return e.Kube.Delete(ctx, kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: controlOrDefault(p.ControlNamespace), Name: projectRecordName(p.Name)})
 }
 
 func nonNil(m map[string]string) map[string]string {

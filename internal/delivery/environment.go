@@ -11,8 +11,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 	"github.com/kilnhq/terraform-provider-kiln/internal/wait"
 )
@@ -42,8 +42,26 @@ type Environment struct {
 	LimitDefaults        map[string]string
 	LimitDefaultRequests map[string]string
 	Production           bool
-	// NamespaceCreated is true when kiln created the namespace (and so deletes it).
+	// ControlNamespace is the project's control namespace, where the
+	// environment's record and release history are kept.
+	ControlNamespace string
+	// NamespaceCreated is true when kiln created the namespace (and so deletes
+	// it); the namespace carries AnnotationCreatedFor too, checked before deletion.
 	NamespaceCreated bool
+}
+
+// AnnotationCreatedFor marks a namespace Kiln created, naming the environment
+// (<control namespace>/<project>/<environment>) it was created for.
+const AnnotationCreatedFor = "kiln.dev/created-for"
+
+func (env Environment) createdFor() string {
+	return controlOrDefault(env.ControlNamespace) + "/" + env.Project + "/" + env.Name
+}
+
+// createdByKiln reports whether a live namespace carries Kiln's mark of
+// creation for env.
+func (env Environment) createdByKiln(ns *unstructured.Unstructured) bool {
+	return ns.GetAnnotations()[AnnotationCreatedFor] == env.createdFor()
 }
 
 // PullSecret is an image pull secret for one registry.
@@ -57,14 +75,6 @@ type PullSecret struct {
 // DefaultNamespace is an environment's namespace when none is given.
 func DefaultNamespace(project, env string) string { return project + "-env-" + env }
 
-func (e *Engine) controlNamespace(ctx context.Context, project string) (string, error) {
-	p, err := e.ReadProject(ctx, project)
-	if err != nil {
-		return "", err
-	}
-	return p.ControlNamespace, nil
-}
-
 func (env Environment) namespaceObject() *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace"}}
 	u.SetName(env.Namespace)
@@ -72,10 +82,17 @@ func (env Environment) namespaceObject() *unstructured.Unstructured {
 	for k, v := range env.Labels {
 		l[k] = v
 	}
-	l[kube.LabelManagedBy], l[kube.LabelProject], l[kube.LabelEnv] = kube.ManagedByKiln, env.Project, env.Name
+	l[label.ManagedBy], l[label.Project], l[label.Env] = label.Kiln, env.Project, env.Name
 	u.SetLabels(l)
-	if len(env.Annotations) > 0 {
-		u.SetAnnotations(env.Annotations)
+	a := map[string]string{}
+	for k, v := range env.Annotations {
+		a[k] = v
+	}
+	if env.NamespaceCreated {
+		a[AnnotationCreatedFor] = env.createdFor()
+	}
+	if len(a) > 0 {
+		u.SetAnnotations(a)
 	}
 	return u
 }
@@ -92,7 +109,7 @@ func envObject(apiVersion, kind, namespace, name string, env Environment) *unstr
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind}}
 	u.SetNamespace(namespace)
 	u.SetName(name)
-	u.SetLabels(map[string]string{kube.LabelManagedBy: kube.ManagedByKiln, kube.LabelProject: env.Project, kube.LabelEnv: env.Name})
+	u.SetLabels(map[string]string{label.ManagedBy: label.Kiln, label.Project: env.Project, label.Env: env.Name})
 	return u
 }
 
@@ -109,25 +126,38 @@ func anyMap(m map[string]string) map[string]any {
 // limit range, and its record in the project's control namespace.
 // prev is the environment as last applied (nil on create).
 func (e *Engine) ApplyEnvironment(ctx context.Context, env Environment, prev *Environment) (Environment, error) {
+	p, err := e.ReadProject(ctx, env.ControlNamespace, env.Project)
+	if err != nil {
+		return env, fmt.Errorf("environment %s/%s: %w", env.Project, env.Name, err)
+	}
+	got, err := e.applyEnvironment(ctx, env, prev)
+	return got, secretsOf(p, env).redact(err)
+}
+
+func (e *Engine) applyEnvironment(ctx context.Context, env Environment, prev *Environment) (Environment, error) {
 	if env.Namespace == "" {
 		env.Namespace = DefaultNamespace(env.Project, env.Name)
 	}
+	env.ControlNamespace = controlOrDefault(env.ControlNamespace)
 	where := fmt.Sprintf("environment %s/%s", env.Project, env.Name)
-	control, err := e.controlNamespace(ctx, env.Project)
-	if err != nil {
-		return env, fmt.Errorf("%s: %w", where, err)
-	}
-	cs, err := e.Kube.Typed()
-	if err != nil {
-		return env, err
-	}
 	if prev != nil {
 		env.NamespaceCreated = prev.NamespaceCreated
 	} else {
-		_, err := cs.CoreV1().Namespaces().Get(ctx, env.Namespace, metav1.GetOptions{})
-		env.NamespaceCreated = err != nil
+		created, err := e.createNamespace(ctx, metav1.ObjectMeta{Name: env.Namespace,
+			Annotations: map[string]string{AnnotationCreatedFor: env.createdFor()}})
+		if err != nil {
+			return env, fmt.Errorf("%s: %w", where, err)
+		}
+		env.NamespaceCreated = created
 	}
-	if _, err := e.Kube.Apply(ctx, env.namespaceObject(), true); err != nil {
+	// Kiln takes fields over only on a namespace it created: on another, a
+	// label another manager set (a Pod Security level) stays theirs.
+	if _, err := e.Kube.Apply(ctx, env.namespaceObject(), env.NamespaceCreated); err != nil {
+		var conflict *kube.ConflictError
+		if errors.As(err, &conflict) {
+			return env, fmt.Errorf("%s: namespace %s, which Kiln did not create: %w; leave those labels and "+
+				"annotations to their manager", where, env.Namespace, err)
+		}
 		return env, fmt.Errorf("%s: namespace: %w", where, err)
 	}
 	ns := env.Namespace
@@ -179,11 +209,11 @@ func (e *Engine) ApplyEnvironment(ctx context.Context, env Environment, prev *En
 			return env, fmt.Errorf("%s: %w", where, err)
 		}
 	}
-	if err := e.writeEnvRecord(ctx, control, env); err != nil {
+	if err := e.writeEnvRecord(ctx, env); err != nil {
 		return env, fmt.Errorf("%s: %w", where, err)
 	}
 	e.log(ctx, "environment applied", map[string]any{"project": env.Project, "env": env.Name, "namespace": ns})
-	return e.ReadEnvironment(ctx, env.Project, env.Name)
+	return e.ReadEnvironment(ctx, env.ControlNamespace, env.Project, env.Name)
 }
 
 func keysOf(m map[string]string) []string {
@@ -193,7 +223,7 @@ func keysOf(m map[string]string) []string {
 	return sortedKeys(m)
 }
 
-func (e *Engine) writeEnvRecord(ctx context.Context, control string, env Environment) error {
+func (e *Engine) writeEnvRecord(ctx context.Context, env Environment) error {
 	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	data := map[string]string{
 		"namespace":         env.Namespace,
@@ -211,34 +241,27 @@ func (e *Engine) writeEnvRecord(ctx context.Context, control string, env Environ
 	if env.PullSecret != nil {
 		data["pull-secret"] = env.PullSecret.Name
 	}
-	cm := configMap(control, envRecordName(env.Project, env.Name), recordLabels(kindEnvironment, env.Project, env.Name), data)
+	cm := configMap(env.ControlNamespace, envRecordName(env.Project, env.Name), recordLabels(kindEnvironment, env.Project, env.Name), data)
 	if _, err := e.Kube.Apply(ctx, cm, true); err != nil {
 		return fmt.Errorf("write record: %w", err)
 	}
 	return nil
 }
 
-// ReadEnvironment reads an environment back from its record and the live
-// objects kiln owns: the namespace's kiln labels and annotations, the pull
-// secret, the quota and the limit range. Keys other actors add are not reported.
-func (e *Engine) ReadEnvironment(ctx context.Context, project, name string) (Environment, error) {
+// ReadEnvironment reads an environment back from its record in the control
+// namespace and the live objects kiln owns: the namespace's kiln labels and
+// annotations, the pull secret, the quota and the limit range. Keys other
+// actors add are not reported.
+func (e *Engine) ReadEnvironment(ctx context.Context, control, project, name string) (Environment, error) {
 	where := fmt.Sprintf("environment %s/%s", project, name)
-	items, err := e.records(ctx, project, labels.Set{kube.LabelKind: kindEnvironment, kube.LabelEnv: name})
+	control = controlOrDefault(control)
+	rec, err := e.readRecord(ctx, control, envRecordName(project, name), kindEnvironment, project, name)
 	if err != nil {
 		return Environment{}, fmt.Errorf("%s: %w", where, err)
 	}
-	var rec map[string]string
-	for i := range items {
-		if items[i].GetName() == envRecordName(project, name) {
-			rec = dataOf(&items[i])
-		}
-	}
-	if rec == nil {
-		return Environment{}, fmt.Errorf("%s: %w", where, ErrNotFound)
-	}
 	env := Environment{
 		Project: project, Name: name, Namespace: rec["namespace"], IngressDomain: rec["ingress-domain"],
-		NamespaceCreated: rec["namespace-created"] == "true", Production: rec["production"] == "true",
+		Production: rec["production"] == "true", ControlNamespace: control,
 	}
 	var labelKeys, annotationKeys, limitKeys, requestKeys []string
 	var hasQuota, hasLimits bool
@@ -269,6 +292,7 @@ func (e *Engine) ReadEnvironment(ctx context.Context, project, name string) (Env
 	}
 	env.Labels = pick(nsObj.GetLabels(), labelKeys)
 	env.Annotations = pick(nsObj.GetAnnotations(), annotationKeys)
+	env.NamespaceCreated = rec["namespace-created"] == "true" && env.createdByKiln(nsObj)
 
 	if psName := rec["pull-secret"]; psName != "" {
 		env.PullSecret = &PullSecret{Name: psName}
@@ -329,11 +353,21 @@ func (e *Engine) DeleteEnvironment(ctx context.Context, env Environment, force b
 	if env.Production && !force {
 		return fmt.Errorf("%s is a production environment: set force_destroy = true to delete it", where)
 	}
-	control, err := e.controlNamespace(ctx, env.Project)
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("%s: %w", where, err)
-	}
 	nsRef := kube.Ref{APIVersion: "v1", Kind: "Namespace", Name: env.Namespace}
+	if env.NamespaceCreated {
+		// Deleted only when it still carries Kiln's mark of creation for env.
+		ns, err := e.Kube.Get(ctx, nsRef)
+		switch {
+		case isNotFound(err):
+			env.NamespaceCreated = false
+		case err != nil:
+			return fmt.Errorf("%s: %w", where, err)
+		case !env.createdByKiln(ns):
+			e.log(ctx, "namespace lacks kiln's mark of creation: releasing it instead of deleting it",
+				map[string]any{"namespace": env.Namespace, "annotation": AnnotationCreatedFor})
+			env.NamespaceCreated = false
+		}
+	}
 	if env.NamespaceCreated {
 		if err := e.Kube.Delete(ctx, nsRef); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
@@ -363,17 +397,17 @@ func (e *Engine) DeleteEnvironment(ctx context.Context, env Environment, force b
 				return fmt.Errorf("%s: %w", where, err)
 			}
 		}
-		// Applying the namespace with no labels drops the ones kiln owned.
+		// Applying the namespace with no fields drops the labels kiln alone
+		// owned; labels another manager also owns stay.
 		bare := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace"}}
 		bare.SetName(env.Namespace)
-		if _, err := e.Kube.Apply(ctx, bare, true); err != nil && !isNotFound(err) {
+		if _, err := e.Kube.Apply(ctx, bare, false); err != nil && !isNotFound(err) {
 			return fmt.Errorf("%s: release the namespace: %w", where, err)
 		}
 	}
-	if control != "" {
-		if err := e.Kube.Delete(ctx, kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: control, Name: envRecordName(env.Project, env.Name)}); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
-		}
+	record := kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: controlOrDefault(env.ControlNamespace), Name: envRecordName(env.Project, env.Name)}
+	if err := e.Kube.Delete(ctx, record); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	return nil
 }

@@ -34,6 +34,9 @@ type Project struct {
 	BuildPoolLabels  map[string]string
 	Variables        map[string]string
 	ControlNamespace string
+	// AllowClusterScoped lets services hold cluster-scoped kinds (a
+	// ClusterRole, a CRD); without it a release refuses them.
+	AllowClusterScoped bool
 }
 
 // Builtins are the placeholders every template may use besides variables.
@@ -127,15 +130,20 @@ func (p Project) Validate() error {
 			errs = append(errs, fmt.Errorf("service %q is missing from the startup order", name))
 		}
 		tmpl := p.Services[name]
+		filler := map[string]string{}
 		for _, ph := range Placeholders(tmpl) {
+			filler[ph] = "placeholder"
 			if _, ok := p.Variables[ph]; !ok && !builtin[ph] {
 				errs = append(errs, fmt.Errorf("service %q uses ${%s}, which is neither a built-in (%s) nor a project variable",
 					name, ph, strings.Join(Builtins, ", ")))
 			}
 		}
 		// Check the YAML's shape with every placeholder filled in.
-		filled := placeholder.ReplaceAllString(tmpl, "placeholder")
-		if _, err := parseDocuments(filled); err != nil {
+		filled, err := renderDocuments(tmpl, filler)
+		if err == nil {
+			_, err = parseDocuments(filled)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("service %q: %w", name, err))
 		}
 	}

@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 )
 
 const deployTmpl = `apiVersion: apps/v1
@@ -78,7 +80,7 @@ func TestRenderService(t *testing.T) {
 	if u.GetName() != "api" || u.GetNamespace() != "shop-env-dev" {
 		t.Errorf("object %s/%s", u.GetNamespace(), u.GetName())
 	}
-	if l := u.GetLabels(); l[kube.LabelManagedBy] != "kiln" || l[kube.LabelProject] != "shop" || l[kube.LabelEnv] != "dev" || l[kube.LabelService] != "api" {
+	if l := u.GetLabels(); l[label.ManagedBy] != "kiln" || l[label.Project] != "shop" || l[label.Env] != "dev" || l[label.Service] != "api" {
 		t.Errorf("labels %v", l)
 	}
 	if !strings.Contains(r.YAML, "image: api:1") || !strings.Contains(r.YAML, `value: "9090"`) {
@@ -109,5 +111,39 @@ func TestImageName(t *testing.T) {
 	got, err := ImageName(DefaultImageRule, ImageNameData{Service: "api", Timestamp: "20250101120000", Branch: "main"})
 	if err != nil || got != "api:20250101120000-main" {
 		t.Fatalf("ImageName = %q, %v", got, err)
+	}
+}
+
+// TestRenderInjection: values go into parsed scalars, never into the YAML
+// text: a value holding documents stays one string, an image must be a
+// reference, and a whole unquoted placeholder takes its value's type.
+func TestRenderInjection(t *testing.T) {
+	p := testProject()
+	p.Variables["replicas"] = "1"
+	p.Services["api"] = strings.Replace(deployTmpl, "spec:\n  selector", "spec:\n  replicas: ${replicas} # scaled by ${project}\n  selector", 1)
+	payload := "9090\"\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: injected\n"
+	env := Environment{Project: "shop", Name: "dev", Namespace: "shop-env-dev", Variables: map[string]string{"port": payload, "replicas": "3"}}
+	r, err := RenderService(p, env, "v1", "api", "registry.shop.test/api@sha256:"+strings.Repeat("a", 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Objects) != 1 {
+		t.Fatalf("a variable added objects: %d\n%s", len(r.Objects), r.YAML)
+	}
+	containers, _, _ := unstructured.NestedSlice(r.Objects[0].Object, "spec", "template", "spec", "containers")
+	env0 := containers[0].(map[string]any)["env"].([]any)[0].(map[string]any)
+	if env0["value"] != payload {
+		t.Errorf("PORT = %q, want the whole value", env0["value"])
+	}
+	if got, _, _ := unstructured.NestedInt64(r.Objects[0].Object, "spec", "replicas"); got != 3 {
+		t.Errorf("replicas = %v, want the number 3\n%s", r.Objects[0].Object["spec"].(map[string]any)["replicas"], r.YAML)
+	}
+	if strings.Contains(r.YAML, "scaled by") {
+		t.Errorf("comments kept:\n%s", r.YAML)
+	}
+	for _, image := range []string{"nginx:1.27\n---\nkind: ClusterRole", "nginx 1.27", "Nginx:latest"} {
+		if _, err := RenderService(p, env, "v1", "api", image); err == nil || !strings.Contains(err.Error(), "not a valid image reference") {
+			t.Errorf("image %q: %v", image, err)
+		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/history"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 )
 
@@ -20,8 +22,16 @@ const DefaultHistoryLimit = 10
 // minRollbackTimeout is the least time a rollback waits for each group's rollout.
 const minRollbackTimeout = time.Minute
 
+// recordTimeout bounds writing a revision's record once its objects were
+// applied; the write has a context of its own, so that what was applied is
+// recorded even when the caller's deadline has passed.
+const recordTimeout = time.Minute
+
 // ReleaseSpec asks for one version of a project in an environment.
 type ReleaseSpec struct {
+	// ControlNamespace holds the project's and environment's records and the
+	// release history; empty means DefaultControlNamespace.
+	ControlNamespace      string
 	Project, Env, Version string
 	// Images maps a service to its image.
 	Images map[string]string
@@ -35,70 +45,111 @@ type ReleaseSpec struct {
 	RolloutTimeout time.Duration
 }
 
-// ReleaseState is a release as read back: its last deployed record and what
-// differs in the cluster from the fields kiln owned after applying it.
+// ReleaseState is a release as read back: its last deployed record, what
+// differs in the cluster from the fields kiln owned after applying it, and
+// warnings about records that were ignored.
 type ReleaseState struct {
-	Record *kube.Record
-	Drift  []string
+	Record   *history.Record
+	Drift    []string
+	Warnings []string
 }
 
 type target struct {
 	project Project
 	env     Environment
-	store   kube.Storage
-	history []*kube.Record
-	current *kube.Record // the last deployed revision, nil for none
+	store   history.History
+	// records are the environment's readable records for its namespace, oldest first.
+	records []*history.Record
+	current *history.Record // the last deployed revision, nil for none
+	// next is the revision the next record gets.
+	next     int
+	warnings []string
+	secrets  secrets
 }
 
 // plainTarget reads the project and environment, not the history.
-func (e *Engine) plainTarget(ctx context.Context, project, env string) (target, error) {
-	p, err := e.ReadProject(ctx, project)
+func (e *Engine) plainTarget(ctx context.Context, control, project, env string, limit int) (target, error) {
+	p, err := e.ReadProject(ctx, control, project)
 	if err != nil {
 		return target{}, err
 	}
-	en, err := e.ReadEnvironment(ctx, project, env)
+	en, err := e.ReadEnvironment(ctx, control, project, env)
 	if err != nil {
 		return target{}, err
 	}
-	return target{project: p, env: en, store: e.storage(en.Namespace)}, nil
+	store, err := e.history(p.ControlNamespace, limit)
+	if err != nil {
+		return target{}, err
+	}
+	return target{project: p, env: en, store: store, secrets: secretsOf(p, en), next: 1}, nil
 }
 
-func (e *Engine) target(ctx context.Context, project, env string) (target, error) {
-	t, err := e.plainTarget(ctx, project, env)
+// target reads the project, the environment and its history. A record made
+// for another namespace than the environment's is ignored with a warning, as
+// the history driver ignores records it cannot read.
+func (e *Engine) target(ctx context.Context, control, project, env string, limit int) (target, error) {
+	t, err := e.plainTarget(ctx, control, project, env, limit)
 	if err != nil {
 		return t, err
 	}
-	t.history, err = t.store.List(ctx, project, env)
+	all, warnings, err := t.store.List(ctx, project, env)
 	if err != nil {
 		return t, err
 	}
-	t.current, _ = kube.Latest(t.history, kube.StatusDeployed)
+	t.warnings = warnings
+	for _, r := range all {
+		t.next = max(t.next, r.Revision+1)
+		if r.Namespace != t.env.Namespace {
+			t.warnings = append(t.warnings, fmt.Sprintf("ignoring the release record of revision %d of %s/%s: it is for namespace %q, the environment's is %q",
+				r.Revision, project, env, r.Namespace, t.env.Namespace))
+			continue
+		}
+		t.records = append(t.records, r)
+	}
+	t.current, _ = history.Latest(t.records, history.StatusDeployed)
 	return t, nil
 }
 
-func nextRevision(history []*kube.Record) int {
-	if len(history) == 0 {
-		return 1
+// baseline is what the cluster may hold of the environment's releases: the
+// objects of the deployed revision and of every revision that failed since
+// (a failed rollout leaves what it applied). Newer records come first, so the
+// UID of an object's latest apply is the one kept.
+func (t target) baseline() []history.Object {
+	var out []history.Object
+	seen := map[kube.Ref]bool{}
+	for i := len(t.records) - 1; i >= 0; i-- {
+		r := t.records[i]
+		if t.current != nil && r.Revision < t.current.Revision {
+			break
+		}
+		if r != t.current && r.Status != history.StatusFailed {
+			continue
+		}
+		for _, o := range r.Objects {
+			if !seen[o.Ref] {
+				seen[o.Ref] = true
+				out = append(out, o)
+			}
+		}
 	}
-	return history[len(history)-1].Revision + 1
+	return out
 }
 
 // Plan renders a release without touching the cluster, to find bad input early:
-// unknown services, missing images or variables, invalid YAML.
+// unknown services, missing images or variables, invalid YAML or image references.
 func (e *Engine) Plan(ctx context.Context, spec ReleaseSpec) error {
-	t, err := e.plainTarget(ctx, spec.Project, spec.Env)
+	// A subset release renders over the deployed revision's images: only it
+	// needs the history.
+	load := e.plainTarget
+	if len(spec.Only) > 0 {
+		load = e.target
+	}
+	t, err := load(ctx, spec.ControlNamespace, spec.Project, spec.Env, 0)
 	if err != nil {
 		return err
 	}
-	if len(spec.Only) > 0 {
-		deployed, err := t.store.Query(ctx, spec.Project, spec.Env, kube.StatusDeployed)
-		if err != nil {
-			return err
-		}
-		t.current, _ = kube.Latest(deployed)
-	}
 	_, _, err = t.render(spec)
-	return err
+	return t.secrets.redact(err)
 }
 
 // render renders the services a spec selects, with the images it gives (over the
@@ -134,9 +185,29 @@ func (t target) render(spec ReleaseSpec) (map[string]Rendered, map[string]string
 	return out, images, errors.Join(errs...)
 }
 
+// scope refuses cluster-scoped kinds unless the project allows them; those it
+// allows are applied without a namespace.
+func (e *Engine) scope(p Project, service string, objs []*unstructured.Unstructured) error {
+	for _, u := range objs {
+		namespaced, err := e.Kube.Namespaced(kube.RefOf(u))
+		if err != nil {
+			return fmt.Errorf("service %q: %w", service, err)
+		}
+		if namespaced {
+			continue
+		}
+		if !p.AllowClusterScoped {
+			return fmt.Errorf("service %q: %s %s is cluster-scoped; a project's services hold cluster-scoped kinds only "+
+				"when the project allows them (allow_cluster_scoped)", service, u.GetKind(), u.GetName())
+		}
+		u.SetNamespace("")
+	}
+	return nil
+}
+
 // apply applies rendered services group by group in the project's startup order,
 // waiting for each group's rollout; it returns what it applied.
-func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Rendered, force bool, timeout time.Duration) ([]kube.ObjectRecord, error) {
+func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Rendered, force bool, timeout time.Duration) ([]history.Object, error) {
 	// What kiln owned after the current revision's apply: fields of it that an
 	// out-of-band edit took over are drift, and kiln takes them back.
 	owned := map[kube.Ref]map[string]any{}
@@ -145,7 +216,7 @@ func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Render
 			owned[o.Ref] = o.Owned
 		}
 	}
-	var applied []kube.ObjectRecord
+	var applied []history.Object
 	for gi, group := range t.project.Order(sortedKeys(rendered)) {
 		e.log(ctx, "applying startup group", map[string]any{"group": gi + 1, "services": group})
 		var refs []kube.Ref
@@ -159,7 +230,7 @@ func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Render
 				if err != nil {
 					return applied, fmt.Errorf("startup group %d, service %q: %w", gi+1, s, err)
 				}
-				applied = append(applied, kube.ObjectRecord{Service: s, Ref: kube.RefOf(live), Owned: owned})
+				applied = append(applied, history.Object{Service: s, Ref: kube.RefOf(live), UID: live.GetUID(), Owned: owned})
 				refs = append(refs, kube.RefOf(live))
 			}
 		}
@@ -173,20 +244,76 @@ func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Render
 	return applied, nil
 }
 
-// prune deletes the objects of before that are not in after.
-func (e *Engine) prune(ctx context.Context, before, after []kube.ObjectRecord) error {
+// prune deletes the objects of before that are not in after, and only objects
+// Kiln applied for this environment; any other is left alone with a warning.
+func (e *Engine) prune(ctx context.Context, t *target, before, after []history.Object) error {
 	keep := map[kube.Ref]bool{}
 	for _, o := range after {
 		keep[o.Ref] = true
 	}
 	for _, o := range before {
-		if !keep[o.Ref] {
-			if err := e.Kube.Delete(ctx, o.Ref); err != nil {
-				return fmt.Errorf("prune: %w", err)
-			}
+		if keep[o.Ref] {
+			continue
+		}
+		ok, why, err := e.prunable(ctx, *t, o)
+		if err != nil {
+			return fmt.Errorf("prune: %w", err)
+		}
+		if why != "" {
+			t.warnings = append(t.warnings, fmt.Sprintf("not pruning %s: %s", o.Ref, why))
+		}
+		if !ok {
+			continue
+		}
+		if err := e.Kube.DeleteUID(ctx, o.Ref, o.UID); err != nil {
+			return fmt.Errorf("prune: %w", err)
 		}
 	}
 	return nil
+}
+
+// prunable reports whether o is still the object Kiln applied for t's
+// environment: in its namespace (or cluster-scoped, where the project allows
+// that), with Kiln's labels for the environment and the UID recorded. why
+// says why not, unless the object is simply gone.
+func (e *Engine) prunable(ctx context.Context, t target, o history.Object) (ok bool, why string, err error) {
+	switch {
+	case o.UID == "":
+		return false, "its record holds no UID", nil
+	case o.Ref.Namespace == "" && !t.project.AllowClusterScoped:
+		return false, "it is cluster-scoped and the project does not allow cluster-scoped kinds", nil
+	case o.Ref.Namespace != "" && o.Ref.Namespace != t.env.Namespace:
+		return false, fmt.Sprintf("it is outside the environment's namespace %s", t.env.Namespace), nil
+	}
+	live, err := e.Kube.Get(ctx, o.Ref)
+	if isNotFound(err) {
+		return false, "", nil
+	}
+	if err != nil {
+		return false, "", err
+	}
+	l := live.GetLabels()
+	if l[label.ManagedBy] != label.Kiln || l[label.Project] != t.project.Name || l[label.Env] != t.env.Name {
+		return false, "it does not carry Kiln's labels for this environment", nil
+	}
+	if live.GetUID() != o.UID {
+		return false, "it is another object than the one Kiln applied (its UID differs)", nil
+	}
+	return true, "", nil
+}
+
+// checkSize refuses, before anything is applied, a revision whose record
+// could not be stored: the record with every rendered object standing for the
+// fields kiln will own of it (never more than the object).
+func checkSize(rec *history.Record, rendered map[string]Rendered) error {
+	est := *rec
+	est.Objects = append([]history.Object(nil), rec.Objects...)
+	for s, r := range rendered {
+		for _, obj := range r.Objects {
+			est.Objects = append(est.Objects, history.Object{Service: s, Ref: kube.RefOf(obj), Owned: obj.Object})
+		}
+	}
+	return history.Check(&est)
 }
 
 // Deploy releases a version: it renders the selected services, applies them in
@@ -194,30 +321,40 @@ func (e *Engine) prune(ctx context.Context, before, after []kube.ObjectRecord) e
 // render, and records the revision (the previous deployed one becomes
 // superseded). When the rollout fails, the revision is recorded as failed and,
 // with RollbackOnFailure, the last deployed revision is restored as a new one.
-func (e *Engine) Deploy(ctx context.Context, spec ReleaseSpec) (*kube.Record, error) {
-	where := fmt.Sprintf("release %s of %s/%s", spec.Version, spec.Project, spec.Env)
+// It returns the revision recorded and warnings: records ignored, objects not
+// pruned because Kiln did not apply them.
+func (e *Engine) Deploy(ctx context.Context, spec ReleaseSpec) (*history.Record, []string, error) {
 	if spec.RolloutTimeout <= 0 {
 		spec.RolloutTimeout = 5 * time.Minute
 	}
 	if spec.HistoryLimit <= 0 {
 		spec.HistoryLimit = DefaultHistoryLimit
 	}
-	t, err := e.target(ctx, spec.Project, spec.Env)
+	where := fmt.Sprintf("release %s of %s/%s", spec.Version, spec.Project, spec.Env)
+	t, err := e.target(ctx, spec.ControlNamespace, spec.Project, spec.Env, spec.HistoryLimit)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
+		return nil, nil, fmt.Errorf("%s: %w", where, err)
 	}
+	rec, err := e.deploy(ctx, &t, spec, where)
+	return rec, t.warnings, t.secrets.redact(err)
+}
+
+func (e *Engine) deploy(ctx context.Context, t *target, spec ReleaseSpec, where string) (*history.Record, error) {
 	rendered, images, err := t.render(spec)
+	for _, s := range sortedKeys(rendered) {
+		if err == nil {
+			err = e.scope(t.project, s, rendered[s].Objects)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	rec := &kube.Record{
+	rec := &history.Record{
 		Project: spec.Project, Env: spec.Env, Namespace: t.env.Namespace, Version: spec.Version,
-		Revision: nextRevision(t.history), Images: images, Render: map[string]string{}, Started: time.Now().UTC(),
+		Revision: t.next, Images: images, Render: map[string]string{}, Started: time.Now().UTC(),
 	}
 	// Services outside a subset release keep the current revision's objects.
-	var before []kube.ObjectRecord
 	if t.current != nil {
-		before = t.current.Objects
 		for s, y := range t.current.Render {
 			if _, ok := rendered[s]; !ok {
 				if _, still := t.project.Services[s]; still {
@@ -237,122 +374,109 @@ func (e *Engine) Deploy(ctx context.Context, spec ReleaseSpec) (*kube.Record, er
 		rec.Render[s] = r.YAML
 	}
 	rec.Services = sortedKeys(rec.Render)
+	if err := checkSize(rec, rendered); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	before := t.baseline()
 	e.log(ctx, "deploying release", map[string]any{"project": spec.Project, "env": spec.Env, "version": spec.Version, "revision": rec.Revision})
-	applied, err := e.apply(ctx, t, rendered, spec.ForceConflicts, spec.RolloutTimeout)
+	applied, err := e.apply(ctx, *t, rendered, spec.ForceConflicts, spec.RolloutTimeout)
 	rec.Objects = append(rec.Objects, applied...)
 	if err == nil {
-		err = e.prune(ctx, before, rec.Objects)
+		err = e.prune(ctx, t, before, rec.Objects)
 	}
 	rec.Finished = time.Now().UTC()
-	if err != nil {
-		rec.Status, rec.Description = kube.StatusFailed, err.Error()
-		if serr := t.store.Create(ctx, rec); serr != nil {
-			return nil, fmt.Errorf("%s: %w (and recording the failure: %v)", where, err, serr)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err == nil {
+		rec.Status, rec.Description = history.StatusDeployed, "release "+spec.Version
+		if err := t.store.Create(rctx, rec); err != nil {
+			return rec, fmt.Errorf("%s: %w", where, err)
 		}
-		failure := fmt.Errorf("%s (revision %d) failed: %w", where, rec.Revision, err)
-		if !spec.RollbackOnFailure || t.current == nil {
-			return rec, failure
-		}
-		rb, rerr := e.restore(ctx, t, t.current, rec, spec)
-		if rerr != nil {
-			return rec, fmt.Errorf("%w; rollback to revision %d also failed: %v", failure, t.current.Revision, rerr)
-		}
-		return rb, fmt.Errorf("%w; rolled back to revision %d (version %s) as revision %d",
-			failure, t.current.Revision, t.current.Version, rb.Revision)
+		return rec, nil
 	}
-	rec.Status, rec.Description = kube.StatusDeployed, "release "+spec.Version
-	if err := e.commit(ctx, t, rec, spec.HistoryLimit); err != nil {
-		return rec, fmt.Errorf("%s: %w", where, err)
+	rec.Status, rec.Description = history.StatusFailed, t.secrets.text(err.Error())
+	if serr := t.store.Create(rctx, rec); serr != nil {
+		return nil, fmt.Errorf("%s: %w (and recording the failure: %v)", where, err, serr)
 	}
-	return rec, nil
+	failure := fmt.Errorf("%s (revision %d) failed: %w", where, rec.Revision, err)
+	if !spec.RollbackOnFailure || t.current == nil {
+		return rec, failure
+	}
+	rb, rerr := e.restore(ctx, t, t.current, rec, append(before, rec.Objects...), spec)
+	if rerr != nil {
+		return rec, fmt.Errorf("%w; rollback to revision %d also failed: %v", failure, t.current.Revision, rerr)
+	}
+	return rb, fmt.Errorf("%w; rolled back to revision %d (version %s) as revision %d",
+		failure, t.current.Revision, t.current.Version, rb.Revision)
 }
 
-// restore re-applies an earlier revision's render as a new revision.
-func (e *Engine) restore(ctx context.Context, t target, from, failed *kube.Record, spec ReleaseSpec) (*kube.Record, error) {
+// restore re-applies an earlier revision's render as a new revision, pruning
+// what before (the failed revision's baseline and objects) holds beyond it. It
+// runs with a context of its own, bounded by the rollouts it waits for, so a
+// caller's passed deadline does not leave the environment half rolled back.
+func (e *Engine) restore(ctx context.Context, t *target, from, failed *history.Record, before []history.Object, spec ReleaseSpec) (*history.Record, error) {
 	rendered := map[string]Rendered{}
 	for s, y := range from.Render {
 		objs, err := parseDocuments(y)
 		if err == nil {
-			err = place(objs, from.Project, from.Env, from.Namespace, s)
+			err = place(objs, t.project.Name, t.env.Name, t.env.Namespace, s)
+		}
+		if err == nil {
+			err = e.scope(t.project, s, objs)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("revision %d, service %q: %w", from.Revision, s, err)
 		}
 		rendered[s] = Rendered{Service: s, YAML: y, Objects: objs}
 	}
-	rec := &kube.Record{
-		Project: from.Project, Env: from.Env, Namespace: from.Namespace, Version: from.Version,
+	// A rollback returns to a revision that rolled out before; it gets at least
+	// a minute per group, whatever the failed release's rollout timeout was.
+	timeout := max(spec.RolloutTimeout, minRollbackTimeout)
+	groups := len(t.project.Order(sortedKeys(rendered)))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(groups)*timeout+recordTimeout)
+	defer cancel()
+	rec := &history.Record{
+		Project: from.Project, Env: from.Env, Namespace: t.env.Namespace, Version: from.Version,
 		Revision: failed.Revision + 1, Images: from.Images, Render: from.Render, Services: from.Services,
 		RollbackOf: from.Revision, Started: time.Now().UTC(),
 		Description: fmt.Sprintf("rollback to revision %d after revision %d failed", from.Revision, failed.Revision),
 	}
 	e.log(ctx, "rolling back", map[string]any{"to": from.Revision, "revision": rec.Revision})
-	// A rollback returns to a revision that rolled out before; it gets at least
-	// a minute per group, whatever the failed release's rollout timeout was.
-	applied, err := e.apply(ctx, t, rendered, true, max(spec.RolloutTimeout, minRollbackTimeout))
+	applied, err := e.apply(ctx, *t, rendered, true, timeout)
 	rec.Objects = applied
 	if err == nil {
-		err = e.prune(ctx, failed.Objects, rec.Objects)
+		err = e.prune(ctx, t, before, rec.Objects)
 	}
 	rec.Finished = time.Now().UTC()
 	if err != nil {
-		rec.Status, rec.Description = kube.StatusFailed, rec.Description+": "+err.Error()
-		_ = t.store.Create(ctx, rec)
+		rec.Status, rec.Description = history.StatusFailed, rec.Description+": "+t.secrets.text(err.Error())
+		if serr := t.store.Create(ctx, rec); serr != nil {
+			err = fmt.Errorf("%w (and recording it: %v)", err, serr)
+		}
 		return nil, err
 	}
-	rec.Status = kube.StatusDeployed
-	return rec, e.commit(ctx, t, rec, spec.HistoryLimit)
-}
-
-// commit records a deployed revision, supersedes the previous one and trims the
-// history to limit records (never the deployed one).
-func (e *Engine) commit(ctx context.Context, t target, rec *kube.Record, limit int) error {
-	if err := t.store.Create(ctx, rec); err != nil {
-		return err
-	}
-	if t.current != nil {
-		t.current.Status = kube.StatusSuperseded
-		if err := t.store.Update(ctx, t.current); err != nil {
-			return err
-		}
-	}
-	all, err := t.store.List(ctx, rec.Project, rec.Env)
-	if err != nil {
-		return err
-	}
-	for i := 0; len(all)-i > limit; i++ {
-		if all[i].Revision == rec.Revision {
-			continue
-		}
-		if err := t.store.Delete(ctx, rec.Project, rec.Env, all[i].Revision); err != nil {
-			return err
-		}
-	}
-	return nil
+	rec.Status = history.StatusDeployed
+	return rec, t.store.Create(ctx, rec)
 }
 
 // ReadRelease reads the last deployed revision and compares the fields kiln
 // owned after applying it with the live objects: one list call per kind in the
 // environment's namespace, not one request per object.
-func (e *Engine) ReadRelease(ctx context.Context, project, env string) (*ReleaseState, error) {
+func (e *Engine) ReadRelease(ctx context.Context, control, project, env string) (*ReleaseState, error) {
 	where := fmt.Sprintf("release of %s/%s", project, env)
-	en, err := e.ReadEnvironment(ctx, project, env)
+	t, err := e.target(ctx, control, project, env, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	deployed, err := e.storage(en.Namespace).Query(ctx, project, env, kube.StatusDeployed)
+	rec := t.current
+	if rec == nil {
+		return nil, fmt.Errorf("%s: no deployed revision: %w", where, ErrNotFound)
+	}
+	live, err := e.liveObjects(ctx, project, env, t.env.Namespace, rec.Objects)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	rec, err := kube.Latest(deployed)
-	if err != nil {
-		return nil, fmt.Errorf("%s: no deployed revision: %w", where, err)
-	}
-	live, err := e.liveObjects(ctx, project, env, en.Namespace, rec.Objects)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	st := &ReleaseState{Record: rec}
+	st := &ReleaseState{Record: rec, Warnings: t.warnings}
 	for _, o := range rec.Objects {
 		u, ok := live[o.Ref]
 		if !ok {
@@ -364,22 +488,25 @@ func (e *Engine) ReadRelease(ctx context.Context, project, env string) (*Release
 		}
 		d, err := kube.Drift(o.Owned, u)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return nil, t.secrets.redact(fmt.Errorf("%s: %w", where, err))
 		}
-		st.Drift = append(st.Drift, d...)
+		// Field paths may name list items by value; drift reaches the state.
+		for _, line := range d {
+			st.Drift = append(st.Drift, t.secrets.text(line))
+		}
 	}
 	sort.Strings(st.Drift)
 	return st, nil
 }
 
 // liveObjects lists the kinds of objs in namespace, selecting kiln's labels.
-func (e *Engine) liveObjects(ctx context.Context, project, env, namespace string, objs []kube.ObjectRecord) (map[kube.Ref]*unstructured.Unstructured, error) {
+func (e *Engine) liveObjects(ctx context.Context, project, env, namespace string, objs []history.Object) (map[kube.Ref]*unstructured.Unstructured, error) {
 	type kind struct{ apiVersion, kind string }
 	kinds := map[kind]bool{}
 	for _, o := range objs {
 		kinds[kind{o.Ref.APIVersion, o.Ref.Kind}] = true
 	}
-	sel := labels.SelectorFromSet(labels.Set{kube.LabelManagedBy: kube.ManagedByKiln, kube.LabelProject: project, kube.LabelEnv: env}).String()
+	sel := labels.SelectorFromSet(labels.Set{label.ManagedBy: label.Kiln, label.Project: project, label.Env: env}).String()
 	out := map[kube.Ref]*unstructured.Unstructured{}
 	for k := range kinds {
 		items, err := e.Kube.List(ctx, k.apiVersion, k.kind, namespace, sel)
@@ -397,41 +524,37 @@ func (e *Engine) liveObjects(ctx context.Context, project, env, namespace string
 	return out, nil
 }
 
-// History returns an environment's release records, oldest first.
-func (e *Engine) History(ctx context.Context, project, env string) ([]*kube.Record, error) {
-	en, err := e.ReadEnvironment(ctx, project, env)
+// History returns an environment's release records, oldest first, and
+// warnings about records it ignored.
+func (e *Engine) History(ctx context.Context, control, project, env string) ([]*history.Record, []string, error) {
+	t, err := e.target(ctx, control, project, env, 0)
 	if err != nil {
-		return nil, fmt.Errorf("release history of %s/%s: %w", project, env, err)
+		return nil, nil, fmt.Errorf("release history of %s/%s: %w", project, env, err)
 	}
-	return e.storage(en.Namespace).List(ctx, project, env)
+	return t.records, t.warnings, nil
 }
 
-// DeleteRelease deletes the objects of the last deployed revision and every record.
-func (e *Engine) DeleteRelease(ctx context.Context, project, env string) error {
+// DeleteRelease deletes the objects of the last deployed revision (and of the
+// revisions that failed since) and every record; it returns warnings about
+// objects it left because Kiln did not apply them.
+func (e *Engine) DeleteRelease(ctx context.Context, control, project, env string) ([]string, error) {
 	where := fmt.Sprintf("release of %s/%s", project, env)
-	en, err := e.ReadEnvironment(ctx, project, env)
+	t, err := e.target(ctx, control, project, env, 0)
 	if errors.Is(err, ErrNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", where, err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	store := e.storage(en.Namespace)
-	history, err := store.List(ctx, project, env)
-	if err != nil {
-		return fmt.Errorf("%s: %w", where, err)
+	if err := e.prune(ctx, &t, t.baseline(), nil); err != nil {
+		return t.warnings, fmt.Errorf("%s: %w", where, err)
 	}
-	if cur, err := kube.Latest(history, kube.StatusDeployed); err == nil {
-		if err := e.prune(ctx, cur.Objects, nil); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+	for _, r := range t.records {
+		if err := t.store.Delete(ctx, project, env, r.Revision); err != nil {
+			return t.warnings, fmt.Errorf("%s: %w", where, err)
 		}
 	}
-	for _, r := range history {
-		if err := store.Delete(ctx, project, env, r.Revision); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
-		}
-	}
-	return nil
+	return t.warnings, nil
 }
 
 // ServiceStatus is the live state of one service's workloads.
@@ -445,12 +568,12 @@ type ServiceStatus struct {
 }
 
 // Status lists the live workloads of an environment with their images and rollout state.
-func (e *Engine) Status(ctx context.Context, project, env string) (Environment, []ServiceStatus, error) {
-	en, err := e.ReadEnvironment(ctx, project, env)
+func (e *Engine) Status(ctx context.Context, control, project, env string) (Environment, []ServiceStatus, error) {
+	en, err := e.ReadEnvironment(ctx, control, project, env)
 	if err != nil {
 		return en, nil, err
 	}
-	sel := labels.SelectorFromSet(labels.Set{kube.LabelManagedBy: kube.ManagedByKiln, kube.LabelProject: project, kube.LabelEnv: env}).String()
+	sel := labels.SelectorFromSet(labels.Set{label.ManagedBy: label.Kiln, label.Project: project, label.Env: env}).String()
 	var out []ServiceStatus
 	for _, k := range []string{"Deployment", "StatefulSet", "DaemonSet"} {
 		items, err := e.Kube.List(ctx, "apps/v1", k, en.Namespace, sel)
@@ -461,7 +584,7 @@ func (e *Engine) Status(ctx context.Context, project, env string) (Environment, 
 			u := &items[i]
 			u.SetKind(k)
 			done, msg := kube.RolloutStatus(u)
-			out = append(out, ServiceStatus{Service: u.GetLabels()[kube.LabelService], Kind: k, Name: u.GetName(),
+			out = append(out, ServiceStatus{Service: u.GetLabels()[label.Service], Kind: k, Name: u.GetName(),
 				Images: kube.Images(u), RolledOut: done, Message: msg})
 		}
 	}

@@ -49,13 +49,12 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("apply %s: another field manager owns fields kiln sets: %s (set force_conflicts = true "+
-		"to take them over)", e.Ref, e.Detail)
+	return fmt.Sprintf("apply %s: another field manager owns fields kiln sets: %s", e.Ref, e.Detail)
 }
 
-// resource resolves the dynamic interface for ref, refreshing discovery once when
+// mapping resolves ref's kind to its resource, refreshing discovery once when
 // the kind is unknown (a CRD installed since the last lookup).
-func (c *Client) resource(ref Ref) (dynamic.ResourceInterface, error) {
+func (c *Client) mapping(ref Ref) (*meta.RESTMapping, error) {
 	if err := c.connect(); err != nil {
 		return nil, err
 	}
@@ -67,6 +66,15 @@ func (c *Client) resource(ref Ref) (dynamic.ResourceInterface, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("resolve kind %s: %w", gvk, err)
+	}
+	return m, nil
+}
+
+// resource resolves the dynamic interface for ref.
+func (c *Client) resource(ref Ref) (dynamic.ResourceInterface, error) {
+	m, err := c.mapping(ref)
+	if err != nil {
+		return nil, err
 	}
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
 		return c.dynamic.Resource(m.Resource).Namespace(ref.Namespace), nil
@@ -191,6 +199,13 @@ func (c *Client) List(ctx context.Context, apiVersion, kind, namespace, selector
 
 // Delete deletes one object; an object already gone is not an error.
 func (c *Client) Delete(ctx context.Context, ref Ref) error {
+	return c.DeleteUID(ctx, ref, "")
+}
+
+// DeleteUID deletes one object if its UID is still uid (any UID when empty):
+// an object deleted and created again under the same name since it was read is
+// another object, and is left alone. An object already gone is not an error.
+func (c *Client) DeleteUID(ctx context.Context, ref Ref, uid types.UID) error {
 	ri, err := c.resource(ref)
 	if err != nil {
 		var noMatch *meta.NoKindMatchError
@@ -200,10 +215,26 @@ func (c *Client) Delete(ctx context.Context, ref Ref) error {
 		return fmt.Errorf("delete %s: %w", ref, err)
 	}
 	bg := metav1.DeletePropagationBackground
-	err = ri.Delete(ctx, ref.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
+	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
+	if uid != "" {
+		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+	}
+	err = ri.Delete(ctx, ref.Name, opts)
+	if apierrors.IsConflict(err) && uid != "" {
+		return fmt.Errorf("delete %s: it was replaced by another object since kiln applied it: %w", ref, err)
+	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete %s: %w", ref, err)
 	}
 	c.log(ctx, "deleted", map[string]any{"object": ref.String()})
 	return nil
+}
+
+// Namespaced reports whether ref's kind lives in namespaces.
+func (c *Client) Namespaced(ref Ref) (bool, error) {
+	m, err := c.mapping(ref)
+	if err != nil {
+		return false, err
+	}
+	return m.Scope.Name() == meta.RESTScopeNameNamespace, nil
 }

@@ -1,6 +1,6 @@
 // Package kube is Kiln's access to a Kubernetes cluster: connection set-up,
-// server-side apply with field manager "kiln", drift of the fields kiln owns, and
-// release history stored as Secrets. It has no Terraform types.
+// server-side apply with field manager "kiln", field ownership and drift of the
+// fields kiln owns, and rollout. It has no Terraform types.
 package kube
 
 import (
@@ -20,16 +20,6 @@ import (
 
 // FieldManager is the server-side apply field manager of everything kiln applies.
 const FieldManager = "kiln"
-
-// Labels kiln puts on every object it manages.
-const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	LabelProject   = "kiln.dev/project"
-	LabelEnv       = "kiln.dev/env"
-	LabelService   = "kiln.dev/service"
-	LabelKind      = "kiln.dev/kind"
-	ManagedByKiln  = "kiln"
-)
 
 // ErrNotFound reports that an object kiln looked for does not exist.
 var ErrNotFound = errors.New("not found")

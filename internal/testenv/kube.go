@@ -16,6 +16,11 @@ type KubeBed struct {
 	CAFile     string
 	ClientCert string // file, a client certificate in group system:masters
 	ClientKey  string // file
+	// DeveloperKubeconfig holds the token of a second, less privileged identity:
+	// the service account developer, bound to the edit ClusterRole in
+	// DeveloperNamespace only (tests bind it in more namespaces as needed).
+	DeveloperKubeconfig string
+	DeveloperNamespace  string
 }
 
 var (
@@ -42,8 +47,11 @@ func Kube(t testing.TB) KubeBed {
 			CAFile:     env["KILN_TEST_KUBE_CA"],
 			ClientCert: env["KILN_TEST_KUBE_CLIENT_CERT"],
 			ClientKey:  env["KILN_TEST_KUBE_CLIENT_KEY"],
+
+			DeveloperKubeconfig: env["KILN_TEST_KUBE_DEVELOPER_KUBECONFIG"],
+			DeveloperNamespace:  env["KILN_TEST_KUBE_DEVELOPER_NAMESPACE"],
 		}
-		if kubeBed.Kubeconfig == "" || kubeBed.Host == "" {
+		if kubeBed.Kubeconfig == "" || kubeBed.Host == "" || kubeBed.DeveloperKubeconfig == "" {
 			kubeErr = fmt.Errorf("kube-testbed.sh printed an incomplete environment:\n%s", out)
 		}
 	})
