@@ -50,6 +50,29 @@ func stringList(values []string) types.List {
 	return types.ListValueMust(types.StringType, elems)
 }
 
+// stringMap converts a known map attribute; null and unknown give nil.
+func stringMap(m types.Map) map[string]string {
+	if m.IsNull() || m.IsUnknown() {
+		return nil
+	}
+	out := map[string]string{}
+	for k, v := range m.Elements() {
+		if s, ok := v.(types.String); ok {
+			out[k] = s.ValueString()
+		}
+	}
+	return out
+}
+
+// stringMapValue renders a map as state; empty stays empty (not null).
+func stringMapValue(m map[string]string) types.Map {
+	elems := map[string]attr.Value{}
+	for k, v := range m {
+		elems[k] = types.StringValue(v)
+	}
+	return types.MapValueMust(types.StringType, elems)
+}
+
 // tflogInfo passes engine progress messages to Terraform's log.
 func tflogInfo(ctx context.Context, msg string, fields map[string]any) {
 	tflog.Info(ctx, msg, fields)

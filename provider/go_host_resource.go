@@ -665,25 +665,3 @@ func (g *goToolchainsModel) resolved() map[string]string {
 	}
 	return out
 }
-
-func stringMap(m types.Map) map[string]string {
-	if m.IsNull() || m.IsUnknown() {
-		return nil
-	}
-	out := map[string]string{}
-	for k, v := range m.Elements() {
-		if s, ok := v.(types.String); ok {
-			out[k] = s.ValueString()
-		}
-	}
-	return out
-}
-
-// stringMapValue renders a map read back from a host; empty stays empty.
-func stringMapValue(m map[string]string) types.Map {
-	elems := map[string]attr.Value{}
-	for k, v := range m {
-		elems[k] = types.StringValue(v)
-	}
-	return types.MapValueMust(types.StringType, elems)
-}
