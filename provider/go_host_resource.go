@@ -400,7 +400,7 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		}
 	}
 	platform := hostprep.AnyPlatform
-	if !req.State.Raw.IsNull() {
+	if !req.State.Raw.IsNull() && len(resp.RequiresReplace) == 0 { // the facts are this host's
 		var arch types.String
 		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("facts").AtName("arch"), &arch)...)
 		if arch.ValueString() != "" {
