@@ -50,23 +50,32 @@ func stringList(values []string) types.List {
 	return types.ListValueMust(types.StringType, elems)
 }
 
+// stringMap converts a known map attribute; null and unknown give nil.
+func stringMap(m types.Map) map[string]string {
+	if m.IsNull() || m.IsUnknown() {
+		return nil
+	}
+	out := map[string]string{}
+	for k, v := range m.Elements() {
+		if s, ok := v.(types.String); ok {
+			out[k] = s.ValueString()
+		}
+	}
+	return out
+}
+
+// stringMapValue renders a map as state; empty stays empty (not null).
+func stringMapValue(m map[string]string) types.Map {
+	elems := map[string]attr.Value{}
+	for k, v := range m {
+		elems[k] = types.StringValue(v)
+	}
+	return types.MapValueMust(types.StringType, elems)
+}
+
 // tflogInfo passes engine progress messages to Terraform's log.
 func tflogInfo(ctx context.Context, msg string, fields map[string]any) {
 	tflog.Info(ctx, msg, fields)
-}
-
-// bastionDescription and bastionAttributes document the ssh.bastion block of
-// the resources and data sources that reach hosts over SSH.
-const bastionDescription = "A jump host to reach `host` through (OpenSSH's `ProxyJump`): `host` and `port` are then " +
-	"dialled from the bastion. Unset values come from the provider's `ssh` block; its host key must be pinned too."
-
-var bastionAttributes = map[string]string{
-	"host":             "Bastion host name or address.",
-	"port":             "Bastion SSH port. Defaults to the provider's `ssh.port`, then `22`.",
-	"user":             "Bastion login user. Defaults to the provider's `ssh.user`, then `root`.",
-	"private_key":      "Private key for the bastion (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`.",
-	"host_key":         "The bastion's public host key in authorized_keys format.",
-	"known_hosts_file": "known_hosts file to check the bastion's key against when `host_key` is not set.",
 }
 
 // configuredClients is the Configure of every resource and data source: the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -23,7 +21,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -32,7 +29,6 @@ import (
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
-	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 )
 
 var (
@@ -59,27 +55,6 @@ type goHostModel struct {
 	Installed       types.List           `tfsdk:"installed"`
 	Verification    types.Object         `tfsdk:"verification"`
 	Timeouts        timeouts.Value       `tfsdk:"timeouts"`
-}
-
-type hostConnectionModel struct {
-	Host           types.String  `tfsdk:"host"`
-	Port           types.Int64   `tfsdk:"port"`
-	User           types.String  `tfsdk:"user"`
-	PrivateKey     types.String  `tfsdk:"private_key"`
-	UseAgent       types.Bool    `tfsdk:"use_agent"`
-	HostKey        types.String  `tfsdk:"host_key"`
-	KnownHostsFile types.String  `tfsdk:"known_hosts_file"`
-	Bastion        *bastionModel `tfsdk:"bastion"`
-}
-
-// bastionModel is the jump host an ssh block goes through.
-type bastionModel struct {
-	Host           types.String `tfsdk:"host"`
-	Port           types.Int64  `tfsdk:"port"`
-	User           types.String `tfsdk:"user"`
-	PrivateKey     types.String `tfsdk:"private_key"`
-	HostKey        types.String `tfsdk:"host_key"`
-	KnownHostsFile types.String `tfsdk:"known_hosts_file"`
 }
 
 type goToolchainsModel struct {
@@ -113,14 +88,6 @@ type verifyModel struct {
 }
 
 var (
-	hostFactsType = map[string]attr.Type{
-		"os": types.StringType, "kernel": types.StringType, "arch": types.StringType,
-		"cgroup_mode": types.StringType, "swap_total_kib": types.Int64Type,
-		"nofile": types.Int64Type, "nproc": types.Int64Type,
-	}
-	installedType = map[string]attr.Type{
-		"version": types.StringType, "archive_sha256": types.StringType, "go_binary_sha256": types.StringType,
-	}
 	verificationType = map[string]attr.Type{
 		"go_version": types.StringType, "goroot": types.StringType, "gopath": types.StringType,
 		"build_output": types.StringType, "test_output": types.StringType,
@@ -134,7 +101,6 @@ const (
 	defaultHostCreateTimeout = 30 * time.Minute
 	defaultHostUpdateTimeout = 30 * time.Minute
 	defaultHostDeleteTimeout = 10 * time.Minute
-	hostConnectRetry         = 2 * time.Minute
 )
 
 func (r *goHostResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -193,58 +159,7 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 			},
 		},
 		Blocks: map[string]schema.Block{
-			"ssh": schema.SingleNestedBlock{
-				MarkdownDescription: "How to reach the host (the resource's connection; Terraform reserves the name `connection`). Unset values come from the provider's `ssh` block. " +
-					"The host key must be pinned (`host_key`) or listed in `known_hosts_file`; an unknown or changed key is refused.",
-				Validators: []validator.Object{objectvalidator.IsRequired()},
-				Attributes: map[string]schema.Attribute{
-					"host": schema.StringAttribute{
-						MarkdownDescription: "Host name or address. Changing it means another host: a new resource.",
-						Optional:            true,
-						PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-						Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-					},
-					"port": schema.Int64Attribute{
-						MarkdownDescription: "SSH port. Defaults to the provider's `ssh.port`, then `22`.",
-						Optional:            true,
-						PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
-						Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-					},
-					"user": schema.StringAttribute{
-						MarkdownDescription: "Login user; commands run through `sudo -n` unless it is `root`. Defaults to the provider's `ssh.user`, then `root`.",
-						Optional:            true,
-					},
-					"private_key": schema.StringAttribute{
-						MarkdownDescription: "Private key (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`.",
-						Optional:            true,
-						Sensitive:           true,
-					},
-					"use_agent": schema.BoolAttribute{
-						MarkdownDescription: "Also authenticate through the agent at `SSH_AUTH_SOCK`.",
-						Optional:            true,
-					},
-					"host_key": schema.StringAttribute{
-						MarkdownDescription: "The host's public key in authorized_keys format, for example `kiln_libvirt_vm.x.ssh_host_public_key`.",
-						Optional:            true,
-					},
-					"known_hosts_file": schema.StringAttribute{
-						MarkdownDescription: "known_hosts file to check the host key against when `host_key` is not set. " +
-							"Defaults to the provider's `ssh.known_hosts_file`.",
-						Optional: true,
-					},
-				},
-				Blocks: map[string]schema.Block{"bastion": schema.SingleNestedBlock{
-					MarkdownDescription: bastionDescription,
-					Attributes: map[string]schema.Attribute{
-						"host":             schema.StringAttribute{MarkdownDescription: bastionAttributes["host"], Optional: true},
-						"port":             schema.Int64Attribute{MarkdownDescription: bastionAttributes["port"], Optional: true, Validators: []validator.Int64{int64validator.Between(1, 65535)}},
-						"user":             schema.StringAttribute{MarkdownDescription: bastionAttributes["user"], Optional: true},
-						"private_key":      schema.StringAttribute{MarkdownDescription: bastionAttributes["private_key"], Optional: true, Sensitive: true},
-						"host_key":         schema.StringAttribute{MarkdownDescription: bastionAttributes["host_key"], Optional: true},
-						"known_hosts_file": schema.StringAttribute{MarkdownDescription: bastionAttributes["known_hosts_file"], Optional: true},
-					},
-				}},
-			},
+			"ssh": sshResourceBlock(),
 			"go": schema.SingleNestedBlock{
 				MarkdownDescription: "Go toolchains to install side by side under `root`.",
 				Attributes: map[string]schema.Attribute{
@@ -286,8 +201,8 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 							"or `sha256` is checked there). Defaults to `module_proxy`.",
 						Optional:   true,
 						Computed:   true,
-						Default:    stringdefault.StaticString("module_proxy"),
-						Validators: []validator.String{stringvalidator.OneOf("module_proxy", "dl", "host")},
+						Default:    stringdefault.StaticString(gotoolchain.FromModuleProxy),
+						Validators: []validator.String{stringvalidator.OneOf(gotoolchain.SourceKinds...)},
 					},
 					"root": schema.StringAttribute{
 						MarkdownDescription: "Directory holding one sub-directory per version. Defaults to `" + hostprep.DefaultRoot + "`.",
@@ -438,29 +353,15 @@ type stateSetter interface {
 func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan, prior *goHostModel, state stateSetter, diags *diag.Diagnostics) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	target, err := sshTarget(r.clients.ssh, plan.Connection)
-	if err != nil {
-		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh block", err.Error())
+	host := connectHost(ctx, r.clients.ssh, plan.Connection, diags)
+	if host == nil {
 		return
 	}
-	client, err := remote.Dial(ctx, target)
-	if err != nil {
-		diags.AddError("Could not connect to the host", err.Error())
-		return
+	defer host.Close()
+	if plan.Go != nil {
+		host.Source = r.source(plan.Go)
 	}
-	defer func() { client.Close() }()
-	spec := plan.spec(target.User)
-	source := plan.Go
-	host := &hostprep.Host{
-		Client: client,
-		Dial:   func(ctx context.Context) (*remote.Client, error) { return remote.Dial(ctx, target) },
-		Log:    func(ctx context.Context, msg string, fields map[string]any) { tflogInfo(ctx, msg, fields) },
-		Fetch: func(ctx context.Context, version string) (hostprep.Archive, error) {
-			return r.fetch(ctx, source, version)
-		},
-	}
-	facts, verification, err := host.Apply(ctx, spec)
-	client = host.Client
+	facts, verification, err := host.Apply(ctx, plan.spec(host.Target.User))
 	if err != nil {
 		diags.AddError("Could not prepare the Go host", err.Error())
 		if facts.Kernel != "" {
@@ -473,13 +374,15 @@ func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan,
 		}
 		return
 	}
-	plan.ID = types.StringValue(hostID(target))
+	plan.ID = types.StringValue(hostID(host))
 	plan.readBack(facts, verification)
 	diags.Append(state.Set(ctx, plan)...)
 }
 
 // ModifyPlan resolves version requests ("1.24", "stable") against the source,
-// so a new patch release shows as an update, and checks the default.
+// so a new patch release shows as an update, and checks the default. Once the
+// host's facts are known, versions resolve for its platform, and a platform
+// Go publishes no toolchain for is refused.
 func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return
@@ -496,6 +399,18 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 			return
 		}
 	}
+	platform := hostprep.AnyPlatform
+	if !req.State.Raw.IsNull() && len(resp.RequiresReplace) == 0 { // the facts are this host's
+		var arch types.String
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("facts").AtName("arch"), &arch)...)
+		if arch.ValueString() != "" {
+			var err error
+			if platform, err = hostprep.LinuxPlatform(arch.ValueString()); err != nil {
+				resp.Diagnostics.AddAttributeError(path.Root("go"), "Unsupported host platform", err.Error())
+				return
+			}
+		}
+	}
 	requests := stringsOf(g.Versions)
 	// The default is checked as configured, resolved like the versions: the
 	// plan's value may be the release an unset default resolved to last time.
@@ -506,7 +421,7 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	if !configured.IsUnknown() && !configured.IsNull() {
 		lookups = append(slices.Clone(requests), configured.ValueString())
 	}
-	resolved, err := r.resolveVersions(ctx, g, lookups)
+	resolved, err := r.source(g).Resolve(ctx, lookups, platform)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("go").AtName("versions"), "Could not resolve Go versions", err.Error())
 		return
@@ -538,81 +453,20 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	}
 }
 
-// resolveVersions maps each request to a release; exact releases need no lookup.
-func (r *goHostResource) resolveVersions(ctx context.Context, g *goToolchainsModel, requests []string) ([]string, error) {
-	if !slices.ContainsFunc(requests, func(v string) bool { return !goRelease.MatchString(v) }) {
-		return requests, nil
-	}
-	if r.clients == nil {
-		return nil, fmt.Errorf("the provider is not configured yet")
-	}
-	releases, err := goReleases(ctx, r.clients.toolchains, g.Source.ValueString(),
-		gotoolchain.ModuleProxy{URL: g.ProxyURL.ValueString(), SumDB: g.SumDB.ValueString()}, g.mirror(), "linux", "amd64")
-	if err != nil {
-		return nil, err
-	}
-	resolved := make([]string, len(requests))
-	for i, request := range requests {
-		if resolved[i], err = gotoolchain.Resolve(request, releases); err != nil {
-			return nil, err
-		}
-	}
-	return resolved, nil
-}
-
-// fetch gets a verified archive of version for the host's platform.
-func (r *goHostResource) fetch(ctx context.Context, source *goToolchainsModel, version string) (hostprep.Archive, error) {
-	var (
-		a   gotoolchain.Artifact
-		err error
-	)
-	m := source.mirror()
-	pinned := stringMap(source.SHA256)[version]
-	switch source.Source.ValueString() {
-	case "host":
-		if pinned == "" {
-			if pinned, err = m.ExpectedSHA256(ctx, http.DefaultClient, version, "linux", "amd64"); err != nil {
-				return hostprep.Archive{}, fmt.Errorf("go%s: %w", version, err)
-			}
-		}
-		return hostprep.Archive{SHA256: pinned, URL: m.ArchiveURL(version, "linux", "amd64")}, nil
-	case "dl":
-		if k := source.Keyring.ValueString(); k != "" {
-			if m.Keyring, err = gotoolchain.ParseKeyring([]byte(k)); err != nil {
-				return hostprep.Archive{}, fmt.Errorf("go.keyring: %w", err)
-			}
-		}
-		a, err = r.clients.toolchains.FromMirror(ctx, m, version, "linux", "amd64", pinned)
-	default:
-		p := gotoolchain.ModuleProxy{URL: source.ProxyURL.ValueString(), SumDB: source.SumDB.ValueString()}
-		a, err = r.clients.toolchains.FromModuleProxy(ctx, p, version, "linux", "amd64")
-	}
-	if err != nil {
-		return hostprep.Archive{}, fmt.Errorf("go%s: %w", version, err)
-	}
-	return hostprep.Archive{SHA256: a.SHA256, Size: a.Size, Open: a.Open}, nil
-}
-
 func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state goHostModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	target, err := sshTarget(r.clients.ssh, state.Connection)
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid ssh block", err.Error())
-		return
-	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	client, err := remote.Dial(ctx, target)
-	if err != nil {
-		resp.Diagnostics.AddError("Could not connect to the host", err.Error())
+	host := connectHost(ctx, r.clients.ssh, state.Connection, &resp.Diagnostics)
+	if host == nil {
 		return
 	}
-	defer client.Close()
-	facts, err := hostprep.ReadFacts(ctx, client, state.spec(target.User))
+	defer host.Close()
+	facts, err := host.ReadFacts(ctx, state.spec(host.Target.User))
 	if err != nil {
 		resp.Diagnostics.AddError("Could not read the Go host", err.Error())
 		return
@@ -620,7 +474,7 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 	if state.Go == nil && state.Hardening == nil {
 		state.importFrom(facts) // just imported: adopt what the host has
 	}
-	state.ID = types.StringValue(hostID(target))
+	state.ID = types.StringValue(hostID(host))
 	state.readBack(facts, state.verification())
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
@@ -638,18 +492,12 @@ func (r *goHostResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	target, err := sshTarget(r.clients.ssh, state.Connection)
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid ssh block", err.Error())
+	host := connectHost(ctx, r.clients.ssh, state.Connection, &resp.Diagnostics)
+	if host == nil {
 		return
 	}
-	client, err := remote.Dial(ctx, target)
-	if err != nil {
-		resp.Diagnostics.AddError("Could not connect to the host", err.Error())
-		return
-	}
-	defer client.Close()
-	if err := hostprep.Uninstall(ctx, client, state.spec(target.User)); err != nil {
+	defer host.Close()
+	if err := host.Uninstall(ctx, state.spec(host.Target.User)); err != nil {
 		resp.Diagnostics.AddError("Could not remove what Kiln installed", err.Error())
 	}
 }
@@ -673,84 +521,21 @@ func (r *goHostResource) ImportState(ctx context.Context, req resource.ImportSta
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("remove_on_destroy"), true)...)
 }
 
-// sshTarget resolves an ssh block over the provider's ssh defaults d.
-func sshTarget(d sshDefaults, c *hostConnectionModel) (remote.Target, error) {
-	if c == nil || c.Host.ValueString() == "" {
-		return remote.Target{}, fmt.Errorf("ssh.host is required")
+// source is the toolchain source a go block names.
+func (r *goHostResource) source(g *goToolchainsModel) gotoolchain.Source {
+	s := gotoolchain.Source{
+		Kind:  g.Source.ValueString(),
+		Proxy: gotoolchain.ModuleProxy{URL: g.ProxyURL.ValueString(), SumDB: g.SumDB.ValueString()},
+		Mirror: gotoolchain.Mirror{URL: g.MirrorURL.ValueString(), IndexURL: g.IndexURL.ValueString(),
+			Fingerprint: g.KeyFingerprint.ValueString()},
+		Keyring: g.Keyring.ValueString(),
+		SHA256:  stringMap(g.SHA256),
 	}
-	t, err := endpoint{host: c.Host, port: c.Port, user: c.User, privateKey: c.PrivateKey, useAgent: c.UseAgent,
-		hostKey: c.HostKey, knownHosts: c.KnownHostsFile}.target(d, "ssh")
-	if err != nil || c.Bastion == nil {
-		return t, err
+	if r.clients != nil {
+		s.Fetcher = r.clients.toolchains
 	}
-	b := c.Bastion
-	if b.Host.ValueString() == "" {
-		return t, fmt.Errorf("ssh.bastion.host is required")
-	}
-	jump, err := endpoint{host: b.Host, port: b.Port, user: b.User, privateKey: b.PrivateKey, useAgent: c.UseAgent,
-		hostKey: b.HostKey, knownHosts: b.KnownHostsFile}.target(d, "ssh.bastion")
-	if err != nil {
-		return t, err
-	}
-	t.Jump = &jump
-	return t, nil
+	return s
 }
-
-// endpoint is one SSH server of an ssh block: the host or its bastion.
-type endpoint struct {
-	host, user, privateKey, hostKey, knownHosts types.String
-	port                                        types.Int64
-	useAgent                                    types.Bool
-}
-
-// target resolves e over the provider's defaults; block names it in errors.
-func (e endpoint) target(d sshDefaults, block string) (remote.Target, error) {
-	port := d.Port
-	if !e.port.IsNull() {
-		port = e.port.ValueInt64()
-	}
-	t := remote.Target{
-		Addr:           net.JoinHostPort(e.host.ValueString(), strconv.FormatInt(port, 10)),
-		User:           firstSet(e.user.ValueString(), d.User),
-		ConnectTimeout: hostConnectRetry,
-	}
-	if key := firstSet(e.privateKey.ValueString(), d.PrivateKey); key != "" {
-		auth, err := remote.KeyAuth([]byte(key))
-		if err != nil {
-			return t, fmt.Errorf("%s.private_key: %w", block, err)
-		}
-		t.Auth = append(t.Auth, auth)
-	}
-	if e.useAgent.ValueBool() || d.UseAgent {
-		auth, err := remote.AgentAuth()
-		if err != nil {
-			return t, err
-		}
-		t.Auth = append(t.Auth, auth)
-	}
-	if len(t.Auth) == 0 {
-		return t, fmt.Errorf("no SSH credentials for %s: set %s.private_key, use_agent, or the provider's ssh block", t.Addr, block)
-	}
-	switch {
-	case e.hostKey.ValueString() != "":
-		key, err := remote.ParsePublicKey(e.hostKey.ValueString())
-		if err != nil {
-			return t, fmt.Errorf("%s.host_key: %w", block, err)
-		}
-		t.HostKey = remote.PinHostKey(key)
-	case firstSet(e.knownHosts.ValueString(), d.KnownHostsFile) != "":
-		check, err := remote.KnownHosts(firstSet(e.knownHosts.ValueString(), d.KnownHostsFile))
-		if err != nil {
-			return t, err
-		}
-		t.HostKey = check
-	default:
-		return t, fmt.Errorf("the host key of %s is not pinned: set %s.host_key or a known_hosts_file", t.Addr, block)
-	}
-	return t, nil
-}
-
-func hostID(t remote.Target) string { return t.User + "@" + t.Addr }
 
 // spec is the hostprep form of the model; loginUser is the ssh user.
 func (m goHostModel) spec(loginUser string) hostprep.Spec {
@@ -788,65 +573,41 @@ func (m goHostModel) spec(loginUser string) hostprep.Spec {
 	return s
 }
 
-// readBack records the host's facts: managed values that drifted take the
-// host's value, so the plan shows the way back.
+// readBack records the host as hostprep observes it against the model's spec:
+// managed values that drifted take the host's value, so the plan shows the
+// way back.
 func (m *goHostModel) readBack(f hostprep.Facts, v hostprep.Verification) {
-	spec := m.spec("")
+	observed := f.Observed(m.spec(""))
 	if g := m.Go; g != nil {
 		resolved := g.resolved()
-		kept, keptResolved := []types.String{}, []string{}
-		for _, want := range g.Versions {
-			version := resolved[want.ValueString()]
-			if t, ok := f.Toolchains[version]; ok && t.Intact() {
-				kept = append(kept, want)
-				keptResolved = append(keptResolved, version)
-			}
-		}
 		if g.Versions != nil {
-			g.Versions = kept
+			g.Versions = slices.DeleteFunc(slices.Clone(g.Versions), func(want types.String) bool {
+				return !slices.Contains(observed.Versions, resolved[want.ValueString()])
+			})
 		}
-		g.ResolvedVersions = stringList(keptResolved)
+		g.ResolvedVersions = stringList(observed.Versions)
 		// A default written as a request ("1.24") stays as written while it
 		// still names the host's default.
-		if resolved[g.Default.ValueString()] != f.Default || f.Default == "" {
-			g.Default = optionalString(f.Default)
+		if resolved[g.Default.ValueString()] != observed.Default || observed.Default == "" {
+			g.Default = optionalString(observed.Default)
 		}
 	}
 	if !m.Env.IsNull() {
-		envs := map[string]attr.Value{}
-		current := f.Toolchains[f.Default].Env
-		for k := range m.Env.Elements() {
-			if val, ok := current[k]; ok {
-				envs[k] = types.StringValue(val)
-			} else {
-				envs[k] = types.StringValue("")
-			}
-		}
-		m.Env = types.MapValueMust(types.StringType, envs)
+		m.Env = stringMapValue(observed.Env)
 	}
 	if h := m.Hardening; h != nil {
-		if spec.SwapOff {
-			h.SwapOff = types.BoolValue(f.SwapOff())
+		h.SwapOff = types.BoolValue(observed.SwapOff)
+		if !h.NoFile.IsNull() {
+			h.NoFile = types.Int64Value(int64(observed.NoFile))
 		}
-		if spec.NoFile > 0 {
-			h.NoFile = types.Int64Value(int64(f.NoFile))
+		if !h.NProc.IsNull() {
+			h.NProc = types.Int64Value(int64(observed.NProc))
 		}
-		if spec.NProc > 0 {
-			h.NProc = types.Int64Value(int64(f.NProc))
-		}
-		if spec.GoCacheTmpfsMiB > 0 {
-			h.GoCacheTmpfsMiB = types.Int64Value(int64(f.GoCacheTmpfsMiB))
+		if !h.GoCacheTmpfsMiB.IsNull() {
+			h.GoCacheTmpfsMiB = types.Int64Value(int64(observed.GoCacheTmpfsMiB))
 		}
 		if !h.Sysctls.IsNull() {
-			vals := map[string]attr.Value{}
-			for k, want := range spec.Sysctls {
-				got := strings.Join(strings.Fields(f.Sysctls[k]), " ")
-				if got == strings.Join(strings.Fields(want), " ") {
-					got = want
-				}
-				vals[k] = types.StringValue(got)
-			}
-			h.Sysctls = types.MapValueMust(types.StringType, vals)
+			h.Sysctls = stringMapValue(observed.Sysctls)
 		}
 	}
 	m.Facts, m.Installed = factsValue(f), installedValue(f)
@@ -874,17 +635,10 @@ func (m goHostModel) verification() hostprep.Verification {
 
 // importFrom adopts the toolchains found on an imported host.
 func (m *goHostModel) importFrom(f hostprep.Facts) {
-	var versions []types.String
-	for version, t := range f.Toolchains {
-		if t.Intact() {
-			versions = append(versions, types.StringValue(version))
-		}
-	}
-	slices.SortFunc(versions, func(a, b types.String) int { return strings.Compare(a.ValueString(), b.ValueString()) })
-	if len(versions) > 0 {
+	if versions := f.IntactVersions(); len(versions) > 0 {
 		m.Go = &goToolchainsModel{
-			Versions: versions, ResolvedVersions: stringList(stringsOf(versions)), SHA256: types.MapNull(types.StringType),
-			Default: optionalString(f.Default), Source: types.StringValue("module_proxy"),
+			Versions: stringValues(versions), ResolvedVersions: stringList(versions), SHA256: types.MapNull(types.StringType),
+			Default: optionalString(f.Default), Source: types.StringValue(gotoolchain.FromModuleProxy),
 			Root: types.StringValue(hostprep.DefaultRoot), ProxyURL: types.StringNull(), SumDB: types.StringNull(),
 			MirrorURL: types.StringNull(), IndexURL: types.StringNull(), Keyring: types.StringNull(), KeyFingerprint: types.StringNull(),
 		}
@@ -910,46 +664,4 @@ func (g *goToolchainsModel) resolved() map[string]string {
 		}
 	}
 	return out
-}
-
-func (g *goToolchainsModel) mirror() gotoolchain.Mirror {
-	return gotoolchain.Mirror{URL: g.MirrorURL.ValueString(), IndexURL: g.IndexURL.ValueString(), Fingerprint: g.KeyFingerprint.ValueString()}
-}
-
-func stringMap(m types.Map) map[string]string {
-	if m.IsNull() || m.IsUnknown() {
-		return nil
-	}
-	out := map[string]string{}
-	for k, v := range m.Elements() {
-		if s, ok := v.(types.String); ok {
-			out[k] = s.ValueString()
-		}
-	}
-	return out
-}
-
-func factsValue(f hostprep.Facts) types.Object {
-	return types.ObjectValueMust(hostFactsType, map[string]attr.Value{
-		"os": types.StringValue(f.OS), "kernel": types.StringValue(f.Kernel), "arch": types.StringValue(f.Arch),
-		"cgroup_mode": types.StringValue(f.CgroupFS), "swap_total_kib": types.Int64Value(f.SwapTotalKiB),
-		"nofile": types.Int64Value(int64(f.NoFile)), "nproc": types.Int64Value(int64(f.NProc)),
-	})
-}
-
-func installedValue(f hostprep.Facts) types.List {
-	versions := make([]string, 0, len(f.Toolchains))
-	for version := range f.Toolchains {
-		versions = append(versions, version)
-	}
-	slices.Sort(versions)
-	installed := make([]attr.Value, 0, len(versions))
-	for _, version := range versions {
-		t := f.Toolchains[version]
-		installed = append(installed, types.ObjectValueMust(installedType, map[string]attr.Value{
-			"version": types.StringValue(version), "archive_sha256": types.StringValue(t.ArchiveSHA256),
-			"go_binary_sha256": types.StringValue(t.InstalledGoSHA256),
-		}))
-	}
-	return types.ListValueMust(types.ObjectType{AttrTypes: installedType}, installed)
 }

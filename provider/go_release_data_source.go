@@ -65,7 +65,7 @@ func (d *goReleaseDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 			"source": schema.StringAttribute{
 				MarkdownDescription: "`module_proxy` or `dl`. Defaults to `module_proxy`.",
 				Optional:            true,
-				Validators:          []validator.String{stringvalidator.OneOf("module_proxy", "dl")},
+				Validators:          []validator.String{stringvalidator.OneOf(gotoolchain.FromModuleProxy, gotoolchain.FromMirror)},
 			},
 			"proxy_url": schema.StringAttribute{
 				MarkdownDescription: "With `module_proxy`: the GOPROXY. Defaults to `" + gotoolchain.DefaultProxy + "`.",
@@ -117,12 +117,13 @@ func (d *goReleaseDataSource) Read(ctx context.Context, req datasource.ReadReque
 	f := d.clients.toolchains
 	m.ModuleVersion, m.ModuleHash, m.Filename, m.SHA256 = types.StringNull(), types.StringNull(), types.StringNull(), types.StringNull()
 	proxy := gotoolchain.ModuleProxy{URL: m.ProxyURL.ValueString(), SumDB: m.SumDB.ValueString()}
-	releases, err := goReleases(ctx, f, m.Source.ValueString(), proxy, gotoolchain.Mirror{IndexURL: m.IndexURL.ValueString()}, goos, goarch)
+	source := gotoolchain.Source{Kind: m.Source.ValueString(), Proxy: proxy, Mirror: gotoolchain.Mirror{IndexURL: m.IndexURL.ValueString()}, Fetcher: f}
+	releases, err := source.Releases(ctx, gotoolchain.Platform{OS: goos, Arch: goarch})
 	if err != nil {
 		resp.Diagnostics.AddError("Could not list Go releases", err.Error())
 		return
 	}
-	if m.Source.ValueString() == "dl" {
+	if m.Source.ValueString() == gotoolchain.FromMirror {
 		version, err := gotoolchain.Resolve(m.Version.ValueString(), releases)
 		if err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("version"), "Unknown Go version", err.Error())
@@ -156,13 +157,4 @@ func (d *goReleaseDataSource) Read(ctx context.Context, req datasource.ReadReque
 		m.ModuleHash = types.StringValue(hash)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-// goReleases lists the releases a source offers: the module proxy's toolchain
-// versions, or a mirror's release index (sources dl and host).
-func goReleases(ctx context.Context, f *gotoolchain.Fetcher, source string, proxy gotoolchain.ModuleProxy, mirror gotoolchain.Mirror, goos, goarch string) ([]gotoolchain.Release, error) {
-	if source == "dl" || source == "host" {
-		return f.MirrorReleases(ctx, mirror)
-	}
-	return f.ProxyReleases(ctx, proxy, goos, goarch)
 }

@@ -2,16 +2,16 @@ package provider
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
-	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 )
 
 var _ datasource.DataSourceWithConfigure = (*hostFactsDataSource)(nil)
@@ -54,30 +54,7 @@ func (d *hostFactsDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 			},
 		},
 		Blocks: map[string]schema.Block{
-			"ssh": schema.SingleNestedBlock{
-				MarkdownDescription: "How to reach the host; unset values come from the provider's `ssh` block.",
-				Validators:          []validator.Object{objectvalidator.IsRequired()},
-				Attributes: map[string]schema.Attribute{
-					"host":             schema.StringAttribute{MarkdownDescription: "Host name or address.", Optional: true},
-					"port":             schema.Int64Attribute{MarkdownDescription: "SSH port; defaults to the provider's, then `22`.", Optional: true},
-					"user":             schema.StringAttribute{MarkdownDescription: "Login user; commands run through `sudo -n` unless `root`.", Optional: true},
-					"private_key":      schema.StringAttribute{MarkdownDescription: "Private key (PEM or OpenSSH).", Optional: true, Sensitive: true},
-					"use_agent":        schema.BoolAttribute{MarkdownDescription: "Authenticate through the agent at `SSH_AUTH_SOCK`.", Optional: true},
-					"host_key":         schema.StringAttribute{MarkdownDescription: "The host's public key, authorized_keys format.", Optional: true},
-					"known_hosts_file": schema.StringAttribute{MarkdownDescription: "known_hosts file used when `host_key` is unset.", Optional: true},
-				},
-				Blocks: map[string]schema.Block{"bastion": schema.SingleNestedBlock{
-					MarkdownDescription: bastionDescription,
-					Attributes: map[string]schema.Attribute{
-						"host":             schema.StringAttribute{MarkdownDescription: bastionAttributes["host"], Optional: true},
-						"port":             schema.Int64Attribute{MarkdownDescription: bastionAttributes["port"], Optional: true},
-						"user":             schema.StringAttribute{MarkdownDescription: bastionAttributes["user"], Optional: true},
-						"private_key":      schema.StringAttribute{MarkdownDescription: bastionAttributes["private_key"], Optional: true, Sensitive: true},
-						"host_key":         schema.StringAttribute{MarkdownDescription: bastionAttributes["host_key"], Optional: true},
-						"known_hosts_file": schema.StringAttribute{MarkdownDescription: bastionAttributes["known_hosts_file"], Optional: true},
-					},
-				}},
-			},
+			"ssh": sshDataSourceBlock(),
 		},
 	}
 }
@@ -92,24 +69,50 @@ func (d *hostFactsDataSource) Read(ctx context.Context, req datasource.ReadReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	target, err := sshTarget(d.clients.ssh, m.Connection)
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid ssh block", err.Error())
-		return
-	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	c, err := remote.Dial(ctx, target)
-	if err != nil {
-		resp.Diagnostics.AddError("Could not connect to the host", err.Error())
+	host := connectHost(ctx, d.clients.ssh, m.Connection, &resp.Diagnostics)
+	if host == nil {
 		return
 	}
-	defer c.Close()
-	facts, err := hostprep.ReadFacts(ctx, c, hostprep.Spec{Root: firstSet(m.Root.ValueString(), hostprep.DefaultRoot)})
+	defer host.Close()
+	facts, err := host.ReadFacts(ctx, hostprep.Spec{Root: firstSet(m.Root.ValueString(), hostprep.DefaultRoot)})
 	if err != nil {
 		resp.Diagnostics.AddError("Could not read the host's facts", err.Error())
 		return
 	}
 	m.Facts, m.Installed = factsValue(facts), installedValue(facts)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// The facts and installed toolchains of a host, as kiln_go_host records them too.
+var (
+	hostFactsType = map[string]attr.Type{
+		"os": types.StringType, "kernel": types.StringType, "arch": types.StringType,
+		"cgroup_mode": types.StringType, "swap_total_kib": types.Int64Type,
+		"nofile": types.Int64Type, "nproc": types.Int64Type,
+	}
+	installedType = map[string]attr.Type{
+		"version": types.StringType, "archive_sha256": types.StringType, "go_binary_sha256": types.StringType,
+	}
+)
+
+func factsValue(f hostprep.Facts) types.Object {
+	return types.ObjectValueMust(hostFactsType, map[string]attr.Value{
+		"os": types.StringValue(f.OS), "kernel": types.StringValue(f.Kernel), "arch": types.StringValue(f.Arch),
+		"cgroup_mode": types.StringValue(f.CgroupFS), "swap_total_kib": types.Int64Value(f.SwapTotalKiB),
+		"nofile": types.Int64Value(int64(f.NoFile)), "nproc": types.Int64Value(int64(f.NProc)),
+	})
+}
+
+func installedValue(f hostprep.Facts) types.List {
+	installed := make([]attr.Value, 0, len(f.Toolchains))
+	for _, version := range slices.Sorted(maps.Keys(f.Toolchains)) {
+		t := f.Toolchains[version]
+		installed = append(installed, types.ObjectValueMust(installedType, map[string]attr.Value{
+			"version": types.StringValue(version), "archive_sha256": types.StringValue(t.ArchiveSHA256),
+			"go_binary_sha256": types.StringValue(t.InstalledGoSHA256),
+		}))
+	}
+	return types.ListValueMust(types.ObjectType{AttrTypes: installedType}, installed)
 }

@@ -84,15 +84,6 @@ type clients struct {
 	toolchains *gotoolchain.Fetcher
 }
 
-// sshDefaults are the provider's `ssh` block, resolved.
-type sshDefaults struct {
-	User           string
-	Port           int64
-	PrivateKey     string
-	UseAgent       bool
-	KnownHostsFile string
-}
-
 func (p *kilnProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
 	resp.TypeName = "kiln"
 	resp.Version = p.version
@@ -215,18 +206,10 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c := &clients{ssh: sshDefaults{User: "root", Port: 22}}
-	if cfg.SSH != nil {
-		c.ssh = sshDefaults{
-			User:           firstSet(cfg.SSH.User.ValueString(), "root"),
-			Port:           22,
-			PrivateKey:     cfg.SSH.PrivateKey.ValueString(),
-			UseAgent:       cfg.SSH.UseAgent.ValueBool(),
-			KnownHostsFile: cfg.SSH.KnownHosts.ValueString(),
-		}
-		if !cfg.SSH.Port.IsNull() {
-			c.ssh.Port = cfg.SSH.Port.ValueInt64()
-		}
+	c := &clients{}
+	if d := cfg.SSH; d != nil {
+		c.ssh = sshDefaults{User: d.User.ValueString(), Port: d.Port.ValueInt64(), PrivateKey: d.PrivateKey.ValueString(),
+			UseAgent: d.UseAgent.ValueBool(), KnownHostsFile: d.KnownHosts.ValueString()}
 	}
 	cacheDir, err := toolchainCacheDir()
 	if err != nil {

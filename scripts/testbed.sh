@@ -48,8 +48,10 @@ mkdir -p "$cache"
 exec 8>"$cache/testbed.lock"
 flock 8
 
+# shellcheck is for the unit tests, which check the host scripts with it.
 packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
-	qemu-utils ipxe-qemu seabios debootstrap grub-pc-bin grub2-common e2fsprogs fdisk openssh-client)
+	qemu-utils ipxe-qemu seabios debootstrap grub-pc-bin grub2-common e2fsprogs fdisk openssh-client
+	shellcheck)
 missing=()
 for p in "${packages[@]}"; do
 	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *"ok installed" ]] || missing+=("$p")

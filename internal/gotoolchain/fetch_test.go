@@ -28,19 +28,26 @@ import (
 
 const testVersion = "1.99.0"
 
-// toolchainZip builds a small golang.org/toolchain module zip.
+var linuxAMD64 = Platform{OS: "linux", Arch: "amd64"}
+
+// toolchainZip builds a small golang.org/toolchain module zip for linux/amd64.
 func toolchainZip(t *testing.T, version, marker string) []byte {
+	return platformZip(t, linuxAMD64, version, marker)
+}
+
+// platformZip builds a small golang.org/toolchain module zip for p.
+func platformZip(t *testing.T, p Platform, version, marker string) []byte {
 	t.Helper()
-	prefix := ToolchainModule + "@" + ModuleVersion(version, "linux", "amd64") + "/"
+	prefix := ToolchainModule + "@" + ModuleVersion(version, p.OS, p.Arch) + "/"
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for name, body := range map[string]string{
-		"bin/go":                     "#!/bin/sh\necho go version go" + version + marker + "\n",
-		"pkg/tool/linux_amd64/vet":   "vet",
-		"src/cmd/_go.mod":            "module cmd\n",
-		"VERSION":                    "go" + version + "\n",
-		"src/runtime/extern.go":      "package runtime\n",
-		"lib/time/zoneinfo.zip.note": "tz",
+		"bin/go": "#!/bin/sh\necho go version go" + version + marker + "\n",
+		"pkg/tool/" + p.OS + "_" + p.Arch + "/vet": "vet",
+		"src/cmd/_go.mod":                          "module cmd\n",
+		"VERSION":                                  "go" + version + "\n",
+		"src/runtime/extern.go":                    "package runtime\n",
+		"lib/time/zoneinfo.zip.note":               "tz",
 	} {
 		w, err := zw.Create(prefix + name)
 		if err != nil {
@@ -70,7 +77,8 @@ func zipHash(t *testing.T, data []byte) string {
 }
 
 // fakeProxy is a module proxy serving one toolchain zip, and a checksum
-// database (signed with a key the test made) that vouches for `vouched`.
+// database (signed with a key the test made) that vouches for `vouched`. Its
+// version list also names 1.98.3 for linux/amd64.
 type fakeProxy struct {
 	*httptest.Server
 	zip      atomic.Value // []byte served
@@ -79,12 +87,17 @@ type fakeProxy struct {
 }
 
 func newFakeProxy(t *testing.T, served, vouched []byte) *fakeProxy {
+	return newPlatformProxy(t, linuxAMD64, served, vouched)
+}
+
+// newPlatformProxy is newFakeProxy with the served toolchain built for p.
+func newPlatformProxy(t *testing.T, p Platform, served, vouched []byte) *fakeProxy {
 	t.Helper()
 	skey, vkey, err := note.GenerateKey(rand.Reader, "sum.kiln.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	modVersion := ModuleVersion(testVersion, "linux", "amd64")
+	modVersion := ModuleVersion(testVersion, p.OS, p.Arch)
 	h := zipHash(t, vouched)
 	db := sumdb.NewServer(sumdb.NewTestServer(skey, func(path, vers string) ([]byte, error) {
 		if path != ToolchainModule || vers != modVersion {
@@ -92,20 +105,20 @@ func newFakeProxy(t *testing.T, served, vouched []byte) *fakeProxy {
 		}
 		return []byte(path + " " + vers + " " + h + "\n" + path + " " + vers + "/go.mod h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"), nil
 	}))
-	p := &fakeProxy{verifier: vkey}
-	p.zip.Store(served)
+	proxy := &fakeProxy{verifier: vkey}
+	proxy.zip.Store(served)
 	mux := http.NewServeMux()
 	mux.Handle("/sumdb/sum.kiln.test/", http.StripPrefix("/sumdb/sum.kiln.test", db))
 	mux.HandleFunc("/"+ToolchainModule+"/@v/list", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "v0.0.1-go1.98.3.linux-amd64\n"+modVersion+"\nv0.0.1-go1.99.0.darwin-arm64\n")
 	})
 	mux.HandleFunc("/"+ToolchainModule+"/@v/"+modVersion+".zip", func(w http.ResponseWriter, r *http.Request) {
-		p.zipHits.Add(1)
-		_, _ = w.Write(p.zip.Load().([]byte))
+		proxy.zipHits.Add(1)
+		_, _ = w.Write(proxy.zip.Load().([]byte))
 	})
-	p.Server = httptest.NewServer(mux)
-	t.Cleanup(p.Close)
-	return p
+	proxy.Server = httptest.NewServer(mux)
+	t.Cleanup(proxy.Close)
+	return proxy
 }
 
 func (p *fakeProxy) source() ModuleProxy { return ModuleProxy{URL: p.URL, SumDB: p.verifier} }

@@ -64,20 +64,25 @@ func ModuleVersion(version, goos, goarch string) string {
 	return fmt.Sprintf("v0.0.1-go%s.%s-%s", version, goos, goarch)
 }
 
-// Releases lists the releases the proxy has for goos/goarch, for Resolve.
+// Releases lists the releases the proxy has for goos/goarch, for Resolve; an
+// empty goarch takes those of any architecture of goos.
 func (p ModuleProxy) Releases(ctx context.Context, client *http.Client, goos, goarch string) ([]Release, error) {
 	body, err := get(ctx, client, p.proxyURL()+"/"+ToolchainModule+"/@v/list")
 	if err != nil {
 		return nil, err
 	}
-	suffix := "." + goos + "-" + goarch
 	var out []Release
+	seen := map[string]bool{}
 	for _, line := range strings.Fields(string(body)) {
-		v, ok := strings.CutPrefix(line, "v0.0.1-go")
-		if !ok || !strings.HasSuffix(v, suffix) {
+		rest, ok := strings.CutPrefix(line, "v0.0.1-go")
+		if !ok {
 			continue
 		}
-		v = strings.TrimSuffix(v, suffix)
+		v, arch, ok := strings.Cut(rest, "."+goos+"-")
+		if !ok || (goarch != "" && arch != goarch) || seen[v] {
+			continue
+		}
+		seen[v] = true
 		_, stable := parseRelease(v)
 		out = append(out, Release{Version: "go" + v, Stable: stable})
 	}

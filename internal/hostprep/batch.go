@@ -10,16 +10,21 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 )
 
-// batch runs steps as one script in one SSH session: on an emulated host a
-// session and its sudo cost about 0.3 s each, more than most steps. The first
-// step that fails stops the script, and the error names that step.
+// batch runs steps in one SSH session (scripts/batch.sh): on an emulated host
+// a session and its sudo cost about 0.3 s each, more than most steps. The
+// first step that fails stops the run, and the error names that step.
 type batch struct {
 	steps []batchStep
 }
 
-type batchStep struct{ name, script string }
+type batchStep struct {
+	name, script string
+	args         []string
+}
 
-func (b *batch) add(name, script string) { b.steps = append(b.steps, batchStep{name, script}) }
+func (b *batch) add(name, script string, args ...string) {
+	b.steps = append(b.steps, batchStep{name, script, args})
+}
 
 func (b *batch) names() []string {
 	names := make([]string, len(b.steps))
@@ -29,27 +34,29 @@ func (b *batch) names() []string {
 	return names
 }
 
-// failedStepLine is what the script prints when a step fails.
-var failedStepLine = regexp.MustCompile(`kiln-step-failed: (\d+)`)
-
-func (b *batch) script() string {
-	var s strings.Builder
-	s.WriteString("set -e\nstep=0\ntrap 'echo \"kiln-step-failed: $step\" >&2' ERR\n")
-	for i, st := range b.steps {
-		s.WriteString("step=" + strconv.Itoa(i) + "\n" + st.script + "\n")
+// args are batch.sh's arguments: each step's argument count, its script, then
+// its arguments.
+func (b *batch) args() []string {
+	var args []string
+	for _, s := range b.steps {
+		args = append(append(args, strconv.Itoa(len(s.args)), s.script), s.args...)
 	}
-	return s.String()
+	return args
 }
 
-// run runs the batch; a failure is reported as the failing step's, with that
-// step's commands.
+// failedStepLine is what batch.sh prints when a step fails.
+var failedStepLine = regexp.MustCompile(`kiln-step-failed: (\d+)`)
+
+// run runs the batch as root; a failure is reported as the failing step's,
+// with that step's command.
 func (b *batch) run(ctx context.Context, c *remote.Client) error {
-	_, err := c.Run(ctx, strings.Join(b.names(), ", "), "bash -c "+remote.ShellQuote(b.script()))
+	_, err := c.Run(ctx, strings.Join(b.names(), ", "), remote.BashCommand(batchScript, b.args()...))
 	var se *remote.StepError
 	if errors.As(err, &se) {
 		if m := failedStepLine.FindStringSubmatch(se.Stderr); m != nil {
 			if i, _ := strconv.Atoi(m[1]); i < len(b.steps) {
-				se.Step, se.Command = b.steps[i].name, b.steps[i].script
+				step := b.steps[i]
+				se.Step, se.Command = step.name, remote.BashCommand(step.script, step.args...)
 				se.Stderr = strings.TrimSpace(failedStepLine.ReplaceAllString(se.Stderr, ""))
 			}
 		}

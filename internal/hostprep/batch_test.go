@@ -11,10 +11,10 @@ import (
 func TestBatchNamesTheFailingStep(t *testing.T) {
 	dir := t.TempDir()
 	var b batch
-	b.add("first", "touch "+dir+"/first")
+	b.add("first", `touch "$1"`, dir+"/first")
 	b.add("second", "false")
-	b.add("third", "touch "+dir+"/third")
-	out, err := exec.Command("bash", "-c", b.script()).CombinedOutput()
+	b.add("third", `touch "$1"`, dir+"/third")
+	out, err := exec.Command("bash", append([]string{"-c", batchScript, "kiln"}, b.args()...)...).CombinedOutput()
 	if err == nil {
 		t.Fatal("the batch succeeded")
 	}

@@ -3,8 +3,8 @@ package hostprep
 import (
 	"bufio"
 	"context"
-	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,7 +17,6 @@ const (
 	systemdLimitsPath = "/etc/systemd/system.conf.d/90-kiln.conf"
 	sysctlPath        = "/etc/sysctl.d/90-kiln.conf"
 	markerName        = ".kiln" // in each toolchain Kiln installed
-	cgroupV2Param     = "systemd.unified_cgroup_hierarchy=1"
 )
 
 // Toolchain is a Go version Kiln installed, as found on the host.
@@ -35,6 +34,7 @@ func (t Toolchain) Intact() bool { return t.GoSHA256 != "" && t.GoSHA256 == t.In
 // Facts is what a host looks like, as far as Kiln manages it.
 type Facts struct {
 	OS, Kernel   string
+	GOOS         string // e.g. "linux"
 	Arch         string // GOARCH of the host, e.g. "amd64"
 	CgroupFS     string // "cgroup2fs" under cgroup v2
 	Cmdline      string
@@ -59,104 +59,22 @@ func (f Facts) SwapOff() bool { return f.ActiveSwaps == 0 && f.FstabSwaps == 0 }
 // CgroupV2 reports whether the unified hierarchy is mounted.
 func (f Facts) CgroupV2() bool { return f.CgroupFS == "cgroup2fs" }
 
-// factsScript prints every fact in one round trip, one "key=value" per line.
-// It leans on shell builtins: under emulation each process it starts costs
-// 50-70 ms. bin/go is hashed only when its inode, size or change time differ
-// from what the install recorded, since overwriting it moves its change time.
-func factsScript(root string, sysctls []string, cacheUser string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "root=%s\n", remote.ShellQuote(root))
-	// ~user finds the home directory without starting getent; the name goes
-	// unquoted into eval, so only a valid user name does.
-	if userPattern.MatchString(cacheUser) {
-		fmt.Fprintf(&b, "eval \"home=~%s\"\ngocache=\"$home/.cache/go-build\"\n", cacheUser)
-	}
-	b.WriteString(`if [ -e "$root" ] && ! { [ -r "$root" ] && [ -x "$root" ]; }; then echo "denied=$root"; fi
-. /etc/os-release
-echo "os=$PRETTY_NAME"
-read -r kernel </proc/sys/kernel/osrelease
-echo "kernel=$kernel"
-echo "arch=$HOSTTYPE"
-read -r cmdline </proc/cmdline
-echo "cmdline=$cmdline"
-while read -r dev mnt type opts _; do
-	case $mnt in
-	/sys/fs/cgroup) cgroupfs=$type ;;
-	"${gocache:-}") [ "$type" = tmpfs ] && gocache_opts=$opts ;;
-	esac
-done </proc/self/mounts
-[ "$cgroupfs" = cgroup2 ] && cgroupfs=cgroup2fs
-echo "cgroupfs=$cgroupfs"
-while read -r k v _; do
-	[ "$k" = SwapTotal: ] && echo "swaptotal=$v"
-done </proc/meminfo
-n=-1
-while read -r _; do n=$((n + 1)); done </proc/swaps
-echo "swapactive=$n"
-n=0
-while read -r dev mnt type _; do
-	case $dev in "#"* | "") continue ;; esac
-	[ "$type" = swap ] && n=$((n + 1))
-	[ -n "${gocache:-}" ] && [ "$mnt" = "$gocache" ] && [ -n "${gocache_opts:-}" ] && echo "gocache=$gocache_opts"
-done </etc/fstab
-echo "fstabswap=$n"
-declare -A fingerprint
-while IFS='|' read -r name link fp; do
-	case $name in
-	"$root/current") [[ $link == *" -> "* ]] && echo "default=${link#* -> }" ;;
-	/usr/local/bin/go) [[ $link == *" -> "* ]] && echo "golink=${link#* -> }" ;;
-	*) fingerprint[$name]=$fp ;;
-	esac
-done < <(QUOTING_STYLE=literal stat -c '%n|%N|%i:%s:%.9Z' "$root/current" /usr/local/bin/go "$root"/*/bin/go 2>/dev/null)
-for d in "$root"/*/; do
-	d=${d%/}
-	[ -L "$d" ] && continue
-	[ -f "$d/` + markerName + `" ] || continue
-	v=${d##*/}
-	read -r marker <"$d/` + markerName + `"
-	sum=-
-	if [ -n "${fingerprint[$d/bin/go]:-}" ]; then
-		case " $marker " in
-		*" stat=${fingerprint[$d/bin/go]} "*) sum=${marker#* go=} sum=${sum%% *} ;;
-		*) sum=$(sha256sum "$d/bin/go" | cut -d' ' -f1) ;;
-		esac
-	fi
-	echo "toolchain=$v $sum $marker"
-	if [ -f "$d/go.env" ]; then
-		while read -r line; do
-			case $line in "#"* | "") ;; *) echo "goenv=$v $line" ;; esac
-		done <"$d/go.env"
-	fi
-done
-if [ -f ` + limitsPath + ` ]; then while read -r line; do echo "limits=$line"; done <` + limitsPath + `; fi
-if [ -f ` + systemdLimitsPath + ` ]; then while read -r line; do echo "sdlimits=$line"; done <` + systemdLimitsPath + `; fi
-`)
-	for _, k := range sysctls {
-		f := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		fmt.Fprintf(&b, "if [ -r %s ]; then read -r v <%s; echo \"sysctl=%s $v\"; else echo \"denied=sysctl %s\"; fi\n", f, f, k, k)
-	}
-	b.WriteString("true\n")
-	return b.String()
-}
-
-// ReadFacts reads the host's facts in a single SSH round trip, as the login
-// user, or through sudo when something it reads is not readable otherwise.
-func ReadFacts(ctx context.Context, c *remote.Client, spec Spec) (Facts, error) {
-	keys := make([]string, 0, len(spec.Sysctls))
-	for k := range spec.Sysctls {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+// readFacts reads the host's facts in a single SSH round trip
+// (scripts/facts.sh), as the login user, or through sudo when something it
+// reads is not readable otherwise.
+func readFacts(ctx context.Context, c *remote.Client, spec Spec) (Facts, error) {
 	cacheUser := ""
 	if spec.GoCacheTmpfsMiB > 0 {
 		cacheUser = spec.GoCacheUser
 	}
+	args := []string{rootOf(spec), markerName, limitsPath, systemdLimitsPath, cacheUser}
+	args = append(args, slices.Sorted(maps.Keys(spec.Sysctls))...)
 	// Everything read is world-readable unless the host says otherwise, and
 	// sudo costs a noticeable part of a refresh on a slow host.
-	script := "bash -c " + remote.ShellQuote(factsScript(rootOf(spec), keys, cacheUser))
-	out, err := c.RunAsUser(ctx, "read facts", script)
+	cmd := remote.BashCommand(factsScript, args...)
+	out, err := c.RunAsUser(ctx, "read facts", cmd)
 	if err == nil && (strings.HasPrefix(out, "denied=") || strings.Contains(out, "\ndenied=")) {
-		out, err = c.Run(ctx, "read facts", script)
+		out, err = c.Run(ctx, "read facts", cmd)
 	}
 	if err != nil {
 		return Facts{}, err
@@ -186,6 +104,8 @@ func parseFacts(out string) Facts {
 			f.OS = value
 		case "kernel":
 			f.Kernel = value
+		case "ostype":
+			f.GOOS = goOS(value)
 		case "arch":
 			f.Arch = goArch(value)
 		case "cgroupfs":
@@ -281,6 +201,14 @@ func agreed(values ...int) int {
 		return values[0]
 	}
 	return -1
+}
+
+// goOS maps bash's OSTYPE ("linux-gnu") to GOOS.
+func goOS(ostype string) string {
+	if strings.HasPrefix(ostype, "linux") {
+		return "linux"
+	}
+	return ostype
 }
 
 // goArch maps `uname -m` to GOARCH.

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/wait"
 )
 
 // Target is an SSH server to run commands on.
@@ -171,31 +173,34 @@ var ciphers = []string{
 	ssh.CipherAES128CTR, ssh.CipherAES192CTR, ssh.CipherAES256CTR,
 }
 
+// dialBackoff paces Dial's retries.
+var dialBackoff = wait.Backoff{Initial: 500 * time.Millisecond, Max: 5 * time.Second}
+
 // Dial connects to t, retrying refused or timed-out connections within
 // t.ConnectTimeout. A host key or authentication failure is not retried.
 func Dial(ctx context.Context, t Target) (*Client, error) {
 	if t.HostKey.callback == nil {
 		return nil, fmt.Errorf("ssh %s: no host key check configured", t.Addr)
 	}
-	deadline := time.Now().Add(t.ConnectTimeout)
-	delay := 500 * time.Millisecond
-	for {
-		c, err := dialOnce(ctx, t)
-		if err == nil {
-			return c, nil
-		}
-		var hk *HostKeyError
-		if errors.As(err, &hk) || strings.Contains(err.Error(), "unable to authenticate") ||
-			time.Now().Add(delay).After(deadline) || ctx.Err() != nil {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 5*time.Second)
+	if t.ConnectTimeout <= 0 {
+		return dialOnce(ctx, t)
 	}
+	ctx, cancel := context.WithTimeout(ctx, t.ConnectTimeout)
+	defer cancel()
+	var c *Client
+	err := wait.Until(ctx, "SSH at "+t.Addr, dialBackoff, func(ctx context.Context) (bool, error) {
+		var err error
+		c, err = dialOnce(ctx, t)
+		var hk *HostKeyError
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.As(err, &hk) || strings.Contains(err.Error(), "unable to authenticate"):
+			return false, err
+		}
+		return false, wait.Transient(err)
+	})
+	return c, err
 }
 
 func dialOnce(ctx context.Context, t Target) (*Client, error) {
@@ -327,6 +332,18 @@ func (c *Client) run(ctx context.Context, step, cmd, full string, stdin io.Reade
 		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Stderr: stderr.String(), Err: err}
 	}
 	return stdout.String(), nil
+}
+
+// BashCommand is the command line that runs script with bash, its positional
+// parameters set to args ($0 is "kiln"): values reach the script as they are,
+// never spliced into its text.
+func BashCommand(script string, args ...string) string {
+	var b strings.Builder
+	b.WriteString("bash -c " + ShellQuote(script) + " kiln")
+	for _, a := range args {
+		b.WriteString(" " + ShellQuote(a))
+	}
+	return b.String()
 }
 
 // ShellQuote quotes s for a POSIX shell.

@@ -1,5 +1,7 @@
-// Package remote holds Kiln's SSH plumbing: host keys, and waiting for a host's
-// SSH server to answer with the key Kiln expects.
+// Package remote holds Kiln's SSH plumbing: targets resolved from a host's
+// configuration and shared defaults (bastions included), connections that
+// retry while a host boots, commands and scripts run on them, host keys, and
+// waiting for a host's SSH server to answer with the key Kiln expects.
 package remote
 
 import (

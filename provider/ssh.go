@@ -1,0 +1,202 @@
+package provider
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	dschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+)
+
+// The `ssh` block of every resource and data source that reaches a host: its
+// model, its schema (one definition, rendered for resources and for data
+// sources) and its conversion to a remote.Target.
+
+// hostConnectionModel is an `ssh` block.
+type hostConnectionModel struct {
+	Host           types.String  `tfsdk:"host"`
+	Port           types.Int64   `tfsdk:"port"`
+	User           types.String  `tfsdk:"user"`
+	PrivateKey     types.String  `tfsdk:"private_key"`
+	UseAgent       types.Bool    `tfsdk:"use_agent"`
+	HostKey        types.String  `tfsdk:"host_key"`
+	KnownHostsFile types.String  `tfsdk:"known_hosts_file"`
+	Bastion        *bastionModel `tfsdk:"bastion"`
+}
+
+// bastionModel is the jump host an ssh block goes through.
+type bastionModel struct {
+	Host           types.String `tfsdk:"host"`
+	Port           types.Int64  `tfsdk:"port"`
+	User           types.String `tfsdk:"user"`
+	PrivateKey     types.String `tfsdk:"private_key"`
+	HostKey        types.String `tfsdk:"host_key"`
+	KnownHostsFile types.String `tfsdk:"known_hosts_file"`
+}
+
+// sshDefaults are the provider's ssh block: what every ssh block falls back to.
+type sshDefaults = remote.Defaults
+
+// sshTarget resolves an ssh block over the provider's ssh defaults d.
+func sshTarget(d sshDefaults, c *hostConnectionModel) (remote.Target, error) {
+	var cfg remote.Config
+	if c != nil {
+		cfg.Endpoint = remote.Endpoint{Host: c.Host.ValueString(), Port: c.Port.ValueInt64(), User: c.User.ValueString(),
+			PrivateKey: c.PrivateKey.ValueString(), UseAgent: c.UseAgent.ValueBool(),
+			HostKey: c.HostKey.ValueString(), KnownHostsFile: c.KnownHostsFile.ValueString()}
+		if b := c.Bastion; b != nil {
+			cfg.Bastion = &remote.Endpoint{Host: b.Host.ValueString(), Port: b.Port.ValueInt64(), User: b.User.ValueString(),
+				PrivateKey: b.PrivateKey.ValueString(), HostKey: b.HostKey.ValueString(), KnownHostsFile: b.KnownHostsFile.ValueString()}
+		}
+	}
+	return cfg.Target(d)
+}
+
+// connectHost connects to the host of an ssh block; on failure it adds the
+// error to diags and returns nil.
+func connectHost(ctx context.Context, d sshDefaults, c *hostConnectionModel, diags *diag.Diagnostics) *hostprep.Host {
+	target, err := sshTarget(d, c)
+	if err != nil {
+		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh block", err.Error())
+		return nil
+	}
+	host := &hostprep.Host{Target: target, Log: tflogInfo}
+	if err := host.Connect(ctx); err != nil {
+		diags.AddError("Could not connect to the host", err.Error())
+		return nil
+	}
+	return host
+}
+
+// hostID names a host in state: `user@host:port`.
+func hostID(h *hostprep.Host) string { return h.Target.User + "@" + h.Target.Addr }
+
+// sshAttribute is one attribute of the ssh block or of its bastion block.
+type sshAttribute struct {
+	description string
+	kind        sshKind
+	sensitive   bool
+	// replaces marks what names another host: changing it replaces a resource.
+	replaces bool
+	strings  []validator.String
+	int64s   []validator.Int64
+}
+
+type sshKind int
+
+const (
+	stringKind sshKind = iota
+	int64Kind
+	boolKind
+)
+
+var (
+	sshPort = []validator.Int64{int64validator.Between(1, 65535)}
+	sshHost = []validator.String{stringvalidator.LengthAtLeast(1)}
+)
+
+const sshBlockDescription = "How to reach the host over SSH (the block is not called `connection`: Terraform reserves that name). " +
+	"Unset values come from the provider's `ssh` block. The host key must be pinned (`host_key`) or listed in " +
+	"`known_hosts_file`; an unknown or changed key is refused."
+
+var sshAttributes = map[string]sshAttribute{
+	"host":        {description: "Host name or address.", kind: stringKind, replaces: true, strings: sshHost},
+	"port":        {description: "SSH port. Defaults to the provider's `ssh.port`, then `22`.", kind: int64Kind, replaces: true, int64s: sshPort},
+	"user":        {description: "Login user; commands run through `sudo -n` unless it is `root`. Defaults to the provider's `ssh.user`, then `root`.", kind: stringKind},
+	"private_key": {description: "Private key (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`.", kind: stringKind, sensitive: true},
+	"use_agent":   {description: "Also authenticate through the agent at `SSH_AUTH_SOCK`.", kind: boolKind},
+	"host_key":    {description: "The host's public key in authorized_keys format, for example `kiln_libvirt_vm.x.ssh_host_public_key`.", kind: stringKind},
+	"known_hosts_file": {description: "known_hosts file to check the host key against when `host_key` is not set. " +
+		"Defaults to the provider's `ssh.known_hosts_file`.", kind: stringKind},
+}
+
+const bastionBlockDescription = "A jump host to reach `host` through (OpenSSH's `ProxyJump`): `host` and `port` are then " +
+	"dialled from the bastion. Unset values come from the provider's `ssh` block; its host key must be pinned too."
+
+var bastionAttributes = map[string]sshAttribute{
+	"host":             {description: "Bastion host name or address.", kind: stringKind},
+	"port":             {description: "Bastion SSH port. Defaults to the provider's `ssh.port`, then `22`.", kind: int64Kind, int64s: sshPort},
+	"user":             {description: "Bastion login user. Defaults to the provider's `ssh.user`, then `root`.", kind: stringKind},
+	"private_key":      {description: "Private key for the bastion (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`.", kind: stringKind, sensitive: true},
+	"host_key":         {description: "The bastion's public host key in authorized_keys format.", kind: stringKind},
+	"known_hosts_file": {description: "known_hosts file to check the bastion's key against when `host_key` is not set.", kind: stringKind},
+}
+
+// sshResourceBlock is the ssh block of a resource: changing what names the
+// host replaces the resource.
+func sshResourceBlock() rschema.SingleNestedBlock {
+	attributes := func(from map[string]sshAttribute) map[string]rschema.Attribute {
+		out := map[string]rschema.Attribute{}
+		for name, a := range from {
+			description := a.description
+			if a.replaces {
+				description += " Changing it means another host: a new resource."
+			}
+			switch a.kind {
+			case stringKind:
+				s := rschema.StringAttribute{MarkdownDescription: description, Optional: true, Sensitive: a.sensitive, Validators: a.strings}
+				if a.replaces {
+					s.PlanModifiers = []planmodifier.String{stringplanmodifier.RequiresReplace()}
+				}
+				out[name] = s
+			case int64Kind:
+				i := rschema.Int64Attribute{MarkdownDescription: description, Optional: true, Validators: a.int64s}
+				if a.replaces {
+					i.PlanModifiers = []planmodifier.Int64{int64planmodifier.RequiresReplace()}
+				}
+				out[name] = i
+			default:
+				out[name] = rschema.BoolAttribute{MarkdownDescription: description, Optional: true}
+			}
+		}
+		return out
+	}
+	return rschema.SingleNestedBlock{
+		MarkdownDescription: sshBlockDescription,
+		Validators:          []validator.Object{objectvalidator.IsRequired()},
+		Attributes:          attributes(sshAttributes),
+		Blocks: map[string]rschema.Block{"bastion": rschema.SingleNestedBlock{
+			MarkdownDescription: bastionBlockDescription,
+			Attributes:          attributes(bastionAttributes),
+		}},
+	}
+}
+
+// sshDataSourceBlock is the ssh block of a data source.
+func sshDataSourceBlock() dschema.SingleNestedBlock {
+	attributes := func(from map[string]sshAttribute) map[string]dschema.Attribute {
+		out := map[string]dschema.Attribute{}
+		for name, a := range from {
+			switch a.kind {
+			case stringKind:
+				out[name] = dschema.StringAttribute{MarkdownDescription: a.description, Optional: true, Sensitive: a.sensitive, Validators: a.strings}
+			case int64Kind:
+				out[name] = dschema.Int64Attribute{MarkdownDescription: a.description, Optional: true, Validators: a.int64s}
+			default:
+				out[name] = dschema.BoolAttribute{MarkdownDescription: a.description, Optional: true}
+			}
+		}
+		return out
+	}
+	return dschema.SingleNestedBlock{
+		MarkdownDescription: sshBlockDescription,
+		Validators:          []validator.Object{objectvalidator.IsRequired()},
+		Attributes:          attributes(sshAttributes),
+		Blocks: map[string]dschema.Block{"bastion": dschema.SingleNestedBlock{
+			MarkdownDescription: bastionBlockDescription,
+			Attributes:          attributes(bastionAttributes),
+		}},
+	}
+}
