@@ -181,18 +181,6 @@ func untouched(h sharedHost) resource.TestCheckFunc {
 	)
 }
 
-// applies is a step applying cfg that plans an update (the host differs) and
-// leaves the host as checks say.
-func applies(cfg goHostConfig, action plancheck.ResourceActionType, checks ...resource.TestCheckFunc) resource.TestStep {
-	return resource.TestStep{
-		Config: cfg.String(),
-		ConfigPlanChecks: resource.ConfigPlanChecks{
-			PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, action)},
-		},
-		Check: resource.ComposeTestCheckFunc(checks...),
-	}
-}
-
 // plansEmpty is a step whose plan for cfg must be empty.
 func plansEmpty(cfg goHostConfig) resource.TestStep {
 	return resource.TestStep{
