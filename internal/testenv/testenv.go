@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -60,7 +59,6 @@ func Libvirt(t testing.TB) LibvirtBed {
 	if libvirtErr != nil {
 		t.Fatalf("libvirt test bed: %v", libvirtErr)
 	}
-	shareLibvirtd(t)
 	return libvirtBed
 }
 
@@ -84,36 +82,6 @@ func (b LibvirtBed) RemoveGuestAtCleanup(t testing.TB, name string) {
 	})
 }
 
-// libvirtdLock is this process's hold on libvirtd for the running test: shared
-// with the tests of other processes (the two CLIs' runs go side by side), and
-// exclusive while RestartLibvirtd restarts the daemon under them.
-var libvirtdLock *os.File
-
-func shareLibvirtd(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile(filepath.Join(cacheDir(), "libvirtd.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatalf("libvirtd lock: %v", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
-		t.Fatalf("libvirtd lock: %v", err)
-	}
-	libvirtdLock = f
-	t.Cleanup(func() {
-		libvirtdLock = nil
-		_ = f.Close()
-	})
-}
-
-// cacheDir is the test beds' cache, as the scripts name it.
-func cacheDir() string {
-	if dir := os.Getenv("KILN_CACHE"); dir != "" {
-		return dir
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "kiln")
-}
-
 // RepoRoot is the directory holding the module's go.mod.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
@@ -135,17 +103,9 @@ func RepoRoot() (string, error) {
 }
 
 // RestartLibvirtd stops libvirtd and starts it again through the test bed script,
-// as an operator restarting the daemon would; running guests survive it.
-// It waits until tests in other processes have let go of libvirtd.
+// as an operator restarting the daemon would; running guests survive it, and so
+// do the tests of other processes: Kiln's libvirt client rides through it.
 func RestartLibvirtd() error {
-	if libvirtdLock == nil {
-		return fmt.Errorf("restart libvirtd: the test holds no test bed (call Libvirt first)")
-	}
-	fd := int(libvirtdLock.Fd())
-	if err := syscall.Flock(fd, syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("restart libvirtd: lock: %w", err)
-	}
-	defer func() { _ = syscall.Flock(fd, syscall.LOCK_SH) }()
 	if err := exec.Command("pkill", "-x", "libvirtd").Run(); err != nil {
 		return fmt.Errorf("stop libvirtd: %w", err)
 	}
