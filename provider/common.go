@@ -1,13 +1,11 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 )
 
 // optionalString maps "" to null, for optional attributes read back from an engine.
@@ -71,11 +69,6 @@ func stringMapValue(m map[string]string) types.Map {
 		elems[k] = types.StringValue(v)
 	}
 	return types.MapValueMust(types.StringType, elems)
-}
-
-// tflogInfo passes engine progress messages to Terraform's log.
-func tflogInfo(ctx context.Context, msg string, fields map[string]any) {
-	tflog.Info(ctx, msg, fields)
 }
 
 // configuredClients is the Configure of every resource and data source: the

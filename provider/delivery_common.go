@@ -15,22 +15,6 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
 )
 
-const (
-	missingKubeSummary = "Missing kubernetes configuration"
-	missingKubeDetail  = "Kiln's delivery resources need the provider's kubernetes block: add `kubernetes {}` " +
-		"(with `config_path`, or `host` and credentials; `KUBECONFIG` is used when `config_path` is unset) " +
-		"to the `provider \"kiln\"` block."
-)
-
-// deliveryEngine returns the engine, or adds the missing-block error.
-func deliveryEngine(c *clients, diags *diag.Diagnostics) *delivery.Engine {
-	if c == nil || c.delivery == nil {
-		diags.AddError(missingKubeSummary, missingKubeDetail)
-		return nil
-	}
-	return c.delivery
-}
-
 // deliveryMap converts a known map-of-strings attribute (delivery's and
 // vSphere's extra_config); null and unknown give nil.
 func deliveryMap(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {

@@ -270,7 +270,7 @@ func (r *environmentResource) ModifyPlan(ctx context.Context, req resource.Modif
 		return
 	}
 	if r.clients != nil {
-		deliveryEngine(r.clients, &resp.Diagnostics)
+		requireEngine(r.clients, kubernetesBlock, &resp.Diagnostics)
 	}
 }
 
@@ -342,7 +342,7 @@ func fromEnvironment(env delivery.Environment, prior environmentModel) environme
 }
 
 func (r *environmentResource) write(ctx context.Context, plan environmentModel, config tfsdk.Config, prev *delivery.Environment, timeout time.Duration, diags *diag.Diagnostics, state *tfsdk.State, verb string) {
-	engine := deliveryEngine(r.clients, diags)
+	engine := requireEngine(r.clients, kubernetesBlock, diags)
 	if engine == nil {
 		return
 	}
@@ -397,7 +397,7 @@ func (r *environmentResource) Read(ctx context.Context, req resource.ReadRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	engine := deliveryEngine(r.clients, &resp.Diagnostics)
+	engine := requireEngine(r.clients, kubernetesBlock, &resp.Diagnostics)
 	if engine == nil {
 		return
 	}
@@ -419,7 +419,7 @@ func (r *environmentResource) Delete(ctx context.Context, req resource.DeleteReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	engine := deliveryEngine(r.clients, &resp.Diagnostics)
+	engine := requireEngine(r.clients, kubernetesBlock, &resp.Diagnostics)
 	if engine == nil {
 		return
 	}

@@ -94,7 +94,7 @@ func (d *environmentStatusDataSource) Configure(_ context.Context, req datasourc
 func (d *environmentStatusDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m environmentStatusModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	engine := deliveryEngine(d.clients, &resp.Diagnostics)
+	engine := requireEngine(d.clients, kubernetesBlock, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}

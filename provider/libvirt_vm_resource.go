@@ -105,12 +105,6 @@ const (
 	defaultVMDeleteTimeout = 5 * time.Minute
 )
 
-const (
-	missingLibvirtSummary = "Missing libvirt configuration"
-	missingLibvirtDetail  = "kiln_libvirt_vm needs the provider's libvirt block: add `libvirt {}` " +
-		"(optionally with `uri`) to the `provider \"kiln\"` block."
-)
-
 var domainNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 func (r *libvirtVMResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -487,11 +481,8 @@ func (r *libvirtVMResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if req.Plan.Raw.IsNull() || r.clients == nil {
 		return
 	}
-	if r.clients.libvirt == nil {
-		resp.Diagnostics.AddError(missingLibvirtSummary, missingLibvirtDetail)
-		return
-	}
-	if r.clients.libvirt.Local() {
+	engine := requireEngine(r.clients, libvirtBlock, &resp.Diagnostics)
+	if engine == nil || engine.Local() {
 		return
 	}
 	var ifaces []networkInterfaceModel
@@ -501,7 +492,7 @@ func (r *libvirtVMResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 			resp.Diagnostics.AddAttributeError(path.Root("network_interface").AtListIndex(i).AtName("user_mode"),
 				"User-mode networking needs a local libvirt",
 				fmt.Sprintf("The provider's libvirt is %s, on another machine: QEMU would forward the guest's SSH port on "+
-					"that machine's 127.0.0.1, out of Kiln's reach. Use a libvirt network or bridge there.", r.clients.libvirt.URI()))
+					"that machine's 127.0.0.1, out of Kiln's reach. Use a libvirt network or bridge there.", engine.URI()))
 		}
 	}
 }
@@ -558,11 +549,11 @@ func (r *libvirtVMResource) Read(ctx context.Context, req resource.ReadRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if r.clients == nil || r.clients.libvirt == nil {
-		resp.Diagnostics.AddError(missingLibvirtSummary, missingLibvirtDetail)
+	engine := requireEngine(r.clients, libvirtBlock, &resp.Diagnostics)
+	if engine == nil {
 		return
 	}
-	vm, err := r.clients.libvirt.ReadVM(ctx, state.ID.ValueString())
+	vm, err := engine.ReadVM(ctx, state.ID.ValueString())
 	if errors.Is(err, libvirt.ErrNotFound) {
 		resp.State.RemoveResource(ctx)
 		return

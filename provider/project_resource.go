@@ -190,7 +190,7 @@ func (r *projectResource) ModifyPlan(_ context.Context, req resource.ModifyPlanR
 	if req.Plan.Raw.IsNull() || r.clients == nil {
 		return
 	}
-	deliveryEngine(r.clients, &resp.Diagnostics)
+	requireEngine(r.clients, kubernetesBlock, &resp.Diagnostics)
 }
 
 func (m projectModel) toProject(ctx context.Context, diags *diag.Diagnostics) (delivery.Project, bool) {
@@ -238,7 +238,7 @@ func fromProject(p delivery.Project, t timeouts.Value) projectModel {
 }
 
 func (r *projectResource) write(ctx context.Context, plan projectModel, timeout func(context.Context, time.Duration) (time.Duration, diag.Diagnostics), diags *diag.Diagnostics, state *tfsdk.State, verb string) {
-	engine := deliveryEngine(r.clients, diags)
+	engine := requireEngine(r.clients, kubernetesBlock, diags)
 	if engine == nil {
 		return
 	}
@@ -286,7 +286,7 @@ func (r *projectResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	engine := deliveryEngine(r.clients, &resp.Diagnostics)
+	engine := requireEngine(r.clients, kubernetesBlock, &resp.Diagnostics)
 	if engine == nil {
 		return
 	}
@@ -309,7 +309,7 @@ func (r *projectResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	engine := deliveryEngine(r.clients, &resp.Diagnostics)
+	engine := requireEngine(r.clients, kubernetesBlock, &resp.Diagnostics)
 	if engine == nil {
 		return
 	}

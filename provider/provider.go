@@ -218,12 +218,12 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 	}
 	c.toolchains = &gotoolchain.Fetcher{
 		Cache: &gotoolchain.Cache{Dir: cacheDir},
-		Log:   tflogInfo,
+		Log:   kilnLog,
 	}
 	if cfg.Libvirt != nil {
 		uri := firstSet(cfg.Libvirt.URI.ValueString(), os.Getenv("LIBVIRT_DEFAULT_URI"), libvirt.DefaultURI)
 		c.libvirt = libvirt.NewClient(uri)
-		c.libvirt.Log = tflogInfo
+		c.libvirt.Log = kilnLog
 	}
 	if cfg.Vsphere != nil {
 		v := cfg.Vsphere
@@ -246,7 +246,7 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 			AllowUnverifiedSSL: insecure,
 			Datacenter:         firstSet(v.Datacenter.ValueString(), os.Getenv("VSPHERE_DATACENTER")),
 		})
-		c.vsphere.Log = tflogInfo
+		c.vsphere.Log = kilnLog
 	}
 	if cfg.Kubernetes != nil {
 		k := cfg.Kubernetes
@@ -259,8 +259,8 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 			ClientCert: k.ClientCertificate.ValueString(),
 			ClientKey:  k.ClientKey.ValueString(),
 		})
-		kc.Log = tflogInfo
-		c.delivery = &delivery.Engine{Kube: kc, Log: tflogInfo}
+		kc.Log = kilnLog
+		c.delivery = &delivery.Engine{Kube: kc, Log: kilnLog}
 	}
 	resp.ResourceData = c
 	resp.DataSourceData = c

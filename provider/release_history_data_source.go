@@ -93,7 +93,7 @@ func (d *releaseHistoryDataSource) Configure(_ context.Context, req datasource.C
 func (d *releaseHistoryDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m releaseHistoryModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	engine := deliveryEngine(d.clients, &resp.Diagnostics)
+	engine := requireEngine(d.clients, kubernetesBlock, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}

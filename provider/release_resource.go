@@ -231,7 +231,7 @@ func (r *releaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if req.Plan.Raw.IsNull() || r.clients == nil {
 		return
 	}
-	engine := deliveryEngine(r.clients, &resp.Diagnostics)
+	engine := requireEngine(r.clients, kubernetesBlock, &resp.Diagnostics)
 	if engine == nil {
 		return
 	}
@@ -344,7 +344,7 @@ func fromRecord(rec *history.Record, drift []string, prior releaseModel) release
 }
 
 func (r *releaseResource) deploy(ctx context.Context, plan releaseModel, timeout time.Duration, diags *diag.Diagnostics) *history.Record {
-	engine := deliveryEngine(r.clients, diags)
+	engine := requireEngine(r.clients, kubernetesBlock, diags)
 	if engine == nil {
 		return nil
 	}
@@ -401,7 +401,7 @@ func (r *releaseResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	engine := deliveryEngine(r.clients, &resp.Diagnostics)
+	engine := requireEngine(r.clients, kubernetesBlock, &resp.Diagnostics)
 	if engine == nil {
 		return
 	}
@@ -424,7 +424,7 @@ func (r *releaseResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	engine := deliveryEngine(r.clients, &resp.Diagnostics)
+	engine := requireEngine(r.clients, kubernetesBlock, &resp.Diagnostics)
 	if engine == nil {
 		return
 	}

@@ -72,7 +72,7 @@ func connectHost(ctx context.Context, d sshDefaults, c *hostConnectionModel, dia
 		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh block", err.Error())
 		return nil
 	}
-	host := &hostprep.Host{Target: target, Log: tflogInfo}
+	host := &hostprep.Host{Target: target, Log: kilnLog}
 	if err := host.Connect(ctx); err != nil {
 		diags.AddError("Could not connect to the host", err.Error())
 		return nil

@@ -24,11 +24,7 @@ func (d *vsphereDataSource) Configure(_ context.Context, req datasource.Configur
 }
 
 func (d *vsphereDataSource) engine(diags *diag.Diagnostics) *vsphere.Client {
-	if d.clients == nil || d.clients.vsphere == nil {
-		diags.AddError(missingVsphereSummary, missingVsphereDetail)
-		return nil
-	}
-	return d.clients.vsphere
+	return requireEngine(d.clients, vsphereBlock, diags)
 }
 
 func datacenterAttribute() schema.StringAttribute {

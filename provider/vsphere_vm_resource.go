@@ -92,9 +92,6 @@ var vsphereDiskType = types.ObjectType{AttrTypes: map[string]attr.Type{"size_gib
 
 const (
 	defaultWaitForIPTimeout = "5m"
-	missingVsphereSummary   = "Missing vSphere configuration"
-	missingVsphereDetail    = "kiln_vsphere_* needs the provider's vsphere block: add `vsphere {}` to the " +
-		"`provider \"kiln\"` block (with server, user and password, or VSPHERE_SERVER, VSPHERE_USER and VSPHERE_PASSWORD)."
 )
 
 var (
@@ -391,8 +388,7 @@ func (r *vsphereVMResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if req.Plan.Raw.IsNull() {
 		return
 	}
-	if r.clients != nil && r.clients.vsphere == nil {
-		resp.Diagnostics.AddError(missingVsphereSummary, missingVsphereDetail)
+	if r.clients != nil && requireEngine(r.clients, vsphereBlock, &resp.Diagnostics) == nil {
 		return
 	}
 	if req.State.Raw.IsNull() {
@@ -486,11 +482,11 @@ func (r *vsphereVMResource) Read(ctx context.Context, req resource.ReadRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if r.clients == nil || r.clients.vsphere == nil {
-		resp.Diagnostics.AddError(missingVsphereSummary, missingVsphereDetail)
+	engine := requireEngine(r.clients, vsphereBlock, &resp.Diagnostics)
+	if engine == nil {
 		return
 	}
-	vm, err := r.clients.vsphere.ReadVM(ctx, state.Datacenter.ValueString(), state.ID.ValueString())
+	vm, err := engine.ReadVM(ctx, state.Datacenter.ValueString(), state.ID.ValueString())
 	if errors.Is(err, vsphere.ErrNotFound) && !state.UUID.IsNull() {
 		resp.State.RemoveResource(ctx)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -30,15 +31,15 @@ var ErrNotFound = kube.ErrNotFound
 type Engine struct {
 	Kube *kube.Client
 	// Log receives progress messages; nil discards them.
-	Log kube.Logger
+	Log *slog.Logger
 	// Storage returns the release history driver of a control namespace; nil
 	// means Secrets in that namespace (history.Secrets).
 	Storage func(namespace string) history.Driver
 }
 
-func (e *Engine) log(ctx context.Context, msg string, fields map[string]any) {
+func (e *Engine) log(ctx context.Context, msg string, args ...any) {
 	if e.Log != nil {
-		e.Log(ctx, msg, fields)
+		e.Log.InfoContext(ctx, msg, args...)
 	}
 }
 
@@ -160,7 +161,7 @@ func (e *Engine) ApplyProject(ctx context.Context, p Project) error {
 	if _, err := e.Kube.Apply(ctx, cm, true); err != nil {
 		return secretsOf(p, Environment{}).redact(fmt.Errorf("project %q: write record: %w", p.Name, err))
 	}
-	e.log(ctx, "project recorded", map[string]any{"project": p.Name, "namespace": p.ControlNamespace})
+	e.log(ctx, "project recorded", "project", p.Name, "namespace", p.ControlNamespace)
 	return nil
 }
 

@@ -212,7 +212,7 @@ func (e *Engine) applyEnvironment(ctx context.Context, env Environment, prev *En
 	if err := e.writeEnvRecord(ctx, env); err != nil {
 		return env, fmt.Errorf("%s: %w", where, err)
 	}
-	e.log(ctx, "environment applied", map[string]any{"project": env.Project, "env": env.Name, "namespace": ns})
+	e.log(ctx, "environment applied", "project", env.Project, "env", env.Name, "namespace", ns)
 	return e.ReadEnvironment(ctx, env.ControlNamespace, env.Project, env.Name)
 }
 
@@ -363,8 +363,7 @@ func (e *Engine) DeleteEnvironment(ctx context.Context, env Environment, force b
 		case err != nil:
 			return fmt.Errorf("%s: %w", where, err)
 		case !env.createdByKiln(ns):
-			e.log(ctx, "namespace lacks kiln's mark of creation: releasing it instead of deleting it",
-				map[string]any{"namespace": env.Namespace, "annotation": AnnotationCreatedFor})
+			e.log(ctx, "namespace lacks kiln's mark of creation: releasing it instead of deleting it", "namespace", env.Namespace, "annotation", AnnotationCreatedFor)
 			env.NamespaceCreated = false
 		}
 	}

@@ -218,7 +218,7 @@ func (e *Engine) apply(ctx context.Context, t target, rendered map[string]Render
 	}
 	var applied []history.Object
 	for gi, group := range t.project.Order(sortedKeys(rendered)) {
-		e.log(ctx, "applying startup group", map[string]any{"group": gi + 1, "services": group})
+		e.log(ctx, "applying startup group", "group", gi+1, "services", group)
 		var refs []kube.Ref
 		for _, s := range group {
 			for _, obj := range rendered[s].Objects {
@@ -378,7 +378,7 @@ func (e *Engine) deploy(ctx context.Context, t *target, spec ReleaseSpec, where 
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	before := t.baseline()
-	e.log(ctx, "deploying release", map[string]any{"project": spec.Project, "env": spec.Env, "version": spec.Version, "revision": rec.Revision})
+	e.log(ctx, "deploying release", "project", spec.Project, "env", spec.Env, "version", spec.Version, "revision", rec.Revision)
 	applied, err := e.apply(ctx, *t, rendered, spec.ForceConflicts, spec.RolloutTimeout)
 	rec.Objects = append(rec.Objects, applied...)
 	if err == nil {
@@ -441,7 +441,7 @@ func (e *Engine) restore(ctx context.Context, t *target, from, failed *history.R
 		RollbackOf: from.Revision, Started: time.Now().UTC(),
 		Description: fmt.Sprintf("rollback to revision %d after revision %d failed", from.Revision, failed.Revision),
 	}
-	e.log(ctx, "rolling back", map[string]any{"to": from.Revision, "revision": rec.Revision})
+	e.log(ctx, "rolling back", "to", from.Revision, "revision", rec.Revision)
 	applied, err := e.apply(ctx, *t, rendered, true, timeout)
 	rec.Objects = applied
 	if err == nil {

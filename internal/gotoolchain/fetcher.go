@@ -3,6 +3,7 @@ package gotoolchain
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 )
@@ -13,7 +14,7 @@ type Fetcher struct {
 	Cache  *Cache
 	Client *http.Client
 	// Log receives progress messages; nil discards them.
-	Log func(ctx context.Context, msg string, fields map[string]any)
+	Log *slog.Logger
 }
 
 func (f *Fetcher) client() *http.Client {
@@ -23,9 +24,9 @@ func (f *Fetcher) client() *http.Client {
 	return f.Client
 }
 
-func (f *Fetcher) log(ctx context.Context, msg string, fields map[string]any) {
+func (f *Fetcher) log(ctx context.Context, msg string, args ...any) {
 	if f.Log != nil {
-		f.Log(ctx, msg, fields)
+		f.Log.InfoContext(ctx, msg, args...)
 	}
 }
 
@@ -34,7 +35,7 @@ func (f *Fetcher) log(ctx context.Context, msg string, fields map[string]any) {
 func (f *Fetcher) FromModuleProxy(ctx context.Context, p ModuleProxy, version, goos, goarch string) (Artifact, error) {
 	key := "module_proxy " + p.proxyURL() + " " + p.sumDBKey() + " " + ModuleVersion(version, goos, goarch)
 	return f.get(ctx, key, func(w io.Writer) (Artifact, error) {
-		f.log(ctx, "fetching toolchain from module proxy", map[string]any{"version": version, "proxy": p.proxyURL()})
+		f.log(ctx, "fetching toolchain from module proxy", "version", version, "proxy", p.proxyURL())
 		return p.Fetch(ctx, f.client(), f.scratch(), version, goos, goarch, w)
 	})
 }
@@ -45,7 +46,7 @@ func (f *Fetcher) FromModuleProxy(ctx context.Context, p ModuleProxy, version, g
 func (f *Fetcher) FromMirror(ctx context.Context, m Mirror, version, goos, goarch, wantSHA256 string) (Artifact, error) {
 	key := "dl " + m.ArchiveURL(version, goos, goarch) + " " + wantSHA256
 	return f.get(ctx, key, func(w io.Writer) (Artifact, error) {
-		f.log(ctx, "fetching toolchain from mirror", map[string]any{"version": version, "mirror": m.baseURL()})
+		f.log(ctx, "fetching toolchain from mirror", "version", version, "mirror", m.baseURL())
 		return m.Fetch(ctx, f.client(), f.scratch(), version, goos, goarch, wantSHA256, w)
 	})
 }
@@ -53,7 +54,7 @@ func (f *Fetcher) FromMirror(ctx context.Context, m Mirror, version, goos, goarc
 func (f *Fetcher) get(ctx context.Context, key string, fill func(io.Writer) (Artifact, error)) (Artifact, error) {
 	a, hit, err := f.Cache.Get(key, fill)
 	if err == nil && hit {
-		f.log(ctx, "toolchain archive from cache", map[string]any{"version": a.Version, "sha256": a.SHA256})
+		f.log(ctx, "toolchain archive from cache", "version", a.Version, "sha256", a.SHA256)
 	}
 	return a, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -24,7 +25,7 @@ type Host struct {
 	// Source gives verified toolchain archives for the host's platform.
 	Source gotoolchain.Source
 	// Log receives progress messages; nil discards them.
-	Log func(ctx context.Context, msg string, fields map[string]any)
+	Log *slog.Logger
 
 	client *remote.Client
 }
@@ -61,13 +62,9 @@ type Verification struct {
 	TestOutput  string // `go test -short` output, when packages were given
 }
 
-func (h *Host) log(ctx context.Context, msg string, fields map[string]any) {
+func (h *Host) log(ctx context.Context, msg string, args ...any) {
 	if h.Log != nil {
-		if fields == nil {
-			fields = map[string]any{}
-		}
-		fields["host"] = h.Target.Addr
-		h.Log(ctx, msg, fields)
+		h.Log.InfoContext(ctx, msg, append(args, "host", h.Target.Addr)...)
 	}
 }
 
@@ -162,7 +159,7 @@ func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, envFile st
 	if len(b.steps) == 0 {
 		return nil
 	}
-	h.log(ctx, "configuring the host", map[string]any{"steps": b.names()})
+	h.log(ctx, "configuring the host", "steps", b.names())
 	return b.run(ctx, h.client)
 }
 
@@ -210,7 +207,7 @@ func (h *Host) install(ctx context.Context, root, version, goEnv string, facts F
 		}
 		return err
 	}
-	h.log(ctx, "installed toolchain", map[string]any{"version": version, "seconds": time.Since(start).Seconds()})
+	h.log(ctx, "installed toolchain", "version", version, "seconds", time.Since(start).Seconds())
 	return nil
 }
 
@@ -226,7 +223,7 @@ func (h *Host) fetch(ctx context.Context, version string, facts Facts) (gotoolch
 // enableCgroupV2 puts the unified hierarchy on the kernel command line, reboots
 // and waits for the host to come back on cgroup v2.
 func (h *Host) enableCgroupV2(ctx context.Context) error {
-	h.log(ctx, "enabling cgroup v2 (kernel command line and reboot)", nil)
+	h.log(ctx, "enabling cgroup v2 (kernel command line and reboot)")
 	if _, err := h.client.Run(ctx, "enable cgroup v2", remote.BashCommand(enableCgroupV2Script)); err != nil {
 		return err
 	}
@@ -249,7 +246,7 @@ func (h *Host) reboot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.log(ctx, "rebooting", nil)
+	h.log(ctx, "rebooting")
 	// The connection drops as the host goes down: that error is expected.
 	_, _ = h.client.Run(ctx, "reboot", remote.BashCommand(rebootScript))
 	h.client.Close()
@@ -269,7 +266,7 @@ func (h *Host) reboot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.log(ctx, "back after reboot", nil)
+	h.log(ctx, "back after reboot")
 	return nil
 }
 
@@ -289,7 +286,7 @@ func (h *Host) verify(ctx context.Context, spec Spec) (Verification, error) {
 		v.GoVersion, v.GOROOT, v.GOPATH = lines[0], lines[1], lines[2]
 	}
 	if spec.VerifyBuild {
-		h.log(ctx, "building and running a test program", nil)
+		h.log(ctx, "building and running a test program")
 		out, err := h.client.RunAsUser(ctx, "verify build", remote.BashCommand(verifyBuildScript, goBin))
 		if err != nil {
 			return v, err
@@ -297,7 +294,7 @@ func (h *Host) verify(ctx context.Context, spec Spec) (Verification, error) {
 		v.BuildOutput = strings.TrimSpace(out)
 	}
 	if len(spec.TestPackages) > 0 {
-		h.log(ctx, "testing std packages", map[string]any{"packages": spec.TestPackages})
+		h.log(ctx, "testing std packages", "packages", spec.TestPackages)
 		out, err := h.client.RunAsUser(ctx, "verify go test", remote.BashCommand(goTestScript, append([]string{goBin}, spec.TestPackages...)...))
 		if err != nil {
 			return v, err

@@ -110,7 +110,7 @@ func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, forc
 	if err != nil {
 		return nil, fmt.Errorf("apply %s: %w", ref, err)
 	}
-	c.log(ctx, "applied", map[string]any{"object": ref.String()})
+	c.log(ctx, "applied", "object", ref.String())
 	return out, nil
 }
 
@@ -140,7 +140,7 @@ func (c *Client) ApplyReclaiming(ctx context.Context, obj *unstructured.Unstruct
 		return nil, serr
 	}
 	if len(left) > 0 {
-		c.log(ctx, "leaving fields set through the scale subresource to the scaler", map[string]any{"object": conflict.Ref.String(), "fields": left})
+		c.log(ctx, "leaving fields set through the scale subresource to the scaler", "object", conflict.Ref.String(), "fields", left)
 	}
 	if force {
 		return c.Apply(ctx, obj, true)
@@ -162,7 +162,7 @@ func (c *Client) ApplyReclaiming(ctx context.Context, obj *unstructured.Unstruct
 		}
 	}
 	if len(taken) > 0 {
-		c.log(ctx, "taking back fields edited out of band", map[string]any{"object": conflict.Ref.String(), "fields": taken})
+		c.log(ctx, "taking back fields edited out of band", "object", conflict.Ref.String(), "fields", taken)
 	}
 	return c.Apply(ctx, obj, len(taken) > 0)
 }
@@ -226,7 +226,7 @@ func (c *Client) DeleteUID(ctx context.Context, ref Ref, uid types.UID) error {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete %s: %w", ref, err)
 	}
-	c.log(ctx, "deleted", map[string]any{"object": ref.String()})
+	c.log(ctx, "deleted", "object", ref.String())
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -24,9 +25,6 @@ const FieldManager = "kiln"
 // ErrNotFound reports that an object kiln looked for does not exist.
 var ErrNotFound = errors.New("not found")
 
-// Logger receives progress messages.
-type Logger func(ctx context.Context, msg string, fields map[string]any)
-
 // Config says how to reach the cluster: a kubeconfig (path and context), or a
 // host with a token or client certificate. An empty Config uses the default
 // kubeconfig loading rules (KUBECONFIG, then ~/.kube/config).
@@ -43,7 +41,7 @@ type Config struct {
 // Client is a lazily opened connection to one cluster.
 type Client struct {
 	// Log receives progress messages; nil discards them.
-	Log Logger
+	Log *slog.Logger
 
 	cfg     Config
 	mu      sync.Mutex
@@ -60,9 +58,9 @@ func NewClient(cfg Config) *Client {
 	return &Client{cfg: cfg}
 }
 
-func (c *Client) log(ctx context.Context, msg string, fields map[string]any) {
+func (c *Client) log(ctx context.Context, msg string, args ...any) {
 	if c.Log != nil {
-		c.Log(ctx, msg, fields)
+		c.Log.InfoContext(ctx, msg, args...)
 	}
 }
 

@@ -105,7 +105,7 @@ func (c *Client) WaitRollout(ctx context.Context, refs []Ref) error {
 			done, reason := RolloutStatus(u)
 			if done {
 				delete(pending, r)
-				c.log(ctx, "rolled out", map[string]any{"object": r.String()})
+				c.log(ctx, "rolled out", "object", r.String())
 				continue
 			}
 			pending[r] = reason + c.podProblem(ctx, u)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"sync"
@@ -31,16 +32,13 @@ const readAttempts = 3
 // ErrNotFound reports that a domain does not exist.
 var ErrNotFound = errors.New("not found")
 
-// Logger receives progress messages; the provider passes tflog through it.
-type Logger func(ctx context.Context, msg string, fields map[string]any)
-
 // Client is a lazily opened connection to one libvirt daemon that rides through
 // a daemon restart: it redials a lost connection, waiting up to RedialTimeout
 // for libvirtd to come back, and repeats a read the restart cut. A change the
 // restart cut is not repeated, since it may have taken effect.
 type Client struct {
 	// Log receives progress messages; nil discards them.
-	Log Logger
+	Log *slog.Logger
 
 	uri string
 	// dialOnce opens one connection; the unit tests put a fake daemon here.
@@ -79,9 +77,9 @@ func (c *Client) Local() bool {
 	return false
 }
 
-func (c *Client) log(ctx context.Context, msg string, fields map[string]any) {
+func (c *Client) log(ctx context.Context, msg string, args ...any) {
 	if c.Log != nil {
-		c.Log(ctx, msg, fields)
+		c.Log.InfoContext(ctx, msg, args...)
 	}
 }
 
@@ -144,7 +142,7 @@ func (c *Client) read(ctx context.Context, fn func(*golibvirt.Libvirt) error) er
 		if attempt == readAttempts {
 			return err
 		}
-		c.log(ctx, "lost the connection to libvirtd; reading again on a new one", map[string]any{"uri": c.uri, "error": err.Error()})
+		c.log(ctx, "lost the connection to libvirtd; reading again on a new one", "uri", c.uri, "error", err.Error())
 	}
 }
 

@@ -46,7 +46,7 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 		return VM{}, err
 	}
 	if leftover != nil {
-		c.log(ctx, "removing what an interrupted create left", map[string]any{"vm": want.Name, "uuid": leftover.UUID})
+		c.log(ctx, "removing what an interrupted create left", "vm", want.Name, "uuid", leftover.UUID)
 		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return removeInterruptedCreate(conn, *leftover) }); err != nil {
 			return VM{}, err
 		}
@@ -99,7 +99,7 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 		return VM{}, err
 	}
 
-	c.log(ctx, "creating root volume", map[string]any{"vm": vm.Name, "volume": vm.RootVolume, "full_copy": vm.FullCopy})
+	c.log(ctx, "creating root volume", "vm", vm.Name, "volume", vm.RootVolume, "full_copy", vm.FullCopy)
 	err = c.change(ctx, func(conn *golibvirt.Libvirt) error {
 		capacity, err := createRootVolume(conn, pool, vm)
 		vm.DiskBytes = capacity
@@ -109,7 +109,7 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 		return abandon(err)
 	}
 	created = append(created, vm.RootVolume)
-	c.log(ctx, "creating cloud-init seed volume", map[string]any{"vm": vm.Name, "volume": vm.SeedVolume})
+	c.log(ctx, "creating cloud-init seed volume", "vm", vm.Name, "volume", vm.SeedVolume)
 	if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return createSeedVolume(conn, pool, vm, hostKey) }); err != nil {
 		return abandon(err)
 	}
@@ -118,7 +118,7 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 	if _, err := c.define(ctx, vm); err != nil {
 		return abandon(err)
 	}
-	c.log(ctx, "defined domain", map[string]any{"vm": vm.Name, "uuid": vm.UUID})
+	c.log(ctx, "defined domain", "vm", vm.Name, "uuid", vm.UUID)
 	if vm.Running {
 		if err := c.start(ctx, dom, vm); err != nil {
 			return c.afterFailure(ctx, vm), err
@@ -314,7 +314,7 @@ func (c *Client) update(ctx context.Context, current, want VM, plan UpdatePlan) 
 				return err
 			}
 		}
-		c.log(ctx, "redefining domain", map[string]any{"vm": want.Name, "vcpu": want.VCPU, "memory_mib": want.MemoryMiB})
+		c.log(ctx, "redefining domain", "vm", want.Name, "vcpu", want.VCPU, "memory_mib", want.MemoryMiB)
 		if err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return redefine(conn, dom, want) }); err != nil {
 			return err
 		}
@@ -392,7 +392,7 @@ func (c *Client) DeleteVM(ctx context.Context, vm VM) error {
 			vm.Pool, vm.RootVolume, vm.SeedVolume, vm.Name = current.Pool, current.RootVolume, current.SeedVolume, current.Name
 		}
 		if active, err := c.isActive(ctx, dom, vm.Name); err == nil && active {
-			c.log(ctx, "stopping domain", map[string]any{"vm": vm.Name})
+			c.log(ctx, "stopping domain", "vm", vm.Name)
 			if err := c.destroy(ctx, dom); err != nil {
 				return fmt.Errorf("stop domain %q: %w", vm.Name, err)
 			}
@@ -409,7 +409,7 @@ func (c *Client) DeleteVM(ctx context.Context, vm VM) error {
 		if name == "" {
 			continue
 		}
-		c.log(ctx, "deleting volume", map[string]any{"vm": vm.Name, "volume": name})
+		c.log(ctx, "deleting volume", "vm", vm.Name, "volume", name)
 		err := c.change(ctx, func(conn *golibvirt.Libvirt) error {
 			pool, err := conn.StoragePoolLookupByName(vm.Pool)
 			if err != nil {

@@ -33,7 +33,7 @@ func (c *Client) start(ctx context.Context, dom golibvirt.Domain, vm VM) error {
 	if err != nil {
 		return fmt.Errorf("read state of domain %q: %w", vm.Name, err)
 	}
-	c.log(ctx, "starting domain", map[string]any{"vm": vm.Name})
+	c.log(ctx, "starting domain", "vm", vm.Name)
 	var con *console
 	bootTimeout := time.Duration(0) // only a boot started here can be timed
 	switch golibvirt.DomainState(state) {
@@ -64,7 +64,7 @@ func (c *Client) start(ctx context.Context, dom golibvirt.Domain, vm VM) error {
 	}
 	defer con.Close()
 	if con.err != nil {
-		c.log(ctx, "not following the serial console: boot progress is not checked", map[string]any{"vm": vm.Name, "error": con.err.Error()})
+		c.log(ctx, "not following the serial console: boot progress is not checked", "vm", vm.Name, "error", con.err.Error())
 		bootTimeout = 0
 	}
 	err = c.waitForSSH(ctx, dom, vm, con, bootTimeout)
@@ -72,7 +72,7 @@ func (c *Client) start(ctx context.Context, dom golibvirt.Domain, vm VM) error {
 	if errors.As(err, &bootErr) {
 		// The guest cannot get anywhere; stopped, it no longer holds a CPU until
 		// it is replaced or destroyed.
-		c.log(ctx, "guest did not boot; forcing it off", map[string]any{"vm": vm.Name, "seen": bootErr.Seen.String()})
+		c.log(ctx, "guest did not boot; forcing it off", "vm", vm.Name, "seen", bootErr.Seen.String())
 		if derr := c.destroy(ctx, dom); derr != nil {
 			return fmt.Errorf("%w (forcing it off failed too: %v)", err, derr)
 		}
@@ -104,11 +104,11 @@ func (c *Client) waitForSSH(ctx context.Context, dom golibvirt.Domain, vm VM, co
 		case con.ended():
 			// The console went with its connection (libvirtd restarted): what
 			// it did not show proves nothing.
-			c.log(ctx, "the serial console closed; boot progress is not checked", map[string]any{"vm": vm.Name, "seen": seen.String()})
+			c.log(ctx, "the serial console closed; boot progress is not checked", "vm", vm.Name, "seen", seen.String())
 		case seen < BootKernel:
 			return &BootError{Domain: vm.Name, Type: vm.Type, Waited: bootTimeout, Seen: seen, Tail: con.log.Tail()}
 		default:
-			c.log(ctx, "the kernel is up; still waiting for SSH", map[string]any{"vm": vm.Name})
+			c.log(ctx, "the kernel is up; still waiting for SSH", "vm", vm.Name)
 		}
 	}
 	return c.reachSSH(ctx, dom, vm, con, key)
@@ -135,11 +135,11 @@ func (c *Client) reachSSH(ctx context.Context, dom golibvirt.Domain, vm VM, con 
 		return err
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	c.log(ctx, "waiting for SSH", map[string]any{"vm": vm.Name, "address": addr})
+	c.log(ctx, "waiting for SSH", "vm", vm.Name, "address", addr)
 	if err := remote.WaitForHostKey(ctx, addr, key); err != nil {
 		return fmt.Errorf("domain %q: %w; %s", vm.Name, err, con.describe(vm.Name))
 	}
-	c.log(ctx, "SSH answers with the pinned host key", map[string]any{"vm": vm.Name, "address": addr})
+	c.log(ctx, "SSH answers with the pinned host key", "vm", vm.Name, "address", addr)
 	return nil
 }
 
@@ -158,7 +158,7 @@ func (c *Client) isActive(ctx context.Context, dom golibvirt.Domain, name string
 
 // shutdown asks the guest to power off and forces it off after ShutdownGrace.
 func (c *Client) shutdown(ctx context.Context, dom golibvirt.Domain, name string) error {
-	c.log(ctx, "shutting down domain", map[string]any{"vm": name})
+	c.log(ctx, "shutting down domain", "vm", name)
 	err := c.change(ctx, func(conn *golibvirt.Libvirt) error { return conn.DomainShutdown(dom) })
 	if err != nil && !isErrorCode(err, golibvirt.ErrOperationInvalid) {
 		return fmt.Errorf("shut down domain %q: %w", name, err)
@@ -175,7 +175,7 @@ func (c *Client) shutdown(ctx context.Context, dom golibvirt.Domain, name string
 	if ctx.Err() != nil {
 		return err
 	}
-	c.log(ctx, "guest did not power off in time; forcing it off", map[string]any{"vm": name})
+	c.log(ctx, "guest did not power off in time; forcing it off", "vm", name)
 	if err := c.destroy(ctx, dom); err != nil {
 		return fmt.Errorf("force off domain %q: %w", name, err)
 	}

@@ -151,7 +151,7 @@ func (c *Client) scrubSeed(ctx context.Context, vm VM) error {
 	if err != nil {
 		return err
 	}
-	c.log(ctx, "removing the SSH host key from the seed volume", map[string]any{"vm": vm.Name, "volume": vm.SeedVolume})
+	c.log(ctx, "removing the SSH host key from the seed volume", "vm", vm.Name, "volume", vm.SeedVolume)
 	err = c.change(ctx, func(conn *golibvirt.Libvirt) error {
 		pool, err := conn.StoragePoolLookupByName(vm.Pool)
 		if err != nil {
@@ -182,7 +182,7 @@ func (c *Client) scrubSeed(ctx context.Context, vm VM) error {
 }
 
 func (c *Client) growDisk(ctx context.Context, dom golibvirt.Domain, vm VM, size uint64) error {
-	c.log(ctx, "growing root disk", map[string]any{"vm": vm.Name, "bytes": size})
+	c.log(ctx, "growing root disk", "vm", vm.Name, "bytes", size)
 	active, err := c.isActive(ctx, dom, vm.Name)
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 func (c *Client) waitForIP(ctx context.Context, vm *object.VirtualMachine, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	c.log(ctx, "waiting for a guest IP address", map[string]any{"vm": vm.InventoryPath})
+	c.log(ctx, "waiting for a guest IP address", "vm", vm.InventoryPath)
 	return wait.Until(ctx, fmt.Sprintf("a guest IP address of VM %q (within %s; is VMware Tools running in the guest?)", vm.InventoryPath, limit), wait.Default,
 		func(ctx context.Context) (bool, error) {
 			var m mo.VirtualMachine

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -28,9 +29,6 @@ var ErrNotFound = errors.New("not found")
 // KeepAliveInterval is how often an idle session is refreshed.
 const KeepAliveInterval = 5 * time.Minute
 
-// Logger receives progress messages; the provider passes tflog through it.
-type Logger func(ctx context.Context, msg string, fields map[string]any)
-
 // Config says where and as whom to log in.
 type Config struct {
 	// Server is a host name, host:port, or an https URL of the SDK endpoint.
@@ -48,7 +46,7 @@ type Config struct {
 // was lost (a vCenter restart, an expired session).
 type Client struct {
 	// Log receives progress messages; nil discards them.
-	Log Logger
+	Log *slog.Logger
 
 	cfg Config
 	mu  sync.Mutex
@@ -64,9 +62,9 @@ func NewClient(cfg Config) *Client {
 // Server is the server the client talks to, as configured.
 func (c *Client) Server() string { return c.cfg.Server }
 
-func (c *Client) log(ctx context.Context, msg string, fields map[string]any) {
+func (c *Client) log(ctx context.Context, msg string, args ...any) {
 	if c.Log != nil {
-		c.Log(ctx, msg, fields)
+		c.Log.InfoContext(ctx, msg, args...)
 	}
 }
 
@@ -120,7 +118,7 @@ func (c *Client) connect(ctx context.Context) (*vim25.Client, error) {
 		}
 		return nil, fmt.Errorf("log in to vSphere at %s as %q: %w", u.Host, c.cfg.User, err)
 	}
-	c.log(ctx, "vSphere session opened", map[string]any{"server": u.Host, "user": c.cfg.User})
+	c.log(ctx, "vSphere session opened", "server", u.Host, "user", c.cfg.User)
 	c.vim, c.ka = vc, ka
 	return vc, nil
 }

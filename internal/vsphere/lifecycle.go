@@ -83,7 +83,7 @@ func (c *Client) CreateVM(ctx context.Context, want VM) (VM, error) {
 		spec.Customization = cs
 	}
 
-	c.log(ctx, "cloning VM", map[string]any{"source": src.InventoryPath, "name": want.Name, "linked": want.LinkedClone})
+	c.log(ctx, "cloning VM", "source", src.InventoryPath, "name", want.Name, "linked", want.LinkedClone)
 	task, err := src.Clone(ctx, folder, want.Name, spec)
 	if err != nil {
 		return VM{}, fmt.Errorf("clone %q to %q: %w", want.Source, want.Name, err)
@@ -199,7 +199,7 @@ func (c *Client) apply(ctx context.Context, i inv, vm *object.VirtualMachine, cu
 		if err != nil {
 			return err
 		}
-		c.log(ctx, "moving VM", map[string]any{"vm": name, "folder": folder.InventoryPath})
+		c.log(ctx, "moving VM", "vm", name, "folder", folder.InventoryPath)
 		task, err := folder.MoveInto(ctx, []types.ManagedObjectReference{vm.Reference()})
 		if err != nil {
 			return fmt.Errorf("move VM %q to folder %q: %w", name, folder.InventoryPath, err)
@@ -226,7 +226,7 @@ func (c *Client) apply(ctx context.Context, i inv, vm *object.VirtualMachine, cu
 			ref := pl.ds.Reference()
 			spec.Datastore = &ref
 		}
-		c.log(ctx, "relocating VM", map[string]any{"vm": name, "pool": pl.pool.InventoryPath, "host": pl.host.InventoryPath})
+		c.log(ctx, "relocating VM", "vm", name, "pool", pl.pool.InventoryPath, "host", pl.host.InventoryPath)
 		task, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
 		if err != nil {
 			return fmt.Errorf("relocate VM %q: %w", name, err)
@@ -245,7 +245,7 @@ func (c *Client) apply(ctx context.Context, i inv, vm *object.VirtualMachine, cu
 		if err != nil {
 			return err
 		}
-		c.log(ctx, "reconfiguring VM", map[string]any{"vm": name})
+		c.log(ctx, "reconfiguring VM", "vm", name)
 		task, err := vm.Reconfigure(ctx, spec)
 		if err != nil {
 			return fmt.Errorf("reconfigure VM %q: %w", name, err)
@@ -255,7 +255,7 @@ func (c *Client) apply(ctx context.Context, i inv, vm *object.VirtualMachine, cu
 		}
 	}
 	if plan.Start {
-		c.log(ctx, "powering VM on", map[string]any{"vm": name})
+		c.log(ctx, "powering VM on", "vm", name)
 		task, err := vm.PowerOn(ctx)
 		if err != nil {
 			return fmt.Errorf("power on VM %q: %w", name, err)
@@ -487,7 +487,7 @@ func (c *Client) DeleteVM(ctx context.Context, datacenter, id string) error {
 			return err
 		}
 	}
-	c.log(ctx, "destroying VM", map[string]any{"vm": vm.InventoryPath})
+	c.log(ctx, "destroying VM", "vm", vm.InventoryPath)
 	task, err := vm.Destroy(ctx)
 	if err != nil {
 		return fmt.Errorf("destroy VM %q: %w", vm.InventoryPath, err)

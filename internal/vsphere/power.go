@@ -14,7 +14,7 @@ import (
 func (c *Client) powerOff(ctx context.Context, vm *object.VirtualMachine, tools bool) error {
 	name := vm.InventoryPath
 	if tools {
-		c.log(ctx, "shutting guest down", map[string]any{"vm": name})
+		c.log(ctx, "shutting guest down", "vm", name)
 		if err := vm.ShutdownGuest(ctx); err == nil {
 			graceCtx, cancel := context.WithTimeout(ctx, ShutdownGrace)
 			err = vm.WaitForPowerState(graceCtx, types.VirtualMachinePowerStatePoweredOff)
@@ -24,7 +24,7 @@ func (c *Client) powerOff(ctx context.Context, vm *object.VirtualMachine, tools 
 			}
 		}
 	}
-	c.log(ctx, "powering VM off", map[string]any{"vm": name})
+	c.log(ctx, "powering VM off", "vm", name)
 	task, err := vm.PowerOff(ctx)
 	if err != nil {
 		return fmt.Errorf("power off VM %q: %w", name, err)
