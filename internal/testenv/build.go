@@ -166,10 +166,10 @@ func (r *GitRepo) Commit(t testing.TB, message string, files map[string][]byte) 
 	return hash.String()
 }
 
-// PushBranch pushes the last commit as branch name.
+// PushBranch pushes main's last commit as branch name.
 func (r *GitRepo) PushBranch(t testing.TB, name string) {
 	t.Helper()
-	r.push(t, config.RefSpec("HEAD:refs/heads/"+name))
+	r.push(t, config.RefSpec("refs/heads/main:refs/heads/"+name))
 }
 
 // Tag tags the last commit, annotated when message is not empty, and pushes
