@@ -14,7 +14,8 @@
 #   bash scripts/build-testbed.sh stop   # stop the daemons this script started
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
 cache=${KILN_CACHE:-$HOME/.cache/kiln}
 state=${KILN_BUILD_STATE:-$cache/build}
 registry_port=${KILN_BUILD_REGISTRY_PORT:-15000}
@@ -24,7 +25,7 @@ log() { echo "build-testbed: $*" >&2; }
 
 run=$state/run
 logs=$state/logs
-pid_alive() { [[ -f $run/$1.pid ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+source "$here/testbed-lib.sh"
 
 stop() {
 	for d in githttpd registry; do
@@ -46,17 +47,7 @@ chmod 700 "$state"
 exec 8>"$state/bringup.lock"
 flock 8
 
-packages=(docker-registry apache2-utils git curl openssl)
-missing=()
-for p in "${packages[@]}"; do
-	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *"ok installed" ]] || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >&2
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+install_missing docker-registry apache2-utils git curl openssl
 
 mkdir -p "$run" "$logs" "$state/registry" "$state/git"
 
@@ -99,34 +90,13 @@ auth:
 YAML
 
 # --- daemons ------------------------------------------------------------------
-start() { # name command...
-	local name=$1
-	shift
-	if pid_alive "$name"; then
-		return 0
-	fi
-	log "starting $name"
-	# Not with the bring-up lock (fd 8): a daemon holding it would hold it for good.
-	nohup setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null 8>&- &
-	echo $! >"$run/$name.pid"
-}
-wait_for() { # what seconds command...
-	local what=$1 secs=$2
-	shift 2
-	for _ in $(seq 1 $((secs * 5))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	log "$what did not come up; see $logs"
-	return 1
-}
 answers() { # url: the server asks unauthenticated clients for credentials
 	[[ $(curl -s -o /dev/null -w '%{http_code}' "$1") == 401 ]]
 }
 
-start registry docker-registry serve "$state/registry.yml"
+start_daemon registry docker-registry serve "$state/registry.yml"
 wait_for registry 30 answers "http://127.0.0.1:$registry_port/v2/"
-start githttpd "$githttpd" -listen "127.0.0.1:$git_port" -root "$state/git" -htpasswd "$state/htpasswd"
+start_daemon githttpd "$githttpd" -listen "127.0.0.1:$git_port" -root "$state/git" -htpasswd "$state/htpasswd"
 wait_for githttpd 30 answers "http://127.0.0.1:$git_port/"
 
 {
