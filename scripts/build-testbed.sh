@@ -27,17 +27,8 @@ run=$state/run
 logs=$state/logs
 source "$here/testbed-lib.sh"
 
-stop() {
-	for d in githttpd registry; do
-		if pid_alive "$d"; then
-			log "stopping $d"
-			kill "$(cat "$run/$d.pid")" 2>/dev/null || true
-		fi
-		rm -f "$run/$d.pid"
-	done
-}
 if [[ ${1:-} == stop ]]; then
-	stop
+	stop_daemons githttpd registry
 	exit 0
 fi
 

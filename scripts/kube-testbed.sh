@@ -35,17 +35,8 @@ kubeconfig=$state/admin.kubeconfig
 
 source "$here/testbed-lib.sh"
 
-stop() {
-	for d in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-		if pid_alive "$d"; then
-			log "stopping $d"
-			kill "$(cat "$run/$d.pid")" 2>/dev/null || true
-		fi
-		rm -f "$run/$d.pid"
-	done
-}
 if [[ ${1:-} == stop ]]; then
-	stop
+	stop_daemons kwok kube-scheduler kube-controller-manager kube-apiserver etcd
 	exit 0
 fi
 

@@ -1,6 +1,6 @@
 # Shared by the test bed scripts, sourced after they set $run (PID files) and
 # $logs, and define log: Debian packages installed when missing, and daemons
-# started without systemd.
+# started, waited for and stopped without systemd.
 
 # install_missing installs those of the Debian packages given that are not
 # installed yet.
@@ -39,4 +39,15 @@ wait_for() { # what seconds command...
 	done
 	log "$what did not come up; see $logs"
 	return 1
+}
+
+stop_daemons() { # name... (in the order given)
+	local d
+	for d in "$@"; do
+		if pid_alive "$d"; then
+			log "stopping $d"
+			kill "$(cat "$run/$d.pid")" 2>/dev/null || true
+		fi
+		rm -f "$run/$d.pid"
+	done
 }
