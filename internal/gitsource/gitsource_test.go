@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/gitsource"
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
@@ -274,4 +278,39 @@ func hashDir(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// TestResolve_sshCredentials: an SSH URL needs a key and a pinned host key
+// before anything is dialled.
+func TestResolve_sshCredentials(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := pem.EncodeToMemory(block)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKey := string(ssh.MarshalAuthorizedKey(signer.PublicKey()))
+	const url = "ssh://git@127.0.0.1:1/team/backend.git"
+	for _, tc := range []struct {
+		creds gitsource.Credentials
+		want  string // in the error
+	}{
+		{gitsource.Credentials{}, "needs a private key"},
+		{gitsource.Credentials{SSHPrivateKey: key}, "host key pinned"},
+		{gitsource.Credentials{SSHPrivateKey: key, SSHHostKey: "not a key"}, "host key"},
+		{gitsource.Credentials{SSHPrivateKey: []byte("not a key"), SSHHostKey: hostKey}, "private key"},
+		{gitsource.Credentials{SSHPrivateKey: key, SSHHostKey: hostKey}, "list refs"}, // dialled: nothing listens on port 1
+	} {
+		_, err := gitsource.Repository{URL: url, Credentials: tc.creds}.Resolve(context.Background(), "main")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("case %q: %v", tc.want, err)
+		}
+	}
 }
