@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,13 +23,14 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
 
-// history is a repository on the test git server with three commits on main:
-// first (no ref points at it afterwards), tagged (tags v1.0, annotated, and
-// light, lightweight) and head; the name "twin" is both a branch and a tag.
+// history is a repository on the test git server with four commits on main:
+// first (no ref points at it afterwards); tagged (tags v1.0, annotated, and
+// light, lightweight; the name "twin" is both a branch and a tag there);
+// released (its only ref the annotated tag v2.0); and head.
 type history struct {
-	repo                  gitsource.Repository
-	first, tagged, head   string
-	firstFiles, headFiles map[string][]byte
+	repo                                   gitsource.Repository
+	first, tagged, released, head          string
+	firstFiles, taggedFiles, releasedFiles map[string][]byte
 }
 
 func newHistory(t *testing.T) history {
@@ -36,15 +38,21 @@ func newHistory(t *testing.T) history {
 	g := testenv.GitServer(t)
 	r := g.NewRepo(t)
 	h := history{repo: gitsource.Repository{URL: r.URL, Credentials: gitsource.Credentials{Username: g.Username, Password: g.Password}}}
+	docs := map[string][]byte{"docs/README.md": []byte("# backend\n")}
+	version := map[string][]byte{"VERSION": []byte("2.0\n")}
 	h.firstFiles = testenv.SampleService(t)
+	h.taggedFiles = merge(h.firstFiles, docs)
+	h.releasedFiles = merge(h.taggedFiles, version)
+
 	h.first = r.Commit(t, "the sample backend", h.firstFiles)
-	h.tagged = r.Commit(t, "docs", map[string][]byte{"docs/README.md": []byte("# backend\n")})
+	h.tagged = r.Commit(t, "docs", docs)
 	r.Tag(t, "v1.0", "release 1.0")
 	r.Tag(t, "light", "")
 	r.Tag(t, "twin", "")
 	r.PushBranch(t, "twin")
-	h.head = r.Commit(t, "drop the docs", map[string][]byte{"docs/README.md": nil})
-	h.headFiles = h.firstFiles
+	h.released = r.Commit(t, "version 2.0", version)
+	r.Tag(t, "v2.0", "release 2.0")
+	h.head = r.Commit(t, "back to the service alone", map[string][]byte{"docs/README.md": nil, "VERSION": nil})
 	return h
 }
 
@@ -57,10 +65,13 @@ func TestResolve(t *testing.T) {
 		{"HEAD", "HEAD", h.head},
 		{"v1.0", "refs/tags/v1.0", h.tagged}, // annotated: peeled to the commit
 		{"light", "refs/tags/light", h.tagged},
+		{"v2.0", "refs/tags/v2.0", h.released},
 		{"refs/tags/twin", "refs/tags/twin", h.tagged},
 		{h.first, "", h.first},
 	} {
+		start := time.Now()
 		got, err := h.repo.Resolve(ctx, tc.ref)
+		t.Logf("%s resolved in %v", tc.ref, time.Since(start).Round(time.Millisecond))
 		if err != nil {
 			t.Errorf("Resolve(%q): %v", tc.ref, err)
 			continue
@@ -90,8 +101,9 @@ func TestArchive(t *testing.T) {
 		what, commit string
 		files        map[string][]byte
 	}{
-		{"branch tip", h.head, h.headFiles},
-		{"tag tip", h.tagged, withDocs(h.firstFiles)},
+		{"branch tip", h.head, h.firstFiles},
+		{"branch and tag tip", h.tagged, h.taggedFiles},
+		{"annotated tag tip", h.released, h.releasedFiles},
 		{"untipped commit", h.first, h.firstFiles},
 	} {
 		var first, second bytes.Buffer
@@ -133,7 +145,7 @@ func TestArchive(t *testing.T) {
 func TestArchiveDir(t *testing.T) {
 	h := newHistory(t)
 	dir := t.TempDir()
-	for name, content := range h.headFiles {
+	for name, content := range h.firstFiles {
 		write(t, filepath.Join(dir, name), string(content), 0o600) // modes are reduced to git's
 	}
 	if err := os.MkdirAll(filepath.Join(dir, ".git", "objects"), 0o755); err != nil {
@@ -151,8 +163,8 @@ func TestArchiveDir(t *testing.T) {
 	if a, b := headers(t, fromGit.Bytes()), headers(t, fromDir.Bytes()); a != b {
 		t.Errorf("entries differ:\ngit:\n%s\ndirectory:\n%s", a, b)
 	}
-	if got := readTar(t, fromDir.Bytes(), gitsource.DirEpoch); len(got) != len(h.headFiles) {
-		t.Errorf("%d files, want %d (.git left out)", len(got), len(h.headFiles))
+	if got := readTar(t, fromDir.Bytes(), gitsource.DirEpoch); len(got) != len(h.firstFiles) {
+		t.Errorf("%d files, want %d (.git left out)", len(got), len(h.firstFiles))
 	}
 
 	base := hashDir(t, dir)
@@ -195,10 +207,10 @@ func TestArchiveDir(t *testing.T) {
 	}
 }
 
-func withDocs(files map[string][]byte) map[string][]byte {
-	out := map[string][]byte{"docs/README.md": []byte("# backend\n")}
-	for k, v := range files {
-		out[k] = v
+func merge(sets ...map[string][]byte) map[string][]byte {
+	out := map[string][]byte{}
+	for _, m := range sets {
+		maps.Copy(out, m)
 	}
 	return out
 }
