@@ -150,9 +150,10 @@ func (r Repository) tips(ctx context.Context) (map[string]string, error) {
 // Archive writes the tree of commit (a full hash) as a tar stream to w:
 // entries sorted by path, directories 0755, files 0644 or 0755 as git records
 // them, symlinks as links, owner 0, every time the commit's. The same commit
-// gives the same bytes on any machine. A commit at the tip of a branch or tag
-// is fetched alone (depth 1); another one needs the branches' and tags'
-// history. Submodules are refused: their trees are in other repositories.
+// gives the same bytes on any machine. The objects are fetched into memory: a
+// commit at the tip of a branch or tag alone (depth 1), another one with the
+// branches' and tags' history. Submodules are refused: their trees are in
+// other repositories.
 func (r Repository) Archive(ctx context.Context, commit string, w io.Writer) (Commit, error) {
 	if !fullHash.MatchString(commit) {
 		return Commit{}, fmt.Errorf("archive %s: %q is not a full commit hash", r.URL, commit)

@@ -30,7 +30,8 @@ type Image struct {
 	Base     string
 	Platform string // "linux/amd64" when empty
 	// Created is the time of every file in the layer and of the image's
-	// config: SOURCE_DATE_EPOCH, the commit time for a git source.
+	// config: SOURCE_DATE_EPOCH, the commit time for a git source. Zero is
+	// the Unix epoch.
 	Created time.Time
 }
 
@@ -63,6 +64,9 @@ func (r Registry) Assemble(ctx context.Context, img Image) (v1.Image, error) {
 		layerType = types.DockerLayer
 	}
 	created := img.Created.UTC().Truncate(time.Second)
+	if img.Created.IsZero() {
+		created = time.Unix(0, 0).UTC()
+	}
 	entrypoint := AppDir + "/" + img.Name
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return binaryLayer(img.Binary, entrypoint, created)

@@ -23,8 +23,8 @@ type Registry struct {
 	Username string // basic auth; empty for anonymous access
 	Password string
 	// Insecure speaks plain HTTP; meant for a registry on the loopback or a
-	// test network (go-containerregistry already does so for localhost and
-	// 127.0.0.0/8).
+	// test network (go-containerregistry already does for localhost, loopback
+	// and private addresses).
 	Insecure bool
 }
 

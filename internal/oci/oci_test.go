@@ -53,6 +53,14 @@ func TestAssemble_reproducible(t *testing.T) {
 	}
 	t.Logf("digest %s, stable over 3 assemblies", first)
 
+	undated, err := r.Assemble(context.Background(), oci.Image{Binary: binary, Name: "backend"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf, err := undated.ConfigFile(); err != nil || !cf.Created.Equal(time.Unix(0, 0)) {
+		t.Errorf("no time given: created %v, %v; want the Unix epoch", cf.Created, err)
+	}
+
 	if _, err := r.Assemble(context.Background(), oci.Image{Binary: binary, Name: "bin/backend"}); err == nil {
 		t.Error("a binary name with a slash was accepted")
 	}
