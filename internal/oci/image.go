@@ -95,7 +95,8 @@ func (r Registry) Assemble(ctx context.Context, img Image) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image of %s: %w", img.Binary, err)
 	}
-	if len(annotations) > 0 {
+	// Docker manifests have no annotations.
+	if len(annotations) > 0 && baseType == types.OCIManifestSchema1 {
 		out = mutate.Annotations(out, annotations).(v1.Image)
 	}
 	return out, nil
