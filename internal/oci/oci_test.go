@@ -317,23 +317,14 @@ func deleteManifest(t *testing.T, bed testenv.RegistryBed, ref string) {
 	}
 }
 
-// sampleBinary builds the sample service as a build host would: trimpath,
-// no build id, the build stamp set from the commit time.
+// sampleBinary builds the sample service from the repository's copy.
 func sampleBinary(t *testing.T) string {
 	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "backend")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out,
-		"-ldflags", "-buildid= -X main.buildStamp="+commitTime.Format(time.RFC3339), ".")
-	cmd.Dir = filepath.Join(root, "internal", "testenv", "sample")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the sample: %v\n%s", err, b)
-	}
-	return out
+	return goBuild(t, filepath.Join(root, "internal", "testenv", "sample"), commitTime)
 }
 
 // extract writes the layer's entry name to dest and lists the layer's
