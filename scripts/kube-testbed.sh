@@ -33,19 +33,10 @@ logs=$state/logs
 bin=$repo/.tools/bin
 kubeconfig=$state/admin.kubeconfig
 
-pid_alive() { [[ -f $run/$1.pid ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+source "$here/testbed-lib.sh"
 
-stop() {
-	for d in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-		if pid_alive "$d"; then
-			log "stopping $d"
-			kill "$(cat "$run/$d.pid")" 2>/dev/null || true
-		fi
-		rm -f "$run/$d.pid"
-	done
-}
 if [[ ${1:-} == stop ]]; then
-	stop
+	stop_daemons kwok kube-scheduler kube-controller-manager kube-apiserver etcd
 	exit 0
 fi
 
@@ -54,12 +45,7 @@ mkdir -p "$state"
 exec 8>"$state/bringup.lock"
 flock 8
 
-if [[ $(dpkg-query -W -f='${Status}' etcd-server 2>/dev/null) != *"ok installed" ]]; then
-	log "installing etcd-server"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >&2
-	apt-get install -y -qq --no-install-recommends etcd-server openssl curl >&2
-fi
+install_missing etcd-server openssl curl
 etcd_bin=$(command -v etcd || echo /usr/bin/etcd)
 
 # The control plane binaries, cached by the pins of their tools modules.
@@ -137,37 +123,16 @@ write_kubeconfig "$state/scheduler.kubeconfig" system:kube-scheduler "$(token_of
 write_kubeconfig "$state/kwok.kubeconfig" kwok "$(token_of kwok)"
 
 # --- daemons ------------------------------------------------------------------
-start() { # name command...
-	local name=$1
-	shift
-	if pid_alive "$name"; then
-		return 0
-	fi
-	log "starting $name"
-	# Not with the bring-up lock (fd 8): a daemon holding it would hold it for good.
-	nohup setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null 8>&- &
-	echo $! >"$run/$name.pid"
-}
-wait_for() { # what seconds command...
-	local what=$1 secs=$2
-	shift 2
-	for _ in $(seq 1 $((secs * 5))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	log "$what did not come up; see $logs"
-	return 1
-}
 api() { curl -sf --cacert "$pki/ca.crt" -H "Authorization: Bearer $(token_of kiln-admin)" "$server$1"; }
 
-start etcd "$etcd_bin" --name kiln-test --data-dir "$state/etcd" \
+start_daemon etcd "$etcd_bin" --name kiln-test --data-dir "$state/etcd" \
 	--listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
 	--listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
 	--initial-cluster "kiln-test=http://127.0.0.1:$etcd_peer_port" \
 	--listen-metrics-urls "" --unsafe-no-fsync --quota-backend-bytes 4294967296
 wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health"
 
-start kube-apiserver "$bin/kube-apiserver" \
+start_daemon kube-apiserver "$bin/kube-apiserver" \
 	--etcd-servers "http://127.0.0.1:$etcd_port" \
 	--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
 	--tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
@@ -181,7 +146,7 @@ wait_for kube-apiserver 120 api /readyz
 
 # kwok's simulated nodes report in late on a busy machine; a long grace period
 # keeps the node lifecycle controller from marking them (and their pods) not ready.
-start kube-controller-manager "$bin/kube-controller-manager" \
+start_daemon kube-controller-manager "$bin/kube-controller-manager" \
 	--kubeconfig "$state/controller-manager.kubeconfig" \
 	--authentication-kubeconfig "$state/controller-manager.kubeconfig" \
 	--authorization-kubeconfig "$state/controller-manager.kubeconfig" \
@@ -192,13 +157,13 @@ start kube-controller-manager "$bin/kube-controller-manager" \
 	--node-monitor-grace-period 1h \
 	--concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 \
 	--kube-api-qps 200 --kube-api-burst 400
-start kube-scheduler "$bin/kube-scheduler" \
+start_daemon kube-scheduler "$bin/kube-scheduler" \
 	--kubeconfig "$state/scheduler.kubeconfig" \
 	--authentication-kubeconfig "$state/scheduler.kubeconfig" \
 	--authorization-kubeconfig "$state/scheduler.kubeconfig" \
 	--bind-address 127.0.0.1 --secure-port "$sched_port" --leader-elect=false \
 	--kube-api-qps 200 --kube-api-burst 400
-start kwok "$bin/kwok" --kubeconfig "$state/kwok.kubeconfig" \
+start_daemon kwok "$bin/kwok" --kubeconfig "$state/kwok.kubeconfig" \
 	--manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
 	--server-address "127.0.0.1:$kwok_port" --node-ip 127.0.0.1 --cidr 10.244.0.0/16
 

@@ -48,20 +48,11 @@ mkdir -p "$cache"
 exec 8>"$cache/testbed.lock"
 flock 8
 
+source "$here/testbed-lib.sh"
 # shellcheck is for the unit tests, which check the host scripts with it.
-packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
-	qemu-utils ipxe-qemu seabios debootstrap grub-pc-bin grub2-common e2fsprogs fdisk openssh-client
-	shellcheck)
-missing=()
-for p in "${packages[@]}"; do
-	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *"ok installed" ]] || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >&2
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+install_missing libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 \
+	qemu-utils ipxe-qemu seabios debootstrap grub-pc-bin grub2-common e2fsprogs fdisk openssh-client \
+	shellcheck
 
 # The accounts and directories the Debian packages expect their systemd units
 # and postinst steps to have made.
