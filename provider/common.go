@@ -71,6 +71,16 @@ func stringMapValue(m map[string]string) types.Map {
 	return types.MapValueMust(types.StringType, elems)
 }
 
+// optionalStringMapValue renders an optional map as state: an empty map
+// becomes null (optional maps must hold at least one element, so null is how
+// "none" reads back).
+func optionalStringMapValue(m map[string]string) types.Map {
+	if len(m) == 0 {
+		return types.MapNull(types.StringType)
+	}
+	return stringMapValue(m)
+}
+
 // configuredClients is the Configure of every resource and data source: the
 // provider's clients, nil before the provider is configured.
 func configuredClients(data any, diags *diag.Diagnostics) *clients {

@@ -1,43 +1,16 @@
 package provider
 
 import (
-	"context"
 	"strings"
 
-	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
 )
-
-// deliveryMap converts a known map-of-strings attribute (delivery's and
-// vSphere's extra_config); null and unknown give nil.
-func deliveryMap(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {
-	if m.IsNull() || m.IsUnknown() {
-		return nil
-	}
-	out := map[string]string{}
-	diags.Append(m.ElementsAs(ctx, &out, false)...)
-	return out
-}
-
-// deliveryMapValue renders a map as state; an empty map becomes null (optional
-// maps must hold at least one element, so null is how "none" reads back).
-func deliveryMapValue(m map[string]string) types.Map {
-	if len(m) == 0 {
-		return types.MapNull(types.StringType)
-	}
-	elems := map[string]attr.Value{}
-	for k, v := range m {
-		elems[k] = types.StringValue(v)
-	}
-	return types.MapValueMust(types.StringType, elems)
-}
 
 // controlNamespaceDescription says what a control namespace is to the
 // resources and data sources that belong to a project.

@@ -279,11 +279,11 @@ func (m environmentModel) toEnvironment(ctx context.Context, diags *diag.Diagnos
 		Project:          m.Project.ValueString(),
 		Name:             m.Name.ValueString(),
 		Namespace:        m.Namespace.ValueString(),
-		Labels:           deliveryMap(ctx, m.Labels, diags),
-		Annotations:      deliveryMap(ctx, m.Annotations, diags),
-		Variables:        deliveryMap(ctx, m.Variables, diags),
+		Labels:           stringMap(m.Labels),
+		Annotations:      stringMap(m.Annotations),
+		Variables:        stringMap(m.Variables),
 		IngressDomain:    m.IngressDomain.ValueString(),
-		Quota:            deliveryMap(ctx, m.Quota, diags),
+		Quota:            stringMap(m.Quota),
 		Production:       m.Production.ValueBool(),
 		ControlNamespace: m.ControlNamespace.ValueString(),
 	}
@@ -295,8 +295,8 @@ func (m environmentModel) toEnvironment(ctx context.Context, diags *diag.Diagnos
 			Username: ps.Username.ValueString(), Password: ps.Password.ValueString()}
 	}
 	if lr := m.LimitRange; lr != nil {
-		env.LimitDefaults = deliveryMap(ctx, lr.Default, diags)
-		env.LimitDefaultRequests = deliveryMap(ctx, lr.DefaultRequest, diags)
+		env.LimitDefaults = stringMap(lr.Default)
+		env.LimitDefaultRequests = stringMap(lr.DefaultRequest)
 	}
 	return env
 }
@@ -307,11 +307,11 @@ func fromEnvironment(env delivery.Environment, prior environmentModel) environme
 		Project:          types.StringValue(env.Project),
 		Name:             types.StringValue(env.Name),
 		Namespace:        types.StringValue(env.Namespace),
-		Labels:           deliveryMapValue(env.Labels),
-		Annotations:      deliveryMapValue(env.Annotations),
-		Variables:        deliveryMapValue(env.Variables),
+		Labels:           optionalStringMapValue(env.Labels),
+		Annotations:      optionalStringMapValue(env.Annotations),
+		Variables:        optionalStringMapValue(env.Variables),
 		IngressDomain:    optionalString(env.IngressDomain),
-		Quota:            deliveryMapValue(env.Quota),
+		Quota:            optionalStringMapValue(env.Quota),
 		Production:       types.BoolValue(env.Production),
 		ForceDestroy:     prior.ForceDestroy,
 		NamespaceCreated: types.BoolValue(env.NamespaceCreated),
@@ -336,7 +336,7 @@ func fromEnvironment(env delivery.Environment, prior environmentModel) environme
 		}
 	}
 	if env.LimitDefaults != nil || env.LimitDefaultRequests != nil {
-		m.LimitRange = &limitRangeModel{Default: deliveryMapValue(env.LimitDefaults), DefaultRequest: deliveryMapValue(env.LimitDefaultRequests)}
+		m.LimitRange = &limitRangeModel{Default: optionalStringMapValue(env.LimitDefaults), DefaultRequest: optionalStringMapValue(env.LimitDefaultRequests)}
 	}
 	return m
 }

@@ -106,7 +106,7 @@ func (d *releaseHistoryDataSource) Read(ctx context.Context, req datasource.Read
 	m.ID = types.StringValue(m.Project.ValueString() + "/" + m.Environment.ValueString())
 	m.Revisions = []releaseRevisionModel{}
 	for _, r := range records {
-		images := deliveryMapValue(r.Images)
+		images := optionalStringMapValue(r.Images)
 		if images.IsNull() {
 			images = types.MapValueMust(types.StringType, nil)
 		}

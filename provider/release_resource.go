@@ -209,7 +209,7 @@ func (m releaseModel) spec(ctx context.Context, diags *diag.Diagnostics) deliver
 		Project:           m.Project.ValueString(),
 		Env:               m.Environment.ValueString(),
 		Version:           m.Version.ValueString(),
-		Images:            deliveryMap(ctx, m.Services, diags),
+		Images:            stringMap(m.Services),
 		ForceConflicts:    m.ForceConflicts.ValueBool(),
 		RollbackOnFailure: m.RollbackOnFailure.ValueBool(),
 		HistoryLimit:      int(m.HistoryLimit.ValueInt64()),
@@ -304,7 +304,7 @@ func fromRecord(rec *history.Record, drift []string, prior releaseModel) release
 	m.Namespace = types.StringValue(rec.Namespace)
 	m.Revision = types.Int64Value(int64(rec.Revision))
 	m.Status = types.StringValue(rec.Status)
-	m.DeployedImages = deliveryMapValue(rec.Images)
+	m.DeployedImages = optionalStringMapValue(rec.Images)
 	if m.DeployedImages.IsNull() {
 		m.DeployedImages = types.MapValueMust(types.StringType, nil)
 	}
@@ -324,7 +324,7 @@ func fromRecord(rec *history.Record, drift []string, prior releaseModel) release
 			}
 		}
 	}
-	m.Services = deliveryMapValue(images)
+	m.Services = optionalStringMapValue(images)
 	if m.ForceConflicts.IsNull() {
 		m.ForceConflicts = types.BoolValue(false)
 	}

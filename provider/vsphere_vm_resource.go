@@ -601,7 +601,7 @@ func (m vsphereVMModel) toVM(ctx context.Context) (vsphere.VM, diag.Diagnostics)
 		vm.Networks = []string{}
 		diags.Append(m.Networks.ElementsAs(ctx, &vm.Networks, false)...)
 	}
-	vm.ExtraConfig = deliveryMap(ctx, m.ExtraConfig, &diags)
+	vm.ExtraConfig = stringMap(m.ExtraConfig)
 	if cz := m.Customize; cz != nil {
 		vm.Customization = &vsphere.Customization{
 			Hostname:    cz.Hostname.ValueString(),
@@ -637,7 +637,7 @@ func fromVsphereVM(vm vsphere.VM, prior vsphereVMModel) vsphereVMModel {
 		NumCPUs:          types.Int64Value(int64(vm.NumCPUs)),
 		MemoryMiB:        types.Int64Value(vm.MemoryMiB),
 		Networks:         stringList(vm.Networks),
-		ExtraConfig:      deliveryMapValue(vm.ExtraConfig),
+		ExtraConfig:      optionalStringMapValue(vm.ExtraConfig),
 		PowerState:       types.StringValue("off"),
 		AllowPowerCycle:  prior.AllowPowerCycle,
 		WaitForIPTimeout: prior.WaitForIPTimeout,
