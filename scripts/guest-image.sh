@@ -96,6 +96,16 @@ IFACES
 cat >"$root/etc/cloud/cloud.cfg.d/90-kiln.cfg" <<CLOUD
 datasource_list: [NoCloud, None]
 CLOUD
+# cloud-init's work is done on the first boot (Kiln's seed gives a VM its identity
+# once), but its Python stages take a minute of every later boot under software
+# emulation: the first boot's last stage turns it off. A golden image baked from
+# such a guest removes the file again.
+mkdir -p "$root/var/lib/cloud/scripts/per-instance"
+cat >"$root/var/lib/cloud/scripts/per-instance/kiln-first-boot-only" <<'ONCE'
+#!/bin/sh
+touch /etc/cloud/cloud-init.disabled
+ONCE
+chmod 0755 "$root/var/lib/cloud/scripts/per-instance/kiln-first-boot-only"
 cat >"$root/etc/default/grub" <<GRUB
 GRUB_DEFAULT=0
 GRUB_TIMEOUT=0
