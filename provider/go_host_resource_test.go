@@ -450,6 +450,58 @@ update-grub 2>/dev/null
 	})
 }
 
+// TestAccGoHost_sharedHost puts a second kiln_go_host on the host, one that
+// declares no toolchains: applying and destroying it (with removal) leaves the
+// first resource's toolchains alone. The first resource then drops 1.23.10,
+// which it installed, and only that one goes. The limits and sysctl files are
+// the first resource's too: the second one's destroy leaves them.
+func TestAccGoHost_sharedHost(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	cfg := goHostConfig{host: host, versions: []string{"1.24.4", "1.23.10"}}
+	withSecond := cfg
+	withSecond.extra = fmt.Sprintf(`
+resource "kiln_go_host" "second" {
+  depends_on = [kiln_go_host.test]
+
+  ssh {
+    host     = %q
+    port     = %d
+    host_key = %q
+  }
+
+  verify {
+    build = false
+  }
+}
+`, host.vm.SSHHost, host.vm.SSHPort, host.vm.SSHHostKey)
+	dropped := cfg
+	dropped.versions = []string{"1.24.4"}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{Config: cfg.String(), Check: untouched(host)},
+			{
+				Config: withSecond.String(),
+				Check: resource.ComposeTestCheckFunc(untouched(host),
+					host.check("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64")),
+			},
+			{
+				Config: cfg.String(), // the second resource is destroyed, removing what it installed: nothing
+				Check: resource.ComposeTestCheckFunc(untouched(host),
+					host.check("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64"),
+					host.check("cat /etc/sysctl.d/90-kiln.conf /etc/security/limits.d/90-kiln.conf | grep -c kiln", "2")),
+			},
+			{
+				Config: dropped.String(),
+				Check: resource.ComposeTestCheckFunc(untouched(host),
+					host.check("test -e /usr/local/go/1.23.10 && echo present || echo absent", "absent")),
+			},
+		},
+	})
+}
+
 // onHostWhen runs action on the host as root once path appears there, from a
 // goroutine, so it lands in the middle of the next apply. It gives up after
 // ten minutes on the host's side.
