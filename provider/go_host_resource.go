@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
@@ -45,6 +46,7 @@ type goHostResource struct {
 
 type goHostModel struct {
 	ID              types.String         `tfsdk:"id"`
+	OwnerID         types.String         `tfsdk:"owner_id"`
 	Connection      *hostConnectionModel `tfsdk:"ssh"`
 	Go              *goToolchainsModel   `tfsdk:"go"`
 	Env             types.Map            `tfsdk:"env"`
@@ -126,6 +128,13 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 				Computed:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
+			"owner_id": schema.StringAttribute{
+				MarkdownDescription: "Names this resource on the host: `<root>/.kiln-owners/<owner_id>` lists the toolchains " +
+					"it declared, so that several `kiln_go_host` resources on one host (one for toolchains, one for " +
+					"hardening, say) each remove only their own. Generated when the resource is created or imported.",
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
 			"env": schema.MapAttribute{
 				MarkdownDescription: "System Go environment written to each toolchain's `$GOROOT/go.env`: any of " +
 					"`GOPROXY`, `GOPRIVATE`, `GONOSUMDB`, `GOSUMDB`, `GOFLAGS`, `GOTOOLCHAIN`. Unset keys keep Go's defaults.",
@@ -135,10 +144,12 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 					mapvalidator.ValueStringsAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[^\n\r]*$`), "must be one line"))},
 			},
 			"remove_on_destroy": schema.BoolAttribute{
-				MarkdownDescription: "On destroy, remove the toolchains and files Kiln installed (swap stays off). Defaults to `true`.",
-				Optional:            true,
-				Computed:            true,
-				Default:             booldefault.StaticBool(true),
+				MarkdownDescription: "On destroy, remove what this resource installed: the toolchains it declared that no other " +
+					"`kiln_go_host` on the host still declares, and the limits, sysctl and GOCACHE settings it made (swap stays off). " +
+					"With `false` everything stays and the toolchains are left to whoever declares them next. Defaults to `true`.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(true),
 			},
 			"facts": schema.ObjectAttribute{
 				MarkdownDescription: "Facts read from the host: `os`, `kernel`, `arch`, `cgroup_mode` (`cgroup2fs` under cgroup v2), " +
@@ -167,7 +178,9 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						MarkdownDescription: "Go versions: an exact release (`1.24.4`), a minor version for its newest patch " +
 							"(`1.24`) or `stable` for the newest release, resolved at plan time against the source; " +
 							"a new patch release then shows as an update. A version whose `bin/go` was changed or removed " +
-							"on the host reads as missing and is reinstalled.",
+							"on the host reads as missing and is reinstalled. A version dropped from the list is removed " +
+							"unless another `kiln_go_host` on the host declares it; toolchains this resource never declared " +
+							"(installed by hand or by another resource) are left alone, and without `versions` no toolchain is removed.",
 						ElementType: types.StringType,
 						Optional:    true,
 						Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues(),
@@ -358,6 +371,9 @@ func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan,
 		return
 	}
 	defer host.Close()
+	if plan.OwnerID.IsUnknown() || plan.OwnerID.IsNull() {
+		plan.OwnerID = types.StringValue(uuid.NewString())
+	}
 	if plan.Go != nil {
 		host.Source = r.source(plan.Go)
 	}
@@ -368,6 +384,7 @@ func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan,
 			known := plan
 			if prior != nil {
 				known = prior
+				known.OwnerID = plan.OwnerID // the host may hold claims under it already
 			}
 			known.readBack(facts, known.verification())
 			diags.Append(state.Set(ctx, known)...)
@@ -474,6 +491,9 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 	if state.Go == nil && state.Hardening == nil {
 		state.importFrom(facts) // just imported: adopt what the host has
 	}
+	if state.OwnerID.IsNull() { // imported, or created before owners
+		state.OwnerID = types.StringValue(uuid.NewString())
+	}
 	state.ID = types.StringValue(hostID(host))
 	state.readBack(facts, state.verification())
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
@@ -482,7 +502,7 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 func (r *goHostResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state goHostModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() || !state.RemoveOnDestroy.ValueBool() {
+	if resp.Diagnostics.HasError() {
 		return
 	}
 	timeout, diags := state.Timeouts.Delete(ctx, defaultHostDeleteTimeout)
@@ -492,14 +512,39 @@ func (r *goHostResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	host := connectHost(ctx, r.clients.ssh, state.Connection, &resp.Diagnostics)
+	remove := state.RemoveOnDestroy.ValueBool()
+	// Keeping everything, the resource only drops its claims, and a host
+	// that is gone must not block the destroy: failures are warnings.
+	var connected diag.Diagnostics
+	host := connectHost(ctx, r.clients.ssh, state.Connection, &connected)
 	if host == nil {
+		if remove {
+			resp.Diagnostics.Append(connected...)
+		} else {
+			resp.Diagnostics.AddWarning("Toolchain claims left on the host", diagDetails(connected))
+		}
 		return
 	}
 	defer host.Close()
-	if err := host.Uninstall(ctx, state.spec(host.Target.User)); err != nil {
+	spec := state.spec(host.Target.User)
+	if !remove {
+		if err := host.Forget(ctx, spec); err != nil {
+			resp.Diagnostics.AddWarning("Toolchain claims left on the host", err.Error())
+		}
+		return
+	}
+	if err := host.Uninstall(ctx, spec); err != nil {
 		resp.Diagnostics.AddError("Could not remove what Kiln installed", err.Error())
 	}
+}
+
+// diagDetails joins the summaries and details of diags.
+func diagDetails(diags diag.Diagnostics) string {
+	var lines []string
+	for _, d := range diags {
+		lines = append(lines, d.Summary()+": "+d.Detail())
+	}
+	return strings.Join(lines, "\n")
 }
 
 // ImportState takes `user@host:port`; the key and the host key check come from
@@ -539,8 +584,9 @@ func (r *goHostResource) source(g *goToolchainsModel) gotoolchain.Source {
 
 // spec is the hostprep form of the model; loginUser is the ssh user.
 func (m goHostModel) spec(loginUser string) hostprep.Spec {
-	s := hostprep.Spec{Root: hostprep.DefaultRoot, RemoveUndeclared: true, CgroupV2: "ignore"}
+	s := hostprep.Spec{Root: hostprep.DefaultRoot, Owner: m.OwnerID.ValueString(), CgroupV2: "ignore"}
 	if g := m.Go; g != nil {
+		s.RemoveUndeclared = g.Versions != nil
 		s.Root = firstSet(g.Root.ValueString(), hostprep.DefaultRoot)
 		resolved := g.resolved()
 		for _, v := range g.Versions {

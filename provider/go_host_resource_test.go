@@ -229,7 +229,7 @@ func TestAccGoHost_install(t *testing.T) {
 				ImportStateIdFunc: func(s *terraform.State) (string, error) { return s.RootModule().Resources[hostAddr].Primary.ID, nil },
 				ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{
-					"timeouts", "ssh", "env", "hardening", "verify", "verification", "remove_on_destroy", "go.source",
+					"timeouts", "ssh", "env", "hardening", "verify", "verification", "remove_on_destroy", "owner_id", "go.source",
 					"go.mirror_url", "go.index_url", "go.keyring", "go.key_fingerprint", "go.versions", "go.resolved_versions", "go.sha256",
 				},
 			},

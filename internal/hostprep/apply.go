@@ -6,7 +6,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +84,9 @@ func (h *Host) Apply(ctx context.Context, spec Spec) (Facts, Verification, error
 		return Facts{}, Verification{}, err
 	}
 
+	if err := h.claim(ctx, spec, facts); err != nil {
+		return facts, Verification{}, err
+	}
 	envFile := goEnvFile(spec.Env)
 	observed := facts.Observed(spec)
 	installed := map[string]bool{}
@@ -130,17 +132,9 @@ func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, envFile st
 	if spec.Default != "" && (facts.Default != spec.Default || facts.GoLink != spec.Root+"/current/bin/go") {
 		b.add("select go"+spec.Default+" as the default", selectDefaultScript, spec.Root, spec.Default)
 	}
-	if spec.RemoveUndeclared {
-		var stale []string
-		for v := range facts.Toolchains {
-			if !slices.Contains(spec.Versions, v) {
-				stale = append(stale, v)
-			}
-		}
-		if len(stale) > 0 {
-			sort.Strings(stale)
-			b.add("remove undeclared toolchains", removeToolchainsScript, append([]string{spec.Root}, stale...)...)
-		}
+	if spec.RemoveUndeclared && spec.Owner != "" &&
+		slices.ContainsFunc(facts.Claims[spec.Owner], func(v string) bool { return !slices.Contains(spec.Versions, v) }) {
+		b.add("remove undeclared toolchains", claimsScript, append([]string{spec.Root, markerName, spec.Owner, "settle"}, spec.Versions...)...)
 	}
 	if spec.SwapOff && !observed.SwapOff {
 		b.add("swap off", swapOffScript)
@@ -164,6 +158,18 @@ func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, envFile st
 	}
 	h.log(ctx, "configuring the host", map[string]any{"steps": b.names()})
 	return b.run(ctx, h.client)
+}
+
+// claim records on the host that spec's owner holds its versions, before any
+// is installed: from then on another resource sharing the host leaves them.
+func (h *Host) claim(ctx context.Context, spec Spec, facts Facts) error {
+	held := facts.Claims[spec.Owner]
+	if spec.Owner == "" || !slices.ContainsFunc(spec.Versions, func(v string) bool { return !slices.Contains(held, v) }) {
+		return nil
+	}
+	_, err := h.client.Run(ctx, "claim toolchains", remote.BashCommand(claimsScript,
+		append([]string{spec.Root, markerName, spec.Owner, "claim"}, spec.Versions...)...))
+	return err
 }
 
 // install puts a verified toolchain for the host's platform in place

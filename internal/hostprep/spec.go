@@ -21,7 +21,12 @@ type Spec struct {
 	Default  string
 	// Env is written to each toolchain's $GOROOT/go.env; keys not set keep Go's defaults.
 	Env map[string]string
-	// RemoveUndeclared deletes toolchains Kiln installed that are no longer declared.
+	// Owner names the resource the spec is for: the host keeps, per owner,
+	// the versions it declared (scripts/claims.sh), so resources sharing a
+	// host remove only what they hold. Empty claims nothing.
+	Owner string
+	// RemoveUndeclared deletes toolchains the owner held that it no longer
+	// declares, unless another owner holds them.
 	RemoveUndeclared bool
 
 	SwapOff bool
@@ -60,6 +65,7 @@ var (
 	sysctlKey      = regexp.MustCompile(`^[a-z0-9_.]+$`)
 	rootPattern    = regexp.MustCompile(`^/[A-Za-z0-9_./-]+$`)
 	userPattern    = regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?$`)
+	ownerPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 )
 
 // Validate reports specs that must not reach a host.
@@ -71,6 +77,9 @@ func (s Spec) Validate() error {
 		if !versionPattern.MatchString(v) {
 			return fmt.Errorf("go version %q is not a release version", v)
 		}
+	}
+	if s.Owner != "" && !ownerPattern.MatchString(s.Owner) {
+		return fmt.Errorf("owner %q must be letters, digits and dashes", s.Owner)
 	}
 	if s.Default != "" && !slices.Contains(s.Versions, s.Default) {
 		return fmt.Errorf("default go version %q is not among the declared versions %v", s.Default, s.Versions)
