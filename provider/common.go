@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
 )
 
 // optionalString maps "" to null, for optional attributes read back from an engine.
@@ -73,9 +75,10 @@ func stringMapValue(m map[string]string) types.Map {
 	return types.MapValueMust(types.StringType, elems)
 }
 
-// tflogInfo passes engine progress messages to Terraform's log.
+// tflogInfo passes engine progress messages to Terraform's log, without URL
+// credentials (a mirror or proxy URL may carry them).
 func tflogInfo(ctx context.Context, msg string, fields map[string]any) {
-	tflog.Info(ctx, msg, fields)
+	tflog.Info(ctx, msg, redact.Secrets{}.Fields(fields))
 }
 
 // configuredClients is the Configure of every resource and data source: the

@@ -30,6 +30,7 @@ import (
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
+	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
 )
 
 var (
@@ -137,9 +138,12 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 			},
 			"env": schema.MapAttribute{
 				MarkdownDescription: "System Go environment written to each toolchain's `$GOROOT/go.env`: any of " +
-					"`GOPROXY`, `GOPRIVATE`, `GONOSUMDB`, `GOSUMDB`, `GOFLAGS`, `GOTOOLCHAIN`. Unset keys keep Go's defaults.",
+					"`GOPROXY`, `GOPRIVATE`, `GONOSUMDB`, `GOSUMDB`, `GOFLAGS`, `GOTOOLCHAIN`. Unset keys keep Go's defaults. " +
+					"Sensitive, since a GOPROXY URL may carry a token: its values never appear in plans, errors or logs. " +
+					"The host's `go.env` files are readable by every user there, as Go needs.",
 				ElementType: types.StringType,
 				Optional:    true,
+				Sensitive:   true,
 				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.OneOf(hostprep.EnvKeys...)),
 					mapvalidator.ValueStringsAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[^\n\r]*$`), "must be one line"))},
 			},
@@ -366,7 +370,7 @@ type stateSetter interface {
 func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan, prior *goHostModel, state stateSetter, diags *diag.Diagnostics) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	host := connectHost(ctx, r.clients.ssh, plan.Connection, diags)
+	host := connectHost(ctx, r.clients.ssh, plan.Connection, plan.secrets(), diags)
 	if host == nil {
 		return
 	}
@@ -440,7 +444,7 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	}
 	resolved, err := r.source(g).Resolve(ctx, lookups, platform)
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("go").AtName("versions"), "Could not resolve Go versions", err.Error())
+		resp.Diagnostics.AddAttributeError(path.Root("go").AtName("versions"), "Could not resolve Go versions", redact.URLCredentials(err.Error()))
 		return
 	}
 	if len(lookups) > len(requests) {
@@ -478,7 +482,7 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	host := connectHost(ctx, r.clients.ssh, state.Connection, &resp.Diagnostics)
+	host := connectHost(ctx, r.clients.ssh, state.Connection, state.secrets(), &resp.Diagnostics)
 	if host == nil {
 		return
 	}
@@ -516,7 +520,7 @@ func (r *goHostResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	// Keeping everything, the resource only drops its claims, and a host
 	// that is gone must not block the destroy: failures are warnings.
 	var connected diag.Diagnostics
-	host := connectHost(ctx, r.clients.ssh, state.Connection, &connected)
+	host := connectHost(ctx, r.clients.ssh, state.Connection, state.secrets(), &connected)
 	if host == nil {
 		if remove {
 			resp.Diagnostics.Append(connected...)
@@ -564,6 +568,16 @@ func (r *goHostResource) ImportState(ctx context.Context, req resource.ImportSta
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("ssh"), conn)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("remove_on_destroy"), true)...)
+}
+
+// secrets are the values the host's errors and logs must hide: env may hold
+// a token.
+func (m goHostModel) secrets() redact.Secrets {
+	var s redact.Secrets
+	for _, v := range stringMap(m.Env) {
+		s.Add(v)
+	}
+	return s
 }
 
 // source is the toolchain source a go block names.

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
+	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 )
 
@@ -64,14 +65,15 @@ func sshTarget(d sshDefaults, c *hostConnectionModel) (remote.Target, error) {
 	return cfg.Target(d)
 }
 
-// connectHost connects to the host of an ssh block; on failure it adds the
-// error to diags and returns nil.
-func connectHost(ctx context.Context, d sshDefaults, c *hostConnectionModel, diags *diag.Diagnostics) *hostprep.Host {
+// connectHost connects to the host of an ssh block; its errors and logs hide
+// secrets. On failure it adds the error to diags and returns nil.
+func connectHost(ctx context.Context, d sshDefaults, c *hostConnectionModel, secrets redact.Secrets, diags *diag.Diagnostics) *hostprep.Host {
 	target, err := sshTarget(d, c)
 	if err != nil {
 		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh block", err.Error())
 		return nil
 	}
+	target.Secrets = secrets
 	host := &hostprep.Host{Target: target, Log: tflogInfo}
 	if err := host.Connect(ctx); err != nil {
 		diags.AddError("Could not connect to the host", err.Error())

@@ -48,7 +48,8 @@ func (h *Host) Close() {
 // ReadFacts reads the host's facts, as far as spec manages them, in one round
 // trip.
 func (h *Host) ReadFacts(ctx context.Context, spec Spec) (Facts, error) {
-	return readFacts(ctx, h.client, spec)
+	f, err := readFacts(ctx, h.client, spec)
+	return f, h.Target.Secrets.Error(err)
 }
 
 // Verification is what the default toolchain reported after the run.
@@ -66,7 +67,7 @@ func (h *Host) log(ctx context.Context, msg string, fields map[string]any) {
 			fields = map[string]any{}
 		}
 		fields["host"] = h.Target.Addr
-		h.Log(ctx, msg, fields)
+		h.Log(ctx, msg, h.Target.Secrets.Fields(fields))
 	}
 }
 
@@ -74,7 +75,13 @@ func (h *Host) log(ctx context.Context, msg string, fields map[string]any) {
 // finds, then verifies the default toolchain. Each step is safe to interrupt:
 // toolchains are unpacked beside the root and renamed into place only when
 // complete and checked, so a half-installed toolchain is never selected.
+// Errors hide the target's secrets and URL credentials.
 func (h *Host) Apply(ctx context.Context, spec Spec) (Facts, Verification, error) {
+	facts, verification, err := h.apply(ctx, spec)
+	return facts, verification, h.Target.Secrets.Error(err)
+}
+
+func (h *Host) apply(ctx context.Context, spec Spec) (Facts, Verification, error) {
 	spec.Root = rootOf(spec)
 	if err := spec.Validate(); err != nil {
 		return Facts{}, Verification{}, err

@@ -35,7 +35,7 @@ func (h *Host) Uninstall(ctx context.Context, spec Spec) error {
 		files = append(files, sysctlPath)
 	}
 	b.add("uninstall", uninstallScript, files...)
-	return b.run(ctx, h.client)
+	return h.Target.Secrets.Error(b.run(ctx, h.client))
 }
 
 // Forget drops spec's owner's claims without removing anything: the
