@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -26,11 +27,13 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
 	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 )
 
 var (
@@ -46,18 +49,18 @@ type goHostResource struct {
 }
 
 type goHostModel struct {
-	ID              types.String         `tfsdk:"id"`
-	OwnerID         types.String         `tfsdk:"owner_id"`
-	Connection      *hostConnectionModel `tfsdk:"ssh"`
-	Go              *goToolchainsModel   `tfsdk:"go"`
-	Env             types.Map            `tfsdk:"env"`
-	Hardening       *hardeningModel      `tfsdk:"hardening"`
-	Verify          *verifyModel         `tfsdk:"verify"`
-	RemoveOnDestroy types.Bool           `tfsdk:"remove_on_destroy"`
-	Facts           types.Object         `tfsdk:"facts"`
-	Installed       types.List           `tfsdk:"installed"`
-	Verification    types.Object         `tfsdk:"verification"`
-	Timeouts        timeouts.Value       `tfsdk:"timeouts"`
+	ID              types.String             `tfsdk:"id"`
+	OwnerID         types.String             `tfsdk:"owner_id"`
+	Connection      *resourceConnectionModel `tfsdk:"ssh"`
+	Go              *goToolchainsModel       `tfsdk:"go"`
+	Env             types.Map                `tfsdk:"env"`
+	Hardening       *hardeningModel          `tfsdk:"hardening"`
+	Verify          *verifyModel             `tfsdk:"verify"`
+	RemoveOnDestroy types.Bool               `tfsdk:"remove_on_destroy"`
+	Facts           types.Object             `tfsdk:"facts"`
+	Installed       types.List               `tfsdk:"installed"`
+	Verification    types.Object             `tfsdk:"verification"`
+	Timeouts        timeouts.Value           `tfsdk:"timeouts"`
 }
 
 type goToolchainsModel struct {
@@ -338,6 +341,7 @@ func (r *goHostResource) Create(ctx context.Context, req resource.CreateRequest,
 	}
 	timeout, diags := plan.Timeouts.Create(ctx, defaultHostCreateTimeout)
 	resp.Diagnostics.Append(diags...)
+	resp.Diagnostics.Append(plan.writeOnlyKey(ctx, req.Config)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -353,10 +357,20 @@ func (r *goHostResource) Update(ctx context.Context, req resource.UpdateRequest,
 	}
 	timeout, diags := plan.Timeouts.Update(ctx, defaultHostUpdateTimeout)
 	resp.Diagnostics.Append(diags...)
+	resp.Diagnostics.Append(plan.writeOnlyKey(ctx, req.Config)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	r.apply(ctx, timeout, &plan, &prior, &resp.State, &resp.Diagnostics)
+}
+
+// writeOnlyKey takes ssh.private_key_wo from config: plans never carry
+// write-only values (and the framework drops it again from the state).
+func (m *goHostModel) writeOnlyKey(ctx context.Context, config tfsdk.Config) diag.Diagnostics {
+	if m.Connection == nil {
+		return nil
+	}
+	return config.GetAttribute(ctx, path.Root("ssh").AtName("private_key_wo"), &m.Connection.PrivateKeyWO)
 }
 
 // stateSetter is the part of tfsdk.State apply needs.
@@ -370,7 +384,7 @@ type stateSetter interface {
 func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan, prior *goHostModel, state stateSetter, diags *diag.Diagnostics) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	host := connectHost(ctx, r.clients.ssh, plan.Connection, plan.secrets(), diags)
+	host := connectHost(ctx, r.clients.ssh, plan.Connection.connection(), plan.secrets(), diags)
 	if host == nil {
 		return
 	}
@@ -482,7 +496,15 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	host := connectHost(ctx, r.clients.ssh, state.Connection, state.secrets(), &resp.Diagnostics)
+	if _, err := sshTarget(r.clients.ssh, state.Connection.connection()); errors.Is(err, remote.ErrNoCredentials) {
+		// The key was write-only: it came with the last apply and is gone.
+		resp.Diagnostics.AddWarning("Go host not read back",
+			"The host's SSH key is write-only (ssh.private_key_wo), so refreshes cannot log in: the recorded state is kept "+
+				"and drift on the host does not show. Give the provider's ssh block a private_key (it may be ephemeral) "+
+				"or use_agent to read the host back. "+err.Error())
+		return
+	}
+	host := connectHost(ctx, r.clients.ssh, state.Connection.connection(), state.secrets(), &resp.Diagnostics)
 	if host == nil {
 		return
 	}
@@ -520,7 +542,7 @@ func (r *goHostResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	// Keeping everything, the resource only drops its claims, and a host
 	// that is gone must not block the destroy: failures are warnings.
 	var connected diag.Diagnostics
-	host := connectHost(ctx, r.clients.ssh, state.Connection, state.secrets(), &connected)
+	host := connectHost(ctx, r.clients.ssh, state.Connection.connection(), state.secrets(), &connected)
 	if host == nil {
 		if remove {
 			resp.Diagnostics.Append(connected...)
@@ -561,10 +583,10 @@ func (r *goHostResource) ImportState(ctx context.Context, req resource.ImportSta
 		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("want user@host:port, got %q", req.ID))
 		return
 	}
-	conn := &hostConnectionModel{
+	conn := &resourceConnectionModel{hostConnectionModel: hostConnectionModel{
 		Host: types.StringValue(host), Port: types.Int64Value(port), User: types.StringValue(user),
 		PrivateKey: types.StringNull(), UseAgent: types.BoolNull(), HostKey: types.StringNull(), KnownHostsFile: types.StringNull(),
-	}
+	}, PrivateKeyWO: types.StringNull()}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("ssh"), conn)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("remove_on_destroy"), true)...)

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
@@ -498,6 +499,53 @@ resource "kiln_go_host" "second" {
 				Check: resource.ComposeTestCheckFunc(untouched(host),
 					host.check("test -e /usr/local/go/1.23.10 && echo present || echo absent", "absent")),
 			},
+		},
+	})
+}
+
+// TestAccGoHost_writeOnlyKey logs in with a key given as ssh.private_key_wo,
+// the provider's ssh block holding none: the apply uses it, and neither the
+// plan nor the state keeps it. Refreshes cannot log in without it and keep
+// the recorded state (with a warning), so the next plan is empty.
+func TestAccGoHost_writeOnlyKey(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	cfg := fmt.Sprintf(`
+provider "kiln" {
+  ssh {
+    user             = "debian"
+    known_hosts_file = %q
+  }
+}
+
+resource "kiln_go_host" "wo" {
+  ssh {
+    host           = %q
+    port           = %d
+    private_key_wo = file(%q)
+  }
+
+  verify {
+    build = false
+  }
+
+  remove_on_destroy = false
+}
+`, host.knownHosts, host.vm.SSHHost, host.vm.SSHPort, host.keyFile)
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("kiln_go_host.wo", tfjsonpath.New("ssh").AtMapKey("private_key_wo"), knownvalue.Null()),
+					statecheck.ExpectKnownValue("kiln_go_host.wo", tfjsonpath.New("ssh").AtMapKey("private_key"), knownvalue.Null()),
+					statecheck.ExpectKnownValue("kiln_go_host.wo", tfjsonpath.New("facts").AtMapKey("cgroup_mode"), knownvalue.StringExact("cgroup2fs")),
+				},
+			},
+			{Config: cfg, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
 		},
 	})
 }

@@ -182,7 +182,9 @@ func (p *kilnProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 						Optional:            true,
 					},
 					"private_key": schema.StringAttribute{
-						MarkdownDescription: "PEM or OpenSSH private key for key authentication.",
+						MarkdownDescription: "PEM or OpenSSH private key for key authentication. Provider configuration is " +
+							"never stored in plan or state, so this may come from an ephemeral resource or an ephemeral " +
+							"variable: a key the CLI does not keep, which also serves refreshes and destroys.",
 						Optional:            true,
 						Sensitive:           true,
 					},

@@ -25,6 +25,25 @@ import (
 // model, its schema (one definition, rendered for resources and for data
 // sources) and its conversion to a remote.Target.
 
+// resourceConnectionModel is a resource's `ssh` block: a data source's, and a
+// write-only key.
+type resourceConnectionModel struct {
+	hostConnectionModel
+	PrivateKeyWO types.String `tfsdk:"private_key_wo"`
+}
+
+// connection is the block with the write-only key, when set, as its key.
+func (c *resourceConnectionModel) connection() *hostConnectionModel {
+	if c == nil {
+		return nil
+	}
+	conn := c.hostConnectionModel
+	if !c.PrivateKeyWO.IsNull() && !c.PrivateKeyWO.IsUnknown() {
+		conn.PrivateKey = c.PrivateKeyWO
+	}
+	return &conn
+}
+
 // hostConnectionModel is an `ssh` block.
 type hostConnectionModel struct {
 	Host           types.String  `tfsdk:"host"`
@@ -90,6 +109,8 @@ type sshAttribute struct {
 	description string
 	kind        sshKind
 	sensitive   bool
+	// writeOnly attributes are never stored, and exist only in resources.
+	writeOnly bool
 	// replaces marks what names another host: changing it replaces a resource.
 	replaces bool
 	strings  []validator.String
@@ -114,12 +135,20 @@ const sshBlockDescription = "How to reach the host over SSH (the block is not ca
 	"`known_hosts_file`; an unknown or changed key is refused."
 
 var sshAttributes = map[string]sshAttribute{
-	"host":        {description: "Host name or address.", kind: stringKind, replaces: true, strings: sshHost},
-	"port":        {description: "SSH port. Defaults to the provider's `ssh.port`, then `22`.", kind: int64Kind, replaces: true, int64s: sshPort},
-	"user":        {description: "Login user; commands run through `sudo -n` unless it is `root`. Defaults to the provider's `ssh.user`, then `root`.", kind: stringKind},
-	"private_key": {description: "Private key (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`.", kind: stringKind, sensitive: true},
-	"use_agent":   {description: "Also authenticate through the agent at `SSH_AUTH_SOCK`.", kind: boolKind},
-	"host_key":    {description: "The host's public key in authorized_keys format, for example `kiln_libvirt_vm.x.ssh_host_public_key`.", kind: stringKind},
+	"host": {description: "Host name or address.", kind: stringKind, replaces: true, strings: sshHost},
+	"port": {description: "SSH port. Defaults to the provider's `ssh.port`, then `22`.", kind: int64Kind, replaces: true, int64s: sshPort},
+	"user": {description: "Login user; commands run through `sudo -n` unless it is `root`. Defaults to the provider's `ssh.user`, then `root`.", kind: stringKind},
+	"private_key": {description: "Private key (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`. " +
+		"Kept in state (as a sensitive value); see `private_key_wo` for a key that is not.", kind: stringKind, sensitive: true},
+	"private_key_wo": {description: "Private key (PEM or OpenSSH) that Terraform keeps in neither plan nor state, " +
+		"for instance from an ephemeral resource or an ephemeral variable: write-only, which needs OpenTofu or " +
+		"Terraform 1.11 or later. It reaches Kiln only with the configuration being applied, so refreshes and " +
+		"destroys log in with the provider's `ssh` block (whose values are never stored either, and may be ephemeral) " +
+		"or the agent; without either, a refresh keeps the recorded state and warns. Conflicts with `private_key`.",
+		kind: stringKind, sensitive: true, writeOnly: true,
+		strings: []validator.String{stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("private_key"))}},
+	"use_agent": {description: "Also authenticate through the agent at `SSH_AUTH_SOCK`.", kind: boolKind},
+	"host_key":  {description: "The host's public key in authorized_keys format, for example `kiln_libvirt_vm.x.ssh_host_public_key`.", kind: stringKind},
 	"known_hosts_file": {description: "known_hosts file to check the host key against when `host_key` is not set. " +
 		"Defaults to the provider's `ssh.known_hosts_file`.", kind: stringKind},
 }
@@ -148,7 +177,7 @@ func sshResourceBlock() rschema.SingleNestedBlock {
 			}
 			switch a.kind {
 			case stringKind:
-				s := rschema.StringAttribute{MarkdownDescription: description, Optional: true, Sensitive: a.sensitive, Validators: a.strings}
+				s := rschema.StringAttribute{MarkdownDescription: description, Optional: true, Sensitive: a.sensitive, WriteOnly: a.writeOnly, Validators: a.strings}
 				if a.replaces {
 					s.PlanModifiers = []planmodifier.String{stringplanmodifier.RequiresReplace()}
 				}
@@ -181,6 +210,9 @@ func sshDataSourceBlock() dschema.SingleNestedBlock {
 	attributes := func(from map[string]sshAttribute) map[string]dschema.Attribute {
 		out := map[string]dschema.Attribute{}
 		for name, a := range from {
+			if a.writeOnly { // a data source's configuration is stored
+				continue
+			}
 			switch a.kind {
 			case stringKind:
 				out[name] = dschema.StringAttribute{MarkdownDescription: a.description, Optional: true, Sensitive: a.sensitive, Validators: a.strings}
