@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
 	"slices"
@@ -37,9 +38,10 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*goHostResource)(nil)
-	_ resource.ResourceWithImportState = (*goHostResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*goHostResource)(nil)
+	_ resource.ResourceWithConfigure      = (*goHostResource)(nil)
+	_ resource.ResourceWithImportState    = (*goHostResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*goHostResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*goHostResource)(nil)
 )
 
 func newGoHostResource() resource.Resource { return &goHostResource{} }
@@ -101,6 +103,9 @@ var (
 	goVersionRequest = regexp.MustCompile(`^([0-9]+\.[0-9]+(\.[0-9]+)?|stable)$`)
 	goRelease        = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
 	sha256Hex        = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	// packagePattern is an import path, possibly with "..." wildcards: a
+	// leading "-" would make it a flag of go test.
+	packagePattern = regexp.MustCompile(`^[A-Za-z0-9_.~+][A-Za-z0-9_.~+/-]*$`)
 )
 
 const (
@@ -148,7 +153,7 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 				Optional:    true,
 				Sensitive:   true,
 				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.OneOf(hostprep.EnvKeys...)),
-					mapvalidator.ValueStringsAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[^\n\r]*$`), "must be one line"))},
+					mapvalidator.ValueStringsAre(oneLine)},
 			},
 			"remove_on_destroy": schema.BoolAttribute{
 				MarkdownDescription: "On destroy, remove what this resource installed: the toolchains it declared that no other " +
@@ -218,7 +223,8 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 							"database), `dl` (release tarballs verified by SHA-256 and OpenPGP signature on the machine " +
 							"running Terraform, then streamed to the host) or `host` (the host downloads the tarball from " +
 							"`mirror_url` itself, for fleets next to their mirror, and the SHA-256 from the release index " +
-							"or `sha256` is checked there). Defaults to `module_proxy`.",
+							"or `sha256` is checked there). Defaults to `module_proxy`. Settings only another source uses " +
+							"(a `keyring` with `host`, a `sha256` with `module_proxy`) are refused rather than ignored.",
 						Optional:   true,
 						Computed:   true,
 						Default:    stringdefault.StaticString(gotoolchain.FromModuleProxy),
@@ -230,6 +236,7 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						Computed:            true,
 						Default:             stringdefault.StaticString(hostprep.DefaultRoot),
 						PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+						Validators:          []validator.String{stringCheck{"must be a clean absolute path", hostprep.CheckRoot}},
 					},
 					"proxy_url": schema.StringAttribute{
 						MarkdownDescription: "With `module_proxy`: the GOPROXY to fetch from. Defaults to `" + gotoolchain.DefaultProxy + "`.",
@@ -284,7 +291,8 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						MarkdownDescription: "Kernel parameters, written to `/etc/sysctl.d/90-kiln.conf` and applied.",
 						ElementType:         types.StringType,
 						Optional:            true,
-						Validators:          []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z0-9_.]+$`), "must be a sysctl name"))},
+						Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z0-9_.]+$`), "must be a sysctl name")),
+							mapvalidator.ValueStringsAre(oneLine)},
 					},
 					"gocache_tmpfs_mib": schema.Int64Attribute{
 						MarkdownDescription: "Mount a tmpfs of this many MiB, owned by `gocache_user`, on that user's default " +
@@ -317,10 +325,12 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						Default:             booldefault.StaticBool(true),
 					},
 					"test_packages": schema.ListAttribute{
-						MarkdownDescription: "Standard library packages to run `go test -short` on, for example `[\"strings\"]`.",
-						ElementType:         types.StringType,
-						Optional:            true,
-						Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+						MarkdownDescription: "Standard library packages to run `go test -short` on, for example `[\"strings\"]`: " +
+							"package patterns (`net/...`), never flags.",
+						ElementType: types.StringType,
+						Optional:    true,
+						Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(stringvalidator.RegexMatches(
+							packagePattern, "must be a package pattern such as strings or net/..., not a flag"))},
 					},
 				},
 			},
@@ -371,6 +381,45 @@ func (m *goHostModel) writeOnlyKey(ctx context.Context, config tfsdk.Config) dia
 		return nil
 	}
 	return config.GetAttribute(ctx, path.Root("ssh").AtName("private_key_wo"), &m.Connection.PrivateKeyWO)
+}
+
+// sourceSettings are the go block settings each source uses.
+var sourceSettings = map[string][]string{
+	gotoolchain.FromModuleProxy: {"proxy_url", "sumdb"},
+	gotoolchain.FromMirror:      {"mirror_url", "index_url", "keyring", "key_fingerprint", "sha256"},
+	gotoolchain.FetchedByHost:   {"mirror_url", "index_url", "sha256"},
+}
+
+// ValidateConfig refuses go block settings the chosen source ignores: a
+// keyring the host never checks, or a SHA-256 the module proxy path never
+// compares, would look like protection it is not.
+func (r *goHostResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var g *goToolchainsModel
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("go"), &g)...)
+	if resp.Diagnostics.HasError() || g == nil || g.Source.IsUnknown() {
+		return
+	}
+	source := firstSet(g.Source.ValueString(), gotoolchain.FromModuleProxy)
+	used, ok := sourceSettings[source]
+	if !ok {
+		return // the source's own validator names it
+	}
+	settings := map[string]attr.Value{"proxy_url": g.ProxyURL, "sumdb": g.SumDB, "mirror_url": g.MirrorURL,
+		"index_url": g.IndexURL, "keyring": g.Keyring, "key_fingerprint": g.KeyFingerprint, "sha256": g.SHA256}
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		if settings[name].IsNull() || slices.Contains(used, name) {
+			continue
+		}
+		var with []string
+		for _, kind := range gotoolchain.SourceKinds {
+			if slices.Contains(sourceSettings[kind], name) {
+				with = append(with, strconv.Quote(kind))
+			}
+		}
+		resp.Diagnostics.AddAttributeError(path.Root("go").AtName(name), "Setting has no effect for this source",
+			fmt.Sprintf("go.%s has no effect with source = %q (it is used with source %s): remove it, or choose that source.",
+				name, source, strings.Join(with, " or ")))
+	}
 }
 
 // stateSetter is the part of tfsdk.State apply needs.

@@ -128,6 +128,15 @@ const (
 var (
 	sshPort = []validator.Int64{int64validator.Between(1, 65535)}
 	sshHost = []validator.String{stringvalidator.LengthAtLeast(1)}
+	// Keys are parsed at plan time, as the connection would.
+	sshPrivateKey = stringCheck{"must be a PEM or OpenSSH private key", func(v string) error {
+		_, err := remote.KeyAuth([]byte(v))
+		return err
+	}}
+	sshHostKey = []validator.String{stringCheck{"must be a public key in authorized_keys format", func(v string) error {
+		_, err := remote.ParsePublicKey(v)
+		return err
+	}}}
 )
 
 const sshBlockDescription = "How to reach the host over SSH (the block is not called `connection`: Terraform reserves that name). " +
@@ -139,16 +148,18 @@ var sshAttributes = map[string]sshAttribute{
 	"port": {description: "SSH port. Defaults to the provider's `ssh.port`, then `22`.", kind: int64Kind, replaces: true, int64s: sshPort},
 	"user": {description: "Login user; commands run through `sudo -n` unless it is `root`. Defaults to the provider's `ssh.user`, then `root`.", kind: stringKind},
 	"private_key": {description: "Private key (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`. " +
-		"Kept in state (as a sensitive value); see `private_key_wo` for a key that is not.", kind: stringKind, sensitive: true},
+		"Kept in state (as a sensitive value); see `private_key_wo` for a key that is not.", kind: stringKind, sensitive: true,
+		strings: []validator.String{sshPrivateKey}},
 	"private_key_wo": {description: "Private key (PEM or OpenSSH) that Terraform keeps in neither plan nor state, " +
 		"for instance from an ephemeral resource or an ephemeral variable: write-only, which needs OpenTofu or " +
 		"Terraform 1.11 or later. It reaches Kiln only with the configuration being applied, so refreshes and " +
 		"destroys log in with the provider's `ssh` block (whose values are never stored either, and may be ephemeral) " +
 		"or the agent; without either, a refresh keeps the recorded state and warns. Conflicts with `private_key`.",
 		kind: stringKind, sensitive: true, writeOnly: true,
-		strings: []validator.String{stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("private_key"))}},
+		strings: []validator.String{sshPrivateKey, stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("private_key"))}},
 	"use_agent": {description: "Also authenticate through the agent at `SSH_AUTH_SOCK`.", kind: boolKind},
-	"host_key":  {description: "The host's public key in authorized_keys format, for example `kiln_libvirt_vm.x.ssh_host_public_key`.", kind: stringKind},
+	"host_key": {description: "The host's public key in authorized_keys format, for example `kiln_libvirt_vm.x.ssh_host_public_key`.",
+		kind: stringKind, strings: sshHostKey},
 	"known_hosts_file": {description: "known_hosts file to check the host key against when `host_key` is not set. " +
 		"Defaults to the provider's `ssh.known_hosts_file`.", kind: stringKind},
 }
@@ -157,11 +168,12 @@ const bastionBlockDescription = "A jump host to reach `host` through (OpenSSH's 
 	"dialled from the bastion. Unset values come from the provider's `ssh` block; its host key must be pinned too."
 
 var bastionAttributes = map[string]sshAttribute{
-	"host":             {description: "Bastion host name or address.", kind: stringKind},
-	"port":             {description: "Bastion SSH port. Defaults to the provider's `ssh.port`, then `22`.", kind: int64Kind, int64s: sshPort},
-	"user":             {description: "Bastion login user. Defaults to the provider's `ssh.user`, then `root`.", kind: stringKind},
-	"private_key":      {description: "Private key for the bastion (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`.", kind: stringKind, sensitive: true},
-	"host_key":         {description: "The bastion's public host key in authorized_keys format.", kind: stringKind},
+	"host": {description: "Bastion host name or address.", kind: stringKind},
+	"port": {description: "Bastion SSH port. Defaults to the provider's `ssh.port`, then `22`.", kind: int64Kind, int64s: sshPort},
+	"user": {description: "Bastion login user. Defaults to the provider's `ssh.user`, then `root`.", kind: stringKind},
+	"private_key": {description: "Private key for the bastion (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`.",
+		kind: stringKind, sensitive: true, strings: []validator.String{sshPrivateKey}},
+	"host_key":         {description: "The bastion's public host key in authorized_keys format.", kind: stringKind, strings: sshHostKey},
 	"known_hosts_file": {description: "known_hosts file to check the bastion's key against when `host_key` is not set.", kind: stringKind},
 }
 

@@ -6,6 +6,7 @@ package hostprep
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -68,10 +69,21 @@ var (
 	ownerPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 )
 
+// CheckRoot reports a toolchain root that is not an absolute, clean path
+// below / made of letters, digits, "_", ".", "-" and "/": scripts take it as
+// it is, and "/." or "//" would name / itself.
+func CheckRoot(root string) error {
+	if !rootPattern.MatchString(root) || path.Clean(root) != root || root == "/" {
+		return fmt.Errorf("%q must be an absolute, clean path below / (no \"//\", \".\" or \"..\" parts, no trailing /) "+
+			"of letters, digits, _ . - and /", root)
+	}
+	return nil
+}
+
 // Validate reports specs that must not reach a host.
 func (s Spec) Validate() error {
-	if !rootPattern.MatchString(s.Root) || strings.Contains(s.Root, "..") || s.Root == "/" {
-		return fmt.Errorf("toolchain root %q must be an absolute path without spaces or \"..\" parts", s.Root)
+	if err := CheckRoot(s.Root); err != nil {
+		return fmt.Errorf("toolchain root: %w", err)
 	}
 	for _, v := range s.Versions {
 		if !versionPattern.MatchString(v) {

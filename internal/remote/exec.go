@@ -94,6 +94,11 @@ func (e *HostKeyError) Error() string {
 // KeyAuth logs in with a PEM or OpenSSH private key.
 func KeyAuth(privateKey []byte) (ssh.AuthMethod, error) {
 	signer, err := ssh.ParsePrivateKey(privateKey)
+	var locked *ssh.PassphraseMissingError
+	if errors.As(err, &locked) {
+		return nil, errors.New("the SSH private key is protected by a passphrase, which Kiln cannot ask for: " +
+			"give the key without one, or load it into an agent (ssh-add) and set use_agent")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("parse SSH private key: %w", err)
 	}
