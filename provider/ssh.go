@@ -148,7 +148,7 @@ var sshAttributes = map[string]sshAttribute{
 	"port": {description: "SSH port. Defaults to the provider's `ssh.port`, then `22`.", kind: int64Kind, replaces: true, int64s: sshPort},
 	"user": {description: "Login user; commands run through `sudo -n` unless it is `root`. Defaults to the provider's `ssh.user`, then `root`.", kind: stringKind},
 	"private_key": {description: "Private key (PEM or OpenSSH). Defaults to the provider's `ssh.private_key`. " +
-		"Kept in state (as a sensitive value); see `private_key_wo` for a key that is not.", kind: stringKind, sensitive: true,
+		"A key given here is kept in state (as a sensitive value); the provider's is never stored.", kind: stringKind, sensitive: true,
 		strings: []validator.String{sshPrivateKey}},
 	"private_key_wo": {description: "Private key (PEM or OpenSSH) that Terraform keeps in neither plan nor state, " +
 		"for instance from an ephemeral resource or an ephemeral variable: write-only, which needs OpenTofu or " +
