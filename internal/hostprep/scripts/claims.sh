@@ -14,6 +14,8 @@ set -euo pipefail
 root=$1 marker=$2 owner=$3 action=$4
 shift 4
 dir="$root/.kiln-owners"
+# Nothing to forget on a host without manifests: leave no directory behind.
+if [ "$action" = forget ] && [ ! -d "$dir" ]; then exit 0; fi
 mkdir -p "$dir"
 exec 9>"$dir/.lock"
 flock 9
