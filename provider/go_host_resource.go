@@ -563,10 +563,13 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 		resp.Diagnostics.AddError("Could not read the Go host", err.Error())
 		return
 	}
-	if state.Go == nil && state.Hardening == nil {
-		state.importFrom(facts) // just imported: adopt what the host has
-	}
-	if state.OwnerID.IsNull() { // imported, or created before owners
+	// Only an import leaves owner_id unset with nothing declared: a resource
+	// created without go and hardening blocks must not adopt the toolchains
+	// another resource on the host installed.
+	if state.OwnerID.IsNull() {
+		if state.Go == nil && state.Hardening == nil {
+			state.importFrom(facts) // just imported: adopt what the host has
+		}
 		state.OwnerID = types.StringValue(uuid.NewString())
 	}
 	state.ID = types.StringValue(hostID(host))
