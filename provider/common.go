@@ -1,10 +1,14 @@
 package provider
 
 import (
+	"context"
 	"fmt"
+	"regexp"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
@@ -94,3 +98,26 @@ func configuredClients(data any, diags *diag.Diagnostics) *clients {
 	}
 	return c
 }
+
+// stringCheck validates a known string with check, whose error is the
+// diagnostic's detail: for checks an engine owns (a key that must parse, a
+// path it takes as it is), so the plan refuses what the engine would.
+type stringCheck struct {
+	description string
+	check       func(string) error
+}
+
+func (v stringCheck) Description(context.Context) string         { return v.description }
+func (v stringCheck) MarkdownDescription(context.Context) string { return v.description }
+
+func (v stringCheck) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := v.check(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+req.Path.String(), fmt.Sprintf("%s %s: %s", req.Path, v.description, err))
+	}
+}
+
+// oneLine refuses values with line breaks: they end up in line-based files.
+var oneLine = stringvalidator.RegexMatches(regexp.MustCompile(`^[^\n\r]*$`), "must be one line")

@@ -46,3 +46,12 @@ func TestGoHostPlanRefusesAnUnsupportedPlatform(t *testing.T) {
 		}
 	}
 }
+
+// env may carry a GOPROXY URL with a token: it is sensitive.
+func TestGoHostEnvIsSensitive(t *testing.T) {
+	var resp resource.SchemaResponse
+	(&goHostResource{}).Schema(context.Background(), resource.SchemaRequest{}, &resp)
+	if !resp.Schema.Attributes["env"].IsSensitive() {
+		t.Error("kiln_go_host.env is not sensitive")
+	}
+}

@@ -2,7 +2,9 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
 	"slices"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
@@ -25,16 +28,20 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
+	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*goHostResource)(nil)
-	_ resource.ResourceWithImportState = (*goHostResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*goHostResource)(nil)
+	_ resource.ResourceWithConfigure      = (*goHostResource)(nil)
+	_ resource.ResourceWithImportState    = (*goHostResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*goHostResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*goHostResource)(nil)
 )
 
 func newGoHostResource() resource.Resource { return &goHostResource{} }
@@ -44,17 +51,18 @@ type goHostResource struct {
 }
 
 type goHostModel struct {
-	ID              types.String         `tfsdk:"id"`
-	Connection      *hostConnectionModel `tfsdk:"ssh"`
-	Go              *goToolchainsModel   `tfsdk:"go"`
-	Env             types.Map            `tfsdk:"env"`
-	Hardening       *hardeningModel      `tfsdk:"hardening"`
-	Verify          *verifyModel         `tfsdk:"verify"`
-	RemoveOnDestroy types.Bool           `tfsdk:"remove_on_destroy"`
-	Facts           types.Object         `tfsdk:"facts"`
-	Installed       types.List           `tfsdk:"installed"`
-	Verification    types.Object         `tfsdk:"verification"`
-	Timeouts        timeouts.Value       `tfsdk:"timeouts"`
+	ID              types.String             `tfsdk:"id"`
+	OwnerID         types.String             `tfsdk:"owner_id"`
+	Connection      *resourceConnectionModel `tfsdk:"ssh"`
+	Go              *goToolchainsModel       `tfsdk:"go"`
+	Env             types.Map                `tfsdk:"env"`
+	Hardening       *hardeningModel          `tfsdk:"hardening"`
+	Verify          *verifyModel             `tfsdk:"verify"`
+	RemoveOnDestroy types.Bool               `tfsdk:"remove_on_destroy"`
+	Facts           types.Object             `tfsdk:"facts"`
+	Installed       types.List               `tfsdk:"installed"`
+	Verification    types.Object             `tfsdk:"verification"`
+	Timeouts        timeouts.Value           `tfsdk:"timeouts"`
 }
 
 type goToolchainsModel struct {
@@ -95,6 +103,9 @@ var (
 	goVersionRequest = regexp.MustCompile(`^([0-9]+\.[0-9]+(\.[0-9]+)?|stable)$`)
 	goRelease        = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
 	sha256Hex        = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	// packagePattern is an import path, possibly with "..." wildcards: a
+	// leading "-" would make it a flag of go test.
+	packagePattern = regexp.MustCompile(`^[A-Za-z0-9_.~+][A-Za-z0-9_.~+/-]*$`)
 )
 
 const (
@@ -126,19 +137,31 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 				Computed:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
+			"owner_id": schema.StringAttribute{
+				MarkdownDescription: "Names this resource on the host: `<root>/.kiln-owners/<owner_id>` lists the toolchains " +
+					"it declared, so that several `kiln_go_host` resources on one host (one for toolchains, one for " +
+					"hardening, say) each remove only their own. Generated when the resource is created or imported.",
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
 			"env": schema.MapAttribute{
 				MarkdownDescription: "System Go environment written to each toolchain's `$GOROOT/go.env`: any of " +
-					"`GOPROXY`, `GOPRIVATE`, `GONOSUMDB`, `GOSUMDB`, `GOFLAGS`, `GOTOOLCHAIN`. Unset keys keep Go's defaults.",
+					"`GOPROXY`, `GOPRIVATE`, `GONOSUMDB`, `GOSUMDB`, `GOFLAGS`, `GOTOOLCHAIN`. Unset keys keep Go's defaults. " +
+					"Sensitive, since a GOPROXY URL may carry a token: its values never appear in plans, errors or logs. " +
+					"The host's `go.env` files are readable by every user there, as Go needs.",
 				ElementType: types.StringType,
 				Optional:    true,
+				Sensitive:   true,
 				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.OneOf(hostprep.EnvKeys...)),
-					mapvalidator.ValueStringsAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[^\n\r]*$`), "must be one line"))},
+					mapvalidator.ValueStringsAre(oneLine)},
 			},
 			"remove_on_destroy": schema.BoolAttribute{
-				MarkdownDescription: "On destroy, remove the toolchains and files Kiln installed (swap stays off). Defaults to `true`.",
-				Optional:            true,
-				Computed:            true,
-				Default:             booldefault.StaticBool(true),
+				MarkdownDescription: "On destroy, remove what this resource installed: the toolchains it declared that no other " +
+					"`kiln_go_host` on the host still declares, and the limits, sysctl and GOCACHE settings it made (swap stays off). " +
+					"With `false` everything stays and the toolchains are left to whoever declares them next. Defaults to `true`.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(true),
 			},
 			"facts": schema.ObjectAttribute{
 				MarkdownDescription: "Facts read from the host: `os`, `kernel`, `arch`, `cgroup_mode` (`cgroup2fs` under cgroup v2), " +
@@ -167,7 +190,9 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						MarkdownDescription: "Go versions: an exact release (`1.24.4`), a minor version for its newest patch " +
 							"(`1.24`) or `stable` for the newest release, resolved at plan time against the source; " +
 							"a new patch release then shows as an update. A version whose `bin/go` was changed or removed " +
-							"on the host reads as missing and is reinstalled.",
+							"on the host reads as missing and is reinstalled. A version dropped from the list is removed " +
+							"unless another `kiln_go_host` on the host declares it; toolchains this resource never declared " +
+							"(installed by hand or by another resource) are left alone, and without `versions` no toolchain is removed.",
 						ElementType: types.StringType,
 						Optional:    true,
 						Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues(),
@@ -198,7 +223,8 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 							"database), `dl` (release tarballs verified by SHA-256 and OpenPGP signature on the machine " +
 							"running Terraform, then streamed to the host) or `host` (the host downloads the tarball from " +
 							"`mirror_url` itself, for fleets next to their mirror, and the SHA-256 from the release index " +
-							"or `sha256` is checked there). Defaults to `module_proxy`.",
+							"or `sha256` is checked there). Defaults to `module_proxy`. Settings only another source uses " +
+							"(a `keyring` with `host`, a `sha256` with `module_proxy`) are refused rather than ignored.",
 						Optional:   true,
 						Computed:   true,
 						Default:    stringdefault.StaticString(gotoolchain.FromModuleProxy),
@@ -210,6 +236,7 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						Computed:            true,
 						Default:             stringdefault.StaticString(hostprep.DefaultRoot),
 						PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+						Validators:          []validator.String{stringCheck{"must be a clean absolute path", hostprep.CheckRoot}},
 					},
 					"proxy_url": schema.StringAttribute{
 						MarkdownDescription: "With `module_proxy`: the GOPROXY to fetch from. Defaults to `" + gotoolchain.DefaultProxy + "`.",
@@ -264,7 +291,8 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						MarkdownDescription: "Kernel parameters, written to `/etc/sysctl.d/90-kiln.conf` and applied.",
 						ElementType:         types.StringType,
 						Optional:            true,
-						Validators:          []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z0-9_.]+$`), "must be a sysctl name"))},
+						Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z0-9_.]+$`), "must be a sysctl name")),
+							mapvalidator.ValueStringsAre(oneLine)},
 					},
 					"gocache_tmpfs_mib": schema.Int64Attribute{
 						MarkdownDescription: "Mount a tmpfs of this many MiB, owned by `gocache_user`, on that user's default " +
@@ -297,10 +325,12 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						Default:             booldefault.StaticBool(true),
 					},
 					"test_packages": schema.ListAttribute{
-						MarkdownDescription: "Standard library packages to run `go test -short` on, for example `[\"strings\"]`.",
-						ElementType:         types.StringType,
-						Optional:            true,
-						Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+						MarkdownDescription: "Standard library packages to run `go test -short` on, for example `[\"strings\"]`: " +
+							"package patterns (`net/...`), never flags.",
+						ElementType: types.StringType,
+						Optional:    true,
+						Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(stringvalidator.RegexMatches(
+							packagePattern, "must be a package pattern such as strings or net/..., not a flag"))},
 					},
 				},
 			},
@@ -321,6 +351,7 @@ func (r *goHostResource) Create(ctx context.Context, req resource.CreateRequest,
 	}
 	timeout, diags := plan.Timeouts.Create(ctx, defaultHostCreateTimeout)
 	resp.Diagnostics.Append(diags...)
+	resp.Diagnostics.Append(plan.writeOnlyKey(ctx, req.Config)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -336,10 +367,59 @@ func (r *goHostResource) Update(ctx context.Context, req resource.UpdateRequest,
 	}
 	timeout, diags := plan.Timeouts.Update(ctx, defaultHostUpdateTimeout)
 	resp.Diagnostics.Append(diags...)
+	resp.Diagnostics.Append(plan.writeOnlyKey(ctx, req.Config)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	r.apply(ctx, timeout, &plan, &prior, &resp.State, &resp.Diagnostics)
+}
+
+// writeOnlyKey takes ssh.private_key_wo from config: plans never carry
+// write-only values (and the framework drops it again from the state).
+func (m *goHostModel) writeOnlyKey(ctx context.Context, config tfsdk.Config) diag.Diagnostics {
+	if m.Connection == nil {
+		return nil
+	}
+	return config.GetAttribute(ctx, path.Root("ssh").AtName("private_key_wo"), &m.Connection.PrivateKeyWO)
+}
+
+// sourceSettings are the go block settings each source uses.
+var sourceSettings = map[string][]string{
+	gotoolchain.FromModuleProxy: {"proxy_url", "sumdb"},
+	gotoolchain.FromMirror:      {"mirror_url", "index_url", "keyring", "key_fingerprint", "sha256"},
+	gotoolchain.FetchedByHost:   {"mirror_url", "index_url", "sha256"},
+}
+
+// ValidateConfig refuses go block settings the chosen source ignores: a
+// keyring the host never checks, or a SHA-256 the module proxy path never
+// compares, would look like protection it is not.
+func (r *goHostResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var g *goToolchainsModel
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("go"), &g)...)
+	if resp.Diagnostics.HasError() || g == nil || g.Source.IsUnknown() {
+		return
+	}
+	source := firstSet(g.Source.ValueString(), gotoolchain.FromModuleProxy)
+	used, ok := sourceSettings[source]
+	if !ok {
+		return // the source's own validator names it
+	}
+	settings := map[string]attr.Value{"proxy_url": g.ProxyURL, "sumdb": g.SumDB, "mirror_url": g.MirrorURL,
+		"index_url": g.IndexURL, "keyring": g.Keyring, "key_fingerprint": g.KeyFingerprint, "sha256": g.SHA256}
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		if settings[name].IsNull() || slices.Contains(used, name) {
+			continue
+		}
+		var with []string
+		for _, kind := range gotoolchain.SourceKinds {
+			if slices.Contains(sourceSettings[kind], name) {
+				with = append(with, strconv.Quote(kind))
+			}
+		}
+		resp.Diagnostics.AddAttributeError(path.Root("go").AtName(name), "Setting has no effect for this source",
+			fmt.Sprintf("go.%s has no effect with source = %q (it is used with source %s): remove it, or choose that source.",
+				name, source, strings.Join(with, " or ")))
+	}
 }
 
 // stateSetter is the part of tfsdk.State apply needs.
@@ -353,11 +433,14 @@ type stateSetter interface {
 func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan, prior *goHostModel, state stateSetter, diags *diag.Diagnostics) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	host := connectHost(ctx, r.clients.ssh, plan.Connection, diags)
+	host := connectHost(ctx, r.clients.ssh, plan.Connection.connection(), plan.secrets(), diags)
 	if host == nil {
 		return
 	}
 	defer host.Close()
+	if plan.OwnerID.IsUnknown() || plan.OwnerID.IsNull() {
+		plan.OwnerID = types.StringValue(uuid.NewString())
+	}
 	if plan.Go != nil {
 		host.Source = r.source(plan.Go)
 	}
@@ -368,6 +451,7 @@ func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan,
 			known := plan
 			if prior != nil {
 				known = prior
+				known.OwnerID = plan.OwnerID // the host may hold claims under it already
 			}
 			known.readBack(facts, known.verification())
 			diags.Append(state.Set(ctx, known)...)
@@ -423,7 +507,7 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	}
 	resolved, err := r.source(g).Resolve(ctx, lookups, platform)
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("go").AtName("versions"), "Could not resolve Go versions", err.Error())
+		resp.Diagnostics.AddAttributeError(path.Root("go").AtName("versions"), "Could not resolve Go versions", redact.URLCredentials(err.Error()))
 		return
 	}
 	if len(lookups) > len(requests) {
@@ -461,7 +545,15 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	host := connectHost(ctx, r.clients.ssh, state.Connection, &resp.Diagnostics)
+	if _, err := sshTarget(r.clients.ssh, state.Connection.connection()); errors.Is(err, remote.ErrNoCredentials) {
+		// The key was write-only: it came with the last apply and is gone.
+		resp.Diagnostics.AddWarning("Go host not read back",
+			"The host's SSH key is write-only (ssh.private_key_wo), so refreshes cannot log in: the recorded state is kept "+
+				"and drift on the host does not show. Give the provider's ssh block a private_key (it may be ephemeral) "+
+				"or use_agent to read the host back. "+err.Error())
+		return
+	}
+	host := connectHost(ctx, r.clients.ssh, state.Connection.connection(), state.secrets(), &resp.Diagnostics)
 	if host == nil {
 		return
 	}
@@ -471,8 +563,14 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 		resp.Diagnostics.AddError("Could not read the Go host", err.Error())
 		return
 	}
-	if state.Go == nil && state.Hardening == nil {
-		state.importFrom(facts) // just imported: adopt what the host has
+	// Only an import leaves owner_id unset with nothing declared: a resource
+	// created without go and hardening blocks must not adopt the toolchains
+	// another resource on the host installed.
+	if state.OwnerID.IsNull() {
+		if state.Go == nil && state.Hardening == nil {
+			state.importFrom(facts) // just imported: adopt what the host has
+		}
+		state.OwnerID = types.StringValue(uuid.NewString())
 	}
 	state.ID = types.StringValue(hostID(host))
 	state.readBack(facts, state.verification())
@@ -482,7 +580,7 @@ func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, res
 func (r *goHostResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state goHostModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() || !state.RemoveOnDestroy.ValueBool() {
+	if resp.Diagnostics.HasError() {
 		return
 	}
 	timeout, diags := state.Timeouts.Delete(ctx, defaultHostDeleteTimeout)
@@ -492,14 +590,39 @@ func (r *goHostResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	host := connectHost(ctx, r.clients.ssh, state.Connection, &resp.Diagnostics)
+	remove := state.RemoveOnDestroy.ValueBool()
+	// Keeping everything, the resource only drops its claims, and a host
+	// that is gone must not block the destroy: failures are warnings.
+	var connected diag.Diagnostics
+	host := connectHost(ctx, r.clients.ssh, state.Connection.connection(), state.secrets(), &connected)
 	if host == nil {
+		if remove {
+			resp.Diagnostics.Append(connected...)
+		} else {
+			resp.Diagnostics.AddWarning("Toolchain claims left on the host", diagDetails(connected))
+		}
 		return
 	}
 	defer host.Close()
-	if err := host.Uninstall(ctx, state.spec(host.Target.User)); err != nil {
+	spec := state.spec(host.Target.User)
+	if !remove {
+		if err := host.Forget(ctx, spec); err != nil {
+			resp.Diagnostics.AddWarning("Toolchain claims left on the host", err.Error())
+		}
+		return
+	}
+	if err := host.Uninstall(ctx, spec); err != nil {
 		resp.Diagnostics.AddError("Could not remove what Kiln installed", err.Error())
 	}
+}
+
+// diagDetails joins the summaries and details of diags.
+func diagDetails(diags diag.Diagnostics) string {
+	var lines []string
+	for _, d := range diags {
+		lines = append(lines, d.Summary()+": "+d.Detail())
+	}
+	return strings.Join(lines, "\n")
 }
 
 // ImportState takes `user@host:port`; the key and the host key check come from
@@ -512,13 +635,23 @@ func (r *goHostResource) ImportState(ctx context.Context, req resource.ImportSta
 		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("want user@host:port, got %q", req.ID))
 		return
 	}
-	conn := &hostConnectionModel{
+	conn := &resourceConnectionModel{hostConnectionModel: hostConnectionModel{
 		Host: types.StringValue(host), Port: types.Int64Value(port), User: types.StringValue(user),
 		PrivateKey: types.StringNull(), UseAgent: types.BoolNull(), HostKey: types.StringNull(), KnownHostsFile: types.StringNull(),
-	}
+	}, PrivateKeyWO: types.StringNull()}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("ssh"), conn)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("remove_on_destroy"), true)...)
+}
+
+// secrets are the values the host's errors and logs must hide: env may hold
+// a token.
+func (m goHostModel) secrets() redact.Secrets {
+	var s redact.Secrets
+	for _, v := range stringMap(m.Env) {
+		s.Add(v)
+	}
+	return s
 }
 
 // source is the toolchain source a go block names.
@@ -539,8 +672,9 @@ func (r *goHostResource) source(g *goToolchainsModel) gotoolchain.Source {
 
 // spec is the hostprep form of the model; loginUser is the ssh user.
 func (m goHostModel) spec(loginUser string) hostprep.Spec {
-	s := hostprep.Spec{Root: hostprep.DefaultRoot, RemoveUndeclared: true, CgroupV2: "ignore"}
+	s := hostprep.Spec{Root: hostprep.DefaultRoot, Owner: m.OwnerID.ValueString(), CgroupV2: "ignore"}
 	if g := m.Go; g != nil {
+		s.RemoveUndeclared = g.Versions != nil
 		s.Root = firstSet(g.Root.ValueString(), hostprep.DefaultRoot)
 		resolved := g.resolved()
 		for _, v := range g.Versions {

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
@@ -229,7 +230,7 @@ func TestAccGoHost_install(t *testing.T) {
 				ImportStateIdFunc: func(s *terraform.State) (string, error) { return s.RootModule().Resources[hostAddr].Primary.ID, nil },
 				ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{
-					"timeouts", "ssh", "env", "hardening", "verify", "verification", "remove_on_destroy", "go.source",
+					"timeouts", "ssh", "env", "hardening", "verify", "verification", "remove_on_destroy", "owner_id", "go.source",
 					"go.mirror_url", "go.index_url", "go.keyring", "go.key_fingerprint", "go.versions", "go.resolved_versions", "go.sha256",
 				},
 			},
@@ -446,6 +447,105 @@ update-grub 2>/dev/null
 					host.check("grep -o 'systemd.unified_cgroup_hierarchy=[01]' /proc/cmdline", "systemd.unified_cgroup_hierarchy=1")),
 			},
 			plansEmpty(enable),
+		},
+	})
+}
+
+// TestAccGoHost_sharedHost puts a second kiln_go_host on the host, one that
+// declares no toolchains: applying and destroying it (with removal) leaves the
+// first resource's toolchains alone. The first resource then drops 1.23.10,
+// which it installed, and only that one goes. The limits and sysctl files are
+// the first resource's too: the second one's destroy leaves them.
+func TestAccGoHost_sharedHost(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	cfg := goHostConfig{host: host, versions: []string{"1.24.4", "1.23.10"}}
+	withSecond := cfg
+	withSecond.extra = fmt.Sprintf(`
+resource "kiln_go_host" "second" {
+  depends_on = [kiln_go_host.test]
+
+  ssh {
+    host     = %q
+    port     = %d
+    host_key = %q
+  }
+
+  verify {
+    build = false
+  }
+}
+`, host.vm.SSHHost, host.vm.SSHPort, host.vm.SSHHostKey)
+	dropped := cfg
+	dropped.versions = []string{"1.24.4"}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{Config: cfg.String(), Check: untouched(host)},
+			{
+				Config: withSecond.String(),
+				Check: resource.ComposeTestCheckFunc(untouched(host),
+					host.check("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64")),
+			},
+			{
+				Config: cfg.String(), // the second resource is destroyed, removing what it installed: nothing
+				Check: resource.ComposeTestCheckFunc(untouched(host),
+					host.check("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64"),
+					host.check("cat /etc/sysctl.d/90-kiln.conf /etc/security/limits.d/90-kiln.conf | grep -c kiln", "2")),
+			},
+			{
+				Config: dropped.String(),
+				Check: resource.ComposeTestCheckFunc(untouched(host),
+					host.check("test -e /usr/local/go/1.23.10 && echo present || echo absent", "absent")),
+			},
+		},
+	})
+}
+
+// TestAccGoHost_writeOnlyKey logs in with a key given as ssh.private_key_wo,
+// the provider's ssh block holding none: the apply uses it, and neither the
+// plan nor the state keeps it. Refreshes cannot log in without it and keep
+// the recorded state (with a warning), so the next plan is empty.
+func TestAccGoHost_writeOnlyKey(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	cfg := fmt.Sprintf(`
+provider "kiln" {
+  ssh {
+    user             = "debian"
+    known_hosts_file = %q
+  }
+}
+
+resource "kiln_go_host" "wo" {
+  ssh {
+    host           = %q
+    port           = %d
+    private_key_wo = file(%q)
+  }
+
+  verify {
+    build = false
+  }
+
+  remove_on_destroy = false
+}
+`, host.knownHosts, host.vm.SSHHost, host.vm.SSHPort, host.keyFile)
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("kiln_go_host.wo", tfjsonpath.New("ssh").AtMapKey("private_key_wo"), knownvalue.Null()),
+					statecheck.ExpectKnownValue("kiln_go_host.wo", tfjsonpath.New("ssh").AtMapKey("private_key"), knownvalue.Null()),
+					statecheck.ExpectKnownValue("kiln_go_host.wo", tfjsonpath.New("facts").AtMapKey("cgroup_mode"), knownvalue.StringExact("cgroup2fs")),
+				},
+			},
+			{Config: cfg, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
 		},
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
+	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
 )
 
 var _ datasource.DataSourceWithConfigure = (*hostFactsDataSource)(nil)
@@ -71,7 +72,7 @@ func (d *hostFactsDataSource) Read(ctx context.Context, req datasource.ReadReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	host := connectHost(ctx, d.clients.ssh, m.Connection, &resp.Diagnostics)
+	host := connectHost(ctx, d.clients.ssh, m.Connection, redact.Secrets{}, &resp.Diagnostics)
 	if host == nil {
 		return
 	}

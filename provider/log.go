@@ -6,11 +6,14 @@ import (
 	"slices"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
 )
 
 // kilnLog is the one logger Kiln's engines write progress to. Its handler
 // forwards each record to Terraform's log through the request's context, which
-// carries the CLI's log sink.
+// carries the CLI's log sink, without URL credentials (a mirror or proxy URL
+// may carry them).
 var kilnLog = slog.New(tflogHandler{})
 
 // tflogHandler is a slog.Handler over tflog. Groups are flattened into the
@@ -31,6 +34,7 @@ func (h tflogHandler) Handle(ctx context.Context, r slog.Record) error {
 		add(a)
 	}
 	r.Attrs(add)
+	fields = redact.Secrets{}.Fields(fields)
 	switch {
 	case r.Level >= slog.LevelError:
 		tflog.Error(ctx, r.Message, fields)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
@@ -182,9 +183,12 @@ func (p *kilnProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 						Optional:            true,
 					},
 					"private_key": schema.StringAttribute{
-						MarkdownDescription: "PEM or OpenSSH private key for key authentication.",
-						Optional:            true,
-						Sensitive:           true,
+						MarkdownDescription: "PEM or OpenSSH private key for key authentication. Provider configuration is " +
+							"never stored in plan or state, so this may come from an ephemeral resource or an ephemeral " +
+							"variable: a key the CLI does not keep, which also serves refreshes and destroys.",
+						Optional:   true,
+						Sensitive:  true,
+						Validators: []validator.String{sshPrivateKey},
 					},
 					"use_agent": schema.BoolAttribute{
 						MarkdownDescription: "Authenticate through the agent at `SSH_AUTH_SOCK`. Defaults to `false`.",

@@ -159,7 +159,7 @@ func (e *Engine) ApplyProject(ctx context.Context, p Project) error {
 	}
 	cm := configMap(p.ControlNamespace, projectRecordName(p.Name), recordLabels(kindProject, p.Name, ""), data)
 	if _, err := e.Kube.Apply(ctx, cm, true); err != nil {
-		return secretsOf(p, Environment{}).redact(fmt.Errorf("project %q: write record: %w", p.Name, err))
+		return secretsOf(p, Environment{}).Error(fmt.Errorf("project %q: write record: %w", p.Name, err))
 	}
 	e.log(ctx, "project recorded", "project", p.Name, "namespace", p.ControlNamespace)
 	return nil

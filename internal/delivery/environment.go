@@ -131,7 +131,7 @@ func (e *Engine) ApplyEnvironment(ctx context.Context, env Environment, prev *En
 		return env, fmt.Errorf("environment %s/%s: %w", env.Project, env.Name, err)
 	}
 	got, err := e.applyEnvironment(ctx, env, prev)
-	return got, secretsOf(p, env).redact(err)
+	return got, secretsOf(p, env).Error(err)
 }
 
 func (e *Engine) applyEnvironment(ctx context.Context, env Environment, prev *Environment) (Environment, error) {

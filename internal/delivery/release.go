@@ -14,6 +14,7 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/history"
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
+	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
 )
 
 // DefaultHistoryLimit is how many release records are kept per environment.
@@ -64,7 +65,7 @@ type target struct {
 	// next is the revision the next record gets.
 	next     int
 	warnings []string
-	secrets  secrets
+	secrets  redact.Secrets
 }
 
 // plainTarget reads the project and environment, not the history.
@@ -149,7 +150,7 @@ func (e *Engine) Plan(ctx context.Context, spec ReleaseSpec) error {
 		return err
 	}
 	_, _, err = t.render(spec)
-	return t.secrets.redact(err)
+	return t.secrets.Error(err)
 }
 
 // render renders the services a spec selects, with the images it gives (over the
@@ -336,7 +337,7 @@ func (e *Engine) Deploy(ctx context.Context, spec ReleaseSpec) (*history.Record,
 		return nil, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	rec, err := e.deploy(ctx, &t, spec, where)
-	return rec, t.warnings, t.secrets.redact(err)
+	return rec, t.warnings, t.secrets.Error(err)
 }
 
 func (e *Engine) deploy(ctx context.Context, t *target, spec ReleaseSpec, where string) (*history.Record, error) {
@@ -394,7 +395,7 @@ func (e *Engine) deploy(ctx context.Context, t *target, spec ReleaseSpec, where 
 		}
 		return rec, nil
 	}
-	rec.Status, rec.Description = history.StatusFailed, t.secrets.text(err.Error())
+	rec.Status, rec.Description = history.StatusFailed, t.secrets.Text(err.Error())
 	if serr := t.store.Create(rctx, rec); serr != nil {
 		return nil, fmt.Errorf("%s: %w (and recording the failure: %v)", where, err, serr)
 	}
@@ -449,7 +450,7 @@ func (e *Engine) restore(ctx context.Context, t *target, from, failed *history.R
 	}
 	rec.Finished = time.Now().UTC()
 	if err != nil {
-		rec.Status, rec.Description = history.StatusFailed, rec.Description+": "+t.secrets.text(err.Error())
+		rec.Status, rec.Description = history.StatusFailed, rec.Description+": "+t.secrets.Text(err.Error())
 		if serr := t.store.Create(ctx, rec); serr != nil {
 			err = fmt.Errorf("%w (and recording it: %v)", err, serr)
 		}
@@ -488,11 +489,11 @@ func (e *Engine) ReadRelease(ctx context.Context, control, project, env string) 
 		}
 		d, err := kube.Drift(o.Owned, u)
 		if err != nil {
-			return nil, t.secrets.redact(fmt.Errorf("%s: %w", where, err))
+			return nil, t.secrets.Error(fmt.Errorf("%s: %w", where, err))
 		}
 		// Field paths may name list items by value; drift reaches the state.
 		for _, line := range d {
-			st.Drift = append(st.Drift, t.secrets.text(line))
+			st.Drift = append(st.Drift, t.secrets.Text(line))
 		}
 	}
 	sort.Strings(st.Drift)

@@ -364,3 +364,39 @@ func TestModuleProxyRealToolchain(t *testing.T) {
 	}
 	t.Logf("go1.24.4 linux/amd64: %d bytes, sha256 %s, %s", a.Size, a.SHA256, a.Evidence)
 }
+
+// A cached archive is served only under the policy it was verified with: the
+// same URL asked for with other keys, another pinned signer or another release
+// index is fetched and verified again, and fails here.
+func TestMirrorCacheHitHeldToThePolicy(t *testing.T) {
+	created := time.Now().Add(-24 * time.Hour)
+	signer := newTestSigner(t, created, 365*24*time.Hour)
+	stranger := newTestSigner(t, created, 365*24*time.Hour)
+	m := newFakeMirror(t, signer)
+	otherIndex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode([]Release{{Version: "go" + testVersion, Stable: true, Files: []File{
+			{Filename: TarballName(testVersion, "linux", "amd64"), OS: "linux", Arch: "amd64", Kind: "archive", SHA256: strings.Repeat("0", 64)},
+		}}})
+	}))
+	defer otherIndex.Close()
+	f := newFetcher(t)
+	filled := Mirror{URL: m.URL + "/go/", IndexURL: m.URL + "/dl.json", Keyring: signer.keyring(), Fingerprint: signer.fingerprint()}
+	if _, err := f.FromMirror(context.Background(), filled, testVersion, "linux", "amd64", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, m := range map[string]Mirror{
+		"the embedded Go release keys": {URL: filled.URL, IndexURL: filled.IndexURL},
+		"another keyring":              {URL: filled.URL, IndexURL: filled.IndexURL, Keyring: stranger.keyring()},
+		"another pinned signer": {URL: filled.URL, IndexURL: filled.IndexURL,
+			Keyring: append(signer.keyring(), stranger.entity), Fingerprint: stranger.fingerprint()},
+		"another release index": {URL: filled.URL, IndexURL: otherIndex.URL, Keyring: filled.Keyring, Fingerprint: filled.Fingerprint},
+	} {
+		if a, err := f.FromMirror(context.Background(), m, testVersion, "linux", "amd64", ""); err == nil {
+			t.Errorf("with %s: served %s (%s) from the cache", name, a.SHA256, a.Evidence)
+		}
+	}
+	if _, err := f.FromMirror(context.Background(), filled, testVersion, "linux", "amd64", ""); err != nil {
+		t.Errorf("under the policy it was filled with: %v", err)
+	}
+}

@@ -43,8 +43,16 @@ func (f *Fetcher) FromModuleProxy(ctx context.Context, p ModuleProxy, version, g
 // FromMirror returns the verified release tarball of go<version> for
 // goos/goarch from a download mirror. wantSHA256 pins the hash; when empty the
 // release index provides it.
+//
+// The cache key names everything the verification relied on (the hash's
+// origin, the keyring and the pinned signer), so an archive verified under one
+// policy is never served to another.
 func (f *Fetcher) FromMirror(ctx context.Context, m Mirror, version, goos, goarch, wantSHA256 string) (Artifact, error) {
-	key := "dl " + m.ArchiveURL(version, goos, goarch) + " " + wantSHA256
+	policy, err := m.policy(wantSHA256)
+	if err != nil {
+		return Artifact{}, err
+	}
+	key := "dl " + m.ArchiveURL(version, goos, goarch) + " " + policy
 	return f.get(ctx, key, func(w io.Writer) (Artifact, error) {
 		f.log(ctx, "fetching toolchain from mirror", "version", version, "mirror", m.baseURL())
 		return m.Fetch(ctx, f.client(), f.scratch(), version, goos, goarch, wantSHA256, w)

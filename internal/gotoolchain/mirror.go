@@ -57,6 +57,27 @@ func (m Mirror) keyring() (openpgp.EntityList, string, error) {
 	return k, fp, err
 }
 
+// policy names what a tarball fetched from m is verified against: the pinned
+// SHA-256 or the release index, the keyring (by a digest of its keys) and the
+// pinned signer.
+func (m Mirror) policy(wantSHA256 string) (string, error) {
+	keyring, pinned, err := m.keyring()
+	if err != nil {
+		return "", fmt.Errorf("keyring: %w", err)
+	}
+	h := sha256.New()
+	for _, e := range keyring {
+		if err := e.Serialize(h); err != nil {
+			return "", fmt.Errorf("keyring: %w", err)
+		}
+	}
+	hashFrom := "sha256 " + strings.ToLower(wantSHA256)
+	if wantSHA256 == "" {
+		hashFrom = "index " + m.indexURL()
+	}
+	return fmt.Sprintf("%s keyring %x signer %s", hashFrom, h.Sum(nil), normalizeFingerprint(pinned)), nil
+}
+
 // TarballName is the release file name for a version and platform.
 func TarballName(version, goos, goarch string) string {
 	return fmt.Sprintf("go%s.%s-%s.tar.gz", version, goos, goarch)

@@ -62,7 +62,7 @@ func VerifySignature(keyring openpgp.EntityList, pinned string, signed io.Reader
 		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	if pinned != "" {
-		want := strings.ToUpper(strings.ReplaceAll(pinned, " ", ""))
+		want := normalizeFingerprint(pinned)
 		got := strings.ToUpper(hex.EncodeToString(signer.PrimaryKey.Fingerprint))
 		if got != want {
 			return signer, fmt.Errorf("%w: signer %s, pinned %s", ErrWrongSigner, got, want)
@@ -70,6 +70,10 @@ func VerifySignature(keyring openpgp.EntityList, pinned string, signed io.Reader
 	}
 	return signer, nil
 }
+
+// normalizeFingerprint spells a fingerprint as hex digits in upper case,
+// without the spaces people group them with.
+func normalizeFingerprint(fp string) string { return strings.ToUpper(strings.ReplaceAll(fp, " ", "")) }
 
 // armorBody returns the binary packets of an armored signature, or data as is.
 func armorBody(data []byte) ([]byte, error) {

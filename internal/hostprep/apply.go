@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +49,8 @@ func (h *Host) Close() {
 // ReadFacts reads the host's facts, as far as spec manages them, in one round
 // trip.
 func (h *Host) ReadFacts(ctx context.Context, spec Spec) (Facts, error) {
-	return readFacts(ctx, h.client, spec)
+	f, err := readFacts(ctx, h.client, spec)
+	return f, h.Target.Secrets.Error(err)
 }
 
 // Verification is what the default toolchain reported after the run.
@@ -64,7 +64,7 @@ type Verification struct {
 
 func (h *Host) log(ctx context.Context, msg string, args ...any) {
 	if h.Log != nil {
-		h.Log.InfoContext(ctx, msg, append(args, "host", h.Target.Addr)...)
+		h.Log.InfoContext(ctx, msg, h.Target.Secrets.Args(append(args, "host", h.Target.Addr))...)
 	}
 }
 
@@ -72,7 +72,13 @@ func (h *Host) log(ctx context.Context, msg string, args ...any) {
 // finds, then verifies the default toolchain. Each step is safe to interrupt:
 // toolchains are unpacked beside the root and renamed into place only when
 // complete and checked, so a half-installed toolchain is never selected.
+// Errors hide the target's secrets and URL credentials.
 func (h *Host) Apply(ctx context.Context, spec Spec) (Facts, Verification, error) {
+	facts, verification, err := h.apply(ctx, spec)
+	return facts, verification, h.Target.Secrets.Error(err)
+}
+
+func (h *Host) apply(ctx context.Context, spec Spec) (Facts, Verification, error) {
 	spec.Root = rootOf(spec)
 	if err := spec.Validate(); err != nil {
 		return Facts{}, Verification{}, err
@@ -82,6 +88,9 @@ func (h *Host) Apply(ctx context.Context, spec Spec) (Facts, Verification, error
 		return Facts{}, Verification{}, err
 	}
 
+	if err := h.claim(ctx, spec, facts); err != nil {
+		return facts, Verification{}, err
+	}
 	envFile := goEnvFile(spec.Env)
 	observed := facts.Observed(spec)
 	installed := map[string]bool{}
@@ -127,17 +136,9 @@ func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, envFile st
 	if spec.Default != "" && (facts.Default != spec.Default || facts.GoLink != spec.Root+"/current/bin/go") {
 		b.add("select go"+spec.Default+" as the default", selectDefaultScript, spec.Root, spec.Default)
 	}
-	if spec.RemoveUndeclared {
-		var stale []string
-		for v := range facts.Toolchains {
-			if !slices.Contains(spec.Versions, v) {
-				stale = append(stale, v)
-			}
-		}
-		if len(stale) > 0 {
-			sort.Strings(stale)
-			b.add("remove undeclared toolchains", removeToolchainsScript, append([]string{spec.Root}, stale...)...)
-		}
+	if spec.RemoveUndeclared && spec.Owner != "" &&
+		slices.ContainsFunc(facts.Claims[spec.Owner], func(v string) bool { return !slices.Contains(spec.Versions, v) }) {
+		b.add("remove undeclared toolchains", claimsScript, append([]string{spec.Root, markerName, spec.Owner, "settle"}, spec.Versions...)...)
 	}
 	if spec.SwapOff && !observed.SwapOff {
 		b.add("swap off", swapOffScript)
@@ -161,6 +162,18 @@ func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, envFile st
 	}
 	h.log(ctx, "configuring the host", "steps", b.names())
 	return b.run(ctx, h.client)
+}
+
+// claim records on the host that spec's owner holds its versions, before any
+// is installed: from then on another resource sharing the host leaves them.
+func (h *Host) claim(ctx context.Context, spec Spec, facts Facts) error {
+	held := facts.Claims[spec.Owner]
+	if spec.Owner == "" || !slices.ContainsFunc(spec.Versions, func(v string) bool { return !slices.Contains(held, v) }) {
+		return nil
+	}
+	_, err := h.client.Run(ctx, "claim toolchains", remote.BashCommand(claimsScript,
+		append([]string{spec.Root, markerName, spec.Owner, "claim"}, spec.Versions...)...))
+	return err
 }
 
 // install puts a verified toolchain for the host's platform in place

@@ -48,6 +48,8 @@ type Facts struct {
 	// missing and -1 when the files disagree with each other.
 	NoFile, NProc int
 	Sysctls       map[string]string
+	// Claims lists, by owner, the versions each resource on the host holds.
+	Claims map[string][]string
 	// GoCacheTmpfsMiB is the size of the tmpfs on the build user's GOCACHE,
 	// 0 unless one is mounted there and listed in /etc/fstab.
 	GoCacheTmpfsMiB int
@@ -90,7 +92,7 @@ func rootOf(spec Spec) string {
 }
 
 func parseFacts(out string) Facts {
-	f := Facts{Toolchains: map[string]Toolchain{}, Sysctls: map[string]string{}}
+	f := Facts{Toolchains: map[string]Toolchain{}, Sysctls: map[string]string{}, Claims: map[string][]string{}}
 	limits := map[string]int{}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
@@ -169,6 +171,9 @@ func parseFacts(out string) Facts {
 		case "sysctl":
 			k, v, _ := strings.Cut(value, " ")
 			f.Sysctls[k] = v
+		case "claim":
+			owner, versions, _ := strings.Cut(value, " ")
+			f.Claims[owner] = strings.Fields(versions)
 		case "gocache":
 			f.GoCacheTmpfsMiB = tmpfsMiB(value)
 		}

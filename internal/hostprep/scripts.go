@@ -12,6 +12,8 @@ var (
 	batchScript string
 	//go:embed scripts/boot-id.sh
 	bootIDScript string
+	//go:embed scripts/claims.sh
+	claimsScript string
 	//go:embed scripts/cgroup-fs.sh
 	cgroupFSScript string
 	//go:embed scripts/enable-cgroup-v2.sh
@@ -32,8 +34,6 @@ var (
 	reexecSystemdScript string
 	//go:embed scripts/remove-gocache-tmpfs.sh
 	removeGoCacheTmpfsScript string
-	//go:embed scripts/remove-toolchains.sh
-	removeToolchainsScript string
 	//go:embed scripts/select-default.sh
 	selectDefaultScript string
 	//go:embed scripts/swap-off.sh

@@ -6,6 +6,7 @@ package hostprep
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -21,7 +22,12 @@ type Spec struct {
 	Default  string
 	// Env is written to each toolchain's $GOROOT/go.env; keys not set keep Go's defaults.
 	Env map[string]string
-	// RemoveUndeclared deletes toolchains Kiln installed that are no longer declared.
+	// Owner names the resource the spec is for: the host keeps, per owner,
+	// the versions it declared (scripts/claims.sh), so resources sharing a
+	// host remove only what they hold. Empty claims nothing.
+	Owner string
+	// RemoveUndeclared deletes toolchains the owner held that it no longer
+	// declares, unless another owner holds them.
 	RemoveUndeclared bool
 
 	SwapOff bool
@@ -60,17 +66,32 @@ var (
 	sysctlKey      = regexp.MustCompile(`^[a-z0-9_.]+$`)
 	rootPattern    = regexp.MustCompile(`^/[A-Za-z0-9_./-]+$`)
 	userPattern    = regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?$`)
+	ownerPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 )
+
+// CheckRoot reports a toolchain root that is not an absolute, clean path
+// below / made of letters, digits, "_", ".", "-" and "/": scripts take it as
+// it is, and "/." or "//" would name / itself.
+func CheckRoot(root string) error {
+	if !rootPattern.MatchString(root) || path.Clean(root) != root || root == "/" {
+		return fmt.Errorf("%q must be an absolute, clean path below / (no \"//\", \".\" or \"..\" parts, no trailing /) "+
+			"of letters, digits, _ . - and /", root)
+	}
+	return nil
+}
 
 // Validate reports specs that must not reach a host.
 func (s Spec) Validate() error {
-	if !rootPattern.MatchString(s.Root) || strings.Contains(s.Root, "..") || s.Root == "/" {
-		return fmt.Errorf("toolchain root %q must be an absolute path without spaces or \"..\" parts", s.Root)
+	if err := CheckRoot(s.Root); err != nil {
+		return fmt.Errorf("toolchain root: %w", err)
 	}
 	for _, v := range s.Versions {
 		if !versionPattern.MatchString(v) {
 			return fmt.Errorf("go version %q is not a release version", v)
 		}
+	}
+	if s.Owner != "" && !ownerPattern.MatchString(s.Owner) {
+		return fmt.Errorf("owner %q must be letters, digits and dashes", s.Owner)
 	}
 	if s.Default != "" && !slices.Contains(s.Versions, s.Default) {
 		return fmt.Errorf("default go version %q is not among the declared versions %v", s.Default, s.Versions)

@@ -41,6 +41,10 @@ type Defaults struct {
 	KnownHostsFile string
 }
 
+// ErrNoCredentials is a Config that gives no way to log in: no private key and
+// no agent, on the endpoint or in the Defaults.
+var ErrNoCredentials = errors.New("no SSH credentials")
+
 // ConnectRetry is how long Dial keeps retrying a resolved Config's host: long
 // enough for a host that is still booting.
 const ConnectRetry = 2 * time.Minute
@@ -91,7 +95,7 @@ func (e Endpoint) resolve(d Defaults, field string) (Target, error) {
 		t.Auth = append(t.Auth, auth)
 	}
 	if len(t.Auth) == 0 {
-		return t, fmt.Errorf("no SSH credentials for %s: set %s.private_key, use_agent, or the provider's ssh block", t.Addr, field)
+		return t, fmt.Errorf("%w for %s: set %s.private_key, use_agent, or the provider's ssh block", ErrNoCredentials, t.Addr, field)
 	}
 	switch knownHosts := cmp.Or(e.KnownHostsFile, d.KnownHostsFile); {
 	case e.HostKey != "":

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
 	"github.com/kilnhq/terraform-provider-kiln/internal/wait"
 )
 
@@ -33,6 +34,8 @@ type Target struct {
 	// ConnectTimeout bounds the retries of a connection that is refused or
 	// times out (a host still booting); zero tries once.
 	ConnectTimeout time.Duration
+	// Secrets are hidden from step errors, as are URL credentials.
+	Secrets redact.Secrets
 }
 
 // HostKeyCheck verifies a server's host key.
@@ -91,6 +94,11 @@ func (e *HostKeyError) Error() string {
 // KeyAuth logs in with a PEM or OpenSSH private key.
 func KeyAuth(privateKey []byte) (ssh.AuthMethod, error) {
 	signer, err := ssh.ParsePrivateKey(privateKey)
+	var locked *ssh.PassphraseMissingError
+	if errors.As(err, &locked) {
+		return nil, errors.New("the SSH private key is protected by a passphrase, which Kiln cannot ask for: " +
+			"give the key without one, or load it into an agent (ssh-add) and set use_agent")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("parse SSH private key: %w", err)
 	}
@@ -260,15 +268,20 @@ func (c *Client) Close() error {
 // Host names the target in errors and logs.
 func (c *Client) Host() string { return c.target.Addr }
 
-// StepError is a command that failed on a host during a named step.
+// StepError is a command that failed on a host during a named step. Its
+// message hides the target's secrets and URL credentials: commands carry
+// configuration values, and stderr often repeats them.
 type StepError struct {
 	Host, Step, Command string
 	ExitCode            int // -1 when the command did not exit (connection lost, timeout)
 	Stderr              string
 	Err                 error
+	secrets             redact.Secrets
 }
 
-func (e *StepError) Error() string {
+func (e *StepError) Error() string { return e.secrets.Text(e.message()) }
+
+func (e *StepError) message() string {
 	msg := fmt.Sprintf("%s: step %q: command %q", e.Host, e.Step, shorten(e.Command, 200))
 	if e.ExitCode >= 0 {
 		msg += fmt.Sprintf(" exited %d", e.ExitCode)
@@ -308,7 +321,7 @@ func (c *Client) RunAsUser(ctx context.Context, step, cmd string) (string, error
 func (c *Client) run(ctx context.Context, step, cmd, full string, stdin io.Reader) (string, error) {
 	session, err := c.conn.NewSession()
 	if err != nil {
-		return "", &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Err: err}
+		return "", &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Err: err}
 	}
 	defer session.Close()
 	var stdout, stderr bytes.Buffer
@@ -318,18 +331,18 @@ func (c *Client) run(ctx context.Context, step, cmd, full string, stdin io.Reade
 	select {
 	case <-ctx.Done():
 		_ = session.Signal(ssh.SIGKILL)
-		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Stderr: stderr.String(), Err: ctx.Err()}
+		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Stderr: stderr.String(), Err: ctx.Err()}
 	case err = <-done:
 	}
 	var exit *ssh.ExitError
 	switch {
 	case errors.As(err, &exit):
-		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: exit.ExitStatus(), Stderr: stderr.String(), Err: err}
+		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: exit.ExitStatus(), Stderr: stderr.String(), Err: err}
 	case err != nil && c.lost.Load():
 		err = fmt.Errorf("connection lost: no answer within %s (host down or rebooting?): %w", keepAliveTimeout, err)
-		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Stderr: stderr.String(), Err: err}
+		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Stderr: stderr.String(), Err: err}
 	case err != nil:
-		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, ExitCode: -1, Stderr: stderr.String(), Err: err}
+		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Stderr: stderr.String(), Err: err}
 	}
 	return stdout.String(), nil
 }

@@ -162,6 +162,33 @@ func TestRunErrorNamesHostStepCommandExitAndStderr(t *testing.T) {
 	}
 }
 
+// A step error shows neither URL credentials nor the target's secrets, in
+// the command or in what the command printed.
+func TestRunErrorHidesSecrets(t *testing.T) {
+	srv := startExecServer(t)
+	ctx := context.Background()
+	target := srv.target(t)
+	target.Secrets.Add("hunter22")
+	c, err := Dial(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Run(ctx, "write go.env", BashCommand(`echo "cannot write $1 ($2)" >&2; exit 1`,
+		"GOPROXY=https://ci:tok-5678@proxy.kiln.test", "GOFLAGS=-token=hunter22"))
+	if err == nil {
+		t.Fatal("the step did not fail")
+	}
+	for _, secret := range []string{"tok-5678", "ci:", "hunter22"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%q left in %s", secret, err)
+		}
+	}
+	if !strings.Contains(err.Error(), `step "write go.env"`) || !strings.Contains(err.Error(), "proxy.kiln.test") {
+		t.Errorf("error %q no longer names the step and the proxy", err)
+	}
+}
+
 func TestRunStopsAtContextEnd(t *testing.T) {
 	srv := startExecServer(t)
 	c, err := Dial(context.Background(), srv.target(t))

@@ -75,6 +75,11 @@ for d in "$root"/*/; do
 		done <"$d/go.env"
 	fi
 done
+for m in "$root"/.kiln-owners/*; do
+	[ -f "$m" ] || continue
+	read -r held <"$m" || true
+	echo "claim=${m##*/} $held"
+done
 if [ -f "$limits" ]; then while read -r line; do echo "limits=$line"; done <"$limits"; fi
 if [ -f "$service_limits" ]; then while read -r line; do echo "sdlimits=$line"; done <"$service_limits"; fi
 for k in "$@"; do

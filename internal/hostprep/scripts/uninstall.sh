@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Removes what Kiln installed: the toolchains that carry its marker, the
-# default link and the go and gofmt links into the root, and its limits and
-# sysctl files (systemd re-executes to drop the service limits).
-# Arguments: toolchain root, marker file name, PAM limits file, systemd
-# limits file, sysctl file.
+# Removes what is left of Kiln's once a resource let go of its toolchains
+# (claims.sh): the default link and the go and gofmt links, when the toolchain
+# they select is gone; the root, when no resource holds anything in it; and
+# the resource's limits and sysctl files (systemd re-executes to drop the
+# service limits).
+# Arguments: toolchain root, then the files to remove.
 set -e
-root=$1 marker=$2 limits=$3 service_limits=$4 sysctls=$5
-for d in "$root"/*/; do
-	[ -L "${d%/}" ] && continue
-	[ -f "$d$marker" ] && rm -rf "${d%/}"
+root=$1
+shift
+if [ -L "$root/current" ] && [ ! -e "$root/current/bin/go" ]; then
+	rm -f "$root/current" "$root/.current.tmp"
+	for l in /usr/local/bin/go /usr/local/bin/gofmt; do
+		case "$(readlink "$l" 2>/dev/null)" in "$root"/*) rm -f "$l" ;; esac
+	done
+fi
+if ! compgen -G "$root/.kiln-owners/*" >/dev/null; then
+	rm -rf "$root/.kiln-owners" "$root"/.kiln-tmp-*
+	rmdir "$root" 2>/dev/null || true
+fi
+reexec=0
+for f in "$@"; do
+	case $f in /etc/systemd/*) [ -f "$f" ] && reexec=1 ;; esac
+	rm -f "$f"
 done
-rm -f "$root/current" "$root/.current.tmp"
-rm -rf "$root"/.kiln-tmp-*
-for l in /usr/local/bin/go /usr/local/bin/gofmt; do
-	case "$(readlink "$l" 2>/dev/null)" in "$root"/*) rm -f "$l" ;; esac
-done
-rmdir "$root" 2>/dev/null || true
-had_limits=0
-[ -f "$service_limits" ] && had_limits=1
-rm -f "$limits" "$service_limits" "$sysctls"
-if [ "$had_limits" = 1 ] && command -v systemctl >/dev/null; then systemctl daemon-reexec; fi
+if [ "$reexec" = 1 ] && command -v systemctl >/dev/null; then systemctl daemon-reexec; fi

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
+	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
 )
 
 // TestRedact: variable values and pull secret credentials, as they are, quoted
@@ -20,20 +21,20 @@ func TestRedact(t *testing.T) {
 	inner := &kube.ConflictError{Detail: "x"}
 	err := fmt.Errorf(`apply: Invalid value: "tok-123456", %q, auth %s, %s, replicas 3: %w`, env.Variables["greeting"],
 		base64.StdEncoding.EncodeToString([]byte("ci:hunter22")), base64.StdEncoding.EncodeToString([]byte("hunter22")), inner)
-	got := s.redact(err)
+	got := s.Error(err)
 	for _, secret := range []string{"tok-123456", "line1", "hunter22", "aHVudGVyMjI", "Y2k6aHVudGVyMjI"} {
 		if strings.Contains(got.Error(), secret) {
 			t.Errorf("%q left in %s", secret, got)
 		}
 	}
-	if !strings.Contains(got.Error(), "replicas 3") || strings.Count(got.Error(), Redacted) != 4 {
+	if !strings.Contains(got.Error(), "replicas 3") || strings.Count(got.Error(), redact.Redacted) != 4 {
 		t.Errorf("redacted: %s", got)
 	}
 	var conflict *kube.ConflictError
 	if !errors.As(got, &conflict) {
 		t.Error("the redacted error does not unwrap")
 	}
-	if s.redact(nil) != nil {
+	if s.Error(nil) != nil {
 		t.Error("redact(nil) is not nil")
 	}
 }
