@@ -330,8 +330,10 @@ func (r *libvirtVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 					},
 					"user_data": schema.StringAttribute{
 						MarkdownDescription: "Extra `#cloud-config` YAML merged into what Kiln generates; Kiln's own " +
-							"keys (host name, users, SSH keys) take precedence.",
+							"keys (host name, users, SSH keys) take precedence. Sensitive: it may carry secrets " +
+							"(passwords, tokens in `write_files`).",
 						Optional:   true,
+						Sensitive:  true,
 						Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 					},
 				},

@@ -254,9 +254,11 @@ func (r *vsphereVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			"extra_config": schema.MapAttribute{
 				MarkdownDescription: "extraConfig keys and values to set on the VM, such as `guestinfo.*` keys the " +
 					"guest reads through VMware Tools (`vmtoolsd --cmd \"info-get guestinfo.x\"`). Only these keys " +
-					"are managed and read back; removing one removes it from the VM.",
+					"are managed and read back; removing one removes it from the VM. Sensitive: `guestinfo` values " +
+					"often carry credentials for the guest.",
 				ElementType: types.StringType,
 				Optional:    true,
+				Sensitive:   true,
 				Validators: []validator.Map{
 					mapvalidator.SizeAtLeast(1),
 					mapvalidator.KeysAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[A-Za-z0-9_.\-]+$`), "must be an extraConfig key like guestinfo.role"),
