@@ -492,7 +492,7 @@ resource "kiln_go_host" "second" {
 				Config: cfg.String(), // the second resource is destroyed, removing what it installed: nothing
 				Check: resource.ComposeTestCheckFunc(untouched(host),
 					host.check("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64"),
-					host.check("cat /etc/sysctl.d/90-kiln.conf /etc/security/limits.d/90-kiln.conf | grep -c kiln", "2")),
+					host.check("cat /etc/sysctl.d/90-kiln.conf /etc/security/limits.d/90-kiln.conf | grep -c 'Managed by Kiln'", "2")),
 			},
 			{
 				Config: dropped.String(),
