@@ -50,7 +50,9 @@ func goHostGuest(t *testing.T) sharedHost {
 	sharedHostOnce.Do(func() {
 		start := time.Now()
 		sharedHostVal, sharedHostErr = bootSharedHost(bed)
-		t.Logf("shared guest %s booted in %s", sharedHostVal.vm.Name, time.Since(start).Round(time.Second))
+		if sharedHostErr == nil {
+			t.Logf("shared guest %s booted in %s", sharedHostVal.vm.Name, time.Since(start).Round(time.Second))
+		}
 	})
 	if sharedHostErr != nil {
 		t.Fatalf("shared guest: %v", sharedHostErr)
