@@ -16,6 +16,9 @@ var testAccProviders = map[string]func() (tfprotov6.ProviderServer, error){
 
 // TestMain removes the process's shared guest after the tests.
 func TestMain(m *testing.M) {
+	if os.Getenv("TF_ACC") != "" && os.Getenv("KILN_TEST_PREBOOT") != "" {
+		prebootSharedHost()
+	}
 	code := m.Run()
 	removeSharedHost()
 	os.Exit(code)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,21 +42,46 @@ var (
 	sharedHostOnce sync.Once
 	sharedHostVal  sharedHost
 	sharedHostErr  error
+	sharedHostTook time.Duration
+	sharedHostUsed atomic.Bool
 )
 
-// goHostGuest returns this process's shared guest, booting it on first use.
-func goHostGuest(t *testing.T) sharedHost {
-	t.Helper()
-	bed := testenv.Libvirt(t)
+// prebootSharedHost starts the shared guest's boot in the background, so that
+// it overlaps the tests that need no guest. The lanes of make testacc ask for
+// it (KILN_TEST_PREBOOT): both run Go host tests.
+func prebootSharedHost() {
+	sharedHostUsed.Store(true)
+	go startSharedHost()
+}
+
+// startSharedHost boots the shared guest, once per process.
+func startSharedHost() {
+	sharedHostUsed.Store(true)
 	sharedHostOnce.Do(func() {
 		start := time.Now()
-		sharedHostVal, sharedHostErr = bootSharedHost(bed)
-		if sharedHostErr == nil {
-			t.Logf("shared guest %s booted in %s", sharedHostVal.vm.Name, time.Since(start).Round(time.Second))
+		bed, err := testenv.LibvirtEnv()
+		if err != nil {
+			sharedHostErr = fmt.Errorf("libvirt test bed: %w", err)
+			return
 		}
+		sharedHostVal, sharedHostErr = bootSharedHost(bed)
+		sharedHostTook = time.Since(start)
 	})
+}
+
+// goHostGuest returns this process's shared guest, booting it on first use or
+// waiting for the boot TestMain started.
+func goHostGuest(t *testing.T) sharedHost {
+	t.Helper()
+	testenv.Libvirt(t)
+	start := time.Now()
+	startSharedHost()
 	if sharedHostErr != nil {
 		t.Fatalf("shared guest: %v", sharedHostErr)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Logf("shared guest %s booted in %s; this test waited %s for it", sharedHostVal.vm.Name,
+			sharedHostTook.Round(time.Second), waited.Round(time.Second))
 	}
 	return sharedHostVal
 }
@@ -106,8 +132,13 @@ func (h sharedHost) remove() {
 	}
 }
 
-// removeSharedHost removes this process's shared guest, if one was booted.
+// removeSharedHost removes this process's shared guest, if one was booted,
+// after waiting for a boot still under way.
 func removeSharedHost() {
+	if !sharedHostUsed.Load() {
+		return
+	}
+	startSharedHost()
 	if sharedHostErr == nil {
 		sharedHostVal.remove()
 	}

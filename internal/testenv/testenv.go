@@ -38,6 +38,16 @@ var (
 // guest image, which takes minutes.
 func Libvirt(t testing.TB) LibvirtBed {
 	t.Helper()
+	bed, err := LibvirtEnv()
+	if err != nil {
+		t.Fatalf("libvirt test bed: %v", err)
+	}
+	return bed
+}
+
+// LibvirtEnv is Libvirt for callers outside a test, such as a TestMain that
+// starts a guest in the background.
+func LibvirtEnv() (LibvirtBed, error) {
 	libvirtOnce.Do(func() {
 		var out []byte
 		out, libvirtErr = runScript("testbed.sh", 45*time.Minute)
@@ -56,10 +66,7 @@ func Libvirt(t testing.TB) LibvirtBed {
 			libvirtErr = fmt.Errorf("testbed.sh printed an incomplete environment:\n%s", out)
 		}
 	})
-	if libvirtErr != nil {
-		t.Fatalf("libvirt test bed: %v", libvirtErr)
-	}
-	return libvirtBed
+	return libvirtBed, libvirtErr
 }
 
 // RemoveGuestAtCleanup removes the guest name and its volumes when the test
