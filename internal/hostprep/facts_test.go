@@ -178,3 +178,13 @@ func TestFactsScriptKeepsBadUserNamesOutOfEval(t *testing.T) {
 	}
 	runFactsScript(t, t.TempDir(), "root") // a valid name is looked up without error
 }
+
+func TestLimitsReadPerFile(t *testing.T) {
+	f := parseFacts("limits=* soft nofile 1024\nlimits=* hard nofile 1024\nsdlimits=DefaultLimitNOFILE=65536\nsdlimits=DefaultLimitNPROC=4096\n")
+	if f.LoginLimits != (Limits{NoFile: 1024}) || f.ServiceLimits != (Limits{NoFile: 65536, NProc: 4096}) {
+		t.Errorf("login %+v, service %+v", f.LoginLimits, f.ServiceLimits)
+	}
+	if f.NoFile != -1 || f.NProc != -1 {
+		t.Errorf("NoFile %d NProc %d, want -1 for files that disagree", f.NoFile, f.NProc)
+	}
+}
