@@ -113,24 +113,9 @@ func TestGoEnvFileKeepsGoDefaults(t *testing.T) {
 // is recomputed once it is rewritten.
 func TestFactsScript(t *testing.T) {
 	root := t.TempDir()
-	dir := filepath.Join(root, "1.24.4")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	goBin := filepath.Join(dir, "bin", "go")
-	if err := os.WriteFile(goBin, []byte("genuine"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fp, err := exec.Command("stat", "-c", "%i:%s:%.9Z", goBin).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
 	recorded := strings.Repeat("a", 64) // not the real hash: proves it is reused
-	marker := "archive=111 go=" + recorded + " stat=" + strings.TrimSpace(string(fp)) + "\n"
-	if err := os.WriteFile(filepath.Join(dir, markerName), []byte(marker), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "go.env"), []byte("# Managed by Kiln.\nGOPROXY=off\n\n"), 0o644); err != nil {
+	goBin := layToolchain(t, root, "1.24.4", "111", recorded)
+	if err := os.WriteFile(filepath.Join(root, "1.24.4", "go.env"), []byte("# Managed by Kiln.\nGOPROXY=off\n\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("1.24.4", filepath.Join(root, "current")); err != nil {
@@ -157,6 +142,30 @@ func TestFactsScript(t *testing.T) {
 	if tc := facts().Toolchains["1.24.4"]; tc.GoSHA256 != hex.EncodeToString(sum[:]) || tc.Intact() {
 		t.Errorf("rewritten bin/go reads as %+v, want its new hash", tc)
 	}
+}
+
+// layToolchain lays out root/version as scripts/install.sh leaves it: a
+// bin/go, and Kiln's marker recording archive, recordedGo as bin/go's hash and
+// bin/go's inode, size and change time. It returns bin/go's path.
+func layToolchain(t *testing.T, root, version, archive, recordedGo string) string {
+	t.Helper()
+	dir := filepath.Join(root, version)
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	goBin := filepath.Join(dir, "bin", "go")
+	if err := os.WriteFile(goBin, []byte("genuine"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := exec.Command("stat", "-c", "%i:%s:%.9Z", goBin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := "archive=" + archive + " go=" + recordedGo + " stat=" + strings.TrimSpace(string(fp)) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, markerName), []byte(marker), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return goBin
 }
 
 // runFactsScript runs scripts/facts.sh here as Kiln runs it on a host.

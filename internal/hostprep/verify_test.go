@@ -70,29 +70,14 @@ func TestParseVerification(t *testing.T) {
 // the archive the toolchain was installed from, while bin/go is intact.
 func TestBuildStamp(t *testing.T) {
 	root := t.TempDir()
-	dir := filepath.Join(root, "1.24.4")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	goBin := filepath.Join(dir, "bin", "go")
-	if err := os.WriteFile(goBin, []byte("genuine"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fp, err := exec.Command("stat", "-c", "%i:%s:%.9Z", goBin).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
 	archive := strings.Repeat("1", 64)
-	marker := "archive=" + archive + " go=" + strings.Repeat("a", 64) + " stat=" + strings.TrimSpace(string(fp)) + "\n"
-	if err := os.WriteFile(filepath.Join(dir, markerName), []byte(marker), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	goBin := layToolchain(t, root, "1.24.4", archive, strings.Repeat("a", 64))
 	toolchain := func() Toolchain { t.Helper(); return parseFacts(runFactsScript(t, root, "")).Toolchains["1.24.4"] }
 	if tc := toolchain(); !tc.Intact() || tc.BuildVerified() {
 		t.Fatalf("unstamped toolchain = %+v: want intact, not build-verified", tc)
 	}
 
-	stamp := filepath.Join(dir, buildStampName)
+	stamp := filepath.Join(root, "1.24.4", buildStampName)
 	if err := os.WriteFile(stamp, []byte(archive+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
