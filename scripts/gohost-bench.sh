@@ -377,8 +377,8 @@ table() {
 	local kb ka abuild sbuild anb snb ki ki_ratio kf
 	kb=$(ratio "${kiln_seconds:-}" "${baseline_seconds:-}")
 	ka=$(ratio "${kiln_seconds:-}" "${ansible_seconds:-}")
-	abuild=$(build_seconds ansible) sbuild=$(build_seconds shell)
-	ki=$(install_seconds) ki_ratio=$(ratio "${ki:--}" "${baseline_seconds:-}")
+	abuild=$(build_seconds ansible || true) sbuild=$(build_seconds shell || true)
+	ki=$(install_seconds || true) ki_ratio=$(ratio "${ki:--}" "${baseline_seconds:-}")
 	anb=$(minus "${ansible_seconds:-}" "$abuild") snb=$(minus "${shell_seconds:-}" "$sbuild")
 	kf=$(ratio "${fleet_apply_seconds:-}" "${kiln_seconds:-}")
 	cat <<TABLE
