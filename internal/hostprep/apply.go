@@ -242,6 +242,7 @@ func (h *Host) install(ctx context.Context, root, version, goEnv string, facts F
 		return err
 	}
 	h.log(ctx, "installed toolchain", "version", version, "seconds", time.Since(start).Seconds())
+	h.took(ctx, step, start)
 	return nil
 }
 
