@@ -78,8 +78,8 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 		MarkdownDescription: "A hardened Go build host, provisioned over SSH: verified Go toolchains side by side " +
 			"(from the module proxy checked against the checksum database, or release tarballs checked by " +
 			"SHA-256 and OpenPGP signature), the system Go environment, swap off, file limits, sysctls and " +
-			"cgroup v2, then a check that the default toolchain works (`go version`, `go env`, its compiler and " +
-			"linker run; a build and run of a small program on request, once per toolchain).\n\n" +
+			"cgroup v2, then a check that the default toolchain works (the go command and its compiler run, `go env` " +
+			"read; a build and run of a small program on request, once per toolchain).\n\n" +
 			"Archives are verified on the machine running Terraform before anything touches the host, cached " +
 			"there by content (many hosts fetch each archive once), and streamed to the host, hashed and " +
 			"inspected again on the way out. The host unpacks it beside the toolchain root and renames it into " +
@@ -274,7 +274,7 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 			"verify": schema.SingleNestedBlock{
 				MarkdownDescription: "Checks run with the default toolchain, as the login user, after each apply; results in " +
 					"`verification`. Without this block (or with `build = false`) the checks are the cheap ones, which build " +
-					"nothing: `go version`, `go env GOROOT GOPATH`, and the compiler and linker reporting the same release (`go tool compile -V`, `go tool link -V`).",
+					"nothing: the go command's release, platform, `GOROOT` and `GOPATH` (`go env`), and the compiler reporting the same release (`go tool compile -V`).",
 				Attributes: map[string]schema.Attribute{
 					"build": schema.BoolAttribute{
 						MarkdownDescription: "Also build and run a small program, as a first build on the host would (about half a " +

@@ -2,8 +2,8 @@
 # Benchmarks kiln_go_host against the usual ways of making a hardened Go build
 # host (Go 1.24.4 from a signed dl mirror, swap off, nofile 65536, a sysctl,
 # cgroup v2 check, then a check of the toolchain), each on a fresh guest VM of
-# the local libvirt test bed. kiln checks with its defaults (go version, go env,
-# the compiler and the linker run: nothing built); Ansible and the shell steps
+# the local libvirt test bed. kiln checks with its defaults (go env, the
+# compiler's version: nothing built); Ansible and the shell steps
 # also build a small program, and the table shows them without that build too.
 #
 #   kiln      terraform apply of one kiln_go_host (toolchain cache warm: filled

@@ -24,8 +24,8 @@ type Verification struct {
 const buildOK = "kiln-verify-ok"
 
 // verify checks the default toolchain as the login user, as a build there
-// would run it: cheaply by default (scripts/verify-go.sh: the go command, its
-// settings, its compiler and linker run), with a build and run of a small
+// would run it: cheaply by default (scripts/verify-go.sh: the go command and
+// its compiler run, its settings read), with a build and run of a small
 // program when spec asks for one, and `go test` of spec.TestPackages. facts
 // are the host's after the apply.
 func (h *Host) verify(ctx context.Context, spec Spec, facts Facts) (Verification, error) {
@@ -93,24 +93,23 @@ func (h *Host) verifyBuild(ctx context.Context, root, goBin string, tc Toolchain
 	return buildOK, nil
 }
 
-// parseVerification reads scripts/verify-go.sh's output: the version line,
-// GOROOT, GOPATH, then the compiler's and the linker's version lines, which
-// must name the go command's release.
+// parseVerification reads scripts/verify-go.sh's output: the go command's
+// release, host OS and architecture, GOROOT and GOPATH, then the compiler's
+// version line, which must name the same release. GoVersion is spelled as
+// `go version` prints it.
 func parseVerification(out string) (Verification, error) {
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if len(lines) != 5 {
-		return Verification{}, fmt.Errorf("the go command's checks printed %q, want its version, GOROOT, GOPATH and its tools' versions", out)
+	if len(lines) != 6 {
+		return Verification{}, fmt.Errorf("the go command's checks printed %q, want its release, platform, GOROOT, GOPATH and its compiler's version", out)
 	}
-	release := field(lines[0], 2) // go version go1.24.4 linux/amd64
-	if !strings.HasPrefix(release, "go") {
-		return Verification{}, fmt.Errorf("go version printed %q", lines[0])
+	release, goos, goarch := lines[0], lines[1], lines[2]
+	if !strings.HasPrefix(release, "go") || goos == "" || goarch == "" {
+		return Verification{}, fmt.Errorf("go env printed %q", strings.Join(lines[:3], "\n"))
 	}
-	for i, tool := range []string{"compile", "link"} {
-		if line := lines[3+i]; field(line, 0) != tool || field(line, 2) != release {
-			return Verification{}, fmt.Errorf("go tool %s -V printed %q, want %s version %s", tool, line, tool, release)
-		}
+	if line := lines[5]; field(line, 0) != "compile" || field(line, 2) != release {
+		return Verification{}, fmt.Errorf("go tool compile -V printed %q, want compile version %s", line, release)
 	}
-	return Verification{GoVersion: lines[0], GOROOT: lines[1], GOPATH: lines[2]}, nil
+	return Verification{GoVersion: "go version " + release + " " + goos + "/" + goarch, GOROOT: lines[3], GOPATH: lines[4]}, nil
 }
 
 // field is the i-th white-space separated field of s, "" when it has fewer.

@@ -10,8 +10,8 @@ import (
 )
 
 // scripts/verify-go.sh runs here on this machine's go command: it reports
-// the version, GOROOT and GOPATH, runs the compiler and the linker, and
-// builds nothing. A toolchain whose compiler does not run fails it.
+// the version as `go version` prints it, GOROOT and GOPATH, runs the
+// compiler, and builds nothing. A toolchain whose compiler does not run fails it.
 func TestVerifyGoScript(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -29,8 +29,9 @@ func TestVerifyGoScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	root, _ := exec.Command(goBin, "env", "GOROOT").Output()
-	if !strings.HasPrefix(v.GoVersion, "go version go") || v.GOROOT != strings.TrimSpace(string(root)) || v.GOPATH == "" {
-		t.Errorf("verification = %+v", v)
+	version, _ := exec.Command(goBin, "version").Output()
+	if v.GoVersion != strings.TrimSpace(string(version)) || v.GOROOT != strings.TrimSpace(string(root)) || v.GOPATH == "" {
+		t.Errorf("verification = %+v, want go version %q", v, version)
 	}
 	if built, _ := filepath.Glob(filepath.Join(cache, "??", "*")); len(built) > 0 {
 		t.Errorf("the default checks wrote %d build cache entries: they must build nothing", len(built))
@@ -48,7 +49,7 @@ func TestVerifyGoScript(t *testing.T) {
 }
 
 func TestParseVerification(t *testing.T) {
-	const good = "go version go1.24.4 linux/amd64\n/usr/local/go/1.24.4\n/home/debian/go\ncompile version go1.24.4\nlink version go1.24.4\n"
+	const good = "go1.24.4\nlinux\namd64\n/usr/local/go/1.24.4\n/home/debian/go\ncompile version go1.24.4\n"
 	v, err := parseVerification(good)
 	want := Verification{GoVersion: "go version go1.24.4 linux/amd64", GOROOT: "/usr/local/go/1.24.4", GOPATH: "/home/debian/go"}
 	if err != nil || !reflect.DeepEqual(v, want) {
@@ -56,9 +57,10 @@ func TestParseVerification(t *testing.T) {
 	}
 	for name, out := range map[string]string{
 		"nothing":          "",
-		"no tools":         "go version go1.24.4 linux/amd64\n/usr/local/go\n/home/debian/go\n",
+		"no compiler":      "go1.24.4\nlinux\namd64\n/usr/local/go\n/home/debian/go\n",
 		"another compiler": strings.Replace(good, "compile version go1.24.4", "compile version go1.23.10", 1),
-		"no linker":        strings.Replace(good, "link version go1.24.4", "bash: link: not found", 1),
+		"compiler fails":   strings.Replace(good, "compile version go1.24.4", "bash: compile: not found", 1),
+		"no release":       strings.Replace(good, "go1.24.4\n", "\n", 1),
 	} {
 		if _, err := parseVerification(out); err == nil {
 			t.Errorf("%s: parseVerification(%q) accepted it", name, out)

@@ -78,8 +78,8 @@ resource "kiln_go_host" "bench" {
     cgroup_v2 = "verify"
   }
 
-  # No verify block: the default checks (go version, go env, the compiler and
-  # the linker run), which build nothing.
+  # No verify block: the default checks (go env, the compiler's version),
+  # which build nothing.
 }
 
 output "go_version" {
