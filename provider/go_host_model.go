@@ -100,8 +100,6 @@ func (m goHostModel) spec(loginUser string) hostprep.Spec {
 	if v := m.Verify; v != nil {
 		s.VerifyBuild = v.Build.ValueBool()
 		s.TestPackages = stringsOf(v.TestPackages)
-	} else {
-		s.VerifyBuild = true
 	}
 	return s
 }

@@ -7,7 +7,10 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/defaults"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
@@ -53,5 +56,31 @@ func TestGoHostEnvIsSensitive(t *testing.T) {
 	(&goHostResource{}).Schema(context.Background(), resource.SchemaRequest{}, &resp)
 	if !resp.Schema.Attributes["env"].IsSensitive() {
 		t.Error("kiln_go_host.env is not sensitive")
+	}
+}
+
+// The build check is opt-in: without a verify block, or with one that leaves
+// build unset, the host gets the cheap checks only; build = true asks for it.
+func TestGoHostVerifyBuildIsOptIn(t *testing.T) {
+	ctx := context.Background()
+	var resp resource.SchemaResponse
+	(&goHostResource{}).Schema(ctx, resource.SchemaRequest{}, &resp)
+	build := resp.Schema.Blocks["verify"].(schema.SingleNestedBlock).Attributes["build"].(schema.BoolAttribute)
+	var d defaults.BoolResponse
+	build.Default.DefaultBool(ctx, defaults.BoolRequest{}, &d)
+	if d.PlanValue.ValueBool() {
+		t.Error("verify.build defaults to true")
+	}
+	for name, c := range map[string]struct {
+		verify *verifyModel
+		want   bool
+	}{
+		"no verify block": {nil, false},
+		"build = false":   {&verifyModel{Build: types.BoolValue(false)}, false},
+		"build = true":    {&verifyModel{Build: types.BoolValue(true)}, true},
+	} {
+		if got := (goHostModel{Verify: c.verify}).spec("debian").VerifyBuild; got != c.want {
+			t.Errorf("%s: VerifyBuild = %v, want %v", name, got, c.want)
+		}
 	}
 }

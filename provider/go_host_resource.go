@@ -78,7 +78,8 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 		MarkdownDescription: "A hardened Go build host, provisioned over SSH: verified Go toolchains side by side " +
 			"(from the module proxy checked against the checksum database, or release tarballs checked by " +
 			"SHA-256 and OpenPGP signature), the system Go environment, swap off, file limits, sysctls and " +
-			"cgroup v2, then a build and run of a small program.\n\n" +
+			"cgroup v2, then a check that the default toolchain works (the go command and its compiler run, `go env` " +
+			"read; a build and run of a small program on request, once per toolchain).\n\n" +
 			"Archives are verified on the machine running Terraform before anything touches the host, cached " +
 			"there by content (many hosts fetch each archive once), and streamed to the host, hashed and " +
 			"inspected again on the way out. The host unpacks it beside the toolchain root and renames it into " +
@@ -131,7 +132,7 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 			},
 			"verification": schema.ObjectAttribute{
 				MarkdownDescription: "What the default toolchain reported at the last apply: `go_version`, `goroot`, `gopath`, " +
-					"`build_output` of the test program (`kiln-verify-ok`) and `test_output` of `go test -short`.",
+					"`build_output` of the test program (`kiln-verify-ok` with `verify.build`, else empty) and `test_output` of `go test -short`.",
 				AttributeTypes: verificationType,
 				Computed:       true,
 			},
@@ -271,13 +272,18 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 				},
 			},
 			"verify": schema.SingleNestedBlock{
-				MarkdownDescription: "Checks run with the default toolchain, as the login user, after each apply; results in `verification`.",
+				MarkdownDescription: "Checks run with the default toolchain, as the login user, after each apply; results in " +
+					"`verification`. Without this block (or with `build = false`) the checks are the cheap ones, which build " +
+					"nothing: the go command's release, platform, `GOROOT` and `GOPATH` (`go env`), and the compiler reporting the same release (`go tool compile -V`).",
 				Attributes: map[string]schema.Attribute{
 					"build": schema.BoolAttribute{
-						MarkdownDescription: "Build and run a small program. Defaults to `true`.",
-						Optional:            true,
-						Computed:            true,
-						Default:             booldefault.StaticBool(true),
+						MarkdownDescription: "Also build and run a small program, as a first build on the host would (about half a " +
+							"minute on an emulated host: it compiles the runtime from an empty build cache). It runs once per " +
+							"toolchain: a stamp beside the toolchain records the archive digest it passed with, and later applies " +
+							"skip it while that toolchain stays installed from that archive, its `bin/go` intact. Defaults to `false`.",
+						Optional: true,
+						Computed: true,
+						Default:  booldefault.StaticBool(false),
 					},
 					"test_packages": schema.ListAttribute{
 						MarkdownDescription: "Standard library packages to run `go test -short` on, for example `[\"strings\"]`: " +

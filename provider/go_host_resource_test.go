@@ -40,8 +40,9 @@ type goHostConfig struct {
 	extra string
 	// cgroupV2 is hardening.cgroup_v2; verify when empty.
 	cgroupV2 string
-	// verifyBuild is verify.build: the build costs half a minute of an
-	// emulated guest, so only the install test asks for it.
+	// verifyBuild sets verify.build: the build costs half a minute of an
+	// emulated guest, so only the install test asks for it; the others run
+	// the default checks.
 	verifyBuild bool
 }
 
@@ -145,15 +146,20 @@ resource "kiln_go_host" "test" {
     gocache_tmpfs_mib = 256
   }
 
-  verify {
-    build = %[9]t
-  }
-
+%[9]s
   # The guest is shared by this process's tests: the next one starts from here.
   remove_on_destroy = false
 }
 %[10]s`, c.host.keyFile, c.host.knownHosts, c.host.vm.SSHHost, c.host.vm.SSHPort, c.host.vm.SSHHostKey,
-		hclList(c.versions), source, firstSet(c.cgroupV2, "verify"), c.verifyBuild, c.extra)
+		hclList(c.versions), source, firstSet(c.cgroupV2, "verify"), c.verifyBlock(), c.extra)
+}
+
+// verifyBlock is the verify block: none unless the build is asked for.
+func (c goHostConfig) verifyBlock() string {
+	if !c.verifyBuild {
+		return ""
+	}
+	return "  verify {\n    build = true\n  }\n"
 }
 
 func hclMap(m map[string]string) string {
@@ -193,12 +199,34 @@ func plansEmpty(cfg goHostConfig) resource.TestStep {
 // TestAccGoHost_install provisions the guest: two toolchains through the real
 // module proxy and checksum database, the system Go environment, swap off,
 // limits, a sysctl, cgroup v2 and a tmpfs GOCACHE, then the verification
-// build. The host is imported, and a destroy with remove_on_destroy = false
-// leaves it as it is.
+// build, which leaves a stamp naming the archive it passed with. The host is
+// imported. Without verify.build the apply runs only the cheap checks; asked
+// for again, the build is not rerun for the same toolchain. A destroy with
+// remove_on_destroy = false leaves the host as it is.
 func TestAccGoHost_install(t *testing.T) {
 	testAccPreCheck(t)
 	host := goHostGuest(t)
 	cfg := goHostConfig{host: host, versions: []string{"1.24.4", "1.23.10"}, verifyBuild: true}
+	cheap := cfg
+	cheap.verifyBuild = false
+	verified := func(buildOutput string) []statecheck.StateCheck {
+		return []statecheck.StateCheck{
+			statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("verification").AtMapKey("build_output"), knownvalue.StringExact(buildOutput)),
+			statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("verification").AtMapKey("go_version"), knownvalue.StringExact("go version go1.24.4 linux/amd64")),
+			statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("verification").AtMapKey("goroot"), knownvalue.StringExact("/usr/local/go/1.24.4")),
+			statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("verification").AtMapKey("gopath"), knownvalue.StringExact("/home/debian/go")),
+		}
+	}
+	// The stamp holds the archive digest Kiln's marker records, and its inode
+	// and change time show whether a later apply rewrote it.
+	const stamp = "/usr/local/go/1.24.4/.kiln-build"
+	const stampMatchesArchive = `read -r archive _ </usr/local/go/1.24.4/.kiln; [ "archive=$(cat ` + stamp + `)" = "$archive" ] && echo stamped`
+	var stampID string
+	captureStamp := func(*terraform.State) error {
+		var err error
+		stampID, err = loginOutput(host.vm.SSHHost, host.vm.SSHPort, host.vm.SSHHostKey, host.signer, "stat -c %i:%Z "+stamp)
+		return err
+	}
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -206,12 +234,10 @@ func TestAccGoHost_install(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				Config: cfg.String(),
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("verification").AtMapKey("build_output"), knownvalue.StringExact("kiln-verify-ok")),
-					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("verification").AtMapKey("go_version"), knownvalue.StringExact("go version go1.24.4 linux/amd64")),
+				ConfigStateChecks: append(verified("kiln-verify-ok"),
 					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("facts").AtMapKey("cgroup_mode"), knownvalue.StringExact("cgroup2fs")),
 					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("installed"), knownvalue.ListSizeExact(2)),
-				},
+				),
 				Check: resource.ComposeTestCheckFunc(
 					host.check("go version", "go version go1.24.4 linux/amd64"),
 					host.check("/usr/local/go/1.23.10/bin/go version", "go version go1.23.10 linux/amd64"),
@@ -221,6 +247,8 @@ func TestAccGoHost_install(t *testing.T) {
 					host.check("stat -fc %T /sys/fs/cgroup", "cgroup2fs"),
 					host.check("cat /proc/sys/vm/swappiness", "1"),
 					host.check("go env GOCACHE; stat -fc %T ~/.cache/go-build", "/home/debian/.cache/go-build\ntmpfs"),
+					host.check(stampMatchesArchive, "stamped"),
+					captureStamp,
 				),
 			},
 			plansEmpty(cfg),
@@ -232,6 +260,20 @@ func TestAccGoHost_install(t *testing.T) {
 				ImportStateVerifyIgnore: []string{
 					"timeouts", "ssh", "env", "hardening", "verify", "verification", "remove_on_destroy", "owner_id", "go.source",
 					"go.mirror_url", "go.index_url", "go.keyring", "go.key_fingerprint", "go.versions", "go.resolved_versions", "go.sha256",
+				},
+			},
+			{
+				Config: cheap.String(), // the default: no build
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, plancheck.ResourceActionUpdate)},
+				},
+				ConfigStateChecks: verified(""),
+			},
+			{
+				Config:            cfg.String(), // the build again: this toolchain passed it, so it does not rerun
+				ConfigStateChecks: verified("kiln-verify-ok"),
+				Check: func(s *terraform.State) error {
+					return host.check("stat -c %i:%Z "+stamp, stampID)(s)
 				},
 			},
 		},

@@ -37,7 +37,9 @@ func (r *verifyingReader) Read(p []byte) (int, error) {
 	r.h.Write(p[:n])
 	if errors.Is(err, io.EOF) {
 		if got := hex.EncodeToString(r.h.Sum(nil)); got != r.want {
-			return n, fmt.Errorf("toolchain cache object %s has sha256 %s, want %s", r.path, got, r.want)
+			// Gone, the object is fetched and verified again on the next use.
+			_ = os.Remove(r.path)
+			return n, fmt.Errorf("toolchain cache object %s has sha256 %s, want %s (removed)", r.path, got, r.want)
 		}
 	}
 	return n, err

@@ -50,6 +50,10 @@ func TestArtifactOpenAndInspect(t *testing.T) {
 	if _, err := io.Copy(io.Discard, rc); err == nil || !strings.Contains(err.Error(), "want "+a.SHA256) {
 		t.Errorf("reading a changed object: %v, want a sha256 mismatch", err)
 	}
+	// The bad object is gone, so the next use fetches and verifies it again.
+	if _, err := os.Stat(a.Path); !os.IsNotExist(err) {
+		t.Errorf("the changed object is still in the cache: %v", err)
+	}
 }
 
 func TestInspectRejectsWhatIsNotAToolchain(t *testing.T) {

@@ -30,7 +30,9 @@ type Artifact struct {
 // Cache holds verified archives by content hash, with an index from the
 // (source, version, platform) key to the hash. Fills of one key are serialized
 // across goroutines and processes by a lock file, so concurrent applies and many
-// hosts fetch an archive from its origin once.
+// hosts fetch an archive from its origin once. Lookups share the lock: hosts
+// served from the cache never queue behind one another, only behind a fill of
+// their key, and nobody holds it while an archive streams to a host.
 type Cache struct {
 	Dir string
 }
@@ -52,12 +54,17 @@ func (c *Cache) Get(key string, fill func(w io.Writer) (Artifact, error)) (Artif
 			return Artifact{}, false, fmt.Errorf("toolchain cache: %w", err)
 		}
 	}
-	unlock, err := c.lock(key)
+	if a, err := c.sharedLookup(key); err == nil {
+		return a, true, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return Artifact{}, false, err
+	}
+	unlock, err := c.lock(key, syscall.LOCK_EX)
 	if err != nil {
 		return Artifact{}, false, err
 	}
 	defer unlock()
-
+	// Another goroutine or process may have filled it while this one waited.
 	if a, err := c.lookup(key); err == nil {
 		return a, true, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -94,6 +101,17 @@ func (c *Cache) Get(key string, fill func(w io.Writer) (Artifact, error)) (Artif
 	return a, false, nil
 }
 
+// sharedLookup is lookup under the key's lock shared with other readers: it
+// waits only for a fill in progress.
+func (c *Cache) sharedLookup(key string) (Artifact, error) {
+	unlock, err := c.lock(key, syscall.LOCK_SH)
+	if err != nil {
+		return Artifact{}, err
+	}
+	defer unlock()
+	return c.lookup(key)
+}
+
 func (c *Cache) lookup(key string) (Artifact, error) {
 	data, err := os.ReadFile(c.indexPath(key))
 	if err != nil {
@@ -111,19 +129,20 @@ func (c *Cache) lookup(key string) (Artifact, error) {
 		return Artifact{}, err
 	}
 	if info.Size() != a.Size {
-		_ = os.Remove(a.Path)
 		return Artifact{}, fmt.Errorf("toolchain cache object %s has %d bytes, want %d: %w", a.Path, info.Size(), a.Size, fs.ErrNotExist)
 	}
 	return a, nil
 }
 
-func (c *Cache) lock(key string) (func(), error) {
+// lock takes the key's lock file, exclusively (syscall.LOCK_EX) or shared
+// (syscall.LOCK_SH), and returns its release.
+func (c *Cache) lock(key string, how int) (func(), error) {
 	name := filepath.Join(c.Dir, "locks", strings.TrimSuffix(filepath.Base(c.indexPath(key)), ".json")+".lock")
 	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("toolchain cache lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("toolchain cache lock: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 )
 
 // Fetcher gets verified toolchain archives into its cache, fetching each from
@@ -60,11 +61,17 @@ func (f *Fetcher) FromMirror(ctx context.Context, m Mirror, version, goos, goarc
 }
 
 func (f *Fetcher) get(ctx context.Context, key string, fill func(io.Writer) (Artifact, error)) (Artifact, error) {
+	start := time.Now()
 	a, hit, err := f.Cache.Get(key, fill)
-	if err == nil && hit {
-		f.log(ctx, "toolchain archive from cache", "version", a.Version, "sha256", a.SHA256)
+	if err != nil {
+		return a, err
 	}
-	return a, err
+	msg := "toolchain archive fetched and verified"
+	if hit {
+		msg = "toolchain archive from cache"
+	}
+	f.log(ctx, msg, "version", a.Version, "sha256", a.SHA256, "seconds", float64(time.Since(start).Milliseconds())/1000)
+	return a, nil
 }
 
 func (f *Fetcher) scratch() string { return filepath.Join(f.Cache.Dir, "tmp") }

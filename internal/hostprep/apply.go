@@ -53,19 +53,17 @@ func (h *Host) ReadFacts(ctx context.Context, spec Spec) (Facts, error) {
 	return f, h.Target.Secrets.Error(err)
 }
 
-// Verification is what the default toolchain reported after the run.
-type Verification struct {
-	GoVersion   string // `go version`
-	GOROOT      string
-	GOPATH      string
-	BuildOutput string // what the small program printed
-	TestOutput  string // `go test -short` output, when packages were given
-}
-
 func (h *Host) log(ctx context.Context, msg string, args ...any) {
 	if h.Log != nil {
 		h.Log.InfoContext(ctx, msg, h.Target.Secrets.Args(append(args, "host", h.Target.Addr))...)
 	}
+}
+
+// took logs that step ended on this host and how long it took since start:
+// a fleet's logs show, host by host, where the time went.
+func (h *Host) took(ctx context.Context, step string, start time.Time, args ...any) {
+	seconds := float64(time.Since(start).Milliseconds()) / 1000
+	h.log(ctx, "step done", append([]any{"step", step, "seconds", seconds}, args...)...)
 }
 
 // Apply brings the host to spec, touching only what differs from what it
@@ -83,7 +81,8 @@ func (h *Host) apply(ctx context.Context, spec Spec) (Facts, Verification, error
 	if err := spec.Validate(); err != nil {
 		return Facts{}, Verification{}, err
 	}
-	facts, err := readFacts(ctx, h.client, spec)
+	begin := time.Now()
+	facts, err := h.readFacts(ctx, spec)
 	if err != nil {
 		return Facts{}, Verification{}, err
 	}
@@ -103,8 +102,13 @@ func (h *Host) apply(ctx context.Context, spec Spec) (Facts, Verification, error
 		}
 		installed[v] = true
 	}
-	if err := h.configure(ctx, spec, facts, envFile, installed); err != nil {
-		return facts, Verification{}, err
+	if b := configureSteps(spec, facts, envFile, installed); len(b.steps) > 0 {
+		start := time.Now()
+		h.log(ctx, "configuring the host", "steps", b.names())
+		if err := b.run(ctx, h.client); err != nil {
+			return facts, Verification{}, err
+		}
+		h.took(ctx, "configure", start, "steps", b.names())
 	}
 	switch {
 	case spec.CgroupV2 == "enable" && !facts.CgroupV2():
@@ -116,16 +120,29 @@ func (h *Host) apply(ctx context.Context, spec Spec) (Facts, Verification, error
 			h.client.Host(), facts.CgroupFS)
 	}
 
-	if facts, err = readFacts(ctx, h.client, spec); err != nil {
+	if facts, err = h.readFacts(ctx, spec); err != nil {
 		return facts, Verification{}, err
 	}
-	verification, err := h.verify(ctx, spec)
+	verification, err := h.verify(ctx, spec, facts)
+	if err == nil {
+		h.took(ctx, "apply", begin, "installed", len(installed))
+	}
 	return facts, verification, err
 }
 
-// configure makes every change besides toolchain installs that the facts
-// call for, in one batch; envFile is the rendered go.env.
-func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, envFile string, installed map[string]bool) error {
+// readFacts reads the host's facts and logs how long it took.
+func (h *Host) readFacts(ctx context.Context, spec Spec) (Facts, error) {
+	start := time.Now()
+	f, err := readFacts(ctx, h.client, spec)
+	if err == nil {
+		h.took(ctx, "read facts", start)
+	}
+	return f, err
+}
+
+// configureSteps are the changes besides toolchain installs that the facts
+// call for, to run in one batch; envFile is the rendered go.env.
+func configureSteps(spec Spec, facts Facts, envFile string, installed map[string]bool) batch {
 	observed := facts.Observed(spec)
 	var b batch
 	for _, v := range spec.Versions {
@@ -144,11 +161,17 @@ func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, envFile st
 		b.add("swap off", swapOffScript)
 	}
 	// Both limits are compared, declared or not: the files also drop a limit
-	// that is no longer declared.
-	if (spec.NoFile > 0 || spec.NProc > 0) && (facts.NoFile != spec.NoFile || facts.NProc != spec.NProc) {
-		b.add("write limits", writeFileScript, limitsPath, limitsFile(spec.NoFile, spec.NProc))
-		b.add("write service limits", writeFileScript, systemdLimitsPath, systemdLimitsFile(spec.NoFile, spec.NProc))
-		b.add("reload systemd", reexecSystemdScript)
+	// that is no longer declared. Each file is rewritten only when it differs,
+	// and systemd, whose re-exec takes seconds on a slow host, re-executes
+	// only for its own.
+	if limits := (Limits{spec.NoFile, spec.NProc}); spec.NoFile > 0 || spec.NProc > 0 {
+		if facts.LoginLimits != limits {
+			b.add("write limits", writeFileScript, limitsPath, limitsFile(spec.NoFile, spec.NProc))
+		}
+		if facts.ServiceLimits != limits {
+			b.add("write service limits", writeFileScript, systemdLimitsPath, systemdLimitsFile(spec.NoFile, spec.NProc))
+			b.add("reload systemd", reexecSystemdScript)
+		}
 	}
 	if len(spec.Sysctls) > 0 && !maps.Equal(observed.Sysctls, spec.Sysctls) {
 		b.add("write sysctls", writeFileScript, sysctlPath, sysctlFile(spec.Sysctls))
@@ -157,11 +180,7 @@ func (h *Host) configure(ctx context.Context, spec Spec, facts Facts, envFile st
 	if spec.GoCacheTmpfsMiB > 0 && observed.GoCacheTmpfsMiB != spec.GoCacheTmpfsMiB {
 		b.add("mount tmpfs GOCACHE", goCacheTmpfsScript, spec.GoCacheUser, strconv.Itoa(spec.GoCacheTmpfsMiB))
 	}
-	if len(b.steps) == 0 {
-		return nil
-	}
-	h.log(ctx, "configuring the host", "steps", b.names())
-	return b.run(ctx, h.client)
+	return b
 }
 
 // claim records on the host that spec's owner holds its versions, before any
@@ -185,19 +204,21 @@ func (h *Host) claim(ctx context.Context, spec Spec, facts Facts) error {
 // on the verdict line that follows the archive. An archive the host fetches
 // itself is hashed, and its go command run, on the host.
 func (h *Host) install(ctx context.Context, root, version, goEnv string, facts Facts) error {
+	start := time.Now()
 	archive, err := h.fetch(ctx, version, facts)
 	if err != nil {
 		return err
 	}
+	h.took(ctx, "fetch go"+version, start)
 	step := "install go" + version
-	fields := map[string]any{"version": version, "archive_sha256": archive.SHA256}
+	fields := []any{"version", version, "archive_sha256", archive.SHA256}
 	args := []string{root, version, archive.SHA256, goEnv, markerName}
 	var (
 		stdin  io.Reader
 		sealed *sealedArchive
 	)
 	if archive.URL != "" {
-		fields["fetched_by_host_from"] = archive.URL
+		fields = append(fields, "fetched_by_host_from", archive.URL)
 		args = append(args, "fetch", archive.URL)
 	} else {
 		rc, err := archive.Open()
@@ -210,8 +231,8 @@ func (h *Host) install(ctx context.Context, root, version, goEnv string, facts F
 		stdin = sealed
 		args = append(args, "stream", strconv.FormatInt(archive.Size, 10))
 	}
-	h.log(ctx, "installing toolchain", fields)
-	start := time.Now()
+	h.log(ctx, "installing toolchain", fields...)
+	start = time.Now()
 	if _, err := h.client.RunInput(ctx, step, remote.BashCommand(installScript, args...), stdin); err != nil {
 		if sealed != nil {
 			if refused := sealed.refusal(); refused != nil {
@@ -221,6 +242,7 @@ func (h *Host) install(ctx context.Context, root, version, goEnv string, facts F
 		return err
 	}
 	h.log(ctx, "installed toolchain", "version", version, "seconds", time.Since(start).Seconds())
+	h.took(ctx, step, start)
 	return nil
 }
 
@@ -281,38 +303,4 @@ func (h *Host) reboot(ctx context.Context) error {
 	}
 	h.log(ctx, "back after reboot")
 	return nil
-}
-
-// verify runs the default toolchain as the login user, as a build there would.
-func (h *Host) verify(ctx context.Context, spec Spec) (Verification, error) {
-	if spec.Default == "" {
-		return Verification{}, nil
-	}
-	goBin := spec.Root + "/" + spec.Default + "/bin/go"
-	out, err := h.client.RunAsUser(ctx, "verify go version", remote.BashCommand(goVersionScript, goBin))
-	if err != nil {
-		return Verification{}, err
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	var v Verification
-	if len(lines) == 3 {
-		v.GoVersion, v.GOROOT, v.GOPATH = lines[0], lines[1], lines[2]
-	}
-	if spec.VerifyBuild {
-		h.log(ctx, "building and running a test program")
-		out, err := h.client.RunAsUser(ctx, "verify build", remote.BashCommand(verifyBuildScript, goBin))
-		if err != nil {
-			return v, err
-		}
-		v.BuildOutput = strings.TrimSpace(out)
-	}
-	if len(spec.TestPackages) > 0 {
-		h.log(ctx, "testing std packages", "packages", spec.TestPackages)
-		out, err := h.client.RunAsUser(ctx, "verify go test", remote.BashCommand(goTestScript, append([]string{goBin}, spec.TestPackages...)...))
-		if err != nil {
-			return v, err
-		}
-		v.TestOutput = strings.TrimSpace(out)
-	}
-	return v, nil
 }

@@ -17,6 +17,9 @@ const (
 	systemdLimitsPath = "/etc/systemd/system.conf.d/90-kiln.conf"
 	sysctlPath        = "/etc/sysctl.d/90-kiln.conf"
 	markerName        = ".kiln" // in each toolchain Kiln installed
+	// buildStampName, beside the marker, holds the SHA-256 of the archive
+	// whose toolchain built and ran the verification program.
+	buildStampName = markerName + "-build"
 )
 
 // Toolchain is a Go version Kiln installed, as found on the host.
@@ -26,10 +29,19 @@ type Toolchain struct {
 	// InstalledGoSHA256 is bin/go's hash at install; GoSHA256 is its hash now.
 	InstalledGoSHA256, GoSHA256 string
 	Env                         map[string]string // its go.env
+	// BuiltArchiveSHA256 is the archive whose toolchain passed the
+	// verification build here, empty when none did.
+	BuiltArchiveSHA256 string
 }
 
 // Intact reports whether bin/go is still the binary Kiln installed.
 func (t Toolchain) Intact() bool { return t.GoSHA256 != "" && t.GoSHA256 == t.InstalledGoSHA256 }
+
+// BuildVerified reports whether this very toolchain, installed from this
+// archive and intact, already passed the verification build.
+func (t Toolchain) BuildVerified() bool {
+	return t.Intact() && t.ArchiveSHA256 != "" && t.BuiltArchiveSHA256 == t.ArchiveSHA256
+}
 
 // Facts is what a host looks like, as far as Kiln manages it.
 type Facts struct {
@@ -47,13 +59,20 @@ type Facts struct {
 	// NoFile and NProc are the limits Kiln's files set, 0 when a file is
 	// missing and -1 when the files disagree with each other.
 	NoFile, NProc int
-	Sysctls       map[string]string
+	// LoginLimits are what the PAM limits file sets, ServiceLimits what the
+	// systemd one sets: each file is rewritten only when it differs.
+	LoginLimits, ServiceLimits Limits
+	Sysctls                    map[string]string
 	// Claims lists, by owner, the versions each resource on the host holds.
 	Claims map[string][]string
 	// GoCacheTmpfsMiB is the size of the tmpfs on the build user's GOCACHE,
 	// 0 unless one is mounted there and listed in /etc/fstab.
 	GoCacheTmpfsMiB int
 }
+
+// Limits are the limits one of Kiln's files sets, 0 where it sets none and -1
+// where its soft and hard values differ.
+type Limits struct{ NoFile, NProc int }
 
 // SwapOff reports whether no swap is active or configured in fstab.
 func (f Facts) SwapOff() bool { return f.ActiveSwaps == 0 && f.FstabSwaps == 0 }
@@ -141,6 +160,8 @@ func parseFacts(out string) Facts {
 					t.ArchiveSHA256 = v
 				case "go":
 					t.InstalledGoSHA256 = v
+				case "built":
+					t.BuiltArchiveSHA256 = v
 				}
 			}
 			if t.Env == nil {
@@ -178,8 +199,10 @@ func parseFacts(out string) Facts {
 			f.GoCacheTmpfsMiB = tmpfsMiB(value)
 		}
 	}
-	f.NoFile = agreed(limits["soft nofile"], limits["hard nofile"], limits["DefaultLimitNOFILE"])
-	f.NProc = agreed(limits["soft nproc"], limits["hard nproc"], limits["DefaultLimitNPROC"])
+	f.LoginLimits = Limits{agreed(limits["soft nofile"], limits["hard nofile"]), agreed(limits["soft nproc"], limits["hard nproc"])}
+	f.ServiceLimits = Limits{limits["DefaultLimitNOFILE"], limits["DefaultLimitNPROC"]}
+	f.NoFile = agreed(f.LoginLimits.NoFile, f.ServiceLimits.NoFile)
+	f.NProc = agreed(f.LoginLimits.NProc, f.ServiceLimits.NProc)
 	return f
 }
 
@@ -196,14 +219,11 @@ func tmpfsMiB(options string) int {
 	return 0
 }
 
-// agreed is the common value of a limit's settings, 0 when none is set and -1
-// when they differ.
-func agreed(values ...int) int {
-	if values[0] == 0 && values[1] == 0 && values[2] == 0 {
-		return 0
-	}
-	if values[0] == values[1] && values[1] == values[2] {
-		return values[0]
+// agreed is the common value of two settings of a limit, 0 when neither is
+// set and -1 when they differ.
+func agreed(a, b int) int {
+	if a == b {
+		return a
 	}
 	return -1
 }

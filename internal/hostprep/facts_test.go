@@ -113,24 +113,9 @@ func TestGoEnvFileKeepsGoDefaults(t *testing.T) {
 // is recomputed once it is rewritten.
 func TestFactsScript(t *testing.T) {
 	root := t.TempDir()
-	dir := filepath.Join(root, "1.24.4")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	goBin := filepath.Join(dir, "bin", "go")
-	if err := os.WriteFile(goBin, []byte("genuine"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fp, err := exec.Command("stat", "-c", "%i:%s:%.9Z", goBin).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
 	recorded := strings.Repeat("a", 64) // not the real hash: proves it is reused
-	marker := "archive=111 go=" + recorded + " stat=" + strings.TrimSpace(string(fp)) + "\n"
-	if err := os.WriteFile(filepath.Join(dir, markerName), []byte(marker), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "go.env"), []byte("# Managed by Kiln.\nGOPROXY=off\n\n"), 0o644); err != nil {
+	goBin := layToolchain(t, root, "1.24.4", "111", recorded)
+	if err := os.WriteFile(filepath.Join(root, "1.24.4", "go.env"), []byte("# Managed by Kiln.\nGOPROXY=off\n\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("1.24.4", filepath.Join(root, "current")); err != nil {
@@ -159,6 +144,30 @@ func TestFactsScript(t *testing.T) {
 	}
 }
 
+// layToolchain lays out root/version as scripts/install.sh leaves it: a
+// bin/go, and Kiln's marker recording archive, recordedGo as bin/go's hash and
+// bin/go's inode, size and change time. It returns bin/go's path.
+func layToolchain(t *testing.T, root, version, archive, recordedGo string) string {
+	t.Helper()
+	dir := filepath.Join(root, version)
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	goBin := filepath.Join(dir, "bin", "go")
+	if err := os.WriteFile(goBin, []byte("genuine"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := exec.Command("stat", "-c", "%i:%s:%.9Z", goBin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := "archive=" + archive + " go=" + recordedGo + " stat=" + strings.TrimSpace(string(fp)) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, markerName), []byte(marker), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return goBin
+}
+
 // runFactsScript runs scripts/facts.sh here as Kiln runs it on a host.
 func runFactsScript(t *testing.T, root, cacheUser string, sysctls ...string) string {
 	t.Helper()
@@ -177,4 +186,14 @@ func TestFactsScriptKeepsBadUserNamesOutOfEval(t *testing.T) {
 		t.Error("an invalid GOCACHE user name ran as a command")
 	}
 	runFactsScript(t, t.TempDir(), "root") // a valid name is looked up without error
+}
+
+func TestLimitsReadPerFile(t *testing.T) {
+	f := parseFacts("limits=* soft nofile 1024\nlimits=* hard nofile 1024\nsdlimits=DefaultLimitNOFILE=65536\nsdlimits=DefaultLimitNPROC=4096\n")
+	if f.LoginLimits != (Limits{NoFile: 1024}) || f.ServiceLimits != (Limits{NoFile: 65536, NProc: 4096}) {
+		t.Errorf("login %+v, service %+v", f.LoginLimits, f.ServiceLimits)
+	}
+	if f.NoFile != -1 || f.NProc != -1 {
+		t.Errorf("NoFile %d NProc %d, want -1 for files that disagree", f.NoFile, f.NProc)
+	}
 }

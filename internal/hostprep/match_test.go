@@ -2,6 +2,7 @@ package hostprep
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -37,5 +38,28 @@ func TestObserved(t *testing.T) {
 	}
 	if v := facts.IntactVersions(); !reflect.DeepEqual(v, []string{"1.24.4"}) {
 		t.Errorf("IntactVersions = %v", v)
+	}
+}
+
+// Login limits and service limits are separate files: a change to one
+// rewrites it alone, and systemd re-executes only for its own.
+func TestConfigureLimits(t *testing.T) {
+	spec := Spec{Root: DefaultRoot, NoFile: 65536}
+	set := Limits{NoFile: 65536}
+	for name, c := range map[string]struct {
+		login, service Limits
+		want           []string
+	}{
+		"in place":      {set, set, nil},
+		"login edited":  {Limits{NoFile: 1024}, set, []string{"write limits"}},
+		"service gone":  {set, Limits{}, []string{"write service limits", "reload systemd"}},
+		"both missing":  {Limits{}, Limits{}, []string{"write limits", "write service limits", "reload systemd"}},
+		"nproc dropped": {Limits{NoFile: 65536, NProc: 4096}, set, []string{"write limits"}},
+	} {
+		facts := Facts{LoginLimits: c.login, ServiceLimits: c.service}
+		b := configureSteps(spec, facts, "", nil)
+		if got := b.names(); !slices.Equal(got, c.want) {
+			t.Errorf("%s: steps %v, want %v", name, got, c.want)
+		}
 	}
 }

@@ -22,8 +22,6 @@ var (
 	factsScript string
 	//go:embed scripts/go-test.sh
 	goTestScript string
-	//go:embed scripts/go-version.sh
-	goVersionScript string
 	//go:embed scripts/gocache-tmpfs.sh
 	goCacheTmpfsScript string
 	//go:embed scripts/install.sh
@@ -42,6 +40,8 @@ var (
 	uninstallScript string
 	//go:embed scripts/verify-build.sh
 	verifyBuildScript string
+	//go:embed scripts/verify-go.sh
+	verifyGoScript string
 	//go:embed scripts/write-file.sh
 	writeFileScript string
 )

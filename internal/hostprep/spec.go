@@ -42,8 +42,9 @@ type Spec struct {
 	// and a reboot when needed) or "ignore".
 	CgroupV2 string
 
-	// Verify builds and runs a small program with the default toolchain and runs
-	// `go test -short` on TestPackages.
+	// VerifyBuild builds and runs a small program with the default toolchain,
+	// once per toolchain (a stamp records the archive it passed with), besides
+	// the cheap checks every apply runs; TestPackages get `go test -short`.
 	VerifyBuild  bool
 	TestPackages []string
 }

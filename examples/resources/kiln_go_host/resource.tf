@@ -30,6 +30,9 @@ resource "kiln_go_host" "builder" {
     gocache_user      = "debian"
   }
 
+  # Every apply checks the default toolchain cheaply (go env, the compiler's
+  # version); build also compiles and runs a small program, once
+  # per toolchain, and test_packages run `go test -short`.
   verify {
     build         = true
     test_packages = ["strings"]

@@ -61,6 +61,9 @@ for d in "$root"/*/; do
 	[ -f "$d/$marker" ] || continue
 	v=${d##*/}
 	read -r recorded <"$d/$marker"
+	# The archive a build was verified with (scripts/verify-build.sh).
+	built=
+	if [ -f "$d/$marker-build" ]; then read -r built <"$d/$marker-build" || true; fi
 	sum=-
 	if [ -n "${fingerprint[$d/bin/go]:-}" ]; then
 		case " $recorded " in
@@ -68,7 +71,7 @@ for d in "$root"/*/; do
 		*) sum=$(sha256sum "$d/bin/go" | cut -d' ' -f1) ;;
 		esac
 	fi
-	echo "toolchain=$v $sum $recorded"
+	echo "toolchain=$v $sum $recorded${built:+ built=$built}"
 	if [ -f "$d/go.env" ]; then
 		while read -r line; do
 			case $line in "#"* | "") ;; *) echo "goenv=$v $line" ;; esac

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds and runs a small program with a go command. println keeps the build to
-# the runtime's packages: under emulation a program importing fmt takes
-# minutes to build from a cold cache.
+# Builds and runs a small program with a go command: the opt-in part of the
+# verification, since it compiles the runtime from a cold build cache (half a
+# minute on an emulated host). println keeps the build to the runtime's
+# packages: a program importing fmt takes minutes there.
 # Arguments: the go binary.
 set -e
 d=$(mktemp -d)
