@@ -53,6 +53,13 @@ func (h *Host) ReadFacts(ctx context.Context, spec Spec) (Facts, error) {
 	return f, h.Target.Secrets.Error(err)
 }
 
+// ReadFactsOn reads the facts of the host at the other end of c, as far as
+// spec manages them, for engines that hold their own connection (a build
+// pool's probe, logged in as its build user).
+func ReadFactsOn(ctx context.Context, c *remote.Client, spec Spec) (Facts, error) {
+	return readFacts(ctx, c, spec)
+}
+
 // Verification is what the default toolchain reported after the run.
 type Verification struct {
 	GoVersion   string // `go version`
