@@ -34,7 +34,9 @@ const DefaultBuildUser = "kiln-build"
 
 // Farm is the build farm of one control namespace.
 type Farm struct {
+	Control  string // the control namespace Records keeps
 	Records  Store
+	Projects Projects // nil when there is no cluster for projects
 	Registry oci.Registry
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger

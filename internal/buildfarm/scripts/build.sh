@@ -85,10 +85,12 @@ if ((${#envs[@]})); then export "${envs[@]}"; fi
 export GOTOOLCHAIN=local
 setsid "${cmd[@]}" </dev/null >&2 &
 pid=$!
+# Background commands read /dev/null unless told otherwise: the watcher reads
+# what is left of standard input, explicitly.
 (
 	cat >/dev/null 2>&1
 	kill -KILL -- -"$pid" 2>/dev/null
-) &
+) <&0 &
 watcher=$!
 wait "$pid"
 status=$?
