@@ -508,15 +508,16 @@ func (f *Farm) Exists(ctx context.Context, ref string) (bool, error) {
 	return f.Registry.Exists(ctx, ref)
 }
 
-// buildKey names a build's series: its project and service, or its name.
-func buildKey(r Result) string {
+// Series names a build's series, which numbers count in: its project and
+// service ("shop.backend"), or its name.
+func (r Result) Series() string {
 	if r.Name != "" {
 		return r.Name
 	}
 	return r.Project + "." + r.Service
 }
 
-func buildRecordName(r Result) string { return fmt.Sprintf("kiln-build-%s-%d", buildKey(r), r.Number) }
+func buildRecordName(r Result) string { return fmt.Sprintf("kiln-build-%s-%d", r.Series(), r.Number) }
 
 func buildLabels(r Result) map[string]string {
 	l := map[string]string{label.Kind: kindBuild, labelStatus: r.Status}
