@@ -286,7 +286,9 @@ func (r *buildResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 						Optional:            true, PlanModifiers: replaceString,
 					},
 					"ldflags": schema.StringAttribute{
-						MarkdownDescription: "Linker flags, e.g. `-s -w -X main.version=1.2.3` (`-buildid=` is always added).",
+						MarkdownDescription: "Linker flags, e.g. `-s -w -X main.version=1.2.3` (`-buildid=` is always added). A Go " +
+							"template with ko's names for the commit: `{{.Git.FullCommit}}`, `{{.Git.ShortCommit}}`, `{{.Git.Branch}}`, " +
+							"`{{.Git.CommitDate}}` (RFC 3339, UTC) and `{{.Git.CommitTimestamp}}` (Unix seconds), so a stamp stays reproducible.",
 						Optional:            true, PlanModifiers: replaceString,
 					},
 					"tags": schema.ListAttribute{
@@ -387,10 +389,13 @@ func (r *buildResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		return
 	}
 	spec.Source.Commit = ""
-	planned, err := farm.Plan(ctx, &spec)
+	planned, warnings, err := farm.Plan(ctx, &spec, false)
 	if err != nil {
 		addBuildError(&resp.Diagnostics, "Invalid build", err)
 		return
+	}
+	for _, w := range warnings {
+		resp.Diagnostics.AddWarning("Build checked in part", w)
 	}
 	var state *buildModel
 	if !req.State.Raw.IsNull() {
@@ -432,7 +437,7 @@ func (r *buildResource) Create(ctx context.Context, req resource.CreateRequest, 
 	// The build takes the commit the plan showed, not the branch's tip now;
 	// Plan only fills in the project's pool labels.
 	commit := spec.Source.Commit
-	if _, err := farm.Plan(ctx, &spec); err != nil {
+	if _, _, err := farm.Plan(ctx, &spec, true); err != nil {
 		addBuildError(&resp.Diagnostics, "Invalid build", err)
 		return
 	}

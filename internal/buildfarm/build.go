@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
@@ -283,7 +284,11 @@ func (f *Farm) runOn(ctx context.Context, spec BuildSpec, c candidate, version s
 	args := []string{c.host.Workspace, strconv.Itoa(max(c.host.Concurrency, 1)), "0",
 		path.Join(c.host.GoRoot, version), strconv.FormatInt(src.time.Unix(), 10)}
 	if g := spec.Go; g != nil {
-		args = append(args, "go", g.Package, binaryName(g.Package), g.LDFlags, strings.Join(g.Tags, ","), boolDigit(g.CGO))
+		ldflags, err := expandLDFlags(g.LDFlags, spec.Source, src)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "go", g.Package, binaryName(g.Package), ldflags, strings.Join(g.Tags, ","), boolDigit(g.CGO))
 	} else {
 		args = append(args, append([]string{"script", spec.Script}, spec.Artifacts...)...)
 	}
@@ -310,6 +315,36 @@ func (f *Farm) runOn(ctx context.Context, spec BuildSpec, c candidate, version s
 		return nil, &BuildError{Host: c.host.Addr, Step: "receive the results", ExitCode: -1, LogTail: res.LogTail, Err: xerr}
 	}
 	return files, nil
+}
+
+// LDFlagsData is what go.ldflags may use as a Go template, under ko's names:
+// {{.Git.FullCommit}}, {{.Git.ShortCommit}}, {{.Git.Branch}},
+// {{.Git.CommitDate}} (RFC 3339, UTC) and {{.Git.CommitTimestamp}} (Unix
+// seconds). All come from the commit, so the binary stays reproducible.
+type LDFlagsData struct {
+	Git struct {
+		FullCommit, ShortCommit, Branch, CommitDate string
+		CommitTimestamp                             int64
+	}
+}
+
+func expandLDFlags(flags string, s Source, src source) (string, error) {
+	if !strings.Contains(flags, "{{") {
+		return flags, nil
+	}
+	t, err := template.New("ldflags").Option("missingkey=error").Parse(flags)
+	if err != nil {
+		return "", fieldError("go.ldflags", "%v", err)
+	}
+	var d LDFlagsData
+	d.Git.FullCommit, d.Git.Branch = s.Commit, src.branch
+	d.Git.ShortCommit = s.Commit[:min(12, len(s.Commit))]
+	d.Git.CommitDate, d.Git.CommitTimestamp = src.time.UTC().Format(time.RFC3339), src.time.Unix()
+	var b strings.Builder
+	if err := t.Execute(&b, d); err != nil {
+		return "", fieldError("go.ldflags", "%v", err)
+	}
+	return b.String(), nil
 }
 
 func boolDigit(b bool) string {

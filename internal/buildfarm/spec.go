@@ -147,35 +147,43 @@ type Planned struct {
 // Plan checks spec against the world as a plan can: the ref resolves, the
 // project has the service, some pool host has the labels and the Go version.
 // It sets spec.Source.Commit and spec.PoolLabels. Errors are FieldErrors.
-func (f *Farm) Plan(ctx context.Context, spec *BuildSpec) (Planned, error) {
+//
+// A plan may come before the project or the pool exists (they are created in
+// the same apply): unless strict, a project without a record, or no pool
+// with the labels, is a warning, and the build checks again when it runs.
+func (f *Farm) Plan(ctx context.Context, spec *BuildSpec, strict bool) (Planned, []string, error) {
 	if err := spec.Validate(); err != nil {
-		return Planned{}, err
+		return Planned{}, nil, err
 	}
 	var p Planned
+	var warnings []string
 	switch src := &spec.Source; {
 	case src.Git != nil:
 		ref, err := src.Git.Resolve(ctx, src.Ref)
 		if err != nil {
-			return Planned{}, &FieldError{Field: "source.git.ref", Err: err}
+			return Planned{}, nil, &FieldError{Field: "source.git.ref", Err: err}
 		}
 		src.Commit, p.Commit = ref.Commit, ref.Commit
 	default:
 		h, err := gitsource.HashDir(src.Path)
 		if err != nil {
-			return Planned{}, &FieldError{Field: "source.path", Err: err}
+			return Planned{}, nil, &FieldError{Field: "source.path", Err: err}
 		}
 		p.SourceHash = h
 	}
 	if spec.Project != "" {
 		if f.Projects == nil {
-			return Planned{}, errors.New("builds of a project need the provider's kubernetes block")
+			return Planned{}, nil, errors.New("builds of a project need the provider's kubernetes block")
 		}
 		proj, err := f.Projects.ReadProject(ctx, f.Control, spec.Project)
-		if err != nil {
-			return Planned{}, &FieldError{Field: "project", Err: err}
+		switch {
+		case errors.Is(err, delivery.ErrNotFound) && !strict:
+			return p, []string{fmt.Sprintf("project %s has no record in %s yet: its service and build pool are checked when the build runs", spec.Project, f.Control)}, nil
+		case err != nil:
+			return Planned{}, nil, &FieldError{Field: "project", Err: err}
 		}
 		if _, ok := proj.Services[spec.Service]; !ok {
-			return Planned{}, fieldError("service", "project %s has no service %q (it has %s)", spec.Project, spec.Service,
+			return Planned{}, nil, fieldError("service", "project %s has no service %q (it has %s)", spec.Project, spec.Service,
 				strings.Join(slices.Sorted(maps.Keys(proj.Services)), ", "))
 		}
 		if spec.PoolLabels == nil {
@@ -184,9 +192,13 @@ func (f *Farm) Plan(ctx context.Context, spec *BuildSpec) (Planned, error) {
 	}
 	p.PoolLabels = spec.PoolLabels
 	if _, _, err := f.candidates(ctx, spec.PoolLabels, spec.GoVersion); err != nil {
-		return Planned{}, err
+		var fe *FieldError
+		if !strict && errors.As(err, &fe) && fe.Field == "pool_labels" {
+			return p, append(warnings, err.Error()+": checked again when the build runs (the pool may be created in this apply)"), nil
+		}
+		return Planned{}, nil, err
 	}
-	return p, nil
+	return p, warnings, nil
 }
 
 // candidate is a host a build may run on.

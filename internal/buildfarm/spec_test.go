@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
@@ -78,11 +79,11 @@ func TestPlan_projectService(t *testing.T) {
 	f := farmWithPools(t, Pool{Name: "a", Labels: map[string]string{"team": "shop"}, Hosts: []PoolHost{{Addr: "h1:22", GoVersions: []string{"1.24.4"}}}})
 	dir := t.TempDir()
 	spec := BuildSpec{Project: "shop", Service: "frontend", GoVersion: "1.24", Source: Source{Path: dir}, Go: &GoBuild{Package: "."}}
-	if _, err := f.Plan(context.Background(), &spec); fieldOf(err) != "service" || !strings.Contains(err.Error(), "backend") {
+	if _, _, err := f.Plan(context.Background(), &spec, true); fieldOf(err) != "service" || !strings.Contains(err.Error(), "backend") {
 		t.Errorf("unknown service: %v", err)
 	}
 	spec.Service = "backend"
-	p, err := f.Plan(context.Background(), &spec)
+	p, _, err := f.Plan(context.Background(), &spec, true)
 	if err != nil || p.PoolLabels["team"] != "shop" || !strings.HasPrefix(p.SourceHash, "sha256:") {
 		t.Errorf("plan: %+v %v", p, err)
 	}
@@ -136,5 +137,17 @@ func TestBranchName(t *testing.T) {
 		if got := branchName(ref, commit); got != want {
 			t.Errorf("branchName(%q) = %q, want %q", ref, got, want)
 		}
+	}
+}
+
+func TestExpandLDFlags(t *testing.T) {
+	commit := strings.Repeat("c", 40)
+	src := source{time: time.Unix(1700000000, 0), branch: "main"}
+	got, err := expandLDFlags("-X main.buildStamp={{.Git.CommitDate}} -X main.rev={{.Git.ShortCommit}}@{{.Git.CommitTimestamp}}", Source{Commit: commit}, src)
+	if want := "-X main.buildStamp=2023-11-14T22:13:20Z -X main.rev=cccccccccccc@1700000000"; err != nil || got != want {
+		t.Errorf("got %q (%v), want %q", got, err, want)
+	}
+	if _, err := expandLDFlags("{{.Nope}}", Source{Commit: commit}, src); fieldOf(err) != "go.ldflags" {
+		t.Errorf("unknown field: %v", err)
 	}
 }
