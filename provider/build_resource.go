@@ -289,7 +289,7 @@ func (r *buildResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 						MarkdownDescription: "Linker flags, e.g. `-s -w -X main.version=1.2.3` (`-buildid=` is always added). A Go " +
 							"template with ko's names for the commit: `{{.Git.FullCommit}}`, `{{.Git.ShortCommit}}`, `{{.Git.Branch}}`, " +
 							"`{{.Git.CommitDate}}` (RFC 3339, UTC) and `{{.Git.CommitTimestamp}}` (Unix seconds), so a stamp stays reproducible.",
-						Optional:            true, PlanModifiers: replaceString,
+						Optional: true, PlanModifiers: replaceString,
 					},
 					"tags": schema.ListAttribute{
 						MarkdownDescription: "Build tags.",

@@ -260,7 +260,9 @@ func TestAccBuild_farm(t *testing.T) {
 						return b.checkImage(t, attrs, second)
 					},
 					resource.TestCheckResourceAttr("kiln_build.tool", "artifact_files.dist/go-version.size", "32"),
-					func(s *terraform.State) error { return b.checkArtifacts(s.RootModule().Resources["kiln_build.tool"].Primary.Attributes) },
+					func(s *terraform.State) error {
+						return b.checkArtifacts(s.RootModule().Resources["kiln_build.tool"].Primary.Attributes)
+					},
 				),
 			},
 			{

@@ -94,7 +94,7 @@ func TestValidate(t *testing.T) {
 		spec  BuildSpec
 		field string
 	}{
-		"both go and script": {BuildSpec{Name: "x", GoVersion: "1.24", Source: Source{Path: "."}, Go: &GoBuild{Package: "."}, Script: "make"}, "go"},
+		"both go and script":       {BuildSpec{Name: "x", GoVersion: "1.24", Source: Source{Path: "."}, Go: &GoBuild{Package: "."}, Script: "make"}, "go"},
 		"script without artifacts": {BuildSpec{Name: "x", GoVersion: "1.24", Source: Source{Path: "."}, Script: "make"}, "artifacts"},
 		"artifact outside":         {BuildSpec{Name: "x", GoVersion: "1.24", Source: Source{Path: "."}, Script: "make", Artifacts: []string{"../x"}}, "artifacts"},
 		"bad version":              {BuildSpec{Name: "x", GoVersion: "go1.24", Source: Source{Path: "."}, Go: &GoBuild{Package: "."}}, "go_version"},
