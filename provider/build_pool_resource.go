@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/buildfarm"
@@ -213,9 +214,7 @@ func (r *buildPoolResource) admins(m buildPoolModel, diags *diag.Diagnostics) []
 	return out
 }
 
-func (r *buildPoolResource) writeOnlyKeys(ctx context.Context, config interface {
-	GetAttribute(context.Context, path.Path, any) diag.Diagnostics
-}, m *buildPoolModel, diags *diag.Diagnostics) {
+func (r *buildPoolResource) writeOnlyKeys(ctx context.Context, config tfsdk.Config, m *buildPoolModel, diags *diag.Diagnostics) {
 	for i := range m.Hosts {
 		if m.Hosts[i].Connection == nil {
 			continue
@@ -261,26 +260,24 @@ func fillPoolHost(m *poolHostModel, h buildfarm.PoolHost, s buildfarm.HostStatus
 }
 
 func (r *buildPoolResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan buildPoolModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	r.writeOnlyKeys(ctx, req.Config, &plan, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if m, ok := r.register(ctx, plan, &resp.Diagnostics); ok {
-		resp.Diagnostics.Append(resp.State.Set(ctx, withoutWriteOnly(m))...)
-	}
+	r.apply(ctx, req.Plan, req.Config, &resp.State, &resp.Diagnostics)
 }
 
 func (r *buildPoolResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan buildPoolModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	r.writeOnlyKeys(ctx, req.Config, &plan, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
+	r.apply(ctx, req.Plan, req.Config, &resp.State, &resp.Diagnostics)
+}
+
+// apply registers the planned pool (the write-only keys from config) and
+// stores the result.
+func (r *buildPoolResource) apply(ctx context.Context, plan tfsdk.Plan, config tfsdk.Config, state *tfsdk.State, diags *diag.Diagnostics) {
+	var m buildPoolModel
+	diags.Append(plan.Get(ctx, &m)...)
+	r.writeOnlyKeys(ctx, config, &m, diags)
+	if diags.HasError() {
 		return
 	}
-	if m, ok := r.register(ctx, plan, &resp.Diagnostics); ok {
-		resp.Diagnostics.Append(resp.State.Set(ctx, withoutWriteOnly(m))...)
+	if m, ok := r.register(ctx, m, diags); ok {
+		diags.Append(state.Set(ctx, withoutWriteOnly(m))...)
 	}
 }
 
