@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -121,12 +122,9 @@ func ValidatePool(spec PoolSpec) error {
 	return errors.Join(errs...)
 }
 
-func userName(s string) bool {
-	if s == "" || len(s) > 32 || !(s[0] == '_' || s[0] >= 'a' && s[0] <= 'z') {
-		return false
-	}
-	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == ""
-}
+var userPattern = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+
+func userName(s string) bool { return userPattern.MatchString(s) }
 
 // Register registers spec's hosts: on each, the build user with its
 // workspace and caches and the pool's key (kept from the pool's record, or
