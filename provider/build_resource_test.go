@@ -260,6 +260,7 @@ func TestAccBuild_farm(t *testing.T) {
 						return b.checkImage(t, attrs, second)
 					},
 					resource.TestCheckResourceAttr("kiln_build.tool", "artifact_files.dist/go-version.size", "32"),
+					oneAfterTheOther(buildAddr, "kiln_build.tool"),
 					func(s *terraform.State) error {
 						return b.checkArtifacts(s.RootModule().Resources["kiln_build.tool"].Primary.Attributes)
 					},
@@ -563,4 +564,32 @@ func (b buildFarmBed) checkArtifacts(attrs map[string]string) error {
 		}
 	}
 	return nil
+}
+
+var slotTimes = regexp.MustCompile(`slot 1 (taken|freed) at ([0-9]+)`)
+
+// oneAfterTheOther checks that two builds on a host of concurrency 1 held
+// its slot one after the other: the slot times in their logs do not overlap.
+func oneAfterTheOther(a, b string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		var spans [2][2]int64
+		for i, addr := range []string{a, b} {
+			tail := s.RootModule().Resources[addr].Primary.Attributes["log_tail"]
+			for _, m := range slotTimes.FindAllStringSubmatch(tail, -1) {
+				n, _ := strconv.ParseInt(m[2], 10, 64)
+				if m[1] == "taken" {
+					spans[i][0] = n
+				} else {
+					spans[i][1] = n
+				}
+			}
+			if spans[i][0] == 0 || spans[i][1] == 0 {
+				return fmt.Errorf("%s: no slot times in its log:\n%s", addr, tail)
+			}
+		}
+		if spans[0][0] < spans[1][1] && spans[1][0] < spans[0][1] {
+			return fmt.Errorf("two builds held the one slot at once: %v and %v", spans[0], spans[1])
+		}
+		return nil
+	}
 }

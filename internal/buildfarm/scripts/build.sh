@@ -38,14 +38,15 @@ while :; do
 	fi
 	sleep 1
 done
-echo "slot $slot" >&2
+# The slot's times, from the shell's clock (no process started).
+printf 'slot %s taken at %(%s)T\n' "$slot" -1 >&2
 
 # The slot's directory is the previous build's, whatever state that one left
 # it in: start from nothing.
 dir=$workspace/builds/$slot
 rm -rf "$dir"
 mkdir -p "$dir/src" "$dir/out" || exit 1
-trap 'rm -rf "$dir"' EXIT
+trap 'rm -rf "$dir"; printf "slot %s freed at %(%s)T\n" "$slot" -1 >&2' EXIT
 
 step "receive the source"
 envs=()
