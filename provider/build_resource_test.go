@@ -53,6 +53,9 @@ type buildFarmBed struct {
 	git      testenv.GitBed
 	repo     *testenv.GitRepo
 	name     string // the project's and pool's name
+	// proxy is the module proxy as the guest reaches it: plain HTTP on this
+	// machine, forwarding to proxy.golang.org.
+	proxy string
 }
 
 // config is the farm: the guest as a Go host and a pool of one, a project
@@ -86,7 +89,7 @@ resource "kiln_go_host" "test" {
     versions = [%[10]q]
     default  = %[10]q
   }
-  env = { GOPROXY = "https://proxy.golang.org" }
+  env = { GOPROXY = %[16]q }
   verify {
     build = false
   }
@@ -134,7 +137,7 @@ resource "kiln_build" "backend" {
 }
 %[15]s`, b.kube.Kubeconfig, b.registry.Host, b.registry.Username, b.registry.Password,
 		b.host.keyFile, b.host.knownHosts, b.host.vm.SSHHost, b.host.vm.SSHPort, b.host.vm.SSHHostKey,
-		buildGoVersion, b.name, b.repo.URL, b.git.Username, b.git.Password, extra)
+		buildGoVersion, b.name, b.repo.URL, b.git.Username, b.git.Password, extra, b.proxy)
 }
 
 // standaloneBuild is a kiln_build named name from url's main: a Go build of
@@ -180,6 +183,7 @@ func TestAccBuild_farm(t *testing.T) {
 	testAccPreCheck(t)
 	b := buildFarmBed{host: goHostGuest(t), kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t)}
 	b.name = acctest.RandomWithPrefix("farm")
+	b.proxy = strings.Replace(testenv.StartModuleProxy(t, "https://proxy.golang.org"), "127.0.0.1", "10.0.2.2", 1)
 	b.repo = b.git.NewRepo(t)
 	first := b.repo.Commit(t, "the sample backend", testenv.SampleService(t))
 	broken := b.git.NewRepo(t)
