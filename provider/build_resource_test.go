@@ -212,7 +212,7 @@ func TestAccBuild_farm(t *testing.T) {
 					b.host.check("id -un kiln-build && sudo -n stat -c %U /home/kiln-build/workspace /home/kiln-build/.cache/go-build", "kiln-build\nkiln-build\nkiln-build"),
 					b.host.check("sudo -n -u kiln-build sudo -n true 2>/dev/null && echo root || echo unprivileged", "unprivileged"),
 					resource.TestCheckResourceAttr(buildPoolAddr, "host.0.ready", "true"),
-					resource.TestCheckResourceAttr(buildPoolAddr, "host.0.go_versions.0", buildGoVersion),
+					resource.TestCheckTypeSetElemAttr(buildPoolAddr, "host.0.go_versions.*", buildGoVersion),
 					resource.TestCheckResourceAttr(buildPoolAddr, "host.0.arch", "amd64"),
 					func(*terraform.State) error {
 						sec, err := cs.CoreV1().Secrets("kiln-system").Get(context.Background(), "kiln-pool-"+b.name, metav1.GetOptions{})

@@ -20,6 +20,8 @@ import (
 	"text/template"
 	"time"
 
+	"golang.org/x/mod/modfile"
+
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/gitsource"
@@ -176,6 +178,7 @@ type source struct {
 	sha256 string
 	time   time.Time // SOURCE_DATE_EPOCH: the commit's time, or gitsource.DirEpoch
 	branch string    // for image tags
+	module string    // the module path of the root's go.mod
 }
 
 func archiveSource(ctx context.Context, s Source, file string) (source, error) {
@@ -200,7 +203,38 @@ func archiveSource(ctx context.Context, s Source, file string) (source, error) {
 		return source{}, err
 	}
 	src.sha256 = hex.EncodeToString(h.Sum(nil))
-	return src, fh.Close()
+	if err := fh.Close(); err != nil {
+		return source{}, err
+	}
+	src.module, err = rootModule(file)
+	return src, err
+}
+
+// rootModule is the module path in the go.mod at the root of a source tar,
+// "" without one.
+func rootModule(file string) (string, error) {
+	fh, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = fh.Close() }()
+	tr := tar.NewReader(fh)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if hdr.Name == "go.mod" {
+			data, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+			if err != nil {
+				return "", err
+			}
+			return modfile.ModulePath(data), nil
+		}
+	}
 }
 
 // branchName is a ref as an image tag may hold it: "refs/heads/main" and
@@ -288,7 +322,7 @@ func (f *Farm) runOn(ctx context.Context, spec BuildSpec, c candidate, version s
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, "go", g.Package, binaryName(g.Package), ldflags, strings.Join(g.Tags, ","), boolDigit(g.CGO))
+		args = append(args, "go", g.Package, binaryName(g.Package, src.module), ldflags, strings.Join(g.Tags, ","), boolDigit(g.CGO))
 	} else {
 		args = append(args, append([]string{"script", spec.Script}, spec.Artifacts...)...)
 	}
@@ -354,10 +388,14 @@ func boolDigit(b bool) string {
 	return "0"
 }
 
-// binaryName is the binary of a package: its last element, as go build names it.
-func binaryName(pkg string) string {
-	name := path.Base(strings.TrimSuffix(pkg, "/..."))
-	if name == "." || name == "/" || name == "" {
+// binaryName is the binary of a package as go build and ko name it: the last
+// element of its import path ("." is the root module's).
+func binaryName(pkg, module string) string {
+	name := path.Base(pkg)
+	if name == "." && module != "" {
+		name = path.Base(module)
+	}
+	if name == "." || name == "/" || name == "" || name == ".." {
 		return "app"
 	}
 	return name
@@ -479,7 +517,7 @@ func (f *Farm) push(ctx context.Context, spec BuildSpec, src source, files map[s
 	dir := filepath.Dir(src.file)
 	out := filepath.Join(dir, "out")
 	if g := spec.Go; g != nil {
-		name := binaryName(g.Package)
+		name := binaryName(g.Package, src.module)
 		img, err := f.Registry.Assemble(ctx, oci.Image{Binary: filepath.Join(out, name), Name: name, Base: g.Base, Created: src.time})
 		if err != nil {
 			return err

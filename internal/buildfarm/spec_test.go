@@ -151,3 +151,16 @@ func TestExpandLDFlags(t *testing.T) {
 		t.Errorf("unknown field: %v", err)
 	}
 }
+
+func TestBinaryName(t *testing.T) {
+	for _, tc := range [][3]string{
+		{"./cmd/backend", "example.com/x", "backend"},
+		{".", "example.com/kiln-sample/backend", "backend"},
+		{"./", "example.com/x", "x"},
+		{".", "", "app"},
+	} {
+		if got := binaryName(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("binaryName(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
+		}
+	}
+}
