@@ -289,14 +289,24 @@ func secretsOf(spec BuildSpec) redact.Secrets {
 // polling while all are busy.
 func (f *Farm) runOnAHost(ctx context.Context, spec BuildSpec, hosts []candidate, version string, src source, out string, res *Result) (map[string]string, error) {
 	for {
+		var unreachable []error
 		for i := range hosts {
 			c := hosts[(res.Number+i)%len(hosts)]
 			files, err := f.runOn(ctx, spec, c, version, src, out, res)
 			var be *BuildError
-			if errors.As(err, &be) && be.ExitCode == slotBusy {
+			var ue *unreachableError
+			switch {
+			case errors.As(err, &be) && be.ExitCode == slotBusy:
+				continue
+			case errors.As(err, &ue) && ctx.Err() == nil:
+				f.log(ctx, "build host unreachable; trying the next", "host", c.host.Addr, "error", err.Error())
+				unreachable = append(unreachable, err)
 				continue
 			}
 			return files, err
+		}
+		if len(unreachable) == len(hosts) {
+			return nil, fmt.Errorf("no build host reachable: %w", errors.Join(unreachable...))
 		}
 		f.log(ctx, "every build host is busy; waiting for a slot", "hosts", len(hosts))
 		select {
@@ -311,7 +321,7 @@ func (f *Farm) runOnAHost(ctx context.Context, spec BuildSpec, hosts []candidate
 func (f *Farm) runOn(ctx context.Context, spec BuildSpec, c candidate, version string, src source, out string, res *Result) (map[string]string, error) {
 	client, err := dialBuildUser(ctx, c.pool, c.host)
 	if err != nil {
-		return nil, err
+		return nil, &unreachableError{err}
 	}
 	defer client.Close()
 	res.Host = c.host.Addr
@@ -380,6 +390,12 @@ func expandLDFlags(flags string, s Source, src source) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// unreachableError is a host a build could not log in to.
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
 
 func boolDigit(b bool) string {
 	if b {
