@@ -128,7 +128,8 @@ func (r *buildResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			"back hashed in flight, pushes them and records the build (a Secret `kiln-build-<project>.<service>-<n>` " +
 			"or `kiln-build-<name>-<n>` in the control namespace, with its number, commit, inputs hash, digest, " +
 			"host, Go version, status, times and log tail). A failing build fails the apply with the host, the step, " +
-			"the exit code and the log's last lines, pushes nothing, and is recorded as `failed`; a dropped " +
+			"the exit code and the log's last lines, pushes nothing, and is recorded as `failed` (with " +
+			"`lifecycle { create_before_destroy = true }` the previous build stays in state when its replacement fails); a dropped " +
 			"connection or a timeout kills the build's process group on the host.\n\n" +
 			"Refresh checks the output is still in the registry (one HEAD request, no build); an output deleted " +
 			"there makes the next plan build again. Every input forces a new build. Destroying a build forgets it: " +
