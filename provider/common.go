@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
 )
 
 // optionalString maps "" to null, for optional attributes read back from an engine.
@@ -121,3 +123,9 @@ func (v stringCheck) ValidateString(_ context.Context, req validator.StringReque
 
 // oneLine refuses values with line breaks: they end up in line-based files.
 var oneLine = stringvalidator.RegexMatches(regexp.MustCompile(`^[^\n\r]*$`), "must be one line")
+
+// userName is a Unix user name on a host.
+var userName = stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?$`), "must be a user name")
+
+// cleanAbsolutePath is a directory on a host, as the host engines take it.
+var cleanAbsolutePath = stringCheck{"must be a clean absolute path", hostprep.CheckRoot}

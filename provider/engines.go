@@ -5,6 +5,7 @@ import (
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
 	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
+	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
 	"github.com/kilnhq/terraform-provider-kiln/internal/vsphere"
 )
 
@@ -34,6 +35,12 @@ var (
 			"(with `config_path`, or `host` and credentials; `KUBECONFIG` is used when `config_path` is unset) " +
 			"to the `provider \"kiln\"` block.",
 		pick: func(c *clients) *delivery.Engine { return c.delivery },
+	}
+	registryBlock = engineBlock[oci.Registry]{
+		summary: "Missing registry configuration",
+		detail: "kiln_build pushes its outputs to the provider's registry: add `registry { url = ... }` " +
+			"(with `username` and `password` where the registry wants them) to the `provider \"kiln\"` block.",
+		pick: func(c *clients) *oci.Registry { return c.registry },
 	}
 )
 

@@ -192,7 +192,7 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						Computed:            true,
 						Default:             stringdefault.StaticString(hostprep.DefaultRoot),
 						PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-						Validators:          []validator.String{stringCheck{"must be a clean absolute path", hostprep.CheckRoot}},
+						Validators:          []validator.String{cleanAbsolutePath},
 					},
 					"proxy_url": schema.StringAttribute{
 						MarkdownDescription: "With `module_proxy`: the GOPROXY to fetch from. Defaults to `" + gotoolchain.DefaultProxy + "`.",
@@ -259,7 +259,7 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 					"gocache_user": schema.StringAttribute{
 						MarkdownDescription: "The build user whose `GOCACHE` gets the tmpfs. Defaults to the login user.",
 						Optional:            true,
-						Validators:          []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?$`), "must be a user name")},
+						Validators:          []validator.String{userName},
 					},
 					"cgroup_v2": schema.StringAttribute{
 						MarkdownDescription: "`verify` fails unless the host runs cgroup v2; `enable` puts " +

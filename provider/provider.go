@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -19,6 +21,7 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
 	"github.com/kilnhq/terraform-provider-kiln/internal/kube"
 	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
+	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
 	"github.com/kilnhq/terraform-provider-kiln/internal/vsphere"
 )
 
@@ -39,6 +42,14 @@ type providerModel struct {
 	Vsphere    *vsphereBlockModel    `tfsdk:"vsphere"`
 	Kubernetes *kubernetesBlockModel `tfsdk:"kubernetes"`
 	SSH        *sshBlockModel        `tfsdk:"ssh"`
+	Registry   *registryBlockModel   `tfsdk:"registry"`
+}
+
+type registryBlockModel struct {
+	URL      types.String `tfsdk:"url"`
+	Username types.String `tfsdk:"username"`
+	Password types.String `tfsdk:"password"`
+	Insecure types.Bool   `tfsdk:"insecure"`
 }
 
 type libvirtBlockModel struct {
@@ -83,6 +94,8 @@ type clients struct {
 	// so each archive is fetched from its origin once.
 	ssh        sshDefaults
 	toolchains *gotoolchain.Fetcher
+	// registry is where builds push their outputs.
+	registry *oci.Registry
 }
 
 func (p *kilnProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -167,6 +180,34 @@ func (p *kilnProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 						MarkdownDescription: "PEM client key for `client_certificate`.",
 						Optional:            true,
 						Sensitive:           true,
+					},
+				},
+			},
+			"registry": schema.SingleNestedBlock{
+				MarkdownDescription: "The OCI registry builds push their images and artifacts to (`kiln_build`), and read " +
+					"back with one HEAD request each. Provider configuration is never stored in plan or state, so " +
+					"`password` may come from an ephemeral resource or variable.",
+				Attributes: map[string]schema.Attribute{
+					"url": schema.StringAttribute{
+						MarkdownDescription: "The registry: a host with an optional port (`registry.example.com`, " +
+							"`127.0.0.1:5000`), optionally after `https://` or `http://` (`http://` implies `insecure`).",
+						Optional:   true,
+						Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+					"username": schema.StringAttribute{
+						MarkdownDescription: "Basic-auth user name; unset for anonymous access.",
+						Optional:            true,
+					},
+					"password": schema.StringAttribute{
+						MarkdownDescription: "Basic-auth password or token. It is sent to this registry only, never to " +
+							"the registry of a base image, and kept out of logs and errors.",
+						Optional:  true,
+						Sensitive: true,
+					},
+					"insecure": schema.BoolAttribute{
+						MarkdownDescription: "Speak plain HTTP: for a registry on the loopback or a test network only. " +
+							"Defaults to `false`.",
+						Optional: true,
 					},
 				},
 			},
@@ -266,6 +307,15 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 		kc.Log = kilnLog
 		c.delivery = &delivery.Engine{Kube: kc, Log: kilnLog}
 	}
+	if r := cfg.Registry; r != nil {
+		reg, err := registryOf(r.URL.ValueString(), r.Insecure.ValueBool())
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("registry").AtName("url"), "Invalid registry URL", err.Error())
+			return
+		}
+		reg.Username, reg.Password = r.Username.ValueString(), r.Password.ValueString()
+		c.registry = &reg
+	}
 	resp.ResourceData = c
 	resp.DataSourceData = c
 }
@@ -278,6 +328,8 @@ func (p *kilnProvider) Resources(context.Context) []func() resource.Resource {
 		newProjectResource,
 		newEnvironmentResource,
 		newReleaseResource,
+		newBuildPoolResource,
+		newBuildResource,
 	}
 }
 

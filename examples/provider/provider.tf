@@ -4,6 +4,13 @@ provider "kiln" {
     uri = "qemu:///system"
   }
 
+  # Where kiln_build pushes its images and artifacts.
+  registry {
+    url      = "registry.example.com"
+    username = "kiln"
+    password = var.registry_password
+  }
+
   # Defaults for SSH provisioning steps.
   ssh {
     user = "root"

@@ -53,6 +53,13 @@ func (h *Host) ReadFacts(ctx context.Context, spec Spec) (Facts, error) {
 	return f, h.Target.Secrets.Error(err)
 }
 
+// ReadFactsOn reads the facts of the host at the other end of c, as far as
+// spec manages them, for engines that hold their own connection (a build
+// pool's probe, logged in as its build user).
+func ReadFactsOn(ctx context.Context, c *remote.Client, spec Spec) (Facts, error) {
+	return readFacts(ctx, c, spec)
+}
+
 func (h *Host) log(ctx context.Context, msg string, args ...any) {
 	if h.Log != nil {
 		h.Log.InfoContext(ctx, msg, h.Target.Secrets.Args(append(args, "host", h.Target.Addr))...)

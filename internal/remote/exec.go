@@ -129,7 +129,13 @@ type Client struct {
 	closed chan struct{}
 	once   sync.Once
 	lost   atomic.Bool // the server stopped answering keepalives
+	// hostKey is the key the server showed, and the check accepted.
+	hostKey ssh.PublicKey
 }
+
+// HostKey is the host key the server presented (and the check accepted), in
+// authorized_keys format: what a record pins for later connections.
+func (c *Client) HostKey() string { return FormatPublicKey(c.hostKey) }
 
 // A connection is probed every keepAliveInterval and counts as dead when a
 // probe goes unanswered for keepAliveTimeout: long enough for a busy,
@@ -232,11 +238,18 @@ func dialOnce(ctx context.Context, t Target) (*Client, error) {
 		}
 		return nil, fmt.Errorf("ssh %s: %w", t.Addr, err)
 	}
+	var seen ssh.PublicKey
 	config := &ssh.ClientConfig{
-		Config:            ssh.Config{Ciphers: ciphers},
-		User:              t.User,
-		Auth:              t.Auth,
-		HostKeyCallback:   t.HostKey.callback,
+		Config: ssh.Config{Ciphers: ciphers},
+		User:   t.User,
+		Auth:   t.Auth,
+		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
+			err := t.HostKey.callback(host, remote, key)
+			if err == nil {
+				seen = key
+			}
+			return err
+		},
 		HostKeyAlgorithms: t.HostKey.algorithms,
 		Timeout:           30 * time.Second,
 	}
@@ -250,7 +263,7 @@ func dialOnce(ctx context.Context, t Target) (*Client, error) {
 		return nil, fmt.Errorf("ssh %s@%s: %w", t.User, t.Addr, err)
 	}
 	_ = raw.SetDeadline(time.Time{})
-	client := &Client{target: t, conn: ssh.NewClient(c, chans, reqs), jump: jump, closed: make(chan struct{})}
+	client := &Client{target: t, conn: ssh.NewClient(c, chans, reqs), jump: jump, closed: make(chan struct{}), hostKey: seen}
 	go client.keepAlive()
 	return client, nil
 }
@@ -317,34 +330,51 @@ func (c *Client) RunAsUser(ctx context.Context, step, cmd string) (string, error
 	return c.run(ctx, step, cmd, cmd, nil)
 }
 
+// Stream runs cmd as the login user, without sudo, with stdin fed to it and
+// its standard output written to stdout as it comes (a large result, hashed
+// in flight). It returns the standard error. When ctx ends, the command is
+// signalled and the session closed, so the command's standard input ends.
+func (c *Client) Stream(ctx context.Context, step, cmd string, stdin io.Reader, stdout io.Writer) (string, error) {
+	var stderr bytes.Buffer
+	err := c.session(ctx, step, cmd, cmd, stdin, stdout, &stderr)
+	return stderr.String(), err
+}
+
 // run runs full; errors name cmd, the command as the caller wrote it.
 func (c *Client) run(ctx context.Context, step, cmd, full string, stdin io.Reader) (string, error) {
+	var stdout, stderr bytes.Buffer
+	err := c.session(ctx, step, cmd, full, stdin, &stdout, &stderr)
+	return stdout.String(), err
+}
+
+// session runs full in a session of its own, its output going to stdout and
+// stderr.
+func (c *Client) session(ctx context.Context, step, cmd, full string, stdin io.Reader, stdout io.Writer, stderr *bytes.Buffer) error {
 	session, err := c.conn.NewSession()
 	if err != nil {
-		return "", &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Err: err}
+		return &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Err: err}
 	}
 	defer session.Close()
-	var stdout, stderr bytes.Buffer
-	session.Stdout, session.Stderr, session.Stdin = &stdout, &stderr, stdin
+	session.Stdout, session.Stderr, session.Stdin = stdout, stderr, stdin
 	done := make(chan error, 1)
 	go func() { done <- session.Run(full) }()
 	select {
 	case <-ctx.Done():
 		_ = session.Signal(ssh.SIGKILL)
-		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Stderr: stderr.String(), Err: ctx.Err()}
+		return &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Stderr: stderr.String(), Err: ctx.Err()}
 	case err = <-done:
 	}
 	var exit *ssh.ExitError
 	switch {
 	case errors.As(err, &exit):
-		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: exit.ExitStatus(), Stderr: stderr.String(), Err: err}
+		return &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: exit.ExitStatus(), Stderr: stderr.String(), Err: err}
 	case err != nil && c.lost.Load():
 		err = fmt.Errorf("connection lost: no answer within %s (host down or rebooting?): %w", keepAliveTimeout, err)
-		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Stderr: stderr.String(), Err: err}
+		return &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Stderr: stderr.String(), Err: err}
 	case err != nil:
-		return stdout.String(), &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Stderr: stderr.String(), Err: err}
+		return &StepError{Host: c.Host(), Step: step, Command: cmd, secrets: c.target.Secrets, ExitCode: -1, Stderr: stderr.String(), Err: err}
 	}
-	return stdout.String(), nil
+	return nil
 }
 
 // BashCommand is the command line that runs script with bash, its positional

@@ -35,13 +35,35 @@ func StartDoctoredModuleProxy(t *testing.T, upstream, version string) string {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
+	doctoredPath := "/" + gotoolchain.ToolchainModule + "/@v/" + modVersion + ".zip"
+	return startModuleProxy(t, target, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != doctoredPath {
+			return false
+		}
+		_, _ = w.Write(doctored.Bytes())
+		return true
+	})
+}
+
+// StartModuleProxy serves the module proxy at upstream over plain HTTP on
+// 127.0.0.1: for guests, which reach it as 10.0.2.2 without a TLS handshake
+// of their own (slow under emulation, and timed out at 10 s by Go).
+func StartModuleProxy(t *testing.T, upstream string) string {
+	t.Helper()
+	target, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startModuleProxy(t, target, func(http.ResponseWriter, *http.Request) bool { return false })
+}
+
+// startModuleProxy forwards to target what serve does not answer itself.
+func startModuleProxy(t *testing.T, target *url.URL, serve func(http.ResponseWriter, *http.Request) bool) string {
 	forward := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/"+gotoolchain.ToolchainModule+"/@v/"+modVersion+".zip" {
-			_, _ = w.Write(doctored.Bytes())
-			return
+		if !serve(w, r) {
+			forward.ServeHTTP(w, r)
 		}
-		forward.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL

@@ -1,0 +1,46 @@
+# The backend service of the shop project, built from main: a new commit on
+# main shows in the next plan as a rebuild. The image is named by the
+# project's image_rule and pushed to the provider's registry.
+resource "kiln_build" "backend" {
+  project    = kiln_project.shop.name
+  service    = "backend"
+  go_version = "1.24"
+
+  source {
+    git {
+      url         = "https://git.example.com/shop/backend.git"
+      ref         = "main"
+      username    = "kiln"
+      password_wo = var.git_token
+    }
+  }
+
+  go {
+    package = "./cmd/backend"
+    ldflags = "-s -w -X main.version=1.4.0"
+  }
+
+  depends_on = [kiln_build_pool.linux]
+}
+
+# Deploy the build, pinned by digest.
+resource "kiln_release" "dev" {
+  project     = kiln_project.shop.name
+  environment = kiln_environment.dev.name
+  version     = "main"
+  services    = { backend = kiln_build.backend.image_ref }
+}
+
+# A script build whose files are pushed as an OCI artifact.
+resource "kiln_build" "docs" {
+  name       = "shop-docs"
+  go_version = "1.24"
+  pool_labels = { os = "linux" }
+
+  source {
+    path = "${path.module}/docs-site"
+  }
+
+  script    = "go run ./cmd/render -out dist"
+  artifacts = ["dist/index.html", "dist/site.tar"]
+}
