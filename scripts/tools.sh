@@ -3,9 +3,13 @@
 # each tool module's go.mod and go.sum, and links them into .tools/bin/. A module may
 # declare several tools (a `tool ( ... )` block); each binary is named after the last
 # element of its package path. A module whose pins have not changed is not rebuilt.
+# Modules in on_demand are built only when named: goreleaser serves make
+# release-snapshot and the install test alone, so make tools (the quickstart, lint)
+# does not pay for it.
 #
-#   bash scripts/tools.sh            # every module under tools/
-#   bash scripts/tools.sh kube kwok  # only these modules
+#   bash scripts/tools.sh             # every module under tools/ but the on-demand ones
+#   bash scripts/tools.sh kube kwok   # only these modules
+#   bash scripts/tools.sh goreleaser
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,12 +28,15 @@ tool_packages() {
 	' "$1"
 }
 
+on_demand=(goreleaser)
+
 if (($# > 0)); then
 	dirs=("$@")
 else
 	dirs=()
 	for mod in "$repo"/tools/*/go.mod; do
-		dirs+=("$(basename "$(dirname "$mod")")")
+		dir=$(basename "$(dirname "$mod")")
+		[[ " ${on_demand[*]} " == *" $dir "* ]] || dirs+=("$dir")
 	done
 fi
 
