@@ -8,8 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,20 +27,24 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsimple"
 	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
+	"golang.org/x/mod/sumdb/dirhash"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
 
 // TestAccInstall installs the provider as users get it, not through the in-process
 // server the other tests use: from a snapshot release (make release-snapshot-host,
-// which make testacc-* build first and name in KILN_RELEASE_DIST), checked as a
-// registry would check it, laid out as a filesystem mirror, and installed by the
-// CLI's init under a version constraint, with no dev_overrides. The installed
-// provider then creates and destroys a vSphere VM on the simulator. Last, a zip
+// which make testacc-terraform and testacc-tofu build first and name in
+// KILN_RELEASE_DIST), checked as a registry would check it, installed by the CLI's
+// init under a version constraint with no dev_overrides: once from a registry (the
+// registry protocol served on 127.0.0.1, the CLI verifying the signed SHA256SUMS),
+// once from a filesystem mirror, as a company would serve it. The provider installed
+// from the mirror creates and destroys a vSphere VM on the simulator. Last, a zip
 // whose binary was changed is refused by init against the lock file.
 func TestAccInstall(t *testing.T) {
 	testAccPreCheck(t)
-	rel := releaseSnapshot(t)
+	dist := os.Getenv("KILN_RELEASE_DIST")
+	rel := releaseSnapshot(t, dist)
 	cli := os.Getenv("TF_ACC_TERRAFORM_PATH")
 	if cli == "" {
 		t.Fatal("TF_ACC_TERRAFORM_PATH: the Terraform or OpenTofu CLI to install with (make testacc-terraform or testacc-tofu set it)")
@@ -65,42 +72,64 @@ terraform {
   }
 }
 `, constraint) + vsphereVMConfig{bed: bed, name: name, numCPUs: 2, memoryMiB: 1024, diskGiB: 12}.String()
+	installed := filepath.Join(".terraform", "providers", addr, rel.version, runtime.GOOS+"_"+runtime.GOARCH, rel.binaryName)
+	checkInstall := func(d installDir, wantHashes []string) {
+		t.Helper()
+		lock := readLock(t, filepath.Join(d.dir, ".terraform.lock.hcl"), addr)
+		if lock.Version != rel.version || lock.Constraints != constraint {
+			t.Errorf("lock file records %s %s %q, want %s %q", addr, lock.Version, lock.Constraints, rel.version, constraint)
+		}
+		for _, h := range wantHashes {
+			if !slices.Contains(lock.Hashes, h) {
+				t.Errorf("lock file hashes %q lack %s", lock.Hashes, h)
+			}
+		}
+		if got := fileSHA256(t, filepath.Join(d.dir, installed)); got != rel.binarySHA256 {
+			t.Errorf("installed %s has SHA-256 %s, want the zip's binary's %s", installed, got, rel.binarySHA256)
+		}
+	}
 
-	// The mirror as terraform providers mirror lays it out: the release's zip,
-	// under its release name, in the provider's directory.
-	work := newInstallDir(t, cli, config, mirrorOf(t, addr, rel.zipName, rel.zip))
+	// From the registry: the CLI checks SHA256SUMS against its signature and the
+	// zip against SHA256SUMS, and records every platform's zh: (the zip's SHA-256)
+	// from the signed list, and the h1: of this platform's zip's content.
+	registryConfig, caFile := registryOf(t, dist, host, rel)
+	fromRegistry := newInstallDir(t, cli, config, registryConfig, "SSL_CERT_FILE="+caFile)
+	out := fromRegistry.run(t, "init", "-input=false", "-no-color")
+	if !strings.Contains(out, "Installing kilnhq/kiln v"+rel.version) || !strings.Contains(out, "signed by") {
+		t.Errorf("init did not report installing kilnhq/kiln v%s, signed:\n%s", rel.version, out)
+	}
+	want := []string{rel.zipH1}
+	for _, p := range rel.platforms {
+		want = append(want, "zh:"+rel.sums["terraform-provider-kiln_"+rel.version+"_"+p+".zip"])
+	}
+	checkInstall(fromRegistry, want)
 
-	out := work.run(t, "init", "-input=false", "-no-color")
+	// From a company's filesystem mirror, laid out as terraform providers mirror
+	// does (the release's zip under its name in the provider's directory): no
+	// signature there; the CLI records the h1: of the zip it installed.
+	fromMirror := newInstallDir(t, cli, config, mirrorConfig(mirrorOf(t, addr, rel.zipName, rel.zip)))
+	out = fromMirror.run(t, "init", "-input=false", "-no-color")
 	if !strings.Contains(out, "Installing kilnhq/kiln v"+rel.version) {
 		t.Errorf("init did not report installing kilnhq/kiln v%s:\n%s", rel.version, out)
 	}
-	lock := readLock(t, filepath.Join(work.dir, ".terraform.lock.hcl"), addr)
-	if lock.Version != rel.version || lock.Constraints != constraint {
-		t.Errorf("lock file records %s %q, want %s %q", addr, lock.Version+" "+lock.Constraints, rel.version, constraint)
-	}
-	if zh := "zh:" + rel.zipSHA256; !slices.Contains(lock.Hashes, zh) {
-		t.Errorf("lock file hashes %q lack the zip's %s", lock.Hashes, zh)
-	}
-	installed := filepath.Join(work.dir, ".terraform", "providers", addr, rel.version, runtime.GOOS+"_"+runtime.GOARCH, rel.binaryName)
-	if got := fileSHA256(t, installed); got != rel.binarySHA256 {
-		t.Errorf("installed %s has SHA-256 %s, want the zip's binary's %s", installed, got, rel.binarySHA256)
-	}
+	checkInstall(fromMirror, []string{rel.zipH1})
 
-	work.run(t, "apply", "-auto-approve", "-input=false", "-no-color")
+	fromMirror.run(t, "apply", "-auto-approve", "-input=false", "-no-color")
 	if err := checkVsphereVM(bed, "/DC0/vm/"+name, vmWant{poweredOn: true, cpus: 2, memoryMiB: 1024, diskGiB: 12, hostname: name})(nil); err != nil {
 		t.Errorf("after apply: %v", err)
 	}
 	// The read-back agrees with the apply: nothing to change (exit code 0, not 2).
-	work.run(t, "plan", "-detailed-exitcode", "-input=false", "-no-color")
-	work.run(t, "destroy", "-auto-approve", "-input=false", "-no-color")
+	fromMirror.run(t, "plan", "-detailed-exitcode", "-input=false", "-no-color")
+	fromMirror.run(t, "destroy", "-auto-approve", "-input=false", "-no-color")
 	if err := checkVsphereVMGone(bed, name)(nil); err != nil {
 		t.Errorf("after destroy: %v", err)
 	}
 
-	// The same configuration and lock file, and a mirror whose zip holds a changed
-	// binary under the same name: init refuses it and installs nothing.
-	tampered := newInstallDir(t, cli, config, mirrorOf(t, addr, rel.zipName, tamperedZip(t, rel.zip)))
-	copyFile(t, filepath.Join(work.dir, ".terraform.lock.hcl"), filepath.Join(tampered.dir, ".terraform.lock.hcl"))
+	// The lock file the registry install wrote, committed, and a mirror whose zip
+	// holds a changed binary under the release's name: init refuses it and
+	// installs nothing.
+	tampered := newInstallDir(t, cli, config, mirrorConfig(mirrorOf(t, addr, rel.zipName, tamperedZip(t, rel.zip))))
+	copyFile(t, filepath.Join(fromRegistry.dir, ".terraform.lock.hcl"), filepath.Join(tampered.dir, ".terraform.lock.hcl"))
 	out, err := tampered.try("init", "-input=false", "-no-color")
 	if err == nil {
 		t.Fatalf("init installed a zip the lock file's hashes do not match:\n%s", out)
@@ -119,8 +148,15 @@ type snapshot struct {
 	zipName      string
 	zip          []byte
 	zipSHA256    string
+	zipH1        string // the zip's content hash as lock files record it
 	binaryName   string
 	binarySHA256 string
+	// sums is SHA256SUMS by file name; platforms are those it has a zip for.
+	sums      map[string]string
+	platforms []string
+	// keyArmor is the signing key's public key, keyID its long ID.
+	keyArmor []byte
+	keyID    string
 }
 
 // releaseSnapshot reads the snapshot release in KILN_RELEASE_DIST and checks it
@@ -128,9 +164,8 @@ type snapshot struct {
 // it lists, the files named by the registry convention, the manifest stating
 // protocol 6, and this platform's zip holding the binary alone, which reports the
 // release's version.
-func releaseSnapshot(t *testing.T) snapshot {
+func releaseSnapshot(t *testing.T, dist string) snapshot {
 	t.Helper()
-	dist := os.Getenv("KILN_RELEASE_DIST")
 	if dist == "" {
 		t.Skip("install test: set KILN_RELEASE_DIST to the dist/ of a snapshot release (make release-snapshot-host builds one; make testacc-terraform and testacc-tofu build it and set it)")
 	}
@@ -148,9 +183,10 @@ func releaseSnapshot(t *testing.T) snapshot {
 
 	sumsName := prefix + "SHA256SUMS"
 	sums := readFile(t, filepath.Join(dist, sumsName))
-	keys, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(readFile(t, filepath.Join(dist, "signing-key.asc"))))
-	if err != nil {
-		t.Fatalf("signing-key.asc: %v", err)
+	keyArmor := readFile(t, filepath.Join(dist, "signing-key.asc"))
+	keys, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(keyArmor))
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("signing-key.asc: %d keys (%v), want one", len(keys), err)
 	}
 	if _, err := openpgp.CheckDetachedSignature(keys, bytes.NewReader(sums), bytes.NewReader(readFile(t, filepath.Join(dist, sumsName+".sig"))), nil); err != nil {
 		t.Fatalf("%s.sig does not verify: %v", sumsName, err)
@@ -168,12 +204,17 @@ func releaseSnapshot(t *testing.T) snapshot {
 			t.Errorf("%s lists %s with SHA-256 %s, the file has %s", sumsName, name, sum, got)
 		}
 	}
-	zipPattern := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `(linux|darwin|windows|freebsd)_(amd64|arm64)\.zip$`)
+	zipPattern := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `((linux|darwin|windows|freebsd)_(amd64|arm64))\.zip$`)
+	var platforms []string
 	for name := range listed {
-		if name != prefix+"manifest.json" && !zipPattern.MatchString(name) {
+		if m := zipPattern.FindStringSubmatch(name); m != nil {
+			platforms = append(platforms, m[1])
+		} else if name != prefix+"manifest.json" {
 			t.Errorf("%s lists %s, which is neither a platform's zip nor the manifest", sumsName, name)
 		}
 	}
+	slices.Sort(platforms)
+	t.Logf("snapshot %s: zips for %s", v, strings.Join(platforms, ", "))
 
 	var manifest struct {
 		Version  int `json:"version"`
@@ -189,7 +230,10 @@ func releaseSnapshot(t *testing.T) snapshot {
 		t.Errorf("manifest = %+v, want version 1 and protocol_versions [6.0]", manifest)
 	}
 
-	s := snapshot{version: v, zipName: prefix + runtime.GOOS + "_" + runtime.GOARCH + ".zip", binaryName: "terraform-provider-kiln_v" + v}
+	s := snapshot{
+		version: v, zipName: prefix + runtime.GOOS + "_" + runtime.GOARCH + ".zip", binaryName: "terraform-provider-kiln_v" + v,
+		sums: listed, platforms: platforms, keyArmor: keyArmor, keyID: keys[0].PrimaryKey.KeyIdString(),
+	}
 	if runtime.GOOS == "windows" {
 		s.binaryName += ".exe"
 	}
@@ -198,6 +242,9 @@ func releaseSnapshot(t *testing.T) snapshot {
 		t.Fatalf("%s does not list %s, this platform's zip", sumsName, s.zipName)
 	}
 	s.zip = readFile(t, filepath.Join(dist, s.zipName))
+	if s.zipH1, err = dirhash.HashZip(filepath.Join(dist, s.zipName), dirhash.Hash1); err != nil {
+		t.Fatalf("%s: %v", s.zipName, err)
+	}
 	zr, err := zip.NewReader(bytes.NewReader(s.zip), int64(len(s.zip)))
 	if err != nil {
 		t.Fatalf("%s: %v", s.zipName, err)
@@ -217,6 +264,58 @@ func releaseSnapshot(t *testing.T) snapshot {
 		t.Errorf("%s -version = %q (%v), want %q", s.binaryName, out, err, want)
 	}
 	return s
+}
+
+// registryOf serves the snapshot in dist over the provider registry protocol, on
+// 127.0.0.1 over HTTPS, as a registry serves a release: the versions, and for each
+// platform the zip, SHA256SUMS, its signature and the signing key. It returns a CLI
+// configuration that sends the CLI there for host (the CLI's host blocks replace
+// service discovery) and the server's certificate, a PEM file for SSL_CERT_FILE.
+func registryOf(t *testing.T, dist, host string, rel snapshot) (cliConfig, caFile string) {
+	t.Helper()
+	prefix := "terraform-provider-kiln_" + rel.version + "_"
+	var platforms []map[string]string
+	for _, p := range rel.platforms {
+		goos, goarch, _ := strings.Cut(p, "_")
+		platforms = append(platforms, map[string]string{"os": goos, "arch": goarch})
+	}
+	var srv *httptest.Server
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/providers/kilnhq/kiln/versions", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"versions": []any{
+			map[string]any{"version": rel.version, "protocols": []string{"6.0"}, "platforms": platforms},
+		}})
+	})
+	mux.HandleFunc("GET /v1/providers/kilnhq/kiln/{version}/download/{os}/{arch}", func(w http.ResponseWriter, r *http.Request) {
+		platform := r.PathValue("os") + "_" + r.PathValue("arch")
+		if r.PathValue("version") != rel.version || !slices.Contains(rel.platforms, platform) {
+			http.NotFound(w, r)
+			return
+		}
+		files := srv.URL + "/files/" + prefix
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"protocols":             []string{"6.0"},
+			"os":                    r.PathValue("os"),
+			"arch":                  r.PathValue("arch"),
+			"filename":              prefix + platform + ".zip",
+			"download_url":          files + platform + ".zip",
+			"shasums_url":           files + "SHA256SUMS",
+			"shasums_signature_url": files + "SHA256SUMS.sig",
+			"shasum":                rel.sums[prefix+platform+".zip"],
+			"signing_keys": map[string]any{"gpg_public_keys": []any{
+				map[string]string{"key_id": rel.keyID, "ascii_armor": string(rel.keyArmor)},
+			}},
+		})
+	})
+	mux.Handle("GET /files/", http.StripPrefix("/files/", http.FileServer(http.Dir(dist))))
+	srv = httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+
+	caFile = filepath.Join(t.TempDir(), "registry.pem")
+	writeFile(t, caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	cliConfig = fmt.Sprintf("host %q {\n  services = {\n    \"providers.v1\" = %q\n  }\n}\n\nprovider_installation {\n  direct {}\n}\n",
+		host, srv.URL+"/v1/providers/")
+	return cliConfig, caFile
 }
 
 // mirrorOf lays out a filesystem mirror holding zip as name for the provider addr
@@ -260,19 +359,26 @@ type installDir struct {
 	env      []string
 }
 
-func newInstallDir(t *testing.T, cli, config, mirror string) installDir {
+func newInstallDir(t *testing.T, cli, config, cliConfig string, env ...string) installDir {
 	t.Helper()
 	d := installDir{cli: cli, dir: t.TempDir()}
 	rc := filepath.Join(d.dir, "cli.tfrc")
-	writeFile(t, rc, fmt.Appendf(nil, "provider_installation {\n  filesystem_mirror {\n    path = %q\n  }\n}\n", mirror), 0o644)
+	writeFile(t, rc, []byte(cliConfig), 0o644)
 	writeFile(t, filepath.Join(d.dir, "main.tf"), []byte(config), 0o644)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TF_") && !strings.HasPrefix(kv, "TOFU_") && !strings.HasPrefix(kv, "CHECKPOINT_") {
+		if !strings.HasPrefix(kv, "TF_") && !strings.HasPrefix(kv, "TOFU_") && !strings.HasPrefix(kv, "CHECKPOINT_") && !strings.HasPrefix(kv, "SSL_CERT_") {
 			d.env = append(d.env, kv)
 		}
 	}
 	d.env = append(d.env, "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1")
+	d.env = append(d.env, env...)
 	return d
+}
+
+// mirrorConfig is a CLI configuration installing providers from a filesystem
+// mirror only.
+func mirrorConfig(mirror string) string {
+	return fmt.Sprintf("provider_installation {\n  filesystem_mirror {\n    path = %q\n  }\n}\n", mirror)
 }
 
 // try runs the CLI in the directory and returns its output.
