@@ -137,8 +137,15 @@ terraform {
 	if !regexp.MustCompile(`doesn't match any of the checksums\s+previously recorded in the dependency lock file`).MatchString(out) {
 		t.Errorf("init failed, but not on the checksums:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(tampered.dir, ".terraform", "providers", addr, rel.version)); !os.IsNotExist(err) {
-		t.Errorf("init left the refused provider installed (stat: %v)", err)
+	if _, err := os.Stat(filepath.Join(tampered.dir, installed)); !os.IsNotExist(err) {
+		var files []string
+		_ = filepath.WalkDir(filepath.Join(tampered.dir, ".terraform"), func(path string, d os.DirEntry, _ error) error {
+			if info, err := d.Info(); err == nil {
+				files = append(files, fmt.Sprintf("%s %d", path, info.Size()))
+			}
+			return nil
+		})
+		t.Errorf("init left the refused provider installed (stat: %v):\n%s", err, strings.Join(files, "\n"))
 	}
 }
 
