@@ -176,6 +176,9 @@ func releaseSnapshot(t *testing.T, dist string) snapshot {
 	if dist == "" {
 		t.Skip("install test: set KILN_RELEASE_DIST to the dist/ of a snapshot release (make release-snapshot-host builds one; make testacc-terraform and testacc-tofu build it and set it)")
 	}
+	if _, err := os.Stat(filepath.Join(dist, ".snapshot")); err != nil {
+		t.Fatalf("%s holds no finished snapshot release (%v): make release-snapshot-host builds one", dist, err)
+	}
 	var meta struct {
 		Version string `json:"version"`
 	}

@@ -4,7 +4,8 @@
 # and signed with a throwaway GPG key made in a temporary GNUPGHOME. Besides
 # goreleaser's files, dist/ then holds the registry manifest under its release name
 # (a release uploads it; a snapshot publishes nothing) and the throwaway key's public
-# half, signing-key.asc. The checksums and the signature are checked before it ends.
+# half, signing-key.asc. The checksums and the signature are checked before it ends;
+# then .snapshot names the platforms built (one, or "all").
 #
 #   bash scripts/release-snapshot.sh          # every platform (make release-snapshot)
 #   bash scripts/release-snapshot.sh --host   # this machine's platform only (the install test)
@@ -33,8 +34,9 @@ cleanup() {
 	rm -rf "$GNUPGHOME"
 }
 trap cleanup EXIT
-# A failed run leaves no metadata.json, which make takes for a finished snapshot.
-trap 'rm -f "$dist/metadata.json"' ERR
+# dist/.snapshot, written last, tells make the snapshot is complete (goreleaser
+# writes metadata.json before it builds).
+rm -f "$dist/.snapshot"
 
 gpg --batch --quiet --passphrase '' --quick-gen-key 'Kiln snapshot (throwaway) <snapshot@kiln.invalid>' ed25519 sign never
 GPG_FINGERPRINT=$(gpg --batch --with-colons --list-secret-keys | awk -F: '$1 == "fpr" { print $10; exit }')
@@ -59,5 +61,6 @@ gpg --batch --armor --export "$GPG_FINGERPRINT" >"$dist/signing-key.asc"
 (cd "$dist" && sha256sum --check --quiet "$sums")
 gpg --batch --quiet --verify "$sums.sig" "$sums" 2>/dev/null
 
+echo "${KILN_RELEASE_TARGET:-all}" >"$dist/.snapshot"
 log "done in $((SECONDS - start)) s:"
 (cd "$dist" && ls -l -- *.zip *_SHA256SUMS* *_manifest.json signing-key.asc) >&2
