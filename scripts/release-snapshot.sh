@@ -24,7 +24,10 @@ case ${1:-} in
 esac
 
 log() { echo "release-snapshot: $*" >&2; }
+# shellcheck source=scripts/testbed-lib.sh
+source "$repo/scripts/testbed-lib.sh"
 
+install_missing gpg gpg-agent
 bash "$repo/scripts/tools.sh" goreleaser
 
 GNUPGHOME=$(mktemp -d)
