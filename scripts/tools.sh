@@ -2,10 +2,15 @@
 # Builds the CLIs pinned under tools/ into a cache outside the repository, keyed by
 # each tool module's go.mod and go.sum, and links them into .tools/bin/. A module may
 # declare several tools (a `tool ( ... )` block); each binary is named after the last
-# element of its package path. A module whose pins have not changed is not rebuilt.
+# element of its package path, as go build names it (a major version suffix such as
+# /v2 skipped). A module whose pins have not changed is not rebuilt.
+# Modules in on_demand are built only when named: goreleaser serves make
+# release-snapshot and the install test alone, so make tools (the quickstart, lint)
+# does not pay for it.
 #
-#   bash scripts/tools.sh            # every module under tools/
-#   bash scripts/tools.sh kube kwok  # only these modules
+#   bash scripts/tools.sh             # every module under tools/ but the on-demand ones
+#   bash scripts/tools.sh kube kwok   # only these modules
+#   bash scripts/tools.sh goreleaser
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,12 +29,24 @@ tool_packages() {
 	' "$1"
 }
 
+# bin_name prints the name go build gives a main package's binary.
+bin_name() {
+	local pkg=$1
+	if [[ ${pkg##*/} =~ ^v[0-9]+$ ]]; then
+		pkg=${pkg%/*}
+	fi
+	echo "${pkg##*/}"
+}
+
+on_demand=(goreleaser)
+
 if (($# > 0)); then
 	dirs=("$@")
 else
 	dirs=()
 	for mod in "$repo"/tools/*/go.mod; do
-		dirs+=("$(basename "$(dirname "$mod")")")
+		dir=$(basename "$(dirname "$mod")")
+		[[ " ${on_demand[*]} " == *" $dir "* ]] || dirs+=("$dir")
 	done
 fi
 
@@ -48,20 +65,20 @@ for dir in "${dirs[@]}"; do
 	fi
 	missing=()
 	for pkg in "${pkgs[@]}"; do
-		[[ -x $out/${pkg##*/} ]] || missing+=("$pkg")
+		[[ -x $out/$(bin_name "$pkg") ]] || missing+=("$pkg")
 	done
 	if ((${#missing[@]} > 0)); then
-		echo "tools: building ${missing[*]##*/} (tools/$dir)" >&2
+		echo "tools: building ${missing[*]} (tools/$dir)" >&2
 		mkdir -p "$out"
 		tmp=$(mktemp -d "$out/.build.XXXXXX")
 		# go build writes one binary per main package into a directory given as -o dir/.
 		(cd "$mod" && CGO_ENABLED=0 go build "${flags[@]}" -o "$tmp/" "${missing[@]}")
 		for pkg in "${missing[@]}"; do
-			mv "$tmp/${pkg##*/}" "$out/${pkg##*/}"
+			mv "$tmp/$(bin_name "$pkg")" "$out/$(bin_name "$pkg")"
 		done
 		rmdir "$tmp"
 	fi
 	for pkg in "${pkgs[@]}"; do
-		ln -sfn "$out/${pkg##*/}" "$bin/${pkg##*/}"
+		ln -sfn "$out/$(bin_name "$pkg")" "$bin/$(bin_name "$pkg")"
 	done
 done
