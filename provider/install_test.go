@@ -92,7 +92,7 @@ terraform {
 	// From the registry: the CLI checks SHA256SUMS against its signature and the
 	// zip against SHA256SUMS, and records every platform's zh: (the zip's SHA-256)
 	// from the signed list, and the h1: of this platform's zip's content.
-	registryConfig, caFile := registryOf(t, dist, host, rel)
+	registryConfig, caFile := startProviderRegistry(t, dist, host, rel)
 	fromRegistry := newInstallDir(t, cli, config, registryConfig, "SSL_CERT_FILE="+caFile)
 	out := fromRegistry.run(t, "init", "-input=false", "-no-color")
 	if !strings.Contains(out, "Installing kilnhq/kiln v"+rel.version) || !strings.Contains(out, "signed by") {
@@ -276,12 +276,12 @@ func releaseSnapshot(t *testing.T, dist string) snapshot {
 	return s
 }
 
-// registryOf serves the snapshot in dist over the provider registry protocol, on
+// startProviderRegistry serves the snapshot in dist over the provider registry protocol, on
 // 127.0.0.1 over HTTPS, as a registry serves a release: the versions, and for each
 // platform the zip, SHA256SUMS, its signature and the signing key. It returns a CLI
 // configuration that sends the CLI there for host (the CLI's host blocks replace
 // service discovery) and the server's certificate, a PEM file for SSL_CERT_FILE.
-func registryOf(t *testing.T, dist, host string, rel snapshot) (cliConfig, caFile string) {
+func startProviderRegistry(t *testing.T, dist, host string, rel snapshot) (cliConfig, caFile string) {
 	t.Helper()
 	prefix := "terraform-provider-kiln_" + rel.version + "_"
 	var platforms []map[string]string
