@@ -20,7 +20,9 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
 
-// readmeHCL returns the HCL snippets of the repository's README.md, joined.
+// readmeHCL returns the HCL snippets of README.md's tour, joined. The Install
+// section's snippets (a provider requirement from the registry and a CLI
+// configuration) are what TestAccInstall exercises.
 func readmeHCL(t *testing.T) string {
 	t.Helper()
 	root, err := testenv.RepoRoot()
@@ -31,15 +33,33 @@ func readmeHCL(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllStringSubmatch(string(data), -1)
+	tour, ok := markdownSection(string(data), "## A short tour")
+	if !ok {
+		t.Fatal(`README.md has no "## A short tour" section`)
+	}
+	blocks := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllStringSubmatch(tour, -1)
 	if len(blocks) == 0 {
-		t.Fatal("README.md has no hcl snippet")
+		t.Fatal("README.md's tour has no hcl snippet")
 	}
 	var out []string
 	for _, b := range blocks {
 		out = append(out, b[1])
 	}
 	return strings.Join(out, "\n")
+}
+
+// markdownSection returns the section of doc under heading, up to the next
+// heading of the same level.
+func markdownSection(doc, heading string) (string, bool) {
+	_, rest, ok := strings.Cut(doc, "\n"+heading+"\n")
+	if !ok {
+		return "", false
+	}
+	level := heading[:strings.Index(heading, " ")+1]
+	if end := strings.Index(rest, "\n"+level); end >= 0 {
+		rest = rest[:end]
+	}
+	return rest, true
 }
 
 // onThisMachine rewrites what a reader changes when copying a snippet: the
