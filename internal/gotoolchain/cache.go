@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // Artifact is a verified toolchain archive (a go<version>.<os>-<arch>.tar.gz
@@ -59,7 +58,7 @@ func (c *Cache) Get(key string, fill func(w io.Writer) (Artifact, error)) (Artif
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return Artifact{}, false, err
 	}
-	unlock, err := c.lock(key, syscall.LOCK_EX)
+	unlock, err := c.lock(key, true)
 	if err != nil {
 		return Artifact{}, false, err
 	}
@@ -104,7 +103,7 @@ func (c *Cache) Get(key string, fill func(w io.Writer) (Artifact, error)) (Artif
 // sharedLookup is lookup under the key's lock shared with other readers: it
 // waits only for a fill in progress.
 func (c *Cache) sharedLookup(key string) (Artifact, error) {
-	unlock, err := c.lock(key, syscall.LOCK_SH)
+	unlock, err := c.lock(key, false)
 	if err != nil {
 		return Artifact{}, err
 	}
@@ -134,20 +133,20 @@ func (c *Cache) lookup(key string) (Artifact, error) {
 	return a, nil
 }
 
-// lock takes the key's lock file, exclusively (syscall.LOCK_EX) or shared
-// (syscall.LOCK_SH), and returns its release.
-func (c *Cache) lock(key string, how int) (func(), error) {
+// lock takes the key's lock file, exclusively or shared with other readers,
+// and returns its release.
+func (c *Cache) lock(key string, exclusive bool) (func(), error) {
 	name := filepath.Join(c.Dir, "locks", strings.TrimSuffix(filepath.Base(c.indexPath(key)), ".json")+".lock")
 	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("toolchain cache lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+	if err := lockFile(f, exclusive); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("toolchain cache lock: %w", err)
 	}
 	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = unlockFile(f)
 		f.Close()
 	}, nil
 }

@@ -3,7 +3,6 @@ package gotoolchain
 import (
 	"errors"
 	"io"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -49,7 +48,7 @@ func TestCacheHitsShareTheLock(t *testing.T) {
 	if err != nil || hit {
 		t.Fatalf("first Get: hit %v, %v", hit, err)
 	}
-	release, err := c.lock(key, syscall.LOCK_SH) // a reader in the middle of its lookup
+	release, err := c.lock(key, false) // a reader in the middle of its lookup
 	if err != nil {
 		t.Fatal(err)
 	}
