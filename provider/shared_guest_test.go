@@ -73,7 +73,6 @@ func startSharedHost() {
 // waiting for the boot TestMain started.
 func goHostGuest(t *testing.T) sharedHost {
 	t.Helper()
-	testenv.Libvirt(t)
 	start := time.Now()
 	startSharedHost()
 	if sharedHostErr != nil {
