@@ -47,8 +47,8 @@ var (
 )
 
 // prebootSharedHost starts the shared guest's boot in the background, so that
-// it overlaps the tests that need no guest. The lanes of make testacc ask for
-// it (KILN_TEST_PREBOOT): both run Go host tests.
+// it overlaps whatever runs before the first Go host test. The guest processes
+// of make testacc ask for it (KILN_TEST_PREBOOT): both run Go host tests.
 func prebootSharedHost() {
 	sharedHostUsed.Store(true)
 	go startSharedHost()
