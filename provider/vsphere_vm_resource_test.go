@@ -463,7 +463,7 @@ func driftVsphereVM(t *testing.T, bed testenv.VsphereBed, path string, memoryMiB
 	})
 }
 
-// reportGuestIPLater plays the guest's VMware Tools: once the VM at path is
+// reportGuestIPLater plays the guest's VMware Tools: once the VM at path exists and is
 // powered on, it waits delay and reports ip as the guest's address.
 func reportGuestIPLater(t *testing.T, bed testenv.VsphereBed, path, ip string, delay time.Duration) {
 	done := make(chan error, 1)
@@ -475,8 +475,11 @@ func reportGuestIPLater(t *testing.T, bed testenv.VsphereBed, path, ip string, d
 	go func() {
 		done <- withVsphereErr(bed, func(ctx context.Context, f *find.Finder) error {
 			vm, err := f.VirtualMachine(ctx, path)
-			if err != nil {
-				return err
+			for ; err != nil; vm, err = f.VirtualMachine(ctx, path) { // the VM may be still to come
+				if _, notFound := err.(*find.NotFoundError); !notFound || ctx.Err() != nil {
+					return err
+				}
+				time.Sleep(200 * time.Millisecond)
 			}
 			if err := vm.WaitForPowerState(ctx, types.VirtualMachinePowerStatePoweredOn); err != nil {
 				return err
@@ -589,7 +592,7 @@ func checkOneVM(t *testing.T, bed testenv.VsphereBed, name string, poweredOn boo
 func checkVsphereVMGone(bed testenv.VsphereBed, name string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		return withVsphereErr(bed, func(ctx context.Context, f *find.Finder) error {
-			vms, err := f.VirtualMachineList(ctx, "/DC0/vm/...")
+			vms, err := f.VirtualMachineList(ctx, "/"+bed.Datacenter+"/vm/...")
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,9 @@
 provider "kiln" {
+  # Projects, environments and releases on this cluster.
+  kubernetes {
+    config_path = pathexpand("~/.kube/config")
+  }
+
   # Go build VMs on the local libvirt daemon.
   libvirt {
     uri = "qemu:///system"

@@ -2,7 +2,10 @@ package testenv
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -59,4 +62,20 @@ func Kube(t testing.TB) KubeBed {
 		t.Fatalf("kube test bed: %v", kubeErr)
 	}
 	return kubeBed
+}
+
+// Lock holds a lock named name on the control plane, across the processes on
+// this machine that share it, until the test ends: for tests whose objects have
+// fixed names (the examples'), which two CLIs' runs side by side would share.
+func (b KubeBed) Lock(t testing.TB, name string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(b.Kubeconfig), name+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("kube test bed lock: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		t.Fatalf("kube test bed lock %s: %v", f.Name(), err)
+	}
+	t.Cleanup(func() { _ = f.Close() }) // closing the file releases the lock
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
+	"path"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +55,29 @@ const TemplateDiskGiB = 10
 // test ends.
 func Vsphere(t testing.TB) VsphereBed {
 	t.Helper()
+	return startVsphere(t, VsphereNames{})
+}
+
+// VsphereNames names a bed's inventory the way HCL written for a real vCenter
+// (the examples) does, so that it applies as written. Every field is required.
+type VsphereNames struct {
+	Datacenter   string // the datacenter, renamed from DC0
+	Cluster      string // the cluster, renamed from DC0_C0
+	ResourcePool string // a resource pool created in the cluster
+	Datastore    string // a datastore created on the cluster's hosts
+	Network      string // a standard port group created on the cluster's first host; the template's network
+	VMFolder     string // a folder path created below the datacenter's VM folder
+	Template     string // the template's path below the VM folder: folder/name
+}
+
+// VsphereNamed is Vsphere with the inventory named by names.
+func VsphereNamed(t testing.TB, names VsphereNames) VsphereBed {
+	t.Helper()
+	return startVsphere(t, names)
+}
+
+func startVsphere(t testing.TB, names VsphereNames) VsphereBed {
+	t.Helper()
 	model := simulator.VPX()
 	model.Datastore = 2
 	model.Machine = 1
@@ -87,6 +112,11 @@ func Vsphere(t testing.TB) VsphereBed {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if names != (VsphereNames{}) {
+		if err := bed.rename(ctx, names, t.TempDir()); err != nil {
+			t.Fatalf("vSphere simulator: %v", err)
+		}
+	}
 	if err := bed.prepare(ctx); err != nil {
 		t.Fatalf("vSphere simulator: %v", err)
 	}
@@ -191,6 +221,85 @@ func (b VsphereBed) prepare(ctx context.Context) error {
 	}
 	if err := tmpl.MarkAsTemplate(ctx); err != nil {
 		return fmt.Errorf("mark template: %w", err)
+	}
+	return nil
+}
+
+// rename renames the datacenter and the cluster, creates the resource pool,
+// datastore (in dir), port group and folders names asks for, and points the bed
+// at them.
+func (b *VsphereBed) rename(ctx context.Context, names VsphereNames, dir string) error {
+	c, f, err := b.Finder(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Logout(ctx) }()
+	dc, err := f.Datacenter(ctx, b.Datacenter)
+	if err != nil {
+		return err
+	}
+	cluster, err := f.ClusterComputeResource(ctx, b.Cluster)
+	if err != nil {
+		return err
+	}
+	for _, r := range []struct {
+		obj  object.Common
+		name string
+	}{{dc.Common, names.Datacenter}, {cluster.Common, names.Cluster}} {
+		task, err := r.obj.Rename(ctx, r.name)
+		if err != nil {
+			return err
+		}
+		if err := task.Wait(ctx); err != nil {
+			return fmt.Errorf("rename %s to %q: %w", r.obj.Reference(), r.name, err)
+		}
+	}
+	b.Datacenter, b.Cluster = names.Datacenter, names.Cluster
+	b.Template = "/" + b.Datacenter + "/vm/" + names.Template
+	b.TemplateFolder, b.TemplateName = path.Split(names.Template)
+	b.TemplateFolder = strings.TrimSuffix(b.TemplateFolder, "/")
+
+	pool, err := cluster.ResourcePool(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := pool.Create(ctx, names.ResourcePool, types.DefaultResourceConfigSpec()); err != nil {
+		return fmt.Errorf("create resource pool %q: %w", names.ResourcePool, err)
+	}
+	for i, h := range b.Hosts {
+		host, err := f.HostSystem(ctx, h)
+		if err != nil {
+			return err
+		}
+		dss, err := host.ConfigManager().DatastoreSystem(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := dss.CreateLocalDatastore(ctx, names.Datastore, dir); err != nil {
+			return fmt.Errorf("create datastore %q on %s: %w", names.Datastore, h, err)
+		}
+		if i > 0 {
+			continue // the simulator has one Network object per name, added once
+		}
+		ns, err := host.ConfigManager().NetworkSystem(ctx)
+		if err != nil {
+			return err
+		}
+		if err := ns.AddPortGroup(ctx, types.HostPortGroupSpec{Name: names.Network, VswitchName: "vSwitch0"}); err != nil {
+			return fmt.Errorf("create port group %q on %s: %w", names.Network, h, err)
+		}
+	}
+	b.Datastores = append([]string{names.Datastore}, b.Datastores...)
+	b.Network = names.Network
+
+	folder, err := f.Folder(ctx, "/"+b.Datacenter+"/vm")
+	if err != nil {
+		return err
+	}
+	for _, name := range strings.Split(names.VMFolder, "/") {
+		if folder, err = folder.CreateFolder(ctx, name); err != nil {
+			return fmt.Errorf("create folder %q: %w", name, err)
+		}
 	}
 	return nil
 }

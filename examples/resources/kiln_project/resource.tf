@@ -1,16 +1,52 @@
-provider "kiln" {
-  kubernetes {
-    config_path = "~/.kube/config"
-  }
-}
-
 resource "kiln_project" "shop" {
   name        = "shop"
   description = "The shop: a database, an API and a web front end."
 
   services = {
-    db  = file("${path.module}/k8s/db.yaml")
-    api = file("${path.module}/k8s/api.yaml")
+    # Often file("${path.module}/k8s/db.yaml") and the like; inline here.
+    db  = <<-YAML
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata:
+        name: db
+      spec:
+        selector:
+          matchLabels: { app: db }
+        template:
+          metadata:
+            labels: { app: db }
+          spec:
+            containers:
+              - name: db
+                image: $${image}
+    YAML
+    api = <<-YAML
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata:
+        name: api
+      spec:
+        selector:
+          matchLabels: { app: api }
+        template:
+          metadata:
+            labels: { app: api }
+          spec:
+            containers:
+              - name: api
+                image: $${image}
+                ports:
+                  - containerPort: $${api_port}
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata:
+        name: api
+      spec:
+        selector: { app: api }
+        ports:
+          - port: $${api_port}
+    YAML
     web = <<-YAML
       apiVersion: apps/v1
       kind: Deployment

@@ -1,20 +1,14 @@
+# The connection comes from VSPHERE_SERVER, VSPHERE_USER and VSPHERE_PASSWORD
+# (and VSPHERE_ALLOW_UNVERIFIED_SSL=true for a self-signed certificate), or is
+# set here: server = "vcenter.example.test", and so on.
 provider "kiln" {
   vsphere {
-    server   = "vcenter.example.test"
-    user     = "kiln@vsphere.local"
-    password = var.vsphere_password
     # datacenter = "DC1" # needed when vCenter has several
   }
 }
 
-variable "vsphere_password" {
-  type      = string
-  sensitive = true
-}
-
-data "kiln_vsphere_template" "debian" {
-  name = "templates/debian-12-go"
-}
+# data.kiln_vsphere_template.debian, the template both VMs clone, is looked up
+# as in the kiln_vsphere_template data source's example.
 
 # A full clone with a static address, a bigger disk and guestinfo for the guest.
 resource "kiln_vsphere_vm" "builder" {
@@ -50,6 +44,7 @@ resource "kiln_vsphere_vm" "ci" {
   name         = "go-ci-1"
   source       = data.kiln_vsphere_template.debian.path
   linked_clone = true
+  snapshot     = data.kiln_vsphere_template.debian.current_snapshot
   cluster      = "build-cluster"
 
   customize {}
