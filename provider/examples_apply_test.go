@@ -1,9 +1,12 @@
 package provider
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
@@ -75,6 +81,46 @@ func exampleDir(t *testing.T, examples []string, extra map[string]string) func(c
 	return config.StaticDirectory(dir)
 }
 
+// exampleImports returns the imports an example's import.sh shows, as test
+// steps on the configuration of step: each plans an import block of its ID
+// with the rest of the state in place, and the plan must import without a change.
+func exampleImports(t *testing.T, step resource.TestStep, examples ...string) []resource.TestStep {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []resource.TestStep
+	for _, e := range examples {
+		data, err := os.ReadFile(filepath.Join(root, "examples", e, "import.sh"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			args, ok := strings.CutPrefix(line, "terraform import ")
+			if !ok {
+				continue
+			}
+			addr, id, ok := strings.Cut(args, " ")
+			if !ok {
+				t.Fatalf("%s/import.sh: %q is not terraform import ADDRESS ID", e, line)
+			}
+			s := step
+			s.ResourceName, s.ImportState, s.ImportStateId = addr, true, id
+			s.ImportStateKind = resource.ImportBlockWithID
+			// An imported release does not know the settings that steer its
+			// rollouts (rollback_on_failure, rollout_timeout, history_limit):
+			// the plan after the import updates them, and releases again.
+			s.ExpectNonEmptyPlan = strings.HasPrefix(addr, "kiln_release.")
+			steps = append(steps, s)
+		}
+	}
+	if len(steps) == 0 {
+		t.Fatalf("no terraform import lines in %v", examples)
+	}
+	return steps
+}
+
 // userHome makes a temporary HOME, for the provider in this process and the
 // CLI it starts, holding the files at the given paths below it.
 func userHome(t *testing.T, files map[string]string) {
@@ -96,82 +142,83 @@ func userHome(t *testing.T, files map[string]string) {
 	}
 }
 
+// examplesStep applies the examples in dir (from exampleDir) and checks that
+// the next plan is empty.
+func examplesStep(dir func(config.TestStepConfigRequest) string, vars config.Variables) resource.TestStep {
+	return resource.TestStep{
+		ProtoV6ProviderFactories: testAccProviders, // a directory's provider blocks take them per step
+		ConfigDirectory:          dir,
+		ConfigVariables:          vars,
+		ConfigPlanChecks:         resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+	}
+}
+
 // TestAccExamples_delivery applies the provider's example with the project,
 // environment and release examples on the test cluster, its kubeconfig at
 // ~/.kube/config, then adds the history and status readers; each plan after is
-// empty. Tearing down takes what the environment example's comment says:
-// force_destroy on the production environment.
+// empty. Their import.sh lines import what was applied. Tearing down takes what
+// the environment example's comment says: force_destroy on the production
+// environment.
 func TestAccExamples_delivery(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Kube(t)
 	// The examples name their project "shop": one run at a time on this cluster.
 	bed.Lock(t, "examples")
+	cs := kubeClient(t, bed)
+	removeProject(t, cs, "shop") // what a run that failed before destroy left
 	userHome(t, map[string]string{".kube/config": bed.Kubeconfig})
 	t.Setenv("KUBECONFIG", "")
-	cs := kubeClient(t, bed)
 	vars := config.Variables{"registry_password": config.StringVariable("registry-secret")}
-	readers := append(append([]string{}, deliveryExamples...), deliveryReaders...)
-	empty := resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}
+	readers := slices.Concat(deliveryExamples, deliveryReaders)
+
+	apply := examplesStep(exampleDir(t, deliveryExamples, nil), vars)
+	apply.ConfigStateChecks = []statecheck.StateCheck{
+		statecheck.ExpectKnownOutputValue("dev_revision", knownvalue.Int64Exact(1)),
+		statecheck.ExpectKnownOutputValue("go124", knownvalue.StringRegexp(regexp.MustCompile(`^1\.24\.\d+ h1:\S+=$`))),
+	}
+	apply.Check = resource.ComposeTestCheckFunc(
+		checkProjectRecord(cs, "shop", "The shop: a database, an API and a web front end.", 3),
+		checkRolledOut(cs, "shop-env-dev"),
+	)
+	read := examplesStep(exampleDir(t, readers, nil), vars)
+	read.ConfigStateChecks = []statecheck.StateCheck{
+		statecheck.ExpectKnownOutputValue("dev_versions", knownvalue.ListExact([]knownvalue.Check{
+			knownvalue.StringRegexp(regexp.MustCompile(`^1: v1\.4\.0 \(\w+\)$`)),
+		})),
+		statecheck.ExpectKnownOutputValue("dev_images", knownvalue.MapExact(map[string]knownvalue.Check{
+			"db":  knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("postgres:16")}),
+			"api": knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("registry.example.com/shop/api:20250101120000-main")}),
+			"web": knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("registry.example.com/shop/web:20250101120000-main")}),
+		})),
+	}
+	teardown := examplesStep(exampleDir(t, readers, map[string]string{"teardown_override.tf": `
+resource "kiln_environment" "prod" {
+  force_destroy = true
+}
+`}), vars)
+	teardown.ConfigPlanChecks.PreApply = []plancheck.PlanCheck{
+		plancheck.ExpectResourceAction("kiln_environment.prod", plancheck.ResourceActionUpdate),
+		plancheck.ExpectResourceAction("kiln_release.dev", plancheck.ResourceActionNoop),
+	}
 
 	resource.Test(t, resource.TestCase{
 		CheckDestroy: resource.ComposeTestCheckFunc(
 			checkProjectGone(cs, "shop"),
 			checkNamespacesGone(cs, "shop-env-dev", "shop-env-prod"),
 		),
-		Steps: []resource.TestStep{
-			{
-				ProtoV6ProviderFactories: testAccProviders, // a directory's provider blocks take them per step
-				ConfigDirectory:          exampleDir(t, deliveryExamples, nil),
-				ConfigVariables:          vars,
-				ConfigPlanChecks:         empty,
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownOutputValue("dev_revision", knownvalue.Int64Exact(1)),
-					statecheck.ExpectKnownOutputValue("go124", knownvalue.StringRegexp(regexp.MustCompile(`^1\.24\.\d+ h1:\S+=$`))),
-				},
-				Check: resource.ComposeTestCheckFunc(
-					checkProjectRecord(cs, "shop", "The shop: a database, an API and a web front end.", 3),
-					checkRolledOut(cs, "shop-env-dev"),
-				),
-			},
-			{
-				ProtoV6ProviderFactories: testAccProviders, // a directory's provider blocks take them per step
-				ConfigDirectory:          exampleDir(t, readers, nil),
-				ConfigVariables:          vars,
-				ConfigPlanChecks:         empty,
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownOutputValue("dev_versions", knownvalue.ListExact([]knownvalue.Check{
-						knownvalue.StringRegexp(regexp.MustCompile(`^1: v1\.4\.0 \(\w+\)$`)),
-					})),
-					statecheck.ExpectKnownOutputValue("dev_images", knownvalue.MapExact(map[string]knownvalue.Check{
-						"db":  knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("postgres:16")}),
-						"api": knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("registry.example.com/shop/api:20250101120000-main")}),
-						"web": knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("registry.example.com/shop/web:20250101120000-main")}),
-					})),
-				},
-			},
-			{
-				ProtoV6ProviderFactories: testAccProviders, // a directory's provider blocks take them per step
-				ConfigDirectory: exampleDir(t, readers, map[string]string{"teardown_override.tf": `
-resource "kiln_environment" "prod" {
-  force_destroy = true
-}
-`}),
-				ConfigVariables: vars,
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{
-						plancheck.ExpectResourceAction("kiln_environment.prod", plancheck.ResourceActionUpdate),
-						plancheck.ExpectResourceAction("kiln_release.dev", plancheck.ResourceActionNoop),
-					},
-					PostApplyPostRefresh: empty.PostApplyPostRefresh,
-				},
-			},
-		},
+		Steps: slices.Concat(
+			[]resource.TestStep{apply, read},
+			exampleImports(t, read, "resources/kiln_project", "resources/kiln_environment", "resources/kiln_release"),
+			[]resource.TestStep{teardown},
+		),
 	})
 }
 
-// TestAccExamples_vsphere applies the vSphere VM example with the vSphere data
-// sources' examples on a simulator whose inventory has the examples' names, the
-// connection in VSPHERE_* variables; the next plan is empty.
+// TestAccExamples_vsphere applies the vSphere VM example with the template's
+// example on a simulator whose inventory has the examples' names, the connection
+// in VSPHERE_* variables, then adds the other inventory readers; each plan after
+// is empty. The VM's import.sh imports it by path (not by BIOS UUID: the
+// simulator's clone has its own).
 func TestAccExamples_vsphere(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.VsphereNamed(t, testenv.VsphereNames{
@@ -183,44 +230,71 @@ func TestAccExamples_vsphere(t *testing.T) {
 		VMFolder:     "builds/go",
 		Template:     "templates/debian-12-go",
 	})
-	t.Setenv("VSPHERE_SERVER", bed.Server)
-	t.Setenv("VSPHERE_USER", bed.User)
-	t.Setenv("VSPHERE_PASSWORD", bed.Password)
-	t.Setenv("VSPHERE_ALLOW_UNVERIFIED_SSL", "true")
-	t.Setenv("VSPHERE_DATACENTER", "")
+	vsphereEnv(t, bed, "") // the only datacenter
 	// go-ci-1 is on DHCP: its lease comes once it is on.
 	reportGuestIPLater(t, bed, "/DC1/vm/go-ci-1", "10.20.0.77", time.Second)
-	empty := resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}
+
+	apply := examplesStep(exampleDir(t, vsphereExamples, nil), nil)
+	apply.ConfigStateChecks = []statecheck.StateCheck{
+		statecheck.ExpectKnownOutputValue("builder_ip", knownvalue.StringExact("10.20.0.31")),
+		statecheck.ExpectKnownValue("kiln_vsphere_vm.ci", tfjsonpath.New("default_ip_address"), knownvalue.StringExact("10.20.0.77")),
+	}
+	apply.Check = resource.ComposeTestCheckFunc(
+		checkVsphereVM(bed, "/DC1/vm/builds/go/go-builder-1", vmWant{poweredOn: true, cpus: 4, memoryMiB: 8192, diskGiB: 60,
+			datastore: "ssd-01", hostname: "go-builder-1", extra: map[string]string{"guestinfo.kiln.role": "go-builder"}}),
+		checkVsphereVM(bed, "/DC1/vm/go-ci-1", vmWant{poweredOn: true, cpus: 1, memoryMiB: 512, diskGiB: testenv.TemplateDiskGiB}),
+	)
+	read := examplesStep(exampleDir(t, slices.Concat(vsphereExamples, vsphereReaders), nil), nil)
+	read.ConfigStateChecks = []statecheck.StateCheck{
+		statecheck.ExpectKnownValue("data.kiln_vsphere_datacenter.current", tfjsonpath.New("name"), knownvalue.StringExact("DC1")),
+		statecheck.ExpectKnownOutputValue("build_hosts", knownvalue.ListSizeExact(3)),
+	}
 
 	resource.Test(t, resource.TestCase{
 		CheckDestroy: resource.ComposeTestCheckFunc(
 			checkVsphereVMGone(bed, "go-builder-1"),
 			checkVsphereVMGone(bed, "go-ci-1"),
 		),
-		Steps: []resource.TestStep{
-			{
-				ProtoV6ProviderFactories: testAccProviders, // a directory's provider blocks take them per step
-				ConfigDirectory:          exampleDir(t, vsphereExamples, nil),
-				ConfigPlanChecks:         empty,
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownOutputValue("builder_ip", knownvalue.StringExact("10.20.0.31")),
-					statecheck.ExpectKnownValue("kiln_vsphere_vm.ci", tfjsonpath.New("default_ip_address"), knownvalue.StringExact("10.20.0.77")),
-				},
-				Check: resource.ComposeTestCheckFunc(
-					checkVsphereVM(bed, "/DC1/vm/builds/go/go-builder-1", vmWant{poweredOn: true, cpus: 4, memoryMiB: 8192, diskGiB: 60,
-						datastore: "ssd-01", hostname: "go-builder-1", extra: map[string]string{"guestinfo.kiln.role": "go-builder"}}),
-					checkVsphereVM(bed, "/DC1/vm/go-ci-1", vmWant{poweredOn: true, cpus: 1, memoryMiB: 512, diskGiB: testenv.TemplateDiskGiB}),
-				),
-			},
-			{
-				ProtoV6ProviderFactories: testAccProviders,
-				ConfigDirectory:          exampleDir(t, append(append([]string{}, vsphereExamples...), vsphereReaders...), nil),
-				ConfigPlanChecks:         empty,
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue("data.kiln_vsphere_datacenter.current", tfjsonpath.New("name"), knownvalue.StringExact("DC1")),
-					statecheck.ExpectKnownOutputValue("build_hosts", knownvalue.ListSizeExact(3)),
-				},
-			},
-		},
+		Steps: slices.Concat(
+			[]resource.TestStep{apply, read},
+			exampleImports(t, read, "resources/kiln_vsphere_vm")[:1],
+		),
 	})
+}
+
+// removeProject deletes a project's records and environments' namespaces from
+// the cluster behind Kiln's back, and waits for the namespaces to be gone.
+func removeProject(t *testing.T, cs kubernetes.Interface, project string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	selector := metav1.ListOptions{LabelSelector: "kiln.dev/project=" + project}
+	err := errors.Join(
+		cs.CoreV1().ConfigMaps("kiln-system").DeleteCollection(ctx, metav1.DeleteOptions{}, selector),
+		cs.CoreV1().Secrets("kiln-system").DeleteCollection(ctx, metav1.DeleteOptions{}, selector),
+	)
+	if err != nil {
+		t.Fatalf("remove project %s: %v", project, err)
+	}
+	for {
+		namespaces, err := cs.CoreV1().Namespaces().List(ctx, selector)
+		if err != nil {
+			t.Fatalf("remove project %s: %v", project, err)
+		}
+		if len(namespaces.Items) == 0 {
+			return
+		}
+		for _, ns := range namespaces.Items {
+			if ns.DeletionTimestamp == nil {
+				if err := cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+					t.Fatalf("remove project %s: %v", project, err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("remove project %s: namespaces still there: %v", project, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -18,11 +18,7 @@ import (
 func TestAccVsphereDataSources(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Vsphere(t)
-	t.Setenv("VSPHERE_SERVER", bed.Server)
-	t.Setenv("VSPHERE_USER", bed.User)
-	t.Setenv("VSPHERE_PASSWORD", bed.Password)
-	t.Setenv("VSPHERE_ALLOW_UNVERIFIED_SSL", "true")
-	t.Setenv("VSPHERE_DATACENTER", bed.Datacenter)
+	vsphereEnv(t, bed, bed.Datacenter)
 
 	config := fmt.Sprintf(`
 provider "kiln" {
@@ -109,4 +105,15 @@ data "kiln_vsphere_template" "missing" {
 			},
 		},
 	})
+}
+
+// vsphereEnv puts the connection to bed in the VSPHERE_* environment variables,
+// with datacenter as the default datacenter ("" for none).
+func vsphereEnv(t *testing.T, bed testenv.VsphereBed, datacenter string) {
+	t.Helper()
+	t.Setenv("VSPHERE_SERVER", bed.Server)
+	t.Setenv("VSPHERE_USER", bed.User)
+	t.Setenv("VSPHERE_PASSWORD", bed.Password)
+	t.Setenv("VSPHERE_ALLOW_UNVERIFIED_SSL", "true")
+	t.Setenv("VSPHERE_DATACENTER", datacenter)
 }
