@@ -24,9 +24,9 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
 
-// The examples these tests apply as written. The others need a guest (a
-// kiln_libvirt_vm, a Go host over SSH, a build pool and builds): the README
-// tour test applies what they show on one.
+// The examples these tests apply as written. The others need guests or builds
+// (kiln_libvirt_vm, kiln_go_host, kiln_host_facts, kiln_build_pool, kiln_build,
+// the quickstart): TestExamplesMatchSchemas only checks them against the schemas.
 var (
 	deliveryExamples = []string{
 		"provider/provider.tf",
