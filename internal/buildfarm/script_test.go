@@ -1,3 +1,8 @@
+//go:build unix
+
+// The build scripts run on pool hosts (Linux); these tests run them with bash here
+// and lock and signal as the hosts do (flock, process groups): Unix only.
+
 package buildfarm
 
 import (
