@@ -37,6 +37,12 @@ type ModuleProxy struct {
 	SumDBURL string
 }
 
+// BaseURL is the GOPROXY the toolchains come from.
+func (p ModuleProxy) BaseURL() string { return p.proxyURL() }
+
+// SumDBKey is the checksum database as GOSUMDB names it (name+hash+key).
+func (p ModuleProxy) SumDBKey() string { return p.sumDBKey() }
+
 func (p ModuleProxy) proxyURL() string {
 	if p.URL == "" {
 		return DefaultProxy
