@@ -77,6 +77,12 @@ func (h *Host) installTool(ctx context.Context, spec Spec, t gotool.Tool, facts 
 	if h.Tools == nil {
 		return fmt.Errorf("%s: no go tool builder configured", t)
 	}
+	// The module's go line decides the toolchain: resolve it again (the
+	// spec holds only the package and the exact version).
+	t, err := h.Tools.Resolve(ctx, gotool.Request{Package: t.Package, Version: t.Version})
+	if err != nil {
+		return err
+	}
 	goVersion, ok := gotool.PickToolchain(t.GoVersion, spec.Versions)
 	if !ok {
 		return fmt.Errorf("%s needs go %s or newer to build; the declared toolchains are %v", t, t.GoVersion, spec.Versions)
