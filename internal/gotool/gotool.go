@@ -127,14 +127,23 @@ func (b *Builder) Resolve(ctx context.Context, r Request) (Tool, error) {
 }
 
 // version asks the proxy for mod's version: the info of an exact version, or
-// @latest.
+// for Latest, as the go command does, the highest release in the version
+// list (a pre-release when there is none), else @latest.
 func (b *Builder) version(ctx context.Context, mod, version string) (string, error) {
 	escaped, err := module.EscapePath(mod)
 	if err != nil {
 		return "", err
 	}
 	url := b.Proxy.BaseURL() + "/" + escaped + "/@latest"
-	if version != Latest {
+	if version == Latest {
+		list, err := b.get(ctx, b.Proxy.BaseURL()+"/"+escaped+"/@v/list")
+		if err != nil {
+			return "", err
+		}
+		if v := highest(strings.Fields(string(list))); v != "" {
+			return v, nil
+		}
+	} else {
 		v, err := module.EscapeVersion(version)
 		if err != nil {
 			return "", err
@@ -150,6 +159,27 @@ func (b *Builder) version(ctx context.Context, mod, version string) (string, err
 		return "", fmt.Errorf("GET %s: not a version info (%v)", url, err)
 	}
 	return info.Version, nil
+}
+
+// highest is the highest release among versions, or the highest pre-release
+// when there is no release; pseudo-versions do not count.
+func highest(versions []string) string {
+	release, pre := "", ""
+	for _, v := range versions {
+		switch {
+		case !semver.IsValid(v) || module.IsPseudoVersion(v):
+		case semver.Prerelease(v) == "":
+			if release == "" || semver.Compare(v, release) > 0 {
+				release = v
+			}
+		case pre == "" || semver.Compare(v, pre) > 0:
+			pre = v
+		}
+	}
+	if release != "" {
+		return release
+	}
+	return pre
 }
 
 // goLine reads the go directive of mod@version's go.mod; the go command
