@@ -573,6 +573,7 @@ func (r *goHostResource) planTools(ctx context.Context, g *goToolchainsModel, ve
 	}
 	builder := r.toolBuilder(g)
 	resolved := make([]string, 0, len(requests))
+	names := map[string]string{}
 	for _, s := range requests {
 		request, err := gotool.ParseRequest(s)
 		if err != nil {
@@ -590,6 +591,12 @@ func (r *goHostResource) planTools(ctx context.Context, g *goToolchainsModel, ve
 					"add a newer Go version, or choose an older version of the tool.", tool, tool.Module, tool.GoVersion, versions))
 			return
 		}
+		if other, ok := names[tool.Name()]; ok {
+			resp.Diagnostics.AddAttributeError(toolsPath, "Two Go tools with one name",
+				fmt.Sprintf("go.tools: %s and %s would both install %s", other, s, tool.Name()))
+			return
+		}
+		names[tool.Name()] = s
 		resolved = append(resolved, tool.String())
 	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, resolvedPath, stringList(resolved))...)
