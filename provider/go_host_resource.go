@@ -232,8 +232,9 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 							"applies reuse it. Tools that need cgo are not supported: their build fails with an error saying so. " +
 							"The binary is streamed to the host, checked by SHA-256 and renamed into `tools_dir` with mode 0755. Every " +
 							"refresh hashes it again whenever its inode, size or change time moved, so a replaced or deleted binary " +
-							"shows in the plan. A tool dropped from the list is removed, unless another `kiln_go_host` on the host " +
-							"declares it; Kiln never overwrites or deletes a binary it did not install (nor one replaced by hand since). " +
+							"shows in the plan and the next apply puts Kiln's back. A tool dropped from the list is removed, unless another " +
+							"`kiln_go_host` on the host declares it. Kiln never overwrites a file it did not install at the tool's path " +
+							"(the apply fails, naming it), and never deletes a binary it did not install or one replaced since. " +
 							"Needs `versions`.",
 						ElementType: types.StringType,
 						Optional:    true,

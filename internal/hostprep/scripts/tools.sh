@@ -3,8 +3,9 @@
 # installed: root/.kiln-tools/<owner> has a line per binary,
 # "<path> <sha256> <inode:size:ctime> <package@version>". A binary is removed
 # only when a resource that recorded it lets it go, no other resource holds it,
-# and it still hashes to what Kiln installed: a binary Kiln did not put there
-# (or one replaced by hand since) is never deleted, and none is overwritten.
+# and it still hashes to what Kiln installed: a binary Kiln did not put there,
+# or one replaced by hand since, is never deleted; a file no resource recorded
+# is never overwritten (a recorded binary replaced by hand is repaired).
 #
 # Arguments: toolchain root, owner, what to do, then:
 #   install PATH SIZE SHA256 REF  the binary arrives on standard input, SIZE
