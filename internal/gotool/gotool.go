@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"go/version"
-	"io"
 	"log/slog"
 	"net/http"
 	"path"
@@ -199,23 +198,14 @@ func (b *Builder) goLine(ctx context.Context, mod, version string) (string, erro
 	return "1.16", nil
 }
 
+// get reads url from the module proxy; its 404 and 410 are errNotFound.
 func (b *Builder) get(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
+	body, err := gotoolchain.Get(ctx, b.client(), url)
+	var se *gotoolchain.StatusError
+	if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone) {
+		return nil, fmt.Errorf("%w: %w", err, errNotFound)
 	}
-	resp, err := b.client().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return nil, fmt.Errorf("GET %s: %s: %w", url, resp.Status, errNotFound)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return body, err
 }
 
 // PickToolchain is the newest of versions (exact Go releases) that is at
