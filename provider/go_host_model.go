@@ -201,43 +201,34 @@ func (m *goHostModel) importFrom(f hostprep.Facts) {
 	}
 }
 
+// resolved maps each version request to the release it resolved to; exact
+// releases map to themselves.
+func (g *goToolchainsModel) resolved() map[string]string {
+	return resolvedBy(g.Versions, g.ResolvedVersions)
+}
+
 // resolvedTools maps each go.tools entry to the package@version it resolved
 // to; exact entries map to themselves.
 func (g *goToolchainsModel) resolvedTools() map[string]string {
+	return resolvedBy(g.Tools, g.ResolvedTools)
+}
+
+// resolvedBy maps each request to the entry of resolved at its index, or to
+// itself while resolved does not match the requests one to one.
+func resolvedBy(requests []types.String, resolved types.List) map[string]string {
 	out := map[string]string{}
 	var list []string
-	if !g.ResolvedTools.IsNull() && !g.ResolvedTools.IsUnknown() {
-		for _, e := range g.ResolvedTools.Elements() {
+	if !resolved.IsNull() && !resolved.IsUnknown() {
+		for _, e := range resolved.Elements() {
 			if s, ok := e.(types.String); ok {
 				list = append(list, s.ValueString())
 			}
 		}
 	}
-	for i, t := range g.Tools {
-		out[t.ValueString()] = t.ValueString()
-		if len(list) == len(g.Tools) {
-			out[t.ValueString()] = list[i]
-		}
-	}
-	return out
-}
-
-// resolved maps each version request to the release it resolved to; exact
-// releases map to themselves.
-func (g *goToolchainsModel) resolved() map[string]string {
-	out := map[string]string{}
-	var list []types.String
-	if !g.ResolvedVersions.IsNull() && !g.ResolvedVersions.IsUnknown() {
-		for _, e := range g.ResolvedVersions.Elements() {
-			if s, ok := e.(types.String); ok {
-				list = append(list, s)
-			}
-		}
-	}
-	for i, v := range g.Versions {
-		out[v.ValueString()] = v.ValueString()
-		if len(list) == len(g.Versions) {
-			out[v.ValueString()] = list[i].ValueString()
+	for i, r := range requests {
+		out[r.ValueString()] = r.ValueString()
+		if len(list) == len(requests) {
+			out[r.ValueString()] = list[i]
 		}
 	}
 	return out
