@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/gotool"
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
 	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
@@ -42,6 +43,9 @@ type goToolchainsModel struct {
 	IndexURL         types.String   `tfsdk:"index_url"`
 	Keyring          types.String   `tfsdk:"keyring"`
 	KeyFingerprint   types.String   `tfsdk:"key_fingerprint"`
+	Tools            []types.String `tfsdk:"tools"`
+	ResolvedTools    types.List     `tfsdk:"resolved_tools"`
+	ToolsDir         types.String   `tfsdk:"tools_dir"`
 }
 
 type hardeningModel struct {
@@ -86,6 +90,13 @@ func (m goHostModel) spec(loginUser string) hostprep.Spec {
 		if s.Default == "" && len(s.Versions) > 0 {
 			s.Default = s.Versions[0]
 		}
+		s.ToolsDir = firstSet(g.ToolsDir.ValueString(), hostprep.DefaultToolsDir)
+		tools := g.resolvedTools()
+		for _, t := range g.Tools {
+			if r, err := gotool.ParseRequest(tools[t.ValueString()]); err == nil && r.Version != gotool.Latest {
+				s.Tools = append(s.Tools, gotool.Tool{Package: r.Package, Version: r.Version})
+			}
+		}
 	}
 	s.Env = stringMap(m.Env)
 	if h := m.Hardening; h != nil {
@@ -117,6 +128,19 @@ func (m *goHostModel) readBack(f hostprep.Facts, v hostprep.Verification) {
 			})
 		}
 		g.ResolvedVersions = stringList(observed.Versions)
+		// A tool that is gone, replaced or built from another version leaves
+		// the list: the plan puts it back.
+		tools := g.resolvedTools()
+		if g.Tools != nil {
+			g.Tools = slices.DeleteFunc(slices.Clone(g.Tools), func(want types.String) bool {
+				return !slices.ContainsFunc(observed.Tools, func(t gotool.Tool) bool { return t.String() == tools[want.ValueString()] })
+			})
+		}
+		var present []string
+		for _, t := range observed.Tools {
+			present = append(present, t.String())
+		}
+		g.ResolvedTools = stringList(present)
 		// A default written as a request ("1.24") stays as written while it
 		// still names the host's default.
 		if resolved[g.Default.ValueString()] != observed.Default || observed.Default == "" {
@@ -172,6 +196,7 @@ func (m *goHostModel) importFrom(f hostprep.Facts) {
 			Default: optionalString(f.Default), Source: types.StringValue(gotoolchain.FromModuleProxy),
 			Root: types.StringValue(hostprep.DefaultRoot), ProxyURL: types.StringNull(), SumDB: types.StringNull(),
 			MirrorURL: types.StringNull(), IndexURL: types.StringNull(), Keyring: types.StringNull(), KeyFingerprint: types.StringNull(),
+			ResolvedTools: types.ListNull(types.StringType), ToolsDir: types.StringValue(hostprep.DefaultToolsDir),
 		}
 	}
 }
@@ -179,19 +204,31 @@ func (m *goHostModel) importFrom(f hostprep.Facts) {
 // resolved maps each version request to the release it resolved to; exact
 // releases map to themselves.
 func (g *goToolchainsModel) resolved() map[string]string {
+	return resolvedBy(g.Versions, g.ResolvedVersions)
+}
+
+// resolvedTools maps each go.tools entry to the package@version it resolved
+// to; exact entries map to themselves.
+func (g *goToolchainsModel) resolvedTools() map[string]string {
+	return resolvedBy(g.Tools, g.ResolvedTools)
+}
+
+// resolvedBy maps each request to the entry of resolved at its index, or to
+// itself while resolved does not match the requests one to one.
+func resolvedBy(requests []types.String, resolved types.List) map[string]string {
 	out := map[string]string{}
-	var list []types.String
-	if !g.ResolvedVersions.IsNull() && !g.ResolvedVersions.IsUnknown() {
-		for _, e := range g.ResolvedVersions.Elements() {
+	var list []string
+	if !resolved.IsNull() && !resolved.IsUnknown() {
+		for _, e := range resolved.Elements() {
 			if s, ok := e.(types.String); ok {
-				list = append(list, s)
+				list = append(list, s.ValueString())
 			}
 		}
 	}
-	for i, v := range g.Versions {
-		out[v.ValueString()] = v.ValueString()
-		if len(list) == len(g.Versions) {
-			out[v.ValueString()] = list[i].ValueString()
+	for i, r := range requests {
+		out[r.ValueString()] = r.ValueString()
+		if len(list) == len(requests) {
+			out[r.ValueString()] = list[i]
 		}
 	}
 	return out

@@ -31,6 +31,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/gotool"
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
 	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
@@ -61,6 +62,10 @@ var (
 	// packagePattern is an import path, possibly with "..." wildcards: a
 	// leading "-" would make it a flag of go test.
 	packagePattern = regexp.MustCompile(`^[A-Za-z0-9_.~+][A-Za-z0-9_.~+/-]*$`)
+	goToolRequest  = stringCheck{"must be a package path and a version", func(s string) error {
+		_, err := gotool.ParseRequest(s)
+		return err
+	}}
 )
 
 const (
@@ -216,6 +221,37 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 						MarkdownDescription: "With `dl`: armored OpenPGP public keys for a private mirror's signatures. " +
 							"Defaults to the embedded Go release signing keys.",
 						Optional: true,
+					},
+					"tools": schema.ListAttribute{
+						MarkdownDescription: "Go programs to install on the host, as `go install` takes them: a main package and a " +
+							"module version, exact (`github.com/go-delve/delve/cmd/dlv@v1.27.2`) or `latest`, resolved when planning " +
+							"through `proxy_url` (the module proxy the toolchains come from; the resolved version is in `resolved_tools`). " +
+							"Each is built on the machine running Terraform, for the host's OS and architecture, as pure Go " +
+							"(`CGO_ENABLED=0`, `-trimpath`), by the newest of `versions` that the module's `go` line accepts, its modules " +
+							"downloaded through `proxy_url` and checked against `sumdb`; the binary is cached there, so further hosts and " +
+							"applies reuse it. Tools that need cgo are not supported: their build fails with an error saying so. " +
+							"The binary is streamed to the host, checked by SHA-256 and renamed into `tools_dir` with mode 0755. Every " +
+							"refresh hashes it again whenever its inode, size or change time moved, so a replaced or deleted binary " +
+							"shows in the plan and the next apply puts Kiln's back. A tool dropped from the list is removed, unless another " +
+							"`kiln_go_host` on the host declares it. Kiln never overwrites a file it did not install at the tool's path " +
+							"(the apply fails, naming it), and never deletes a binary it did not install or one replaced since. " +
+							"Needs `versions`.",
+						ElementType: types.StringType,
+						Optional:    true,
+						Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues(),
+							listvalidator.ValueStringsAre(goToolRequest)},
+					},
+					"resolved_tools": schema.ListAttribute{
+						MarkdownDescription: "The `package@version` each entry of `tools` resolved to, in the same order.",
+						ElementType:         types.StringType,
+						Computed:            true,
+					},
+					"tools_dir": schema.StringAttribute{
+						MarkdownDescription: "Directory the `tools` binaries are installed into. Defaults to `" + hostprep.DefaultToolsDir + "`.",
+						Optional:            true,
+						Computed:            true,
+						Default:             stringdefault.StaticString(hostprep.DefaultToolsDir),
+						Validators:          []validator.String{cleanAbsolutePath},
 					},
 					"key_fingerprint": schema.StringAttribute{
 						MarkdownDescription: "With `dl`: the primary key fingerprint signatures must come from. Defaults to " +
@@ -404,6 +440,7 @@ func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan,
 	}
 	if plan.Go != nil {
 		host.Source = r.source(plan.Go)
+		host.Tools = r.toolBuilder(plan.Go)
 	}
 	facts, verification, err := host.Apply(ctx, plan.spec(host.Target.User))
 	if err != nil {
@@ -434,7 +471,16 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	}
 	var g *goToolchainsModel
 	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("go"), &g)...)
-	if resp.Diagnostics.HasError() || g == nil || g.Versions == nil {
+	if resp.Diagnostics.HasError() || g == nil {
+		return
+	}
+	if g.Versions == nil {
+		if len(g.Tools) > 0 {
+			resp.Diagnostics.AddAttributeError(path.Root("go").AtName("tools"), "Go tools need toolchains",
+				"go.tools are built with one of go.versions: declare the Go versions too.")
+		} else {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("go").AtName("resolved_tools"), stringList(nil))...)
+		}
 		return
 	}
 	resolvedPath := path.Root("go").AtName("resolved_versions")
@@ -482,6 +528,7 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	}
 	planned := stringList(resolved)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, resolvedPath, planned)...)
+	r.planTools(ctx, g, resolved, req, resp)
 	if req.State.Raw.IsNull() {
 		return
 	}
@@ -496,6 +543,64 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, defaultPath, types.StringUnknown())...)
 		}
 	}
+}
+
+// planTools resolves go.tools (latest through the module proxy) into
+// go.resolved_tools and checks that one of the toolchains, resolved to
+// versions, can build each. A plan whose tools and toolchains are those of
+// the state, all exact, asks the proxy nothing.
+func (r *goHostResource) planTools(ctx context.Context, g *goToolchainsModel, versions []string, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	toolsPath := path.Root("go").AtName("tools")
+	resolvedPath := path.Root("go").AtName("resolved_tools")
+	requests := stringsOf(g.Tools)
+	if len(requests) == 0 {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, resolvedPath, stringList(nil))...)
+		return
+	}
+	for _, t := range g.Tools {
+		if t.IsUnknown() {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, resolvedPath, types.ListUnknown(types.StringType))...)
+			return
+		}
+	}
+	if !req.State.Raw.IsNull() {
+		var prior *goToolchainsModel
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("go"), &prior)...)
+		if prior != nil && slices.Equal(stringsOf(prior.Tools), requests) && prior.ResolvedVersions.Equal(stringList(versions)) &&
+			!slices.ContainsFunc(requests, func(s string) bool { return strings.HasSuffix(s, "@"+gotool.Latest) }) {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, resolvedPath, prior.ResolvedTools)...)
+			return
+		}
+	}
+	builder := r.toolBuilder(g)
+	resolved := make([]string, 0, len(requests))
+	names := map[string]string{}
+	for _, s := range requests {
+		request, err := gotool.ParseRequest(s)
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(toolsPath, "Invalid Go tool", err.Error())
+			return
+		}
+		tool, err := builder.Resolve(ctx, request)
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(toolsPath, "Could not resolve Go tool", redact.URLCredentials(err.Error()))
+			return
+		}
+		if _, ok := gotool.PickToolchain(tool.GoVersion, versions); !ok {
+			resp.Diagnostics.AddAttributeError(toolsPath, "No declared Go toolchain builds this tool",
+				fmt.Sprintf("go.tools: %s (module %s) needs go %s or newer to build, and go.versions resolve to %v: "+
+					"add a newer Go version, or choose an older version of the tool.", tool, tool.Module, tool.GoVersion, versions))
+			return
+		}
+		if other, ok := names[tool.Name()]; ok {
+			resp.Diagnostics.AddAttributeError(toolsPath, "Two Go tools with one name",
+				fmt.Sprintf("go.tools: %s and %s would both install %s", other, s, tool.Name()))
+			return
+		}
+		names[tool.Name()] = s
+		resolved = append(resolved, tool.String())
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, resolvedPath, stringList(resolved))...)
 }
 
 func (r *goHostResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -603,6 +708,15 @@ func (r *goHostResource) ImportState(ctx context.Context, req resource.ImportSta
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("ssh"), conn)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("remove_on_destroy"), true)...)
+}
+
+// toolBuilder builds a go block's tools, through its module proxy.
+func (r *goHostResource) toolBuilder(g *goToolchainsModel) *gotool.Builder {
+	b := &gotool.Builder{Proxy: gotoolchain.ModuleProxy{URL: g.ProxyURL.ValueString(), SumDB: g.SumDB.ValueString()}, Log: kilnLog}
+	if r.clients != nil {
+		b.Dir = r.clients.goToolsDir
+	}
+	return b
 }
 
 // source is the toolchain source a go block names.

@@ -36,6 +36,8 @@ type goHostConfig struct {
 	versions []string
 	// source is the go block's source settings; module_proxy when empty.
 	source string
+	// tools is go.tools; unset when empty.
+	tools []string
 	// extra is appended to the configuration.
 	extra string
 	// cgroupV2 is hardening.cgroup_v2; verify when empty.
@@ -111,6 +113,9 @@ data "kiln_host_facts" "via_bastion" {
 
 func (c goHostConfig) String() string {
 	source := firstSet(c.source, `source = "module_proxy"`)
+	if len(c.tools) > 0 {
+		source += "\n    tools  = " + hclList(c.tools)
+	}
 	return fmt.Sprintf(`
 provider "kiln" {
   ssh {
@@ -276,6 +281,49 @@ func TestAccGoHost_install(t *testing.T) {
 				Check: func(s *terraform.State) error {
 					return host.check("stat -c %i:%Z "+stamp, stampID)(s)
 				},
+			},
+		},
+	})
+}
+
+// TestAccGoHost_tools installs dlv, built on this machine by the declared
+// toolchain through the real module proxy and checksum database, and runs it
+// on the host; a dlv replaced by hand shows in the plan and the apply puts
+// Kiln's back; dropped from the list, it is removed. Delve v1.27 needs Go
+// 1.25 and the guest declares only 1.24.4 (one toolchain install), so the
+// test takes v1.26.2, whose go line is 1.24.
+func TestAccGoHost_tools(t *testing.T) {
+	testAccPreCheck(t)
+	host := goHostGuest(t)
+	const dlv = "github.com/go-delve/delve/cmd/dlv@v1.26.2"
+	cfg := goHostConfig{host: host, versions: []string{"1.24.4"}, tools: []string{dlv}}
+	without := cfg
+	without.tools = nil
+	update := resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(hostAddr, plancheck.ResourceActionUpdate)}}
+	dlvRuns := host.check("dlv version | sed -n 2p", "Version: 1.26.2")
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg.String(),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(hostAddr, tfjsonpath.New("go").AtMapKey("resolved_tools"),
+						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(dlv)})),
+				},
+				Check: resource.ComposeTestCheckFunc(dlvRuns, host.check("stat -c %a /usr/local/bin/dlv", "755")),
+			},
+			{
+				PreConfig:        func() { runOnHost(t, host, "cp /bin/true /usr/local/bin/dlv") },
+				Config:           cfg.String(),
+				ConfigPlanChecks: update,
+				Check:            dlvRuns,
+			},
+			plansEmpty(cfg),
+			{
+				Config:           without.String(),
+				ConfigPlanChecks: update,
+				Check:            host.check("test -e /usr/local/bin/dlv && echo present || echo absent", "absent"),
 			},
 		},
 	})

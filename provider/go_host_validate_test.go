@@ -96,6 +96,11 @@ func TestGoHostValidatesAtPlanTime(t *testing.T) {
 			"go.sha256": map[string]string{"1.24.4": strings.Repeat("a", 64)}}, "go.sha256"},
 		"sha256 by default source": {map[string]any{"go.sha256": map[string]string{"1.24.4": strings.Repeat("a", 64)}}, "go.sha256"},
 		"proxy_url with dl":        {map[string]any{"go.source": "dl", "go.proxy_url": "https://proxy.example"}, "go.proxy_url"},
+		"tools":                    {map[string]any{"go.tools": []string{"github.com/go-delve/delve/cmd/dlv@v1.27.2", "honnef.co/go/tools/cmd/staticcheck@latest"}}, ""},
+		"tool without version":     {map[string]any{"go.tools": []string{"github.com/go-delve/delve/cmd/dlv"}}, "go.tools"},
+		"tool with a branch":       {map[string]any{"go.tools": []string{"github.com/go-delve/delve/cmd/dlv@master"}}, "go.tools"},
+		"tool twice":               {map[string]any{"go.tools": []string{"a.example/x@v1.0.0", "a.example/x@v1.0.0"}}, "Duplicate"},
+		"relative tools_dir":       {map[string]any{"go.tools_dir": "bin"}, "go.tools_dir"},
 		"dl settings":              {map[string]any{"go.source": "dl", "go.keyring": "keys", "go.key_fingerprint": "EB4C", "go.mirror_url": "https://m.example/"}, ""},
 	} {
 		t.Run(name, func(t *testing.T) {

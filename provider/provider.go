@@ -94,6 +94,8 @@ type clients struct {
 	// so each archive is fetched from its origin once.
 	ssh        sshDefaults
 	toolchains *gotoolchain.Fetcher
+	// goToolsDir is the cache of the Go tools built for hosts (go.tools).
+	goToolsDir string
 	// registry is where builds push their outputs.
 	registry *oci.Registry
 }
@@ -265,6 +267,7 @@ func (p *kilnProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 		Cache: &gotoolchain.Cache{Dir: cacheDir},
 		Log:   kilnLog,
 	}
+	c.goToolsDir = filepath.Join(filepath.Dir(cacheDir), "go-tools")
 	if cfg.Libvirt != nil {
 		uri := firstSet(cfg.Libvirt.URI.ValueString(), os.Getenv("LIBVIRT_DEFAULT_URI"), libvirt.DefaultURI)
 		c.libvirt = libvirt.NewClient(uri)

@@ -34,9 +34,17 @@ type Artifact struct {
 // their key, and nobody holds it while an archive streams to a host.
 type Cache struct {
 	Dir string
+	// Ext ends the objects' names: ".tar.gz" (toolchain archives) when empty.
+	Ext string
 }
 
-func (c *Cache) objectPath(sum string) string { return filepath.Join(c.Dir, "objects", sum+".tar.gz") }
+func (c *Cache) objectPath(sum string) string {
+	ext := c.Ext
+	if ext == "" {
+		ext = ".tar.gz"
+	}
+	return filepath.Join(c.Dir, "objects", sum+ext)
+}
 
 func (c *Cache) indexPath(key string) string {
 	h := sha256.Sum256([]byte(key))

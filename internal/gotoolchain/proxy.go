@@ -37,6 +37,12 @@ type ModuleProxy struct {
 	SumDBURL string
 }
 
+// BaseURL is the GOPROXY the toolchains come from.
+func (p ModuleProxy) BaseURL() string { return p.proxyURL() }
+
+// SumDBKey is the checksum database as GOSUMDB names it (name+hash+key).
+func (p ModuleProxy) SumDBKey() string { return p.sumDBKey() }
+
 func (p ModuleProxy) proxyURL() string {
 	if p.URL == "" {
 		return DefaultProxy
@@ -224,6 +230,19 @@ func (o *sumdbOps) SecurityError(msg string) {
 	o.securityErr = msg
 }
 
+// StatusError is an HTTP response other than 200 OK.
+type StatusError struct {
+	URL, Status string
+	Code        int
+}
+
+func (e *StatusError) Error() string { return "GET " + e.URL + ": " + e.Status }
+
+// Get reads url's body; a response other than 200 OK is a *StatusError.
+func Get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	return get(ctx, client, url)
+}
+
 func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -235,7 +254,7 @@ func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		return nil, &StatusError{URL: url, Status: resp.Status, Code: resp.StatusCode}
 	}
 	return io.ReadAll(resp.Body)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/gotool"
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 	"github.com/kilnhq/terraform-provider-kiln/internal/wait"
@@ -23,6 +24,8 @@ type Host struct {
 	Target remote.Target
 	// Source gives verified toolchain archives for the host's platform.
 	Source gotoolchain.Source
+	// Tools builds the spec's Go tools for the host on this machine.
+	Tools *gotool.Builder
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
 
@@ -109,6 +112,14 @@ func (h *Host) apply(ctx context.Context, spec Spec) (Facts, Verification, error
 		}
 		installed[v] = true
 	}
+	for _, t := range spec.Tools {
+		if facts.toolIntact(spec, t) {
+			continue
+		}
+		if err := h.installTool(ctx, spec, t, facts); err != nil {
+			return facts, Verification{}, err
+		}
+	}
 	if b := configureSteps(spec, facts, envFile, installed); len(b.steps) > 0 {
 		start := time.Now()
 		h.log(ctx, "configuring the host", "steps", b.names())
@@ -163,6 +174,9 @@ func configureSteps(spec Spec, facts Facts, envFile string, installed map[string
 	if spec.RemoveUndeclared && spec.Owner != "" &&
 		slices.ContainsFunc(facts.Claims[spec.Owner], func(v string) bool { return !slices.Contains(spec.Versions, v) }) {
 		b.add("remove undeclared toolchains", claimsScript, append([]string{spec.Root, markerName, spec.Owner, "settle"}, spec.Versions...)...)
+	}
+	if step, stale := settleTools(spec, facts); stale {
+		b.steps = append(b.steps, step)
 	}
 	if spec.SwapOff && !observed.SwapOff {
 		b.add("swap off", swapOffScript)

@@ -68,6 +68,8 @@ type Facts struct {
 	// GoCacheTmpfsMiB is the size of the tmpfs on the build user's GOCACHE,
 	// 0 unless one is mounted there and listed in /etc/fstab.
 	GoCacheTmpfsMiB int
+	// Tools are the Go tool binaries Kiln installed, whoever's they are.
+	Tools []InstalledTool
 }
 
 // Limits are the limits one of Kiln's files sets, 0 where it sets none and -1
@@ -195,6 +197,15 @@ func parseFacts(out string) Facts {
 		case "claim":
 			owner, versions, _ := strings.Cut(value, " ")
 			f.Claims[owner] = strings.Fields(versions)
+		case "tool":
+			// owner path sha256-now sha256-installed package@version
+			if fields := strings.Fields(value); len(fields) == 5 {
+				t := InstalledTool{Owner: fields[0], Path: fields[1], InstalledSHA256: fields[3], Ref: fields[4]}
+				if fields[2] != "-" {
+					t.SHA256 = fields[2]
+				}
+				f.Tools = append(f.Tools, t)
+			}
 		case "gocache":
 			f.GoCacheTmpfsMiB = tmpfsMiB(value)
 		}

@@ -18,6 +18,12 @@ func (f Facts) Observed(spec Spec) Spec {
 			o.Versions = append(o.Versions, v)
 		}
 	}
+	o.Tools = nil
+	for _, t := range spec.Tools {
+		if f.toolIntact(spec, t) {
+			o.Tools = append(o.Tools, t)
+		}
+	}
 	o.Default = f.Default
 	if spec.Env != nil {
 		current := f.Toolchains[f.Default].Env

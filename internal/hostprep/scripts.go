@@ -36,6 +36,8 @@ var (
 	selectDefaultScript string
 	//go:embed scripts/swap-off.sh
 	swapOffScript string
+	//go:embed scripts/tools.sh
+	toolsScript string
 	//go:embed scripts/uninstall.sh
 	uninstallScript string
 	//go:embed scripts/verify-build.sh

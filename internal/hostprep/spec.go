@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/gotool"
 )
 
 // Spec is the desired state of a Go build host.
@@ -29,6 +31,12 @@ type Spec struct {
 	// RemoveUndeclared deletes toolchains the owner held that it no longer
 	// declares, unless another owner holds them.
 	RemoveUndeclared bool
+
+	// Tools are Go programs to build on this machine for the host and install
+	// into ToolsDir (DefaultToolsDir when empty); the owner's tools it no
+	// longer declares are removed.
+	Tools    []gotool.Tool
+	ToolsDir string
 
 	SwapOff bool
 	NoFile  int // soft and hard open-file limit; 0 leaves limits alone
@@ -68,6 +76,8 @@ var (
 	rootPattern    = regexp.MustCompile(`^/[A-Za-z0-9_./-]+$`)
 	userPattern    = regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?$`)
 	ownerPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
+	// toolNamePattern is a binary name tools.sh and facts.sh take as a word.
+	toolNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 )
 
 // CheckRoot reports a toolchain root that is not an absolute, clean path
@@ -89,6 +99,19 @@ func (s Spec) Validate() error {
 	for _, v := range s.Versions {
 		if !versionPattern.MatchString(v) {
 			return fmt.Errorf("go version %q is not a release version", v)
+		}
+	}
+	if s.ToolsDir != "" {
+		if err := CheckRoot(s.ToolsDir); err != nil {
+			return fmt.Errorf("tools directory: %w", err)
+		}
+	}
+	for _, t := range s.Tools {
+		if !toolNamePattern.MatchString(t.Name()) {
+			return fmt.Errorf("go tool %s: binary name %q must be letters, digits, _ . and -", t, t.Name())
+		}
+		if s.Owner == "" {
+			return fmt.Errorf("go tool %s: tools need an owner to record them", t)
 		}
 	}
 	if s.Owner != "" && !ownerPattern.MatchString(s.Owner) {

@@ -3,8 +3,6 @@ package hostprep
 import (
 	"cmp"
 	"context"
-
-	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 )
 
 // unowned stands for the owner of a spec that names none (a resource older
@@ -26,6 +24,7 @@ func (h *Host) Uninstall(ctx context.Context, spec Spec) error {
 	if spec.GoCacheTmpfsMiB > 0 {
 		b.add("remove tmpfs GOCACHE", removeGoCacheTmpfsScript, spec.GoCacheUser)
 	}
+	b.add("remove go tools", toolsScript, spec.Root, cmp.Or(spec.Owner, unowned), "release")
 	b.add("remove toolchains", claimsScript, append([]string{spec.Root, markerName, cmp.Or(spec.Owner, unowned), "release"}, spec.Versions...)...)
 	files := []string{spec.Root}
 	if spec.NoFile > 0 || spec.NProc > 0 {
@@ -49,6 +48,8 @@ func (h *Host) Forget(ctx context.Context, spec Spec) error {
 	if err := (Spec{Root: spec.Root, Owner: spec.Owner}).Validate(); err != nil {
 		return err
 	}
-	_, err := h.client.Run(ctx, "forget toolchains", remote.BashCommand(claimsScript, spec.Root, markerName, spec.Owner, "forget"))
-	return err
+	var b batch
+	b.add("forget go tools", toolsScript, spec.Root, spec.Owner, "forget")
+	b.add("forget toolchains", claimsScript, spec.Root, markerName, spec.Owner, "forget")
+	return b.run(ctx, h.client)
 }

@@ -10,8 +10,16 @@ resource "kiln_go_host" "builder" {
 
   go {
     # golang.org/toolchain modules, verified against the Go checksum database.
-    versions = ["1.24.4", "1.23.10"]
+    versions = ["1.26.8", "1.24.4"]
     default  = "1.24.4"
+
+    # Built here for the host's platform by the newest of versions the tool's
+    # module accepts (Delve v1.27 needs Go 1.25, staticcheck v0.8 Go 1.26),
+    # installed into /usr/local/bin; "latest" is resolved when planning.
+    tools = [
+      "github.com/go-delve/delve/cmd/dlv@v1.27.2",
+      "honnef.co/go/tools/cmd/staticcheck@latest",
+    ]
   }
 
   env = {

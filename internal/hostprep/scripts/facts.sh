@@ -2,7 +2,8 @@
 # Prints every fact Kiln manages in one round trip, one "key=value" a line.
 # It leans on shell builtins: under emulation each process it starts costs
 # 50-70 ms. bin/go is hashed only when its inode, size or change time differ
-# from what the install recorded, since overwriting it moves its change time.
+# from what the install recorded, since overwriting it moves its change time;
+# so are the Go tools Kiln installed.
 #
 # Arguments: toolchain root, marker file name, PAM limits file, systemd limits
 # file, GOCACHE user ("" for none), then the sysctls to read.
@@ -83,6 +84,32 @@ for m in "$root"/.kiln-owners/*; do
 	read -r held <"$m" || true
 	echo "claim=${m##*/} $held"
 done
+# Go tools Kiln installed (scripts/tools.sh), each hashed only when its inode,
+# size or change time moved since the install; one stat for all of them.
+declare -A toolstat
+tools=()
+for m in "$root"/.kiln-tools/*; do
+	[ -f "$m" ] || continue
+	while read -r p sum fp ref; do
+		[ -n "$p" ] && tools+=("${m##*/} $p $sum $fp $ref")
+	done <"$m"
+done
+if ((${#tools[@]})); then
+	while IFS='|' read -r name fp; do toolstat[$name]=$fp; done < <(
+		for t in "${tools[@]}"; do read -r _ p _ <<<"$t" && printf '%s\0' "$p"; done |
+			xargs -0 stat -c '%n|%i:%s:%.9Z' 2>/dev/null
+	)
+	for t in "${tools[@]}"; do
+		read -r o p sum fp ref <<<"$t"
+		now=-
+		if [ "${toolstat[$p]:-}" = "$fp" ]; then
+			now=$sum
+		elif [ -n "${toolstat[$p]:-}" ]; then
+			now=$(sha256sum "$p" | cut -d' ' -f1)
+		fi
+		echo "tool=$o $p $now $sum $ref"
+	done
+fi
 if [ -f "$limits" ]; then while read -r line; do echo "limits=$line"; done <"$limits"; fi
 if [ -f "$service_limits" ]; then while read -r line; do echo "sdlimits=$line"; done <"$service_limits"; fi
 for k in "$@"; do
