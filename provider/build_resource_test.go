@@ -627,8 +627,18 @@ func (l localBuild) run(home string, src []byte, epoch time.Time, ldflags string
 	cmd.Env = append(cmd.Env, "HOME="+home)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Stdin = io.MultiReader(strings.NewReader(fmt.Sprintf("0\n%d\n", len(src))), bytes.NewReader(src))
-	if err := cmd.Run(); err != nil {
+	// Standard input stays open until the command ends, as Kiln keeps it: at
+	// its end, build.sh kills the build.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdin, "0\n%d\n", len(src))
+	_, _ = stdin.Write(src)
+	if err := cmd.Wait(); err != nil {
 		return nil, fmt.Errorf("build here: %v\n%s", err, stderr.String())
 	}
 	tr := tar.NewReader(&stdout)
