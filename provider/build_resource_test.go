@@ -213,7 +213,8 @@ func (b buildFarmBed) auth() ggcr.Option {
 // this machine's.
 func TestAccBuild_farm(t *testing.T) {
 	testAccPreCheck(t)
-	b := buildFarmBed{host: goHostGuest(t), kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t)}
+	// Everything else first: the shared guest may still be booting.
+	b := buildFarmBed{kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t)}
 	b.name = acctest.RandomWithPrefix("farm")
 	b.proxy = strings.Replace(testenv.StartModuleProxy(t, "https://proxy.golang.org"), "127.0.0.1", "10.0.2.2", 1)
 	b.local = newLocalBuild(t)
@@ -225,6 +226,7 @@ func TestAccBuild_farm(t *testing.T) {
 		"go.mod":  []byte("module example.com/broken\n\ngo 1.24\n"),
 		"main.go": []byte("package main\n\nfunc main() { undefinedThing() }\n"),
 	})
+	b.host = goHostGuest(t)
 	cs := kubeClient(t, b.kube)
 	ns := b.name + "-env-dev"
 	var firstDigest string
