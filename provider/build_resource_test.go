@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/gitsource"
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
@@ -56,11 +57,50 @@ type buildFarmBed struct {
 	// proxy is the module proxy as the guest reaches it: plain HTTP on this
 	// machine, forwarding to proxy.golang.org.
 	proxy string
+	local localBuild
+	seed  string // the build cache seed (localBuild.cacheSeed)
 }
 
-// config is the farm: the guest as a Go host and a pool of one, a project
-// with the backend service, the backend built from main, and extra.
+// config is the farm: the pool, the backend built from main and released to
+// the project's dev environment by digest, and extra.
 func (b buildFarmBed) config(extra string) string {
+	return b.pool() + fmt.Sprintf(`
+resource "kiln_build" "backend" {
+  project    = kiln_project.shop.name
+  service    = "backend"
+  go_version = "1.24"
+  source {
+    git {
+      url      = %[1]q
+      ref      = "main"
+      username = %[2]q
+      password = %[3]q
+    }
+  }
+  go {
+    package = "."
+    ldflags = "-X main.buildStamp={{.Git.CommitDate}}"
+  }
+  depends_on = [kiln_build_pool.test]
+}
+
+resource "kiln_environment" "dev" {
+  project = kiln_project.shop.name
+  name    = "dev"
+}
+
+resource "kiln_release" "dev" {
+  project     = kiln_project.shop.name
+  environment = kiln_environment.dev.name
+  version     = kiln_build.backend.commit
+  services    = { backend = kiln_build.backend.image_ref }
+}
+%[4]s`, b.repo.URL, b.git.Username, b.git.Password, extra)
+}
+
+// pool is the guest as a Go host and a pool of one, and a project whose
+// backend service is a Deployment.
+func (b buildFarmBed) pool() string {
 	return fmt.Sprintf(`
 provider "kiln" {
   kubernetes {
@@ -89,7 +129,7 @@ resource "kiln_go_host" "test" {
     versions = [%[10]q]
     default  = %[10]q
   }
-  env = { GOPROXY = %[16]q }
+  env = { GOPROXY = %[13]q }
   verify {
     build = false
   }
@@ -98,9 +138,14 @@ resource "kiln_go_host" "test" {
 }
 
 resource "kiln_project" "shop" {
-  name       = %[11]q
-  services   = { backend = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: backend\n" }
-  image_rule = "%[11]s/{{.Service}}:{{.Timestamp}}-{{.Branch}}"
+  name = %[11]q
+  services = {
+    backend = <<-YAML
+%[12]s
+    YAML
+  }
+  variables         = { node_type = "kwok", greeting = "hello" }
+  image_rule        = "%[11]s/{{.Service}}:{{.Timestamp}}-{{.Branch}}"
   build_pool_labels = { pool = %[11]q }
 }
 
@@ -116,28 +161,9 @@ resource "kiln_build_pool" "test" {
   }
   depends_on = [kiln_go_host.test]
 }
-
-resource "kiln_build" "backend" {
-  project    = kiln_project.shop.name
-  service    = "backend"
-  go_version = "1.24"
-  source {
-    git {
-      url      = %[12]q
-      ref      = "main"
-      username = %[13]q
-      password = %[14]q
-    }
-  }
-  go {
-    package = "."
-    ldflags = "-X main.buildStamp={{.Git.CommitDate}}"
-  }
-  depends_on = [kiln_build_pool.test]
-}
-%[15]s`, b.kube.Kubeconfig, b.registry.Host, b.registry.Username, b.registry.Password,
+`, b.kube.Kubeconfig, b.registry.Host, b.registry.Username, b.registry.Password,
 		b.host.keyFile, b.host.knownHosts, b.host.vm.SSHHost, b.host.vm.SSHPort, b.host.vm.SSHHostKey,
-		buildGoVersion, b.name, b.repo.URL, b.git.Username, b.git.Password, extra, b.proxy)
+		buildGoVersion, b.name, indent(fmt.Sprintf(deploymentTemplate, "backend")), b.proxy)
 }
 
 // standaloneBuild is a kiln_build named name from url's main: a Go build of
@@ -175,15 +201,24 @@ func (b buildFarmBed) auth() ggcr.Option {
 // TestAccBuild_farm is the build farm on one guest: the pool registered (the
 // build user on the host, the record in the cluster), the sample built from
 // main into an image whose binary answers /api/buildstamp with the commit
-// time, the same commit built on this machine with the same toolchain giving
-// the same digest, a new commit rebuilt, a script build's artifacts, a build
-// that does not compile, an image deleted out of band, plan-time errors, and
-// the pool imported.
+// time and released by digest, the same commit built on this machine with the
+// same toolchain giving the same digest, a new commit rebuilt and released in
+// the same apply, a script build's artifacts, a build that does not compile,
+// an image deleted out of band, plan-time errors, and the pool imported.
+//
+// The build user's Go build cache is seeded before the first build
+// (localBuild.cacheSeed): without it, that build compiles the standard
+// library under emulation, most of half an hour. So the guest compiles the
+// sample's own package and links; the standard library's objects it links are
+// this machine's.
 func TestAccBuild_farm(t *testing.T) {
 	testAccPreCheck(t)
-	b := buildFarmBed{host: goHostGuest(t), kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t)}
+	// Everything else first: the shared guest may still be booting.
+	b := buildFarmBed{kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t)}
 	b.name = acctest.RandomWithPrefix("farm")
 	b.proxy = strings.Replace(testenv.StartModuleProxy(t, "https://proxy.golang.org"), "127.0.0.1", "10.0.2.2", 1)
+	b.local = newLocalBuild(t)
+	b.seed = b.local.cacheSeed(t)
 	b.repo = b.git.NewRepo(t)
 	first := b.repo.Commit(t, "the sample backend", testenv.SampleService(t))
 	broken := b.git.NewRepo(t)
@@ -191,23 +226,25 @@ func TestAccBuild_farm(t *testing.T) {
 		"go.mod":  []byte("module example.com/broken\n\ngo 1.24\n"),
 		"main.go": []byte("package main\n\nfunc main() { undefinedThing() }\n"),
 	})
+	b.host = goHostGuest(t)
 	cs := kubeClient(t, b.kube)
+	ns := b.name + "-env-dev"
 	var firstDigest string
 	second := ""
 	start := time.Now()
 	defer func() { t.Logf("TestAccBuild_farm took %s", time.Since(start).Round(time.Second)) }()
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
-		CheckDestroy: func(*terraform.State) error {
+		CheckDestroy: func(s *terraform.State) error {
 			_, err := cs.CoreV1().Secrets("kiln-system").Get(context.Background(), "kiln-pool-"+b.name, metav1.GetOptions{})
 			if err == nil {
 				return errors.New("the pool's record outlived the pool")
 			}
-			return nil
+			return checkNamespacesGone(cs, ns)(s)
 		},
 		Steps: []resource.TestStep{
 			{
-				Config: b.config(""),
+				Config: b.pool(),
 				Check: resource.ComposeTestCheckFunc(
 					b.host.check("id -un kiln-build && sudo -n stat -c %U /home/kiln-build/workspace /home/kiln-build/.cache/go-build", "kiln-build\nkiln-build\nkiln-build"),
 					b.host.check("sudo -n -u kiln-build sudo -n true 2>/dev/null && echo root || echo unprivileged", "unprivileged"),
@@ -224,23 +261,30 @@ func TestAccBuild_farm(t *testing.T) {
 						}
 						return nil
 					},
+				),
+			},
+			{
+				// The build and its release; the plan after the apply (every
+				// step's) is empty.
+				PreConfig: func() { b.seedBuildCache(t) },
+				Config:    b.config(""),
+				Check: resource.ComposeTestCheckFunc(
 					resource.TestCheckResourceAttr(buildAddr, "commit", first),
 					resource.TestCheckResourceAttr(buildAddr, "build_number", "1"),
 					resource.TestCheckResourceAttr(buildAddr, "go_version_exact", buildGoVersion),
 					resource.TestMatchResourceAttr(buildAddr, "tags.0", regexp.MustCompile(`^[0-9]{14}-main$`)),
+					resource.TestMatchResourceAttr(buildAddr, "image_ref", regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)),
 					func(s *terraform.State) error {
 						attrs := s.RootModule().Resources[buildAddr].Primary.Attributes
+						t.Logf("the first build on the guest, its build cache seeded, took %s s", attrs["duration_seconds"])
 						firstDigest = attrs["image_digest"]
 						return b.checkImage(t, attrs, first)
 					},
 					func(s *terraform.State) error {
 						return b.checkElsewhere(t, s.RootModule().Resources[buildAddr].Primary.Attributes, first)
 					},
+					b.checkReleased(cs, ns),
 				),
-			},
-			{
-				Config:           b.config(""),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
 				// A new commit on main: the plan rebuilds; and a script build.
@@ -253,6 +297,7 @@ func TestAccBuild_farm(t *testing.T) {
 					"mkdir -p dist && go version > dist/go-version && cp go.mod dist/go.mod", "dist/go-version", "dist/go.mod")),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(buildAddr, plancheck.ResourceActionReplace),
+					plancheck.ExpectResourceAction(releaseAddr, plancheck.ResourceActionUpdate),
 				}},
 				Check: resource.ComposeTestCheckFunc(
 					func(s *terraform.State) error {
@@ -263,6 +308,8 @@ func TestAccBuild_farm(t *testing.T) {
 						}
 						return b.checkImage(t, attrs, second)
 					},
+					b.checkReleased(cs, ns),
+					resource.TestCheckResourceAttr(releaseAddr, "revision", "2"),
 					resource.TestCheckResourceAttr("kiln_build.tool", "artifact_files.dist/go-version.size", "32"),
 					oneAfterTheOther(buildAddr, "kiln_build.tool"),
 					func(s *terraform.State) error {
@@ -277,24 +324,25 @@ func TestAccBuild_farm(t *testing.T) {
 				ExpectError: wrappedRegexp(`failed in step "go build" (exit code 1)`, "undefined: undefinedThing"),
 			},
 			{
-				Config: b.config(""),
-				Check: func(*terraform.State) error {
+				// The state is unchanged: without the broken build, nothing to do.
+				PreConfig: func() {
 					sec, err := cs.CoreV1().Secrets("kiln-system").Get(context.Background(), "kiln-build-"+b.name+"-broken-1", metav1.GetOptions{})
 					if err != nil {
-						return err
+						t.Fatal(err)
 					}
 					if sec.Labels["kiln.dev/status"] != "failed" {
-						return fmt.Errorf("the failed build's record says %q", sec.Labels["kiln.dev/status"])
+						t.Fatalf("the failed build's record says %q", sec.Labels["kiln.dev/status"])
 					}
 					repo, err := name.NewRepository(b.registry.Host+"/"+b.name+"-broken", name.Insecure)
 					if err != nil {
-						return err
+						t.Fatal(err)
 					}
 					if tags, err := ggcr.List(repo, b.auth()); err == nil && len(tags) > 0 {
-						return fmt.Errorf("the failed build pushed %v", tags)
+						t.Fatalf("the failed build pushed %v", tags)
 					}
-					return nil
 				},
+				Config:   b.config(""),
+				PlanOnly: true,
 			},
 			// Plan-time errors name the field.
 			{Config: b.config(strings.Replace(b.standaloneBuild("x", b.name+"-x", b.repo.URL, ""), `ref      = "main"`, `ref      = "no-such-branch"`, 1)),
@@ -341,6 +389,30 @@ resource "kiln_build" "frontend" {
 			},
 		},
 	})
+}
+
+// seedBuildCache unpacks the build cache seed into the build user's GOCACHE
+// on the guest, as the build user. The entries' times are set to now (tar -m):
+// Go trims entries unused for five days by their modification time.
+func (b buildFarmBed) seedBuildCache(t *testing.T) {
+	t.Helper()
+	seed, err := os.Open(b.seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seed.Close()
+	start := time.Now()
+	runOnHostInput(t, b.host, `runuser -u kiln-build -- tar -xzmf - -C "$(getent passwd kiln-build | cut -d: -f6)/.cache/go-build"`, seed)
+	t.Logf("build cache seeded on the guest in %s", time.Since(start).Round(time.Second))
+}
+
+// checkReleased checks that the release's Deployment of the backend runs the
+// build's image, by digest.
+func (b buildFarmBed) checkReleased(cs kubernetes.Interface, ns string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		ref := s.RootModule().Resources[buildAddr].Primary.Attributes["image_ref"]
+		return checkDeployment(cs, ns, "backend", 1, ref)(s)
+	}
 }
 
 // secondDigest is the digest of the backend image of the repository's main
@@ -405,8 +477,11 @@ func (b buildFarmBed) checkImage(t *testing.T, attrs map[string]string, commit s
 }
 
 func (b buildFarmBed) commit(hash string) (gitsource.Commit, error) {
-	src := gitsource.Repository{URL: b.repo.URL, Credentials: gitsource.Credentials{Username: b.git.Username, Password: b.git.Password}}
-	return src.Archive(context.Background(), hash, io.Discard)
+	return b.repository().Archive(context.Background(), hash, io.Discard)
+}
+
+func (b buildFarmBed) repository() gitsource.Repository {
+	return gitsource.Repository{URL: b.repo.URL, Credentials: gitsource.Credentials{Username: b.git.Username, Password: b.git.Password}}
 }
 
 func layerFile(l v1.Layer, path string) ([]byte, error) {
@@ -459,66 +534,29 @@ func runBuildStamp(binary string) (string, error) {
 }
 
 // checkElsewhere builds the same commit on this machine — another machine,
-// another user, another workspace path and cold caches — with Kiln's build
-// script and the same verified toolchain, assembles the image the same way,
-// and expects the guest's digest.
+// another user, another workspace path, its own copy of the seeded build cache
+// — with Kiln's build script and the same verified toolchain, assembles the
+// image the same way, and expects the guest's digest.
 func (b buildFarmBed) checkElsewhere(t *testing.T, attrs map[string]string, commit string) error {
 	ctx := context.Background()
-	root, err := testenv.RepoRoot()
-	if err != nil {
+	home := t.TempDir()
+	cache := filepath.Join(home, ".cache", "go-build")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return err
 	}
-	script, err := os.ReadFile(filepath.Join(root, "internal", "buildfarm", "scripts", "build.sh"))
-	if err != nil {
-		return err
-	}
-	fetcher := &gotoolchain.Fetcher{Cache: &gotoolchain.Cache{Dir: filepath.Join(testenv.CacheDir(), "toolchains")}}
-	archive, err := fetcher.FromModuleProxy(ctx, gotoolchain.ModuleProxy{}, buildGoVersion, "linux", "amd64")
-	if err != nil {
-		return err
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("tar", "-xzf", archive.Path, "-C", dir).CombinedOutput(); err != nil {
-		return fmt.Errorf("unpack go%s: %v: %s", buildGoVersion, err, out)
-	}
-	ws := filepath.Join(dir, "workspace")
-	for _, d := range []string{"slots", "builds"} {
-		if err := os.MkdirAll(filepath.Join(ws, d), 0o755); err != nil {
-			return err
-		}
+	if out, err := exec.Command("tar", "-xzf", b.seed, "-C", cache).CombinedOutput(); err != nil {
+		return fmt.Errorf("unpack the build cache seed: %v: %s", err, out)
 	}
 	var src bytes.Buffer
-	src2 := gitsource.Repository{URL: b.repo.URL, Credentials: gitsource.Credentials{Username: b.git.Username, Password: b.git.Password}}
-	c, err := src2.Archive(ctx, commit, &src)
+	c, err := b.repository().Archive(ctx, commit, &src)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("bash", "-c", string(script), "kiln", ws, "1", "0", filepath.Join(dir, "go"),
-		strconv.FormatInt(c.Time.Unix(), 10), "go", ".", "backend", "-X main.buildStamp="+c.Time.UTC().Format(time.RFC3339), "", "0")
-	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "GOFLAGS=")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	stdin, err := cmd.StdinPipe()
+	data, err := b.local.run(home, src.Bytes(), c.Time, "-X main.buildStamp="+c.Time.UTC().Format(time.RFC3339))
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdin, "0\n%d\n", src.Len())
-	_, _ = stdin.Write(src.Bytes())
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("build here: %v\n%s", err, stderr.String())
-	}
-	tr := tar.NewReader(&stdout)
-	if _, err := tr.Next(); err != nil {
-		return err
-	}
-	binary := filepath.Join(dir, "backend")
-	data, err := io.ReadAll(tr)
-	if err != nil {
-		return err
-	}
+	binary := filepath.Join(home, "backend")
 	if err := os.WriteFile(binary, data, 0o755); err != nil {
 		return err
 	}
@@ -536,6 +574,131 @@ func (b buildFarmBed) checkElsewhere(t *testing.T, attrs map[string]string, comm
 	}
 	t.Logf("commit %s: digest %s on the guest and on this machine", commit[:12], digest)
 	return nil
+}
+
+// localBuild runs Kiln's build script on this machine, as a pool host runs it
+// (internal/buildfarm/scripts/build.sh), with the verified toolchain the
+// tests' pool host gets.
+type localBuild struct {
+	script    []byte
+	toolchain gotoolchain.Artifact
+	goroot    string
+}
+
+func newLocalBuild(t *testing.T) localBuild {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.ReadFile(filepath.Join(root, "internal", "buildfarm", "scripts", "build.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetcher := &gotoolchain.Fetcher{Cache: &gotoolchain.Cache{Dir: filepath.Join(testenv.CacheDir(), "toolchains")}}
+	archive, err := fetcher.FromModuleProxy(context.Background(), gotoolchain.ModuleProxy{}, buildGoVersion, "linux", "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("tar", "-xzf", archive.Path, "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("unpack go%s: %v: %s", buildGoVersion, err, out)
+	}
+	return localBuild{script: script, toolchain: archive, goroot: filepath.Join(dir, "go")}
+}
+
+// run builds the root package of the source tar src in build.sh's go mode
+// with home as the build user's home (the module and build caches under it),
+// and returns the binary. The environment is this process's without its Go
+// settings, as a build user's login has none.
+func (l localBuild) run(home string, src []byte, epoch time.Time, ldflags string) ([]byte, error) {
+	ws := filepath.Join(home, "workspace")
+	for _, d := range []string{"slots", "builds"} {
+		if err := os.MkdirAll(filepath.Join(ws, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	cmd := exec.Command("bash", "-c", string(l.script), "kiln", ws, "1", "0", l.goroot,
+		strconv.FormatInt(epoch.Unix(), 10), "go", ".", "backend", ldflags, "", "0")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GO") && !strings.HasPrefix(kv, "CGO_") && !strings.HasPrefix(kv, "XDG_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "HOME="+home)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// Standard input stays open until the command ends, as Kiln keeps it: at
+	// its end, build.sh kills the build.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdin, "0\n%d\n", len(src))
+	_, _ = stdin.Write(src)
+	if err := cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("build here: %v\n%s", err, stderr.String())
+	}
+	tr := tar.NewReader(&stdout)
+	if _, err := tr.Next(); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(tr)
+}
+
+// cacheSeed returns a tar.gz of a Go build cache holding the standard library
+// and the sample service's dependencies as build.sh compiles them, made here
+// once and kept in the test cache. Go keys its cache entries by the compiler's
+// version, the flags and the environment that change code, and the inputs'
+// contents, not by their paths (build.sh builds with -trimpath), so a pool
+// host's first build finds them instead of compiling the standard library
+// under emulation (about 28 minutes on this kind of machine). The name is
+// derived from what determines the entries: the toolchain archive, build.sh
+// (its flags and environment) and the sample's go.mod and go.sum.
+func (l localBuild) cacheSeed(t *testing.T) string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample := filepath.Join(root, "internal", "testenv", "sample")
+	h := sha256.New()
+	fmt.Fprintf(h, "toolchain %s\nbuild.sh %x\n", l.toolchain.SHA256, sha256.Sum256(l.script))
+	for _, f := range []string{"go.mod", "go.sum"} {
+		data, err := os.ReadFile(filepath.Join(sample, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "%s %x\n", f, sha256.Sum256(data))
+	}
+	seed := filepath.Join(testenv.CacheDir(), "build-cache-seeds", fmt.Sprintf("go%s-%x.tar.gz", buildGoVersion, h.Sum(nil)[:16]))
+	if _, err := os.Stat(seed); err == nil {
+		return seed
+	}
+	start := time.Now()
+	var src bytes.Buffer
+	if err := gitsource.ArchiveDir(sample, &src); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	if _, err := l.run(home, src.Bytes(), gitsource.DirEpoch, ""); err != nil {
+		t.Fatalf("build cache seed: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(seed), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp", seed, os.Getpid())
+	if out, err := exec.Command("tar", "-czf", tmp, "-C", filepath.Join(home, ".cache", "go-build"), ".").CombinedOutput(); err != nil {
+		t.Fatalf("build cache seed: %v: %s", err, out)
+	}
+	if err := os.Rename(tmp, seed); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("build cache seed %s made in %s", filepath.Base(seed), time.Since(start).Round(time.Second))
+	return seed
 }
 
 // checkArtifacts fetches each file of a script build from the registry and

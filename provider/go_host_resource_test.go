@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -717,18 +718,24 @@ func (h sharedHost) target() (remote.Target, error) {
 // runOnHost runs script on the host as root and returns its output, trimmed.
 func runOnHost(t *testing.T, h sharedHost, script string) string {
 	t.Helper()
+	return runOnHostInput(t, h, script, nil)
+}
+
+// runOnHostInput is runOnHost with stdin fed to the script.
+func runOnHostInput(t *testing.T, h sharedHost, script string, stdin io.Reader) string {
+	t.Helper()
 	target, err := h.target()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c, err := remote.Dial(ctx, target)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	out, err := c.Run(ctx, "test set-up", script)
+	out, err := c.RunInput(ctx, "test set-up", script, stdin)
 	if err != nil {
 		t.Fatal(err)
 	}
