@@ -1,6 +1,11 @@
 # The backend service of the shop project, built from main: a new commit on
 # main shows in the next plan as a rebuild. The image is named by the
 # project's image_rule and pushed to the provider's registry.
+variable "git_token" {
+  type      = string
+  sensitive = true
+}
+
 resource "kiln_build" "backend" {
   project    = kiln_project.shop.name
   service    = "backend"
@@ -23,18 +28,16 @@ resource "kiln_build" "backend" {
   depends_on = [kiln_build_pool.linux]
 }
 
-# Deploy the build, pinned by digest.
-resource "kiln_release" "dev" {
-  project     = kiln_project.shop.name
-  environment = kiln_environment.dev.name
-  version     = "main"
-  services    = { backend = kiln_build.backend.image_ref }
+# The image by digest, as a release's services take it:
+# services = { backend = kiln_build.backend.image_ref }
+output "backend_image" {
+  value = kiln_build.backend.image_ref
 }
 
 # A script build whose files are pushed as an OCI artifact.
 resource "kiln_build" "docs" {
-  name       = "shop-docs"
-  go_version = "1.24"
+  name        = "shop-docs"
+  go_version  = "1.24"
   pool_labels = { os = "linux" }
 
   source {
