@@ -7,23 +7,15 @@
 # half, signing-key.asc. The checksums and the signature are checked before it ends;
 # then .snapshot names the platforms built (one, or "all").
 #
-#   bash scripts/release-snapshot.sh                  # every platform (make release-snapshot)
-#   bash scripts/release-snapshot.sh --host [INPUT...] # this machine's platform only (the install test)
-#
-# A host snapshot is kept in ~/.cache/kiln/release under the hash of its inputs'
-# contents (the files named after --host): the same sources give the same
-# release, and a clean clone need not zip the provider again (a minute of
-# goreleaser's best compression).
+#   bash scripts/release-snapshot.sh          # every platform (make release-snapshot)
+#   bash scripts/release-snapshot.sh --host   # this machine's platform only (the install test)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dist=$repo/dist
 host=false
 case ${1:-} in
---host)
-	host=true
-	shift
-	;;
+--host) host=true ;;
 "") ;;
 *)
 	echo "usage: $0 [--host]" >&2
@@ -32,18 +24,6 @@ case ${1:-} in
 esac
 
 log() { echo "release-snapshot: $*" >&2; }
-
-cached=""
-if $host && [[ $# -gt 0 ]]; then
-	key=$(cd "$repo" && sha256sum -- "$@" | sha256sum | cut -c1-16)
-	cached=${KILN_CACHE:-$HOME/.cache/kiln}/release/$key
-	if [[ -f $cached/.snapshot ]]; then
-		rm -rf "$dist"
-		cp -a "$cached" "$dist"
-		log "cached: $cached"
-		exit 0
-	fi
-fi
 # shellcheck source=scripts/testbed-lib.sh
 source "$repo/scripts/testbed-lib.sh"
 
@@ -85,11 +65,5 @@ gpg --batch --armor --export "$GPG_FINGERPRINT" >"$dist/signing-key.asc"
 gpg --batch --quiet --verify "$sums.sig" "$sums" 2>/dev/null
 
 echo "${KILN_RELEASE_TARGET:-all}" >"$dist/.snapshot"
-if [[ -n $cached ]]; then
-	# Kept: the three newest host snapshots.
-	mkdir -p "${cached%/*}"
-	rm -rf "$cached.tmp" && cp -a "$dist" "$cached.tmp" && mv "$cached.tmp" "$cached"
-	ls -dt "${cached%/*}"/*/ | tail -n +4 | xargs -r rm -rf
-fi
 log "done in $((SECONDS - start)) s:"
 (cd "$dist" && ls -l -- *.zip *_SHA256SUMS* *_manifest.json signing-key.asc) >&2
