@@ -50,7 +50,7 @@ func TestAccInstall(t *testing.T) {
 		t.Fatal("TF_ACC_TERRAFORM_PATH: the Terraform or OpenTofu CLI to install with (make testacc-terraform or testacc-tofu set it)")
 	}
 	// OpenTofu reads a source without a host, such as "kilnhq/kiln", as
-	// registry.opentofu.org; the OpenTofu lane says so in TF_ACC_PROVIDER_HOST.
+	// registry.opentofu.org; the OpenTofu processes say so in TF_ACC_PROVIDER_HOST.
 	host := os.Getenv("TF_ACC_PROVIDER_HOST")
 	if host == "" {
 		host = "registry.terraform.io"
