@@ -43,10 +43,16 @@ const kindVersion = "version"
 
 var versionName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 
-// ValidVersionName reports whether s can name a version: lower-case letters,
-// digits, '-' and '.', at most 63 characters, so that it is a label value, an
-// image tag and part of a record's name.
-func ValidVersionName(s string) bool { return len(s) <= 63 && versionName.MatchString(s) }
+// CheckVersionName checks that s can name a version: lower-case letters,
+// digits, '-' and '.', at most 63 characters, starting and ending with a
+// letter or digit, so that it is a label value, an image tag and part of a
+// record's name.
+func CheckVersionName(s string) error {
+	if len(s) > 63 || !versionName.MatchString(s) {
+		return fmt.Errorf("%q is not a version name: lower-case letters, digits, '-' and '.', at most 63, starting and ending with a letter or digit", s)
+	}
+	return nil
+}
 
 // versionRecordName names a version's record; the project is a DNS label (no
 // dots), so the first dot ends it.
@@ -71,6 +77,11 @@ func (e *Engine) PrepareVersion(ctx context.Context, v Version) (Version, error)
 	}
 	if err := v.checkServices(p); err != nil {
 		return v, fmt.Errorf("%s: %w", where, err)
+	}
+	for _, s := range sortedKeys(v.Services) {
+		if v.Images[s] == "" {
+			return v, fmt.Errorf("%s: service %q has no image pinned by digest", where, s)
+		}
 	}
 	switch _, err := e.ReadVersion(ctx, v.ControlNamespace, v.Project, v.Name); {
 	case err == nil:
@@ -260,7 +271,7 @@ func (e *Engine) releasedVersion(ctx context.Context, spec *ReleaseSpec) (*Versi
 	}
 	v, err := e.ReadVersion(ctx, spec.ControlNamespace, spec.Project, spec.Version)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("a release given no images (services) deploys the version its version names: %w", err)
 	}
 	spec.Images = v.Images
 	return &v, nil

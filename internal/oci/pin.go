@@ -36,6 +36,16 @@ func DigestOf(pinned string) (string, error) {
 	return d.DigestStr(), nil
 }
 
+// AtDigest returns the repository of ref (a tag or a digest reference) at
+// digest.
+func AtDigest(ref, digest string) (string, error) {
+	parsed, err := name.ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("reference %q: %w", ref, err)
+	}
+	return parsed.Context().Digest(digest).String(), nil
+}
+
 // CheckRepository checks that repo is a repository with its registry
 // ("registry.example.com/team/app").
 func CheckRepository(repo string) error {
