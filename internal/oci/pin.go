@@ -2,10 +2,13 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // Pin returns ref pinned by digest (repository@sha256:…). A reference that
@@ -21,6 +24,10 @@ func (r Registry) Pin(ctx context.Context, ref string) (string, error) {
 		return ref, nil
 	}
 	desc, err := remote.Head(parsed, r.remoteOptions(ctx, parsed.Context())...)
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return "", fmt.Errorf("tag %q does not resolve: %s has no such tag", parsed.Identifier(), parsed.Context())
+	}
 	if err != nil {
 		return "", fmt.Errorf("resolve %s: %w", ref, err)
 	}
