@@ -315,6 +315,7 @@ func (m releaseModel) versionMoved(ctx context.Context, engine *delivery.Engine,
 	}
 	v, err := engine.ReadVersion(ctx, m.ControlNamespace.ValueString(), m.Project.ValueString(), m.Version.ValueString())
 	if err != nil {
+		// A version not made yet, or gone, is the apply's to report.
 		return false
 	}
 	deployed := stringMap(state.DeployedImages)
