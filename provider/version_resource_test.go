@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -142,7 +143,9 @@ func (b versionBed) push(t *testing.T, service, tag string) string {
 // history records the version. It then edits the version's record out of
 // band (the plan shows it, apply writes it back), deletes it (the plan
 // creates it again), refuses a second version of the same name and a tag
-// that does not resolve, and imports the version and the release.
+// that does not resolve, fails a release of a version that does not exist,
+// keeps the version's startup order when the project's changes, and imports
+// the version and the release.
 func TestAccVersion_release(t *testing.T) {
 	testAccPreCheck(t)
 	b := versionBed{kube: testenv.Kube(t), registry: testenv.Registry(t)}
@@ -257,6 +260,27 @@ resource "kiln_version" "v2" {
 `, b.registry.Host, b.repo)),
 				PlanOnly:    true,
 				ExpectError: wrappedRegexp(`services["backend"]`, `tag "2.0" does not resolve`),
+			},
+			{
+				// A release of a version the project does not have fails,
+				// naming what it looked for.
+				Config: strings.Replace(base, "version     = kiln_version.v1.name", `version     = "v9.9.9"`, 1),
+				ExpectError: wrappedRegexp("release v9.9.9 of "+b.project+"/qa", "given no images (services) deploys the version",
+					`version "v9.9.9" of project "`+b.project+`"`, "not found"),
+			},
+			{
+				// The project's startup order changes: the version keeps its
+				// snapshot, and nothing is released.
+				Config: strings.Replace(base, `startup_order = [["backend"], ["frontend"]]`, `startup_order = [["frontend"], ["backend"]]`, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("kiln_project.shop", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction(versionAddr, plancheck.ResourceActionNoop),
+					plancheck.ExpectResourceAction(qaReleaseAddr, plancheck.ResourceActionNoop),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(versionAddr, tfjsonpath.New("startup_order").AtSliceIndex(0),
+						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("backend")})),
+				},
 			},
 			{
 				ResourceName:            versionAddr,
