@@ -63,8 +63,9 @@ func (r *versionResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"with the project's startup order as it was when the version was made. Release it with " +
 			"`kiln_release` and `version = kiln_version.<name>.name` (and no `services`): the release deploys " +
 			"these digests in this startup order, and its history records the version.\n\n" +
-			"Every input is immutable: changing one replaces the version. Version names are unique per project: " +
-			"the plan fails when the project already has a version of the name, and so does the create. An " +
+			"Every input is immutable: changing one replaces the version (destroy before create: the name is " +
+			"taken until the old version is gone). Version names are unique per project: creating a version " +
+			"of a name the project already has fails, naming `name`. An " +
 			"image given by tag is resolved to its digest at the plan that creates the version (one HEAD " +
 			"request; the provider's `registry` credentials are sent to that registry only); a tag that does " +
 			"not resolve fails the plan, naming the service. Later moves of the tag do not change the version.\n\n" +
@@ -211,7 +212,9 @@ func (m versionModel) sameInputs(state versionModel) bool {
 
 // ModifyPlan pins the images of a version being created (a tag that does not
 // resolve fails the plan, naming the service), checks that the project has
-// the services and no version of the name, and plans drift away.
+// the services, and plans drift away. Whether the name is free is the
+// create's to check: the plan of a replacement is a create's too, made while
+// the version it replaces still holds the name.
 func (r *versionResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() || r.clients == nil {
 		return
@@ -238,18 +241,6 @@ func (r *versionResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Project.ValueString()+"/"+plan.Name.ValueString())...)
 	v := plan.toVersion(ctx, &resp.Diagnostics)
-	if req.State.Raw.IsNull() {
-		switch _, err := engine.ReadVersion(ctx, v.ControlNamespace, v.Project, v.Name); {
-		case err == nil:
-			resp.Diagnostics.AddAttributeError(path.Root("name"), "Version name taken",
-				fmt.Sprintf("Project %q already has a version named %q (recorded in namespace %s); version names are "+
-					"unique per project: choose another name, or import the version.", v.Project, v.Name, v.ControlNamespace))
-			return
-		case !errors.Is(err, delivery.ErrNotFound):
-			resp.Diagnostics.AddError("Could not read versions", err.Error())
-			return
-		}
-	}
 	if plan.Services.IsUnknown() {
 		return
 	}
@@ -321,7 +312,7 @@ func (r *versionResource) Create(ctx context.Context, req resource.CreateRequest
 	defer cancel()
 	v, err := engine.PrepareVersion(opCtx, plan.toVersion(ctx, &resp.Diagnostics))
 	if err != nil {
-		resp.Diagnostics.AddError("Could not create version", err.Error())
+		addVersionCreateError(&resp.Diagnostics, err)
 		return
 	}
 	if v.DistributeTo != "" {
@@ -331,10 +322,21 @@ func (r *versionResource) Create(ctx context.Context, req resource.CreateRequest
 		}
 	}
 	if err := engine.RecordVersion(opCtx, v); err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("name"), "Could not create version", err.Error())
+		addVersionCreateError(&resp.Diagnostics, err)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, fromVersion(v, plan.Timeouts))...)
+}
+
+// addVersionCreateError reports a failed create; a name the project already
+// has is an error of name.
+func addVersionCreateError(diags *diag.Diagnostics, err error) {
+	if errors.Is(err, delivery.ErrVersionExists) {
+		diags.AddAttributeError(path.Root("name"), "Version name taken", err.Error()+
+			": choose another name, or import the version.")
+		return
+	}
+	diags.AddError("Could not create version", err.Error())
 }
 
 // distribute copies each service's image, by the digest the plan pinned, to

@@ -144,8 +144,9 @@ func (b versionBed) push(t *testing.T, service, tag string) string {
 // band (the plan shows it, apply writes it back), deletes it (the plan
 // creates it again), refuses a second version of the same name and a tag
 // that does not resolve, fails a release of a version that does not exist,
-// keeps the version's startup order when the project's changes, and imports
-// the version and the release.
+// keeps the version's startup order when the project's changes, releases the
+// version replaced under its name at the next plan, and imports the version
+// and the release.
 func TestAccVersion_release(t *testing.T) {
 	testAccPreCheck(t)
 	b := versionBed{kube: testenv.Kube(t), registry: testenv.Registry(t)}
@@ -166,6 +167,9 @@ func TestAccVersion_release(t *testing.T) {
 		"frontend": knownvalue.StringExact(wantImages["frontend"]),
 	})
 	base := b.config("")
+	// next is the version with another frontend.
+	newFrontend := b.push(t, "frontend", "build-8")
+	next := strings.Replace(base, b.frontendRef, b.registry.Host+"/"+b.repo+"/frontend@"+newFrontend, 1)
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -247,7 +251,7 @@ resource "kiln_version" "again" {
   services = { backend = %q }
 }
 `, wantImages["backend"])),
-				ExpectError: wrappedRegexp("Version name taken", fmt.Sprintf("Project %q already has a version named %q", b.project, versionName)),
+				ExpectError: wrappedRegexp("Version name taken", fmt.Sprintf("version %q of project %q: the project already has a version of this name", versionName, b.project)),
 			},
 			{
 				// A tag that does not resolve is refused at plan, naming the service.
@@ -281,6 +285,24 @@ resource "kiln_version" "v2" {
 					statecheck.ExpectKnownValue(versionAddr, tfjsonpath.New("startup_order").AtSliceIndex(0),
 						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("backend")})),
 				},
+			},
+			{
+				// The version replaced under its name with another frontend:
+				// the release's plan had read the old record, so it follows at
+				// the next plan.
+				Config: next,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(versionAddr, plancheck.ResourceActionDestroyBeforeCreate),
+					plancheck.ExpectResourceAction(qaReleaseAddr, plancheck.ResourceActionNoop),
+				}},
+				ExpectNonEmptyPlan: true,
+			},
+			{
+				Config: next,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(qaReleaseAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: checkDeployedImages(cs, ns, map[string]string{"frontend": b.distributed("frontend", newFrontend)}),
 			},
 			{
 				ResourceName:            versionAddr,
