@@ -65,7 +65,9 @@ func (r *versionResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"these digests in this startup order, and its history records the version.\n\n" +
 			"Every input is immutable: changing one replaces the version (destroy before create: the name is " +
 			"taken until the old version is gone). Version names are unique per project: creating a version " +
-			"of a name the project already has fails, naming `name`. An " +
+			"of a name the project already has fails, naming `name`. A release plans with the version it reads, " +
+			"so a version replaced under the same name reaches its releases at the next plan; a new name " +
+			"reaches them in the same apply. An " +
 			"image given by tag is resolved to its digest at the plan that creates the version (one HEAD " +
 			"request; the provider's `registry` credentials are sent to that registry only); a tag that does " +
 			"not resolve fails the plan, naming the service. Later moves of the tag do not change the version.\n\n" +
