@@ -27,13 +27,11 @@ var ErrNotFound = kube.ErrNotFound
 // Record is one revision of a release: what was rendered and applied, with
 // which images, when, and how it ended. Records are plain data; a Driver keeps them.
 type Record struct {
-	Project   string `json:"project"`
-	Env       string `json:"env"`
-	Namespace string `json:"namespace"`
-	Version   string `json:"version"`
-	// FromVersion is true when the revision deployed the project's version
-	// named Version (kiln_version) rather than images given to the release.
-	FromVersion bool              `json:"fromVersion,omitempty"`
+	Project     string            `json:"project"`
+	Env         string            `json:"env"`
+	Namespace   string            `json:"namespace"`
+	Version     string            `json:"version"`
+	FromVersion bool              `json:"fromVersion,omitempty"` // Version is the project's kiln_version, whose images were deployed
 	Revision    int               `json:"revision"`
 	Status      string            `json:"status"`
 	Description string            `json:"description,omitempty"`
