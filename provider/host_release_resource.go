@@ -387,7 +387,9 @@ func (r *hostReleaseResource) ModifyPlan(ctx context.Context, req resource.Modif
 	}
 	for i := range plan.Hosts {
 		at := path.Root("host").AtListIndex(i)
-		set := func(name string, v attr.Value) { resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, at.AtName(name), v)...) }
+		set := func(name string, v attr.Value) {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, at.AtName(name), v)...)
+		}
 		set("release", release)
 		set("digest", digest)
 		set("active_state", types.StringValue("active"))
