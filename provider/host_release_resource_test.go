@@ -386,3 +386,47 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 		},
 	})
 }
+
+// TestAccHostRelease_badInput: what the engine would refuse is refused at
+// plan time, naming the field; no host is contacted.
+func TestAccHostRelease_badInput(t *testing.T) {
+	testAccPreCheck(t)
+	const sha = "0000000000000000000000000000000000000000000000000000000000000000"
+	config := func(name, sha256, check, extra string) string {
+		return fmt.Sprintf(`
+resource "kiln_host_release" "bad" {
+  name = %q
+  %s
+  artifact {
+    version = "1.0.0"
+    url     = "http://127.0.0.1:1/web"
+    sha256  = %q
+  }
+  health_check {
+    %s
+  }
+  host {
+    ssh {
+      host     = "192.0.2.1"
+      host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIALbXhFFK3BYogfCbNwNqyGTceW+JRwTdU6LLpjl34SX"
+    }
+  }
+}
+`, name, extra, sha256, check)
+	}
+	const http = `http { port = 8080 }`
+	var steps []resource.TestStep
+	for _, c := range []struct{ config, want string }{
+		{config("Web", sha, http, ""), `name must be a service name`},
+		{config("web", "abc", http, ""), `artifact.sha256 must be a SHA-256 digest`},
+		{config("web", sha, "", ""), `health_check needs exactly one of an http and a tcp block`},
+		{config("web", sha, http+"\ntcp { port = 1 }", ""), `health_check needs exactly one of an http and a tcp block`},
+		{config("web", sha, `tcp {}`, ""), `health_check.tcp needs a port`},
+		{config("web", sha, http, `config_files = { "etc/x.conf" = "" }`), `config_files.*must be a clean absolute path`},
+		{config("web", sha, http, "systemd {\n environment = { \"A-B\" = \"1\" }\n}"), `systemd.environment.*must be an environment variable name`},
+		{config("web", sha, http, "systemd {\n limits {\n cpu_quota = \"1.5\"\n }\n}"), `cpu_quota.*must be a percentage`},
+	} {
+		steps = append(steps, resource.TestStep{Config: c.config, PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)` + spaced(c.want))})
+	}
+	resource.UnitTest(t, resource.TestCase{ProtoV6ProviderFactories: testAccProviders, Steps: steps})
+}
