@@ -500,7 +500,7 @@ func (r *hostReleaseResource) release(ctx context.Context, timeout time.Duration
 	m.ID = m.Name
 	for i, res := range results {
 		h := &m.Hosts[i]
-		if res.ReadErr != nil || res.Outcome == hostrelease.NotStarted && h.Release.IsUnknown() {
+		if res.ReadErr != nil {
 			markUnread(h, res.Addr)
 			continue
 		}

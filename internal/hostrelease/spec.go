@@ -158,8 +158,15 @@ func CheckFilePath(p string) error {
 // Digest is the artifact's SHA-256 without its "sha256:" prefix.
 func (a Artifact) Digest() string { return strings.TrimPrefix(a.SHA256, "sha256:") }
 
-// Release names the artifact's release directory: <version>-<digest12>.
-func (a Artifact) Release() string { return a.Version + "-" + a.Digest()[:12] }
+// Release names the artifact's release directory: <version>-<digest12>;
+// empty for an artifact not yet known (an imported service).
+func (a Artifact) Release() string {
+	d := a.Digest()
+	if len(d) < 12 {
+		return ""
+	}
+	return a.Version + "-" + d[:12]
+}
 
 func (s Spec) installDir() string {
 	if s.InstallDir != "" {
