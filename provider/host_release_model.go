@@ -39,7 +39,7 @@ type hostReleaseSystemdModel struct {
 	User                        types.String            `tfsdk:"user"`
 	Environment                 types.Map               `tfsdk:"environment"`
 	EnvironmentSensitive        types.Map               `tfsdk:"environment_sensitive"`
-	EnvironmentSensitiveVersion types.String            `tfsdk:"environment_sensitive_version"`
+	EnvironmentSensitiveVersion types.Int64             `tfsdk:"environment_sensitive_version"`
 	WorkingDirectory            types.String            `tfsdk:"working_directory"`
 	Limits                      *hostReleaseLimitsModel `tfsdk:"limits"`
 }

@@ -430,3 +430,32 @@ resource "kiln_host_release" "bad" {
 	}
 	resource.UnitTest(t, resource.TestCase{ProtoV6ProviderFactories: testAccProviders, Steps: steps})
 }
+
+// TestAccHostRelease_plan: a full configuration plans, before any host is
+// contacted, the release each host will run.
+func TestAccHostRelease_plan(t *testing.T) {
+	testAccPreCheck(t)
+	build := sampleBuild{url: "http://127.0.0.1:1/web", sha256: strings.Repeat("ab", 32)}
+	hosts := []sharedHost{{}, {}}
+	hosts[0].vm.SSHHost, hosts[0].vm.SSHPort = "192.0.2.1", 22
+	hosts[1].vm.SSHHost, hosts[1].vm.SSHPort = "192.0.2.2", 22
+	keyFile, _, err := newLoginKeyFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const addr = "kiln_host_release.web"
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		Steps: []resource.TestStep{{
+			Config:   hostReleaseConfig(keyFile, "/dev/null", hosts, "1.0.0", build),
+			PlanOnly: true, ExpectNonEmptyPlan: true,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("install_dir"), knownvalue.StringExact("/opt/kiln/kiln-web")),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("release"), knownvalue.StringExact("1.0.0-abababababab")),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("drift"), knownvalue.ListSizeExact(0)),
+			}},
+		}},
+	})
+}
