@@ -285,7 +285,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 					answers("stamp-1"),
 					onBoth(fmt.Sprintf(askService, "/health"), "ok"),
 					onBoth("systemctl show -p User -p LimitNOFILE -p MemoryMax -p CPUQuotaPerSecUSec kiln-web.service | sort | tr '\\n' ' '",
-						"CPUQuotaPerSecUSec=500ms LimitNOFILE=4096 MemoryMax=268435456 User=kilnweb "),
+						"CPUQuotaPerSecUSec=500ms LimitNOFILE=4096 MemoryMax=268435456 User=kilnweb"),
 					onBoth("readlink /opt/kiln/kiln-web/current", "releases/"+v1),
 					onBoth("stat -c '%a %U' /opt/kiln/kiln-web/kiln-web.env; stat -c '%a %G' /etc/kiln-web/web.conf | tr '\\n' ' '",
 						"600 root\n640 kilnweb"),
