@@ -304,7 +304,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, hostAttr(0, "previous_release"), knownvalue.StringExact(v1)),
 					statecheck.ExpectKnownValue(addr, hostAttr(1, "release"), knownvalue.StringExact(v2)),
 				},
-				Check: resource.ComposeTestCheckFunc(answers("stamp-2"), releases(h1, v1+" "+v2+" "), releases(h2, v1+" "+v2+" ")),
+				Check: resource.ComposeTestCheckFunc(answers("stamp-2"), releases(h1, v1, v2), releases(h2, v1, v2)),
 			},
 			{
 				// A build that exits at start: the first host rolls back and
