@@ -1,0 +1,72 @@
+# The shop's backend as a systemd service on two hosts, one at a time: each
+# host must answer /health within its thresholds before the next one starts,
+# and a host whose release fails goes back to the release it ran before.
+variable "backend_db_password" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+resource "kiln_host_release" "backend" {
+  name = "backend"
+
+  artifact {
+    version = "1.4.0"
+    url     = "https://artifacts.example.com/shop/backend-1.4.0-linux-amd64"
+    sha256  = "5f2b4c8e0a9d7e6f1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a"
+  }
+
+  systemd {
+    exec_start = "/opt/kiln/backend/current/backend -listen :8080 -config /etc/backend/backend.toml"
+    user       = "backend"
+    environment = {
+      GOMAXPROCS = "2"
+    }
+    environment_sensitive         = { DB_PASSWORD = var.backend_db_password }
+    environment_sensitive_version = 1
+
+    limits {
+      nofile     = 65536
+      memory_max = "512M"
+      cpu_quota  = "150%"
+    }
+  }
+
+  config_files = {
+    "/etc/backend/backend.toml" = "log_level = \"info\"\n"
+  }
+
+  health_check {
+    http {
+      port        = 8080
+      path        = "/health"
+      expect_body = "ok"
+    }
+    interval            = "2s"
+    timeout             = "2s"
+    start_period        = "3s"
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+
+  rollout {
+    batch_size = 1
+    pause      = "10s"
+  }
+
+  host {
+    ssh {
+      host             = "192.0.2.10"
+      user             = "deploy"
+      known_hosts_file = pathexpand("~/.ssh/known_hosts")
+    }
+  }
+
+  host {
+    ssh {
+      host             = "192.0.2.11"
+      user             = "deploy"
+      known_hosts_file = pathexpand("~/.ssh/known_hosts")
+    }
+  }
+}

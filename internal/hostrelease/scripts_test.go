@@ -1,0 +1,173 @@
+package hostrelease
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
+)
+
+// Every host script parses in bash, passes shellcheck where this machine has
+// it, and is embedded.
+func TestScripts(t *testing.T) { testenv.CheckScripts(t, "scripts", "scripts.go") }
+
+// runScript runs a host script here, as a host would run it.
+func runScript(t *testing.T, script string, stdin []byte, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{"-c", script, "kiln"}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+func TestHealthScript(t *testing.T) {
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+		fmt.Fprint(w, "ok build-7")
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, closedPort, _ := net.SplitHostPort(closed.Addr().String())
+	closed.Close()
+
+	cases := []struct {
+		name, kind, port, path, status, body string
+		fail                                 string // the failure's text; "" when healthy
+	}{
+		{"http healthy", "http", port, "/health", "200", "build-7", ""},
+		{"http any body", "http", port, "/health", "200", "", ""},
+		{"http wrong status", "http", port, "/nope", "200", "", "status 404, want 200"},
+		{"http wrong body", "http", port, "/health", "200", "build-8", `body does not contain "build-8"`},
+		{"http refused", "http", closedPort, "/health", "200", "", "no answer"},
+		{"tcp healthy", "tcp", port, "", "0", "", ""},
+		{"tcp refused", "tcp", closedPort, "", "0", "", "connection failed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, stderr, err := runScript(t, healthScript, nil, c.kind, c.port, c.path, c.status, c.body, "0.1", "2", "0", "2", "2")
+			if c.fail == "" {
+				if err != nil {
+					t.Fatalf("want healthy, got %v: %s", err, stderr)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(stderr, c.fail) || !strings.Contains(stderr, "2 consecutive failures") {
+				t.Fatalf("want failure %q, got %v: %q", c.fail, err, stderr)
+			}
+		})
+	}
+}
+
+// A release staged on a host (here, a directory) reads back as staged; a
+// binary that arrives with another digest is refused and leaves nothing.
+func TestStageAndReadScripts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "svc")
+	binary := []byte("#!/bin/sh\necho hi\n")
+	sum := sha256.Sum256(binary)
+	digest := hex.EncodeToString(sum[:])
+	config := filepath.Join(t.TempDir(), "etc", "svc.conf")
+	stdin := append(append([]byte{}, binary...), fmt.Sprintf("0640 5 %s\nhello", config)...)
+
+	wrong := strings.Repeat("0", 64)
+	if _, stderr, err := runScript(t, stageScript, stdin, dir, "svc", "v1-000000000000", wrong, fmt.Sprint(len(binary))); err == nil ||
+		!strings.Contains(stderr, "want "+wrong) {
+		t.Fatalf("a wrong digest was not refused: %v %s", err, stderr)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "releases")); len(entries) != 0 {
+		t.Fatalf("a refused release left %v", entries)
+	}
+	release := "v1-" + digest[:12]
+	if _, stderr, err := runScript(t, stageScript, stdin, dir, "svc", release, digest, fmt.Sprint(len(binary))); err != nil {
+		t.Fatalf("stage: %v: %s", err, stderr)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "releases", release, ".kiln", "files", config))
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("staged config: %q, %v", got, err)
+	}
+	// A second staging reuses the binary already there.
+	if _, stderr, err := runScript(t, stageScript, []byte(fmt.Sprintf("0640 3 %s\nbye", config)), dir, "svc", release, digest, "reuse"); err != nil {
+		t.Fatalf("stage again: %v: %s", err, stderr)
+	}
+	if err := os.Symlink("releases/"+release, filepath.Join(dir, "current")); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runScript(t, readScript, nil, dir, "svc", release)
+	if err != nil {
+		t.Fatalf("read: %v: %s", err, stderr)
+	}
+	s, err := parseState(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Foreign || s.Current != release || s.BinarySHA256 != digest || s.WantedSHA256 != digest || len(s.Releases) != 1 {
+		t.Fatalf("read back %+v from %q", s, out)
+	}
+
+	// A directory Kiln did not create is not released into.
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "data"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := runScript(t, stageScript, binary, other, "svc", release, digest, fmt.Sprint(len(binary))); err == nil ||
+		!strings.Contains(stderr, "not installed by Kiln") {
+		t.Fatalf("released into a foreign directory: %v %s", err, stderr)
+	}
+	if out, _, _ := runScript(t, readScript, nil, other, "svc", release); !strings.Contains(out, "foreign ") {
+		t.Fatalf("a foreign directory reads as %q", out)
+	}
+}
+
+// Pruning keeps the newest releases, and never the current or previous one.
+func TestPruneScript(t *testing.T) {
+	dir := t.TempDir()
+	names := []string{"r1", "r2", "r3", "r4", "r5"} // oldest first
+	for i, n := range names {
+		p := filepath.Join(dir, "releases", n)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		when := testTime.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(p, when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, to := range map[string]string{"current": "releases/r1", "previous": "releases/r2"} {
+		if err := os.Symlink(to, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, err := runScript(t, pruneScript, nil, dir, "2"); err != nil {
+		t.Fatalf("prune: %v: %s", err, stderr)
+	}
+	var left []string
+	entries, _ := os.ReadDir(filepath.Join(dir, "releases"))
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{"r1", "r2", "r4", "r5"}; !slices.Equal(left, want) {
+		t.Fatalf("left %v, want %v", left, want)
+	}
+}

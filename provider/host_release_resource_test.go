@@ -1,0 +1,461 @@
+package provider
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/hashicorp/terraform-plugin-testing/tfversion"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
+)
+
+// sampleService is the service the host release tests release: it answers
+// /health and /api/buildstamp on $PORT, and a build whose crash stamp is set
+// exits at start, as a broken release does.
+const sampleService = `package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+)
+
+var buildstamp, crash string
+
+func main() {
+	if crash != "" {
+		fmt.Fprintln(os.Stderr, "sample: refusing to start:", crash)
+		os.Exit(3)
+	}
+	http.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
+	http.HandleFunc("/api/buildstamp", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, buildstamp) })
+	if err := http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+`
+
+// sampleBuild is one build of the sample service, served to the provider.
+type sampleBuild struct {
+	url, sha256 string
+}
+
+// buildSamples compiles the sample service once per ldflags (linux/amd64, the
+// guests' platform) and serves the binaries on 127.0.0.1: the provider
+// downloads them there and sends them to the hosts over SSH.
+func buildSamples(t *testing.T, ldflags map[string]string) map[string]sampleBuild {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range map[string]string{"main.go": sampleService, "go.mod": "module sample\n\ngo 1.22\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string][]byte{}
+	out := map[string]sampleBuild{}
+	for name, flags := range ldflags {
+		bin := filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w "+flags, "-o", bin, ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build the sample service: %v\n%s", err, b)
+		}
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		files["/"+name] = data
+		out[name] = sampleBuild{sha256: hex.EncodeToString(sum[:])}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(data)
+	}))
+	t.Cleanup(srv.Close)
+	for name, b := range out {
+		b.url = srv.URL + "/" + name
+		out[name] = b
+	}
+	return out
+}
+
+// secondGuest starts booting a second guest beside the shared one, for the
+// tests that need two machines, and removes it when the test ends; the
+// function it returns waits for the boot.
+func secondGuest(t *testing.T) func() sharedHost {
+	t.Helper()
+	var (
+		h    sharedHost
+		err  error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		var bed testenv.LibvirtBed
+		if bed, err = testenv.LibvirtEnv(); err == nil {
+			h, err = bootSharedHost(bed)
+		}
+	}()
+	t.Cleanup(func() {
+		<-done
+		if err == nil {
+			h.remove()
+		}
+	})
+	return func() sharedHost {
+		<-done
+		if err != nil {
+			t.Fatalf("second guest: %v", err)
+		}
+		return h
+	}
+}
+
+// spaced is a regular expression for text the CLI may wrap across lines.
+func spaced(text string) string { return strings.ReplaceAll(text, " ", `\s+`) }
+
+// hostReleaseConfig is the test's kiln_host_release: the service "kiln-web"
+// on both guests, one at a time.
+func hostReleaseConfig(keyFile, knownHosts string, hosts []sharedHost, version string, b sampleBuild) string {
+	var blocks strings.Builder
+	for _, h := range hosts {
+		fmt.Fprintf(&blocks, `
+  host {
+    ssh {
+      host = %q
+      port = %d
+    }
+  }
+`, h.vm.SSHHost, h.vm.SSHPort)
+	}
+	return fmt.Sprintf(`
+provider "kiln" {
+  ssh {
+    user             = "debian"
+    private_key      = file(%[1]q)
+    known_hosts_file = %[2]q
+  }
+}
+
+resource "kiln_host_release" "web" {
+  name          = "kiln-web"
+  keep_releases = 2
+
+  artifact {
+    version = %[3]q
+    url     = %[4]q
+    sha256  = %[5]q
+  }
+
+  systemd {
+    user        = "kilnweb"
+    environment = { PORT = "18080" }
+
+    environment_sensitive         = { API_TOKEN = "release-test-secret" }
+    environment_sensitive_version = 1
+
+    limits {
+      nofile     = 4096
+      memory_max = "256M"
+      cpu_quota  = "50%%"
+    }
+  }
+
+  config_files = {
+    "/etc/kiln-web/web.conf" = "greeting = \"hello\"\n"
+  }
+
+  health_check {
+    http {
+      port        = 18080
+      path        = "/health"
+      expect_body = "ok"
+    }
+    interval            = "1s"
+    timeout             = "3s"
+    start_period        = "1s"
+    healthy_threshold   = 1
+    unhealthy_threshold = 3
+  }
+
+  rollout {
+    batch_size = 1
+  }
+%[6]s}
+`, keyFile, knownHosts, version, b.url, b.sha256, blocks.String())
+}
+
+// askService asks the service on the guest for path, through SSH, with bash
+// alone (the guest has no curl), and returns the answer's body.
+const askService = `bash -c 'exec 3<>/dev/tcp/127.0.0.1/18080 && printf "GET %s HTTP/1.0\r\n\r\n" >&3 && tail -n1 <&3'`
+
+// TestAccHostRelease_lifecycle releases the sample service to two guests in
+// batches of one: healthy, answering, a plan with nothing to do; a new build
+// keeps the previous release; a build that exits at start rolls the first
+// host back and leaves the second untouched, with the journal in the error; a
+// binary replaced and a unit stopped by hand show in the plan and are
+// repaired; a digest that does not match is refused before any host changes;
+// destroy leaves no unit and no install dir. It boots a second guest, since
+// two releases on one machine would share its systemd.
+func TestAccHostRelease_lifecycle(t *testing.T) {
+	testAccPreCheck(t)
+	second := secondGuest(t)
+	builds := buildSamples(t, map[string]string{
+		"web-1": "-X main.buildstamp=stamp-1", "web-2": "-X main.buildstamp=stamp-2",
+		"web-broken": "-X main.buildstamp=stamp-3 -X main.crash=broken-build",
+	})
+	h1, h2 := goHostGuest(t), second()
+	hosts := []sharedHost{h1, h2}
+	// One login key and one known_hosts file for both guests: what an import
+	// (which names hosts only) logs in with.
+	pub, err := os.ReadFile(h1.keyFile + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runOnHost(t, h2, "printf '%s' "+remote.ShellQuote(string(pub))+" >>/home/debian/.ssh/authorized_keys")
+	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
+	var lines string
+	for _, h := range hosts {
+		lines += fmt.Sprintf("[%s]:%d %s\n", h.vm.SSHHost, h.vm.SSHPort, h.vm.SSHHostKey)
+	}
+	if err := os.WriteFile(knownHosts, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	config := func(version, build string) string {
+		return hostReleaseConfig(h1.keyFile, knownHosts, hosts, version, builds[build])
+	}
+	release := func(version, build string) string { return version + "-" + builds[build].sha256[:12] }
+	const addr = "kiln_host_release.web"
+	hostAttr := func(i int, name string) tfjsonpath.Path { return tfjsonpath.New("host").AtSliceIndex(i).AtMapKey(name) }
+	// onBoth checks cmd's output on both guests.
+	onBoth := func(cmd, want string) resource.TestCheckFunc {
+		return resource.ComposeTestCheckFunc(h1.check(cmd, want), h2.check(cmd, want))
+	}
+	answers := func(stamp string) resource.TestCheckFunc {
+		return onBoth(fmt.Sprintf(askService, "/api/buildstamp"), stamp)
+	}
+	releases := func(h sharedHost, want ...string) resource.TestCheckFunc {
+		return h.check("ls /opt/kiln/kiln-web/releases | tr '\\n' ' '", strings.Join(want, " "))
+	}
+	v1, v2, v3 := release("1.0.0", "web-1"), release("2.0.0", "web-2"), release("3.0.0", "web-broken")
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		// environment_sensitive is write-only.
+		TerraformVersionChecks: []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		CheckDestroy: resource.ComposeTestCheckFunc(
+			onBoth("systemctl cat kiln-web.service >/dev/null 2>&1 && echo unit || echo none", "none"),
+			onBoth("ls -d /opt/kiln/kiln-web /etc/kiln-web/web.conf 2>/dev/null | wc -l", "0"),
+		),
+		Steps: []resource.TestStep{
+			{
+				Config: config("1.0.0", "web-1"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, hostAttr(0, "release"), knownvalue.StringExact(v1)),
+					statecheck.ExpectKnownValue(addr, hostAttr(1, "release"), knownvalue.StringExact(v1)),
+					statecheck.ExpectKnownValue(addr, hostAttr(1, "digest"), knownvalue.StringExact(builds["web-1"].sha256)),
+					statecheck.ExpectKnownValue(addr, hostAttr(1, "active_state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue(addr, hostAttr(0, "drift"), knownvalue.ListSizeExact(0)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("systemd").AtMapKey("environment_sensitive"), knownvalue.Null()),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					answers("stamp-1"),
+					onBoth(fmt.Sprintf(askService, "/health"), "ok"),
+					onBoth("systemctl show -p User -p LimitNOFILE -p MemoryMax -p CPUQuotaPerSecUSec kiln-web.service | sort | tr '\\n' ' '",
+						"CPUQuotaPerSecUSec=500ms LimitNOFILE=4096 MemoryMax=268435456 User=kilnweb"),
+					onBoth("readlink /opt/kiln/kiln-web/current", "releases/"+v1),
+					onBoth("stat -c '%a %U' /opt/kiln/kiln-web/kiln-web.env; stat -c '%a %G' /etc/kiln-web/web.conf | tr '\\n' ' '",
+						"600 root\n640 kilnweb"),
+				),
+			},
+			{
+				// A new build: the plan names each host's move, and the
+				// previous release stays.
+				Config: config("2.0.0", "web-2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(addr, hostAttr(0, "release"), knownvalue.StringExact(v2)),
+					plancheck.ExpectKnownValue(addr, hostAttr(1, "release"), knownvalue.StringExact(v2)),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, hostAttr(0, "previous_release"), knownvalue.StringExact(v1)),
+					statecheck.ExpectKnownValue(addr, hostAttr(1, "release"), knownvalue.StringExact(v2)),
+				},
+				Check: resource.ComposeTestCheckFunc(answers("stamp-2"), releases(h1, v1, v2), releases(h2, v1, v2)),
+			},
+			{
+				// A build that exits at start: the first host rolls back and
+				// is healthy again; the second is never touched.
+				Config: config("3.0.0", "web-broken"),
+				ExpectError: regexp.MustCompile(`(?s)` + spaced(`release 3\.0\.0-[0-9a-f]{12} failed its health check: http GET /health`) +
+					`.*` + spaced(`Rolled back to `+regexp.QuoteMeta(v2)+`, which is healthy again.`) +
+					`.*journal.*` + spaced(`refusing to start: broken-build`)),
+			},
+			{
+				RefreshState: true, ExpectNonEmptyPlan: true,
+				Check: resource.ComposeTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "host.0.release", v2),
+					resource.TestCheckResourceAttr(addr, "host.0.active_state", "active"),
+					resource.TestCheckResourceAttr(addr, "host.1.release", v2),
+					answers("stamp-2"),
+					h1.check("readlink /opt/kiln/kiln-web/current", "releases/"+v2),
+					releases(h1, v1, v2, v3),
+					releases(h2, v1, v2),
+				),
+			},
+			{
+				// Back to the good build: nothing to restart on either host.
+				Config: config("2.0.0", "web-2"),
+				Check:  answers("stamp-2"),
+			},
+			{
+				// Out of band: the first host's binary replaced, the second's
+				// unit stopped. The refresh shows both, and plans a repair.
+				PreConfig: func() {
+					runOnHost(t, h1, "cp /bin/true /opt/kiln/kiln-web/current/.x && mv /opt/kiln/kiln-web/current/.x /opt/kiln/kiln-web/current/kiln-web")
+					runOnHost(t, h2, "systemctl stop kiln-web.service")
+				},
+				RefreshState: true, ExpectNonEmptyPlan: true,
+				Check: resource.ComposeTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "host.0.drift.#", "1"),
+					resource.TestMatchResourceAttr(addr, "host.0.drift.0",
+						regexp.MustCompile(`^the current binary has sha256 [0-9a-f]{64}, want `+builds["web-2"].sha256+`$`)),
+					resource.TestCheckResourceAttr(addr, "host.1.active_state", "inactive"),
+					resource.TestCheckResourceAttr(addr, "host.1.drift.#", "1"),
+					resource.TestCheckResourceAttr(addr, "host.1.drift.0", "the unit is inactive, not active"),
+				),
+				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(addr, hostAttr(0, "digest"), knownvalue.StringExact(builds["web-2"].sha256)),
+					plancheck.ExpectKnownValue(addr, hostAttr(1, "active_state"), knownvalue.StringExact("active")),
+				}},
+			},
+			{
+				// The repair; the first host prunes 1.0.0 (keep_releases = 2,
+				// and since its rollback it has no previous release).
+				Config: config("2.0.0", "web-2"),
+				Check: resource.ComposeTestCheckFunc(answers("stamp-2"),
+					onBoth("sha256sum </opt/kiln/kiln-web/current/kiln-web | cut -d' ' -f1", builds["web-2"].sha256),
+					releases(h1, v2, v3), releases(h2, v1, v2)),
+			},
+			{
+				ResourceName:      addr,
+				ImportState:       true,
+				ImportStateVerify: true,
+				ImportStateIdFunc: func(*terraform.State) (string, error) {
+					return fmt.Sprintf("kiln-web,debian@%s:%d,debian@%s:%d", h1.vm.SSHHost, h1.vm.SSHPort, h2.vm.SSHHost, h2.vm.SSHPort), nil
+				},
+				ImportStateVerifyIgnore: []string{"artifact", "systemd", "health_check", "rollout", "config_files",
+					"keep_releases", "host.0.ssh.user", "host.1.ssh.user"},
+			},
+			{
+				// A download whose digest differs: refused before any host
+				// changes.
+				Config: hostReleaseConfig(h1.keyFile, knownHosts, hosts, "4.0.0",
+					sampleBuild{url: builds["web-1"].url, sha256: builds["web-2"].sha256}),
+				ExpectError: regexp.MustCompile(`(?s)` + spaced(`has sha256 `+builds["web-1"].sha256+`, want `+
+					builds["web-2"].sha256+`: refused, no host was changed`)),
+			},
+			{
+				RefreshState: true, ExpectNonEmptyPlan: true,
+				Check: resource.ComposeTestCheckFunc(answers("stamp-2"), releases(h1, v2, v3), releases(h2, v1, v2)),
+			},
+		},
+	})
+}
+
+// TestAccHostRelease_badInput: what the engine would refuse is refused at
+// plan time, naming the field; no host is contacted.
+func TestAccHostRelease_badInput(t *testing.T) {
+	testAccPreCheck(t)
+	const sha = "0000000000000000000000000000000000000000000000000000000000000000"
+	config := func(name, sha256, check, extra string) string {
+		return fmt.Sprintf(`
+resource "kiln_host_release" "bad" {
+  name = %q
+  %s
+  artifact {
+    version = "1.0.0"
+    url     = "http://127.0.0.1:1/web"
+    sha256  = %q
+  }
+  health_check {
+    %s
+  }
+  host {
+    ssh {
+      host     = "192.0.2.1"
+      host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIALbXhFFK3BYogfCbNwNqyGTceW+JRwTdU6LLpjl34SX"
+    }
+  }
+}
+`, name, extra, sha256, check)
+	}
+	const http = `http { port = 8080 }`
+	var steps []resource.TestStep
+	for _, c := range []struct{ config, want string }{
+		{config("Web", sha, http, ""), `name must be a service name`},
+		{config("web", "abc", http, ""), `artifact.sha256 must be a SHA-256 digest`},
+		{config("web", sha, "", ""), `health_check needs exactly one of an http and a tcp block`},
+		{config("web", sha, http+"\ntcp { port = 1 }", ""), `health_check needs exactly one of an http and a tcp block`},
+		{config("web", sha, `tcp {}`, ""), `health_check.tcp needs a port`},
+		{config("web", sha, http, `config_files = { "etc/x.conf" = "" }`), `config_files.*must be a clean absolute path`},
+		{config("web", sha, http, "systemd {\n environment = { \"A-B\" = \"1\" }\n}"), `systemd.environment.*must be an environment variable name`},
+		{config("web", sha, http, "systemd {\n limits {\n cpu_quota = \"1.5\"\n }\n}"), `cpu_quota.*must be a percentage`},
+	} {
+		steps = append(steps, resource.TestStep{Config: c.config, PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)` + spaced(c.want))})
+	}
+	resource.UnitTest(t, resource.TestCase{ProtoV6ProviderFactories: testAccProviders, Steps: steps})
+}
+
+// TestAccHostRelease_plan: a full configuration plans, before any host is
+// contacted, the release each host will run.
+func TestAccHostRelease_plan(t *testing.T) {
+	testAccPreCheck(t)
+	build := sampleBuild{url: "http://127.0.0.1:1/web", sha256: strings.Repeat("ab", 32)}
+	hosts := []sharedHost{{}, {}}
+	hosts[0].vm.SSHHost, hosts[0].vm.SSHPort = "192.0.2.1", 22
+	hosts[1].vm.SSHHost, hosts[1].vm.SSHPort = "192.0.2.2", 22
+	keyFile, _, err := newLoginKeyFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const addr = "kiln_host_release.web"
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		Steps: []resource.TestStep{{
+			Config:   hostReleaseConfig(keyFile, "/dev/null", hosts, "1.0.0", build),
+			PlanOnly: true, ExpectNonEmptyPlan: true,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("install_dir"), knownvalue.StringExact("/opt/kiln/kiln-web")),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("release"), knownvalue.StringExact("1.0.0-abababababab")),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("drift"), knownvalue.ListSizeExact(0)),
+			}},
+		}},
+	})
+}
