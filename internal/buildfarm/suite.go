@@ -178,8 +178,12 @@ func parseBuildID(id string) (Result, int, error) {
 	} else {
 		r.Name = series
 	}
-	for _, part := range []string{r.Project, r.Service, r.Name} {
-		if part != "" && !delivery.ValidName(part) {
+	parts := []string{r.Name}
+	if r.Name == "" {
+		parts = []string{r.Project, r.Service}
+	}
+	for _, part := range parts {
+		if !delivery.ValidName(part) {
 			return Result{}, 0, fmt.Errorf("%q is not a kiln_build id (<project>.<service>/<number> or <name>/<number>)", id)
 		}
 	}
