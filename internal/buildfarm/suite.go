@@ -20,6 +20,7 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
 	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
+	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
 )
 
 // DefaultTestScript runs a Go module's tests; its output is converted to a
@@ -237,6 +238,12 @@ func (f *Farm) PlanSuite(ctx context.Context, spec *SuiteSpec, strict bool) (Pla
 // then it is only recorded as failed. A run that could not run (no host, a
 // lost connection) is an error whatever spec says.
 func (f *Farm) RunSuite(ctx context.Context, spec SuiteSpec) (SuiteResult, error) {
+	secrets := secretsOf(BuildSpec{Source: spec.Source})
+	res, err := f.runSuite(ctx, spec, secrets)
+	return res, secrets.Error(err)
+}
+
+func (f *Farm) runSuite(ctx context.Context, spec SuiteSpec, secrets redact.Secrets) (SuiteResult, error) {
 	if err := spec.Validate(); err != nil {
 		return SuiteResult{}, err
 	}
@@ -297,6 +304,10 @@ func (f *Farm) RunSuite(ctx context.Context, spec SuiteSpec) (SuiteResult, error
 		if errors.As(err, &be) {
 			res.LogTail = be.LogTail
 		}
+	}
+	res.LogTail = secrets.Text(res.LogTail)
+	for i, r := range res.Reasons {
+		res.Reasons[i] = secrets.Text(r)
 	}
 	// As a build's, the record is written whatever happened.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
