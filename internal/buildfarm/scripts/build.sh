@@ -95,9 +95,13 @@ export PATH=$goroot/bin:$PATH GOROOT=$goroot SOURCE_DATE_EPOCH=$epoch CGO_ENABLE
 if ((${#envs[@]})); then export "${envs[@]}"; fi
 # The exact toolchain the build asked for, never a switch to another one.
 export GOTOOLCHAIN=local
-stdout=/dev/stderr
-if [ "$mode" = test ] && [ "$capture" = 1 ]; then stdout=$dir/out/stdout; fi
-setsid "${cmd[@]}" </dev/null >"$stdout" &
+# The command's standard output (fd 8): the log, or a test's captured output.
+if [ "$mode" = test ] && [ "$capture" = 1 ]; then
+	exec 8>"$dir/out/stdout" || exit 1
+else
+	exec 8>&2
+fi
+setsid "${cmd[@]}" </dev/null >&8 8>&- &
 pid=$!
 # Background commands read /dev/null unless told otherwise: the watcher reads
 # what is left of standard input, explicitly.
@@ -108,6 +112,7 @@ pid=$!
 watcher=$!
 wait "$pid"
 status=$?
+exec 8>&-
 kill "$watcher" 2>/dev/null
 if [ "$mode" = test ]; then
 	step "collect the reports"
