@@ -108,9 +108,9 @@ func (b suiteBed) passing(extra string) string {
 		b.suite("unit", `script = "go test -json -run 'TestAdd|TestSub' ./..."`) +
 		b.suite("half", `script    = "go test -json -run 'TestAdd|TestBroken' ./..."
   pass_rate = 50`) +
-		b.suite("api", fmt.Sprintf(`script     = "mkdir -p test-report && printf '%%s' %s > test-report/api.xml"
+		b.suite("api", fmt.Sprintf(`script     = %q
   reports    = ["test-report/*.xml"]
-  on_failure = "record"`, shellQuote(apiReport))) + `
+  on_failure = "record"`, "mkdir -p test-report && printf '%s' "+shellQuote(apiReport)+" > test-report/api.xml")) + `
 resource "kiln_environment" "gated" {
   project    = kiln_project.shop.name
   name       = "gated"

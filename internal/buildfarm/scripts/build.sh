@@ -95,13 +95,12 @@ export PATH=$goroot/bin:$PATH GOROOT=$goroot SOURCE_DATE_EPOCH=$epoch CGO_ENABLE
 if ((${#envs[@]})); then export "${envs[@]}"; fi
 # The exact toolchain the build asked for, never a switch to another one.
 export GOTOOLCHAIN=local
-# The command's standard output (fd 8): the log, or a test's captured output.
+# The command's standard output is the log, or a test's captured output.
 if [ "$mode" = test ] && [ "$capture" = 1 ]; then
-	exec 8>"$dir/out/stdout" || exit 1
+	setsid "${cmd[@]}" </dev/null >"$dir/out/stdout" &
 else
-	exec 8>&2
+	setsid "${cmd[@]}" </dev/null >&2 &
 fi
-setsid "${cmd[@]}" </dev/null >&8 8>&- &
 pid=$!
 # Background commands read /dev/null unless told otherwise: the watcher reads
 # what is left of standard input, explicitly.
@@ -112,7 +111,6 @@ pid=$!
 watcher=$!
 wait "$pid"
 status=$?
-exec 8>&-
 kill "$watcher" 2>/dev/null
 if [ "$mode" = test ]; then
 	step "collect the reports"
