@@ -243,8 +243,15 @@ data "kiln_test_history" "half" {
 					resource.TestCheckResourceAttrPair("data.kiln_test_history.half", "runs.0.report_ref", "kiln_test.half", "report_ref"),
 				),
 			},
+			// Bad input fails at plan, naming the field.
+			{Config: b.passing(b.suite("bad", `pass_rate = 150`)), PlanOnly: true, ExpectError: wrappedRegexp("pass_rate", "between 0.000000 and 100.000000")},
+			{Config: b.passing(b.suite("bad", `script  = "true"
+  reports = ["../out.xml"]`)), PlanOnly: true, ExpectError: wrappedRegexp("reports", `"../out.xml": want a relative pattern`)},
+			{Config: b.passing(b.suite("bad", `build = "shop.backend/1"`)), PlanOnly: true, ExpectError: wrappedRegexp("Invalid Attribute Combination", "build")},
 			{
 				// A new commit on main: the next plan runs the suites again.
+				// Last, so that the destroy after the steps has a valid
+				// configuration.
 				PreConfig: func() {
 					files := maps.Clone(calcModule)
 					files["calc.go"] = append(slices.Clone(calcModule["calc.go"]), "\n// A second commit.\n"...)
@@ -254,11 +261,6 @@ data "kiln_test_history" "half" {
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
-			// Bad input fails at plan, naming the field.
-			{Config: b.passing(b.suite("bad", `pass_rate = 150`)), PlanOnly: true, ExpectError: wrappedRegexp("pass_rate", "between 0.000000 and 100.000000")},
-			{Config: b.passing(b.suite("bad", `script  = "true"
-  reports = ["../out.xml"]`)), PlanOnly: true, ExpectError: wrappedRegexp("reports", `"../out.xml": want a relative pattern`)},
-			{Config: b.passing(b.suite("bad", `build = "shop.backend/1"`)), PlanOnly: true, ExpectError: wrappedRegexp("Invalid Attribute Combination", "build")},
 		},
 	})
 }
