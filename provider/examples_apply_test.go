@@ -33,6 +33,7 @@ var (
 		"resources/kiln_project/resource.tf",
 		"resources/kiln_environment/resource.tf",
 		"resources/kiln_release/resource.tf",
+		"resources/kiln_version/resource.tf",
 		"data-sources/kiln_go_release/data-source.tf",
 	}
 	// The readers of what the release deployed, added once it is there.
@@ -175,10 +176,14 @@ func TestAccExamples_delivery(t *testing.T) {
 	apply.ConfigStateChecks = []statecheck.StateCheck{
 		statecheck.ExpectKnownOutputValue("dev_revision", knownvalue.Int64Exact(1)),
 		statecheck.ExpectKnownOutputValue("go124", knownvalue.StringRegexp(regexp.MustCompile(`^1\.24\.\d+ h1:\S+=$`))),
+		// prod runs the version's digests.
+		statecheck.ExpectKnownValue("kiln_release.prod", tfjsonpath.New("deployed_images").AtMapKey("api"),
+			knownvalue.StringExact("registry.example.com/shop/api@sha256:9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f")),
 	}
 	apply.Check = resource.ComposeTestCheckFunc(
 		checkProjectRecord(cs, "shop", "The shop: a database, an API and a web front end.", 3),
 		checkRolledOut(cs, "shop-env-dev"),
+		checkRolledOut(cs, "shop-env-prod"),
 	)
 	read := examplesStep(exampleDir(t, readers, nil), vars)
 	read.ConfigStateChecks = []statecheck.StateCheck{
@@ -199,6 +204,7 @@ resource "kiln_environment" "prod" {
 	teardown.ConfigPlanChecks.PreApply = []plancheck.PlanCheck{
 		plancheck.ExpectResourceAction("kiln_environment.prod", plancheck.ResourceActionUpdate),
 		plancheck.ExpectResourceAction("kiln_release.dev", plancheck.ResourceActionNoop),
+		plancheck.ExpectResourceAction("kiln_release.prod", plancheck.ResourceActionNoop),
 	}
 
 	resource.Test(t, resource.TestCase{
@@ -208,7 +214,7 @@ resource "kiln_environment" "prod" {
 		),
 		Steps: slices.Concat(
 			[]resource.TestStep{apply, read},
-			exampleImports(t, read, "resources/kiln_project", "resources/kiln_environment", "resources/kiln_release"),
+			exampleImports(t, read, "resources/kiln_project", "resources/kiln_environment", "resources/kiln_release", "resources/kiln_version"),
 			[]resource.TestStep{teardown},
 		),
 	})

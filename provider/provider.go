@@ -334,6 +334,7 @@ func (p *kilnProvider) Resources(context.Context) []func() resource.Resource {
 		newBuildPoolResource,
 		newBuildResource,
 		newTestResource,
+		newVersionResource,
 	}
 }
 

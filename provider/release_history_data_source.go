@@ -26,6 +26,7 @@ type releaseHistoryModel struct {
 type releaseRevisionModel struct {
 	Revision    types.Int64  `tfsdk:"revision"`
 	Version     types.String `tfsdk:"version"`
+	FromVersion types.Bool   `tfsdk:"from_version"`
 	Status      types.String `tfsdk:"status"`
 	Description types.String `tfsdk:"description"`
 	RollbackOf  types.Int64  `tfsdk:"rollback_of"`
@@ -67,8 +68,13 @@ func (d *releaseHistoryDataSource) Schema(_ context.Context, _ datasource.Schema
 				Computed:            true,
 				NestedObject: schema.NestedAttributeObject{
 					Attributes: map[string]schema.Attribute{
-						"revision":    schema.Int64Attribute{MarkdownDescription: "Revision number.", Computed: true},
-						"version":     schema.StringAttribute{MarkdownDescription: "Version name.", Computed: true},
+						"revision": schema.Int64Attribute{MarkdownDescription: "Revision number.", Computed: true},
+						"version":  schema.StringAttribute{MarkdownDescription: "Version name.", Computed: true},
+						"from_version": schema.BoolAttribute{
+							MarkdownDescription: "Whether the revision deployed the `kiln_version` named `version` (its images, " +
+								"in its startup order) rather than images given in the release's `services`.",
+							Computed: true,
+						},
 						"status":      schema.StringAttribute{MarkdownDescription: "`deployed`, `superseded` or `failed`.", Computed: true},
 						"description": schema.StringAttribute{MarkdownDescription: "What happened: the release, a rollback, or the error.", Computed: true},
 						"rollback_of": schema.Int64Attribute{MarkdownDescription: "For a rollback, the revision it restored; else 0.", Computed: true},
@@ -113,6 +119,7 @@ func (d *releaseHistoryDataSource) Read(ctx context.Context, req datasource.Read
 		m.Revisions = append(m.Revisions, releaseRevisionModel{
 			Revision:    types.Int64Value(int64(r.Revision)),
 			Version:     types.StringValue(r.Version),
+			FromVersion: types.BoolValue(r.FromVersion),
 			Status:      types.StringValue(r.Status),
 			Description: types.StringValue(r.Description),
 			RollbackOf:  types.Int64Value(int64(r.RollbackOf)),

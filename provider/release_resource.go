@@ -120,16 +120,19 @@ func (r *releaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				Validators:          dnsLabelValidators,
 			},
 			"version": schema.StringAttribute{
-				MarkdownDescription: "Version name of the release, the `${version}` placeholder; recorded in the history.",
-				Required:            true,
+				MarkdownDescription: "Version name of the release, the `${version}` placeholder; recorded in the history. " +
+					"Without `services`, the name of the `kiln_version` to release (`kiln_version.<name>.name`): its " +
+					"images, in its startup order.",
+				Required: true,
 				Validators: []validator.String{stringvalidator.LengthBetween(1, 63),
 					stringvalidator.RegexMatches(regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`), "must be a valid label value")},
 			},
 			"services": schema.MapAttribute{
 				MarkdownDescription: "Images by service name, the services' `${image}` placeholder: image references " +
-					"(`registry/repository:tag` or `@sha256:...`). A service whose YAML uses `${image}` needs one.",
+					"(`registry/repository:tag` or `@sha256:...`). A service whose YAML uses `${image}` needs one. " +
+					"Give either `services` or, leaving it out, a `kiln_version`'s name in `version`.",
 				ElementType: types.StringType,
-				Required:    true,
+				Optional:    true,
 				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1), mapvalidator.ValueStringsAre(imageReference{})},
 			},
 			"only_services": schema.ListAttribute{
@@ -210,6 +213,7 @@ func (m releaseModel) spec(ctx context.Context, diags *diag.Diagnostics) deliver
 		Env:               m.Environment.ValueString(),
 		Version:           m.Version.ValueString(),
 		Images:            stringMap(m.Services),
+		FromVersion:       m.Services.IsNull(),
 		ForceConflicts:    m.ForceConflicts.ValueBool(),
 		RollbackOnFailure: m.RollbackOnFailure.ValueBool(),
 		HistoryLimit:      int(m.HistoryLimit.ValueInt64()),
@@ -246,7 +250,7 @@ func (r *releaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		var state releaseModel
 		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 		prior = state.DeployedImages
-		if len(state.Drift.Elements()) > 0 {
+		if len(state.Drift.Elements()) > 0 || plan.versionMoved(ctx, engine, state) {
 			resp.Plan.SetAttribute(ctx, path.Root("revision"), types.Int64Unknown())
 			plan.DeployedImages = types.MapUnknown(types.StringType)
 		}
@@ -267,7 +271,12 @@ func (r *releaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	case errors.Is(err, delivery.ErrNotFound):
 		// The project or environment is created by this apply: rendered then.
 	case err != nil:
-		resp.Diagnostics.AddAttributeError(path.Root("services"), "Release does not render", err.Error())
+		// Without services the images come from the version.
+		at := path.Root("services")
+		if plan.Services.IsNull() {
+			at = path.Root("version")
+		}
+		resp.Diagnostics.AddAttributeError(at, "Release does not render", err.Error())
 	}
 }
 
@@ -277,7 +286,9 @@ func (r *releaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 // other images of the deployed revision (prior, the state's).
 func (m releaseModel) deployedImages(prior types.Map) types.Map {
 	unknown := types.MapUnknown(types.StringType)
-	if m.Services.IsUnknown() || m.OnlyServices.IsUnknown() {
+	// A version's images are known once it is read at apply: it may be
+	// replaced under the same name in the same apply.
+	if m.Services.IsNull() || m.Services.IsUnknown() || m.OnlyServices.IsUnknown() {
 		return unknown
 	}
 	images := map[string]attr.Value{}
@@ -294,6 +305,26 @@ func (m releaseModel) deployedImages(prior types.Map) types.Map {
 		images[k] = v
 	}
 	return types.MapValueMust(types.StringType, images)
+}
+
+// versionMoved reports whether the version a release deploys holds images
+// other than the deployed ones (it was replaced under the same name since).
+func (m releaseModel) versionMoved(ctx context.Context, engine *delivery.Engine, state releaseModel) bool {
+	if !m.Services.IsNull() || m.Project.IsUnknown() || m.Version.IsUnknown() || m.ControlNamespace.IsUnknown() {
+		return false
+	}
+	v, err := engine.ReadVersion(ctx, m.ControlNamespace.ValueString(), m.Project.ValueString(), m.Version.ValueString())
+	if err != nil {
+		// A version not made yet, or gone, is the apply's to report.
+		return false
+	}
+	deployed := stringMap(state.DeployedImages)
+	for s, image := range v.Images {
+		if deployed[s] != image {
+			return true
+		}
+	}
+	return false
 }
 
 func fromRecord(rec *history.Record, drift []string, prior releaseModel) releaseModel {
@@ -315,9 +346,12 @@ func fromRecord(rec *history.Record, drift []string, prior releaseModel) release
 	// services reads back the images of the services the configuration names
 	// (all of them after an import).
 	images := map[string]string{}
-	if prior.Services.IsNull() || prior.Services.IsUnknown() {
+	switch {
+	case rec.FromVersion:
+		// The version gave the images: services stays unset.
+	case prior.Services.IsNull() || prior.Services.IsUnknown():
 		images = rec.Images
-	} else {
+	default:
 		for k := range prior.Services.Elements() {
 			if img, ok := rec.Images[k]; ok {
 				images[k] = img

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	fwtypes "github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/history"
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
 
@@ -467,5 +470,41 @@ func scaleSubresource(t *testing.T, cs kubernetes.Interface, ns, name string, re
 	if _, err := cs.AppsV1().Deployments(ns).Patch(context.Background(), name, types.MergePatchType, []byte(patch),
 		metav1.PatchOptions{FieldManager: "hpa-like"}, "scale"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A release without services deploys a version: its spec says so, its images
+// are unknown until the version is read at apply, and reading it back leaves
+// services unset (also after an import), while a release given services reads
+// them back.
+func TestReleaseOfAVersion(t *testing.T) {
+	ctx := context.Background()
+	images := map[string]string{"api": "r.test/api@sha256:aa", "web": "r.test/web@sha256:bb"}
+	ofVersion := releaseModel{
+		Project: fwtypes.StringValue("shop"), Environment: fwtypes.StringValue("qa"), Version: fwtypes.StringValue("v1.0.0"),
+		Services: fwtypes.MapNull(fwtypes.StringType), OnlyServices: fwtypes.ListNull(fwtypes.StringType),
+	}
+	var diags diag.Diagnostics
+	if spec := ofVersion.spec(ctx, &diags); !spec.FromVersion || spec.Images != nil || diags.HasError() {
+		t.Errorf("spec of a version release: FromVersion %t, images %v, %v", spec.FromVersion, spec.Images, diags)
+	}
+	if got := ofVersion.deployedImages(stringMapValue(images)); !got.IsUnknown() {
+		t.Errorf("planned deployed_images of a version release = %v, want unknown", got)
+	}
+	rec := &history.Record{Project: "shop", Env: "qa", Version: "v1.0.0", FromVersion: true, Revision: 1, Status: history.StatusDeployed, Images: images}
+	got := fromRecord(rec, nil, ofVersion)
+	if !got.Services.IsNull() || !got.DeployedImages.Equal(stringMapValue(images)) {
+		t.Errorf("read back: services %v, deployed_images %v", got.Services, got.DeployedImages)
+	}
+
+	withServices := ofVersion
+	withServices.Services = stringMapValue(map[string]string{"api": images["api"]})
+	if spec := withServices.spec(ctx, &diags); spec.FromVersion {
+		t.Error("a release given services is not a version release")
+	}
+	rec.FromVersion = false
+	imported := fromRecord(rec, nil, releaseModel{Services: fwtypes.MapNull(fwtypes.StringType)})
+	if !imported.Services.Equal(stringMapValue(images)) {
+		t.Errorf("imported release of services reads back services %v", imported.Services)
 	}
 }

@@ -1,8 +1,10 @@
 // Package delivery is Kiln's delivery model on Kubernetes: projects of services
 // with a startup order, environments (namespaces with variables, a pull secret,
-// quotas), and releases rendered from the services' YAML and applied group by
-// group, with history and rollback. The cluster is the system of record. It has
-// no Terraform types; cluster access goes through internal/kube.
+// quotas), releases rendered from the services' YAML and applied group by
+// group, with history and rollback, and versions (named sets of images pinned
+// by digest, with the startup order they were made with). The cluster is the
+// system of record. It has no Terraform types; cluster access goes through
+// internal/kube.
 package delivery
 
 import (

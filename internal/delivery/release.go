@@ -36,6 +36,10 @@ type ReleaseSpec struct {
 	Project, Env, Version string
 	// Images maps a service to its image.
 	Images map[string]string
+	// FromVersion releases the project's version named Version (its record,
+	// written by kiln_version): its images, in its startup order. Images must
+	// be empty.
+	FromVersion bool
 	// Only restricts the release to these services; the others keep what the
 	// last deployed revision gave them. Empty means every service.
 	Only              []string
@@ -147,6 +151,9 @@ func (e *Engine) Plan(ctx context.Context, spec ReleaseSpec) error {
 	}
 	t, err := load(ctx, spec.ControlNamespace, spec.Project, spec.Env, 0)
 	if err != nil {
+		return err
+	}
+	if _, err := e.releasedVersion(ctx, &spec); err != nil {
 		return err
 	}
 	_, _, err = t.render(spec)
@@ -336,6 +343,13 @@ func (e *Engine) Deploy(ctx context.Context, spec ReleaseSpec) (*history.Record,
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", where, err)
 	}
+	v, err := e.releasedVersion(ctx, &spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if v != nil {
+		t.project.StartupOrder = v.releaseOrder(t.project)
+	}
 	rec, err := e.deploy(ctx, &t, spec, where)
 	return rec, t.warnings, t.secrets.Error(err)
 }
@@ -351,7 +365,7 @@ func (e *Engine) deploy(ctx context.Context, t *target, spec ReleaseSpec, where 
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	rec := &history.Record{
-		Project: spec.Project, Env: spec.Env, Namespace: t.env.Namespace, Version: spec.Version,
+		Project: spec.Project, Env: spec.Env, Namespace: t.env.Namespace, Version: spec.Version, FromVersion: spec.FromVersion,
 		Revision: t.next, Images: images, Render: map[string]string{}, Started: time.Now().UTC(),
 	}
 	// Services outside a subset release keep the current revision's objects.
@@ -437,7 +451,7 @@ func (e *Engine) restore(ctx context.Context, t *target, from, failed *history.R
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(groups)*timeout+recordTimeout)
 	defer cancel()
 	rec := &history.Record{
-		Project: from.Project, Env: from.Env, Namespace: t.env.Namespace, Version: from.Version,
+		Project: from.Project, Env: from.Env, Namespace: t.env.Namespace, Version: from.Version, FromVersion: from.FromVersion,
 		Revision: failed.Revision + 1, Images: from.Images, Render: from.Render, Services: from.Services,
 		RollbackOf: from.Revision, Started: time.Now().UTC(),
 		Description: fmt.Sprintf("rollback to revision %d after revision %d failed", from.Revision, failed.Revision),

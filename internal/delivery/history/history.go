@@ -31,6 +31,7 @@ type Record struct {
 	Env         string            `json:"env"`
 	Namespace   string            `json:"namespace"`
 	Version     string            `json:"version"`
+	FromVersion bool              `json:"fromVersion,omitempty"` // Version is the project's kiln_version, whose images were deployed
 	Revision    int               `json:"revision"`
 	Status      string            `json:"status"`
 	Description string            `json:"description,omitempty"`
