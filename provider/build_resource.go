@@ -224,60 +224,7 @@ func (r *buildResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 			"log_tail": computedString("The last lines of the build's log (secrets hidden)."),
 		},
 		Blocks: map[string]schema.Block{
-			"source": schema.SingleNestedBlock{
-				MarkdownDescription: "Where the source comes from: `git`, or `path`.",
-				Validators:          []validator.Object{objectvalidator.IsRequired()},
-				PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-				Attributes: map[string]schema.Attribute{
-					"path": schema.StringAttribute{
-						MarkdownDescription: "A directory on the machine running Terraform, content-hashed at plan time " +
-							"(`.git` left out). Its files are built with `SOURCE_DATE_EPOCH=0`. Conflicts with `git`.",
-						Optional: true, PlanModifiers: replaceString,
-						Validators: []validator.String{stringvalidator.ExactlyOneOf(path.MatchRoot("source").AtName("git"))},
-					},
-				},
-				Blocks: map[string]schema.Block{
-					"git": schema.SingleNestedBlock{
-						MarkdownDescription: "A git repository, read by Kiln with go-git (no git on either machine).",
-						PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-						Attributes: map[string]schema.Attribute{
-							"url": schema.StringAttribute{
-								MarkdownDescription: "Repository URL: `https://`, `http://` or `ssh://`.",
-								Optional:            true, PlanModifiers: replaceString,
-								Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
-							},
-							"ref": schema.StringAttribute{
-								MarkdownDescription: "Branch, tag, full ref name or full commit hash; resolved to `commit` at plan time.",
-								Optional:            true, PlanModifiers: replaceString,
-								Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
-							},
-							"username": schema.StringAttribute{
-								MarkdownDescription: "HTTP(S) basic-auth user (any name with a forge's access token).",
-								Optional:            true,
-							},
-							"password": schema.StringAttribute{
-								MarkdownDescription: "HTTP(S) password or access token; kept in state as a sensitive value. " +
-									"Prefer `password_wo`.",
-								Optional: true, Sensitive: true,
-								Validators: []validator.String{stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("password_wo"))},
-							},
-							"password_wo": schema.StringAttribute{
-								MarkdownDescription: "HTTP(S) password or access token that Terraform keeps in neither plan nor " +
-									"state (write-only: OpenTofu, or Terraform 1.11 and later).",
-								Optional: true, Sensitive: true, WriteOnly: true,
-							},
-							"ssh_private_key": schema.StringAttribute{
-								MarkdownDescription: "For an `ssh://` URL: the private key (PEM or OpenSSH).",
-								Optional:            true, Sensitive: true,
-							},
-							"ssh_host_key": schema.StringAttribute{
-								MarkdownDescription: "For an `ssh://` URL: the server's host key, authorized_keys format (pinned).",
-								Optional:            true,
-							},
-						},
-					},
-				},
-			},
+			"source": sourceBlock(),
 			"go": schema.SingleNestedBlock{
 				MarkdownDescription: "Build a Go package into a binary packed as an OCI image.",
 				PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplace()},
@@ -325,21 +272,9 @@ func (m buildModel) spec(password types.String) (buildfarm.BuildSpec, bool) {
 	if m.Source == nil || (m.Go == nil && s.Script == "") {
 		return s, false
 	}
-	if g := m.Source.Git; g != nil {
-		if g.URL.IsUnknown() || g.Ref.IsUnknown() {
-			return s, false
-		}
-		creds := gitsource.Credentials{Username: g.Username.ValueString(), Password: g.Password.ValueString(),
-			SSHPrivateKey: []byte(g.SSHKey.ValueString()), SSHHostKey: g.SSHHostKey.ValueString()}
-		if !password.IsNull() && !password.IsUnknown() {
-			creds.Password = password.ValueString()
-		}
-		s.Source = buildfarm.Source{Git: &gitsource.Repository{URL: g.URL.ValueString(), Credentials: creds},
-			Ref: g.Ref.ValueString(), Commit: m.Commit.ValueString()}
-	} else if m.Source.Path.IsUnknown() {
+	var known bool
+	if s.Source, known = m.Source.source(password, m.Commit); !known {
 		return s, false
-	} else {
-		s.Source.Path = m.Source.Path.ValueString()
 	}
 	if g := m.Go; g != nil {
 		s.Go = &buildfarm.GoBuild{Package: g.Package.ValueString(), LDFlags: g.LDFlags.ValueString(),
@@ -354,6 +289,22 @@ func (m buildModel) spec(password types.String) (buildfarm.BuildSpec, bool) {
 		}
 	}
 	return s, true
+}
+
+// source converts the source block; commit is the one planned, password the
+// write-only password when set. Not known while the url, ref or path is not.
+func (m *buildSourceModel) source(password, commit types.String) (buildfarm.Source, bool) {
+	g := m.Git
+	if g == nil {
+		return buildfarm.Source{Path: m.Path.ValueString()}, !m.Path.IsUnknown()
+	}
+	creds := gitsource.Credentials{Username: g.Username.ValueString(), Password: g.Password.ValueString(),
+		SSHPrivateKey: []byte(g.SSHKey.ValueString()), SSHHostKey: g.SSHHostKey.ValueString()}
+	if !password.IsNull() && !password.IsUnknown() {
+		creds.Password = password.ValueString()
+	}
+	return buildfarm.Source{Git: &gitsource.Repository{URL: g.URL.ValueString(), Credentials: creds},
+		Ref: g.Ref.ValueString(), Commit: commit.ValueString()}, !g.URL.IsUnknown() && !g.Ref.IsUnknown()
 }
 
 // listStrings converts a known list of strings; null and unknown give nil.
@@ -502,3 +453,62 @@ func (r *buildResource) Read(ctx context.Context, req resource.ReadRequest, resp
 
 // Delete forgets the build: its record and its output stay.
 func (r *buildResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {}
+
+// sourceBlock is the source of a build or a test suite: a git repository at
+// a ref resolved at plan time, or a directory.
+func sourceBlock() schema.SingleNestedBlock {
+	return schema.SingleNestedBlock{
+		MarkdownDescription: "Where the source comes from: `git`, or `path`.",
+		Validators:          []validator.Object{objectvalidator.IsRequired()},
+		PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+		Attributes: map[string]schema.Attribute{
+			"path": schema.StringAttribute{
+				MarkdownDescription: "A directory on the machine running Terraform, content-hashed at plan time " +
+					"(`.git` left out). Its files are built with `SOURCE_DATE_EPOCH=0`. Conflicts with `git`.",
+				Optional: true, PlanModifiers: replaceString,
+				Validators: []validator.String{stringvalidator.ExactlyOneOf(path.MatchRoot("source").AtName("git"))},
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"git": schema.SingleNestedBlock{
+				MarkdownDescription: "A git repository, read by Kiln with go-git (no git on either machine).",
+				PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+				Attributes: map[string]schema.Attribute{
+					"url": schema.StringAttribute{
+						MarkdownDescription: "Repository URL: `https://`, `http://` or `ssh://`.",
+						Optional:            true, PlanModifiers: replaceString,
+						Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+					"ref": schema.StringAttribute{
+						MarkdownDescription: "Branch, tag, full ref name or full commit hash; resolved to `commit` at plan time.",
+						Optional:            true, PlanModifiers: replaceString,
+						Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+					"username": schema.StringAttribute{
+						MarkdownDescription: "HTTP(S) basic-auth user (any name with a forge's access token).",
+						Optional:            true,
+					},
+					"password": schema.StringAttribute{
+						MarkdownDescription: "HTTP(S) password or access token; kept in state as a sensitive value. " +
+							"Prefer `password_wo`.",
+						Optional: true, Sensitive: true,
+						Validators: []validator.String{stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("password_wo"))},
+					},
+					"password_wo": schema.StringAttribute{
+						MarkdownDescription: "HTTP(S) password or access token that Terraform keeps in neither plan nor " +
+							"state (write-only: OpenTofu, or Terraform 1.11 and later).",
+						Optional: true, Sensitive: true, WriteOnly: true,
+					},
+					"ssh_private_key": schema.StringAttribute{
+						MarkdownDescription: "For an `ssh://` URL: the private key (PEM or OpenSSH).",
+						Optional:            true, Sensitive: true,
+					},
+					"ssh_host_key": schema.StringAttribute{
+						MarkdownDescription: "For an `ssh://` URL: the server's host key, authorized_keys format (pinned).",
+						Optional:            true,
+					},
+				},
+			},
+		},
+	}
+}

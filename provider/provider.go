@@ -333,6 +333,7 @@ func (p *kilnProvider) Resources(context.Context) []func() resource.Resource {
 		newReleaseResource,
 		newBuildPoolResource,
 		newBuildResource,
+		newTestResource,
 		newVersionResource,
 		newHostReleaseResource,
 	}
@@ -349,6 +350,7 @@ func (p *kilnProvider) DataSources(context.Context) []func() datasource.DataSour
 		newVsphereNetworkDataSource,
 		newReleaseHistoryDataSource,
 		newEnvironmentStatusDataSource,
+		newTestHistoryDataSource,
 	}
 }
 

@@ -146,7 +146,11 @@ func (f *Farm) run(ctx context.Context, spec BuildSpec) (Result, error) {
 	if err := os.Mkdir(out, 0o700); err != nil {
 		return res, err
 	}
-	files, err := f.runOnAHost(ctx, spec, hosts, version, src, out, &res)
+	mode, err := buildMode(spec, src)
+	if err != nil {
+		return res, err
+	}
+	files, err := f.runOnAHost(ctx, job{mode: mode, env: spec.Env, secretEnv: spec.SecretEnv}, hosts, version, src, out, &res)
 	if err == nil {
 		err = f.push(ctx, spec, src, files, &res)
 	}
@@ -284,15 +288,35 @@ func secretsOf(spec BuildSpec) redact.Secrets {
 	return s
 }
 
-// runOnAHost runs the build on the first candidate with a free slot,
-// starting from the build number's turn so builds spread over the hosts, and
+// job is what build.sh runs in a slot: its mode and the mode's arguments,
+// and the environment.
+type job struct {
+	mode           []string
+	env, secretEnv map[string]string
+}
+
+// buildMode is build.sh's mode and arguments for a build.
+func buildMode(spec BuildSpec, src source) ([]string, error) {
+	g := spec.Go
+	if g == nil {
+		return append([]string{"script", spec.Script}, spec.Artifacts...), nil
+	}
+	ldflags, err := expandLDFlags(g.LDFlags, spec.Source, src)
+	if err != nil {
+		return nil, err
+	}
+	return []string{"go", g.Package, binaryName(g.Package, src.module), ldflags, strings.Join(g.Tags, ","), boolDigit(g.CGO)}, nil
+}
+
+// runOnAHost runs the job on the first candidate with a free slot,
+// starting from the run number's turn so runs spread over the hosts, and
 // polling while all are busy.
-func (f *Farm) runOnAHost(ctx context.Context, spec BuildSpec, hosts []candidate, version string, src source, out string, res *Result) (map[string]string, error) {
+func (f *Farm) runOnAHost(ctx context.Context, j job, hosts []candidate, version string, src source, out string, res *Result) (map[string]string, error) {
 	for {
 		var unreachable []error
 		for i := range hosts {
 			c := hosts[(res.Number+i)%len(hosts)]
-			files, err := f.runOn(ctx, spec, c, version, src, out, res)
+			files, err := f.runOn(ctx, j, c, version, src, out, res)
 			var be *BuildError
 			var ue *unreachableError
 			switch {
@@ -317,26 +341,17 @@ func (f *Farm) runOnAHost(ctx context.Context, spec BuildSpec, hosts []candidate
 	}
 }
 
-// runOn runs the build on c's host and extracts the results into out.
-func (f *Farm) runOn(ctx context.Context, spec BuildSpec, c candidate, version string, src source, out string, res *Result) (map[string]string, error) {
+// runOn runs the job on c's host and extracts the results into out.
+func (f *Farm) runOn(ctx context.Context, j job, c candidate, version string, src source, out string, res *Result) (map[string]string, error) {
 	client, err := dialBuildUser(ctx, c.pool, c.host)
 	if err != nil {
 		return nil, &unreachableError{err}
 	}
 	defer client.Close()
 	res.Host = c.host.Addr
-	args := []string{c.host.Workspace, strconv.Itoa(max(c.host.Concurrency, 1)), "0",
-		path.Join(c.host.GoRoot, version), strconv.FormatInt(src.time.Unix(), 10)}
-	if g := spec.Go; g != nil {
-		ldflags, err := expandLDFlags(g.LDFlags, spec.Source, src)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, "go", g.Package, binaryName(g.Package, src.module), ldflags, strings.Join(g.Tags, ","), boolDigit(g.CGO))
-	} else {
-		args = append(args, append([]string{"script", spec.Script}, spec.Artifacts...)...)
-	}
-	stdin, err := buildInput(spec, src)
+	args := append([]string{c.host.Workspace, strconv.Itoa(max(c.host.Concurrency, 1)), "0",
+		path.Join(c.host.GoRoot, version), strconv.FormatInt(src.time.Unix(), 10)}, j.mode...)
+	stdin, err := buildInput(j, src)
 	if err != nil {
 		return nil, err
 	}
@@ -419,11 +434,11 @@ func binaryName(pkg, module string) string {
 
 // buildInput is build.sh's standard input: the environment, the source's size
 // and the source, then nothing until it is closed (after the command ended).
-func buildInput(spec BuildSpec, src source) (io.ReadCloser, error) {
+func buildInput(j job, src source) (io.ReadCloser, error) {
 	var head bytes.Buffer
 	env := map[string]string{}
-	maps.Copy(env, spec.Env)
-	maps.Copy(env, spec.SecretEnv)
+	maps.Copy(env, j.env)
+	maps.Copy(env, j.secretEnv)
 	fmt.Fprintf(&head, "%d\n", len(env))
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		fmt.Fprintf(&head, "%s=%s\n", k, env[k])
@@ -619,29 +634,37 @@ func buildLabels(r Result) map[string]string {
 }
 
 // claimNumber gives res the next build number of its series (ZadigX's task
-// id) by creating its record, running: two builds racing for a number get
-// different ones.
+// id) by creating its record, running.
 func (f *Farm) claimNumber(ctx context.Context, res *Result) error {
 	match := buildLabels(*res)
 	delete(match, labelStatus)
+	return f.claim(ctx, match, func(n int) error { res.Number = n; return f.writeBuild(ctx, *res, true) })
+}
+
+// claim claims the next number of the series whose records carry the labels
+// match by creating its record with create: two runs racing for a number get
+// different ones.
+func (f *Farm) claim(ctx context.Context, match map[string]string, create func(n int) error) error {
 	for range 10 {
 		recs, err := f.Records.List(ctx, match)
 		if err != nil {
 			return err
 		}
-		res.Number = 1
+		n := 1
 		for _, r := range recs {
-			var b Result
-			if json.Unmarshal(r.Data, &b) == nil && b.Number >= res.Number {
-				res.Number = b.Number + 1
+			var b struct {
+				Number int `json:"number"`
+			}
+			if json.Unmarshal(r.Data, &b) == nil && b.Number >= n {
+				n = b.Number + 1
 			}
 		}
-		err = f.writeBuild(ctx, *res, true)
+		err = create(n)
 		if !errors.Is(err, errExists) {
 			return err
 		}
 	}
-	return errors.New("could not claim a build number: too many builds at once")
+	return errors.New("could not claim a run number: too many runs at once")
 }
 
 func (f *Farm) writeBuild(ctx context.Context, r Result, create bool) error {

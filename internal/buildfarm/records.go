@@ -24,13 +24,15 @@ var ErrNotFound = errors.New("not found")
 // errExists is a record created under a name that is taken.
 var errExists = errors.New("exists")
 
-// SecretType is the type of the Secrets that hold pool and build records.
+// SecretType is the type of the Secrets that hold pool, build and test run
+// records.
 const SecretType = "kiln.dev/buildfarm.v1"
 
 // Record kinds, in the label kiln.dev/kind.
 const (
-	kindPool  = "build-pool"
-	kindBuild = "build"
+	kindPool    = "build-pool"
+	kindBuild   = "build"
+	kindTestRun = "test-run"
 )
 
 // Further labels of the records.
@@ -38,6 +40,7 @@ const (
 	labelPool      = "kiln.dev/pool"
 	labelBuildName = "kiln.dev/build-name"
 	labelStatus    = "kiln.dev/status"
+	labelSuite     = "kiln.dev/test-suite"
 )
 
 // record is one record of a control namespace: labels that select it, and

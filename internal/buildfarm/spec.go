@@ -155,9 +155,16 @@ func (f *Farm) Plan(ctx context.Context, spec *BuildSpec, strict bool) (Planned,
 	if err := spec.Validate(); err != nil {
 		return Planned{}, nil, err
 	}
+	return f.plan(ctx, &spec.Source, spec.Project, spec.Service, &spec.PoolLabels, spec.GoVersion, strict)
+}
+
+// plan is Plan for what builds and test suites share: it resolves src, checks
+// the project and its service (when set), defaults poolLabels to the
+// project's, and looks for a host.
+func (f *Farm) plan(ctx context.Context, src *Source, project, service string, poolLabels *map[string]string, goVersion string, strict bool) (Planned, []string, error) {
 	var p Planned
 	var warnings []string
-	switch src := &spec.Source; {
+	switch {
 	case src.Git != nil:
 		ref, err := src.Git.Resolve(ctx, src.Ref)
 		if err != nil {
@@ -171,27 +178,27 @@ func (f *Farm) Plan(ctx context.Context, spec *BuildSpec, strict bool) (Planned,
 		}
 		p.SourceHash = h
 	}
-	if spec.Project != "" {
+	if project != "" {
 		if f.Projects == nil {
 			return Planned{}, nil, errors.New("builds of a project need the provider's kubernetes block")
 		}
-		proj, err := f.Projects.ReadProject(ctx, f.Control, spec.Project)
+		proj, err := f.Projects.ReadProject(ctx, f.Control, project)
 		switch {
 		case errors.Is(err, delivery.ErrNotFound) && !strict:
-			return p, []string{fmt.Sprintf("project %s has no record in %s yet: its service and build pool are checked when the build runs", spec.Project, f.Control)}, nil
+			return p, []string{fmt.Sprintf("project %s has no record in %s yet: its service and build pool are checked when the build runs", project, f.Control)}, nil
 		case err != nil:
 			return Planned{}, nil, &FieldError{Field: "project", Err: err}
 		}
-		if _, ok := proj.Services[spec.Service]; !ok {
-			return Planned{}, nil, fieldError("service", "project %s has no service %q (it has %s)", spec.Project, spec.Service,
+		if _, ok := proj.Services[service]; service != "" && !ok {
+			return Planned{}, nil, fieldError("service", "project %s has no service %q (it has %s)", project, service,
 				strings.Join(slices.Sorted(maps.Keys(proj.Services)), ", "))
 		}
-		if spec.PoolLabels == nil {
-			spec.PoolLabels = proj.BuildPoolLabels
+		if *poolLabels == nil {
+			*poolLabels = proj.BuildPoolLabels
 		}
 	}
-	p.PoolLabels = spec.PoolLabels
-	if _, _, err := f.candidates(ctx, spec.PoolLabels, spec.GoVersion); err != nil {
+	p.PoolLabels = *poolLabels
+	if _, _, err := f.candidates(ctx, *poolLabels, goVersion); err != nil {
 		var fe *FieldError
 		if !strict && errors.As(err, &fe) && fe.Field == "pool_labels" {
 			return p, append(warnings, err.Error()+": checked again when the build runs (the pool may be created in this apply)"), nil

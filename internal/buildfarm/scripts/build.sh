@@ -6,14 +6,19 @@
 # bytes, the tar. Kiln keeps standard input open until the command ends: when
 # its end of the connection goes away (a drop, a timeout, an interrupt),
 # standard input ends and the watcher kills the build's process group.
-# Standard output: a tar of the results (the binary, or the artifacts).
+# Standard output: a tar of the results (the binary, or the artifacts; for a
+# test suite: exit-status, stdout when captured, and reports/<path> for each
+# report file).
 # Standard error: the log, each phase announced by a "kiln-step: <name>" line.
 # Exit 75: no free slot within the wait.
 #
 # Arguments: workspace, slots (the host's concurrency), seconds to wait for a
-# slot, GOROOT, SOURCE_DATE_EPOCH, mode ("go" or "script"), then for "go":
-# package, binary name, ldflags, tags, CGO_ENABLED; for "script": the script,
-# then the artifacts' paths.
+# slot, GOROOT, SOURCE_DATE_EPOCH, mode ("go", "script" or "test"), then for
+# "go": package, binary name, ldflags, tags, CGO_ENABLED; for "script": the
+# script, then the artifacts' paths; for "test": the script, "1" to capture its
+# standard output (go test -json) or "0", then the reports' glob patterns. A
+# test script's failure is a result, not a failed run: its exit status is sent
+# with the reports.
 set -uo pipefail
 workspace=$1 slots=$2 wait_for=$3 goroot=$4 epoch=$5 mode=$6
 shift 6
@@ -73,6 +78,12 @@ script)
 	cmd=(bash -euo pipefail -c "$script")
 	results=("$@") from=$dir/src
 	;;
+test)
+	script=$1 capture=$2
+	shift 2
+	step "test script"
+	cmd=(bash -euo pipefail -c "$script")
+	;;
 *)
 	echo "unknown mode $mode" >&2
 	exit 2
@@ -84,7 +95,12 @@ export PATH=$goroot/bin:$PATH GOROOT=$goroot SOURCE_DATE_EPOCH=$epoch CGO_ENABLE
 if ((${#envs[@]})); then export "${envs[@]}"; fi
 # The exact toolchain the build asked for, never a switch to another one.
 export GOTOOLCHAIN=local
-setsid "${cmd[@]}" </dev/null >&2 &
+# The command's standard output is the log, or a test's captured output.
+if [ "$mode" = test ] && [ "$capture" = 1 ]; then
+	setsid "${cmd[@]}" </dev/null >"$dir/out/stdout" &
+else
+	setsid "${cmd[@]}" </dev/null >&2 &
+fi
 pid=$!
 # Background commands read /dev/null unless told otherwise: the watcher reads
 # what is left of standard input, explicitly.
@@ -96,7 +112,26 @@ watcher=$!
 wait "$pid"
 status=$?
 kill "$watcher" 2>/dev/null
-if ((status != 0)); then exit "$status"; fi
+if [ "$mode" = test ]; then
+	step "collect the reports"
+	echo "$status" >"$dir/out/exit-status"
+	mkdir "$dir/out/reports" || exit 1
+	# Unquoted, each pattern is globbed (** across directories) and not split.
+	(
+		shopt -s nullglob globstar
+		IFS=
+		for pattern in "$@"; do
+			for f in $pattern; do
+				if [ -f "$f" ] && [ ! -L "$f" ]; then cp --parents -- "$f" "$dir/out/reports/" || exit 1; fi
+			done
+		done
+	) || exit 1
+	cd "$dir/out" || exit 1
+	mapfile -t results < <(find . -type f -printf '%P\n' | sort)
+	from=$dir/out
+elif ((status != 0)); then
+	exit "$status"
+fi
 
 step "send the results"
 for f in "${results[@]}"; do
