@@ -333,6 +333,7 @@ func (p *kilnProvider) Resources(context.Context) []func() resource.Resource {
 		newReleaseResource,
 		newBuildPoolResource,
 		newBuildResource,
+		newImageResource,
 	}
 }
 
