@@ -269,9 +269,7 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		return
 	}
 	if plan.Source == nil {
-		resp.Diagnostics.AddAttributeError(path.Root("source"), "Missing source block",
-			"kiln_image needs a source block naming the provisioned VM (vm_id) and its toolchains.")
-		return
+		return // its required attributes' errors name it
 	}
 	var prior *imageModel
 	if !req.State.Raw.IsNull() {
