@@ -34,7 +34,7 @@ const (
 // imageTestConfig holds what the image test's configurations share.
 type imageTestConfig struct {
 	bed                testenv.LibvirtBed
-	keyFile, source    string
+	keyFile            string
 	srcName, clone     string
 	imageName, goBlock string
 	loginKey           string
