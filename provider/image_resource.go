@@ -31,8 +31,9 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure  = (*imageResource)(nil)
-	_ resource.ResourceWithModifyPlan = (*imageResource)(nil)
+	_ resource.ResourceWithConfigure   = (*imageResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*imageResource)(nil)
+	_ resource.ResourceWithImportState = (*imageResource)(nil)
 )
 
 func newImageResource() resource.Resource { return &imageResource{} }
@@ -315,8 +316,10 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	baked, diags := req.Private.GetKey(ctx, imageBakedKey)
 	resp.Diagnostics.Append(diags...)
 	changed := len(baked) > 0 && prior.SHA256.ValueString() != string(baked)
+	// The volume name carries the fingerprint: an imported image, whose full
+	// fingerprint nothing recorded, is compared by it too.
 	switch {
-	case fingerprint.IsUnknown() || fingerprint.ValueString() != prior.Fingerprint.ValueString():
+	case volume.IsUnknown() || volume.ValueString() != prior.Volume.ValueString():
 		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("fingerprint"))
 	case changed:
 		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("sha256"))
@@ -390,7 +393,7 @@ func (r *imageResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	plan.ID, plan.Fingerprint, plan.Volume, plan.Pool = state.ID, state.Fingerprint, state.Volume, state.Pool
+	plan.ID, plan.Volume, plan.Pool = state.ID, state.Volume, state.Pool
 	plan.Format, plan.VirtualSize, plan.Allocation, plan.SHA256 = state.Format, state.VirtualSize, state.Allocation, state.SHA256
 	plan.BackingVolume, plan.Manifest, plan.BakeSeconds = state.BackingVolume, state.Manifest, state.BakeSeconds
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
@@ -420,7 +423,28 @@ func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	state.readBack(img)
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, imageStatKey, []byte(img.Volume.Stat))...)
+	if baked, diags := req.Private.GetKey(ctx, imageBakedKey); len(baked) == 0 && !diags.HasError() {
+		// Just imported: the content found is what later reads compare with.
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, imageBakedKey, []byte(img.SHA256))...)
+	}
 }
+
+// ImportState takes `<pool>/<volume>`, the volume named `<name>-<fingerprint 12>.qcow2`.
+// The manifest and bake time are not known for an imported image.
+func (r *imageResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	pool, volume, _ := strings.Cut(req.ID, "/")
+	m := importedVolume.FindStringSubmatch(volume)
+	if pool == "" || m == nil {
+		resp.Diagnostics.AddError("Invalid import ID",
+			fmt.Sprintf("want <pool>/<name>-<fingerprint 12>.qcow2, the volume a kiln_image baked; got %q", req.ID))
+		return
+	}
+	for name, value := range map[string]string{"id": req.ID, "pool": pool, "volume": volume, "name": m[1]} {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(name), value)...)
+	}
+}
+
+var importedVolume = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.-]*)-[0-9a-f]{12}\.qcow2$`)
 
 func (r *imageResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state imageModel

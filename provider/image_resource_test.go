@@ -212,6 +212,14 @@ func TestAccImage_libvirt(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("bake_seconds"), knownvalue.NotNull())},
 			},
 			{
+				ResourceName:      imageAddr,
+				ImportState:       true,
+				ImportStateIdFunc: func(s *terraform.State) (string, error) { return s.RootModule().Resources[imageAddr].Primary.ID, nil },
+				ImportStateVerify: true,
+				ImportStateVerifyIgnore: []string{"fingerprint", "manifest", "bake_seconds", "source", "inputs", "generalize",
+					"source_after_bake", "force_destroy", "timeouts"},
+			},
+			{
 				// The image volume deleted out of band: the plan bakes it again.
 				PreConfig:          func() { deleteImageVolume(t, bed, c.imageName) },
 				Config:             c.imageConfig(),
