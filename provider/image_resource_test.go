@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -490,4 +491,36 @@ resource "kiln_image" "go" {
 			},
 		},
 	})
+}
+
+func TestImageImportID(t *testing.T) {
+	for id, name := range map[string]string{
+		"default/go-builder-3f2a9c81d04e.qcow2":     "go-builder",
+		"kiln-test/go.v2-000000000000.qcow2":        "go.v2",
+		"default/go-builder.qcow2":                  "",
+		"default/go-builder-3F2A9C81D04E.qcow2":     "",
+		"default/go-builder-3f2a9c81d04e.qcow2.bak": "",
+	} {
+		_, volume, _ := strings.Cut(id, "/")
+		got := ""
+		if m := importedVolume.FindStringSubmatch(volume); m != nil {
+			got = m[1]
+		}
+		if got != name {
+			t.Errorf("%s: name %q, want %q (empty: refused)", id, got, name)
+		}
+	}
+}
+
+// An absent generalize block, or an option left unset, generalizes fully.
+func TestImageGeneralizeDefaults(t *testing.T) {
+	if got := (imageModel{}).generalize(); got != image.DefaultGeneralize() {
+		t.Fatalf("no block: %+v", got)
+	}
+	m := imageModel{Generalize: &imageGeneralizeModel{Logs: types.BoolValue(false)}}
+	want := image.DefaultGeneralize()
+	want.Logs = false
+	if got := m.generalize(); got != want {
+		t.Fatalf("logs off: %+v, want %+v", got, want)
+	}
 }
