@@ -288,7 +288,7 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		return
 	}
 	fingerprint := types.StringUnknown()
-	if known && !plan.Source.VMID.IsUnknown() && !plan.Inputs.IsUnknown() {
+	if known && !plan.Source.VMID.IsUnknown() && !plan.Inputs.IsUnknown() && !hasUnknown(plan.Inputs) {
 		base, err := baker.BaseIdentity(ctx, plan.Source.VMID.ValueString())
 		if errors.Is(err, libvirt.ErrNotFound) && prior != nil {
 			// The source went after the bake (source_after_bake = "deleted"):
@@ -498,6 +498,16 @@ func (m imageModel) generalize() image.Generalize {
 	on := func(b types.Bool) bool { return b.IsNull() || b.IsUnknown() || b.ValueBool() }
 	return image.Generalize{CloudInit: on(g.CloudInit), SSHHostKeys: on(g.SSHHostKeys), MachineID: on(g.MachineID),
 		Logs: on(g.Logs), Temp: on(g.Temp), Fstrim: on(g.Fstrim)}
+}
+
+// hasUnknown reports whether any value of the map is unknown.
+func hasUnknown(m types.Map) bool {
+	for _, v := range m.Elements() {
+		if v.IsUnknown() {
+			return true
+		}
+	}
+	return false
 }
 
 func (m imageModel) inputs(base string, toolchains []image.Toolchain) image.Inputs {
