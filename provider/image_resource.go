@@ -293,9 +293,7 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		if errors.Is(err, libvirt.ErrNotFound) && prior != nil {
 			// The source went after the bake (source_after_bake = "deleted"):
 			// the base it started from is the one recorded.
-			stored, diags := req.Private.GetKey(ctx, imageBaseKey)
-			resp.Diagnostics.Append(diags...)
-			base, err = string(stored), nil
+			base, err = privateString(ctx, req.Private, imageBaseKey, &resp.Diagnostics), nil
 		}
 		if err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("source").AtName("vm_id"), "Could not read the source VM",
@@ -313,9 +311,8 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if prior == nil {
 		return
 	}
-	baked, diags := req.Private.GetKey(ctx, imageBakedKey)
-	resp.Diagnostics.Append(diags...)
-	changed := len(baked) > 0 && prior.SHA256.ValueString() != string(baked)
+	baked := privateString(ctx, req.Private, imageBakedKey, &resp.Diagnostics)
+	changed := baked != "" && prior.SHA256.ValueString() != baked
 	// The volume name carries the fingerprint: an imported image, whose full
 	// fingerprint nothing recorded, is compared by it too.
 	switch {
@@ -379,9 +376,9 @@ func (r *imageResource) Create(ctx context.Context, req resource.CreateRequest, 
 	plan.BakeSeconds = types.Float64Value(img.BakeSeconds)
 	plan.readBack(img)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
-	resp.Diagnostics.Append(resp.Private.SetKey(ctx, imageBaseKey, []byte(base))...)
-	resp.Diagnostics.Append(resp.Private.SetKey(ctx, imageStatKey, []byte(img.Volume.Stat))...)
-	resp.Diagnostics.Append(resp.Private.SetKey(ctx, imageBakedKey, []byte(img.SHA256))...)
+	setPrivateString(ctx, resp.Private, imageBaseKey, base, &resp.Diagnostics)
+	setPrivateString(ctx, resp.Private, imageStatKey, img.Volume.Stat, &resp.Diagnostics)
+	setPrivateString(ctx, resp.Private, imageBakedKey, img.SHA256, &resp.Diagnostics)
 }
 
 // Update records a new source, or new settings, of an image whose fingerprint
@@ -408,9 +405,8 @@ func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	stat, diags := req.Private.GetKey(ctx, imageStatKey)
-	resp.Diagnostics.Append(diags...)
-	known := image.Image{SHA256: state.SHA256.ValueString(), Volume: libvirt.ImageVolume{Stat: string(stat)}}
+	stat := privateString(ctx, req.Private, imageStatKey, &resp.Diagnostics)
+	known := image.Image{SHA256: state.SHA256.ValueString(), Volume: libvirt.ImageVolume{Stat: stat}}
 	img, err := baker.Read(ctx, state.Pool.ValueString(), state.Volume.ValueString(), known)
 	if errors.Is(err, libvirt.ErrNotFound) {
 		resp.State.RemoveResource(ctx)
@@ -422,10 +418,10 @@ func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	}
 	state.readBack(img)
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
-	resp.Diagnostics.Append(resp.Private.SetKey(ctx, imageStatKey, []byte(img.Volume.Stat))...)
-	if baked, diags := req.Private.GetKey(ctx, imageBakedKey); len(baked) == 0 && !diags.HasError() {
+	setPrivateString(ctx, resp.Private, imageStatKey, img.Volume.Stat, &resp.Diagnostics)
+	if privateString(ctx, req.Private, imageBakedKey, &resp.Diagnostics) == "" {
 		// Just imported: the content found is what later reads compare with.
-		resp.Diagnostics.Append(resp.Private.SetKey(ctx, imageBakedKey, []byte(img.SHA256))...)
+		setPrivateString(ctx, resp.Private, imageBakedKey, img.SHA256, &resp.Diagnostics)
 	}
 }
 
@@ -525,4 +521,33 @@ func (m *imageModel) readBack(img image.Image) {
 	m.Allocation = types.Int64Value(int64(v.Allocation))
 	m.SHA256 = types.StringValue(img.SHA256)
 	m.BackingVolume = types.StringValue(strings.TrimSpace(v.BackingPath))
+}
+
+// privateStore is the private state of a request or a response.
+type privateStore interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+}
+
+// privateString reads a string kept in private state; "" when unset.
+func privateString(ctx context.Context, p privateStore, key string, diags *diag.Diagnostics) string {
+	raw, d := p.GetKey(ctx, key)
+	diags.Append(d...)
+	var s string
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			diags.AddError("Could not read private state", fmt.Sprintf("key %q: %s", key, err))
+		}
+	}
+	return s
+}
+
+// setPrivateString keeps a string in private state, which holds JSON values.
+func setPrivateString(ctx context.Context, p privateStore, key, value string, diags *diag.Diagnostics) {
+	raw, err := json.Marshal(value)
+	if err != nil {
+		diags.AddError("Could not write private state", fmt.Sprintf("key %q: %s", key, err))
+		return
+	}
+	diags.Append(p.SetKey(ctx, key, raw)...)
 }
