@@ -204,6 +204,11 @@ func TestAccImage_libvirt(t *testing.T) {
 					checkDomainGone(bed, c.srcName),
 					checkHostOf("kiln_libvirt_vm.clone", signer, "go version", "go version go"+imageGoVersion+" linux/amd64"),
 					checkClone(signer, goBinary, &source),
+					func(s *terraform.State) error {
+						a := s.RootModule().Resources[imageAddr].Primary.Attributes
+						t.Logf("baked %s in %s s: %s bytes allocated of %s", a["volume"], a["bake_seconds"], a["allocation"], a["virtual_size"])
+						return nil
+					},
 				),
 			},
 			{
