@@ -141,6 +141,16 @@ resource "kiln_image" "go" {
 `, c.imageName, c.srcName) + c.vm("clone", c.clone, "kiln_image.go.volume") + c.goHost("clone", "clone")
 }
 
+// inUseConfig drops the image while the clone still boots from its volume,
+// given as a variable.
+func (c imageTestConfig) inUseConfig() string {
+	return c.provider() + `
+variable "image_volume" {
+  type = string
+}
+` + c.vm("clone", c.clone, "var.image_volume") + c.goHost("clone", "clone")
+}
+
 // lateJSON is a configuration variable whose value a previous step captured.
 type lateJSON struct{ value *json.RawMessage }
 
@@ -150,8 +160,9 @@ func (v lateJSON) MarshalJSON() ([]byte, error) { return *v.value, nil }
 // into an image (a standalone qcow2, compat 1.1, carrying the manifest; the
 // source deleted), boots a clone from the image that answers SSH with its own
 // host key, has a machine-id of its own and runs the baked Go, and provisions
-// the clone with nothing to install. The plan is then empty; the image volume
-// deleted out of band shows in the plan.
+// the clone with nothing to install. The plan is then empty, the image is
+// imported, its destroy is refused while the clone uses it, and the image
+// volume deleted out of band shows in the plan.
 func TestAccImage_libvirt(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Libvirt(t)
@@ -175,6 +186,7 @@ func TestAccImage_libvirt(t *testing.T) {
 
 	var (
 		toolchains       = json.RawMessage("null")
+		imageVolume      = json.RawMessage("null")
 		source           imageSource
 		variables        = config.Variables{"toolchains": lateJSON{&toolchains}}
 		goBinary         = "/usr/local/go/" + imageGoVersion + "/bin/go"
@@ -207,7 +219,9 @@ func TestAccImage_libvirt(t *testing.T) {
 					func(s *terraform.State) error {
 						a := s.RootModule().Resources[imageAddr].Primary.Attributes
 						t.Logf("baked %s in %s s: %s bytes allocated of %s", a["volume"], a["bake_seconds"], a["allocation"], a["virtual_size"])
-						return nil
+						var err error
+						imageVolume, err = json.Marshal(a["volume"])
+						return err
 					},
 				),
 			},
@@ -224,6 +238,12 @@ func TestAccImage_libvirt(t *testing.T) {
 				ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{"fingerprint", "manifest", "bake_seconds", "source", "inputs", "generalize",
 					"source_after_bake", "force_destroy", "timeouts"},
+			},
+			{
+				// The clone still boots from the image: destroying it is refused.
+				Config:          c.inUseConfig(),
+				ConfigVariables: config.Variables{"image_volume": lateJSON{&imageVolume}},
+				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*still in use by domain ` + c.clone),
 			},
 			{
 				// The image volume deleted out of band: the plan bakes it again.

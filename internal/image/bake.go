@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
@@ -222,7 +223,7 @@ func (b *Baker) Delete(ctx context.Context, pool, volume string, force bool) err
 		return err
 	}
 	if len(users) > 0 && !force {
-		return fmt.Errorf("image volume %q is still in use (%v): destroy those first, or set force_destroy", volume, users)
+		return fmt.Errorf("image volume %q is still in use by %s: destroy those first, or set force_destroy", volume, strings.Join(users, ", "))
 	}
 	return b.Libvirt.DeleteImageVolume(ctx, pool, volume)
 }
