@@ -243,7 +243,7 @@ func TestAccImage_libvirt(t *testing.T) {
 				// The clone still boots from the image: destroying it is refused.
 				Config:          c.inUseConfig(),
 				ConfigVariables: config.Variables{"image_volume": lateJSON{&imageVolume}},
-				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*still in use by domain ` + c.clone),
+				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*still\s+in\s+use\s+by\s+domain\s+` + c.clone),
 			},
 			{
 				// The image volume deleted out of band: the plan bakes it again.
@@ -476,7 +476,7 @@ resource "kiln_image" "go" {
 }
 `,
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)Source VM not provisioned.*source.toolchains is empty`),
+				ExpectError: regexp.MustCompile(`(?s)Source VM not provisioned.*source.toolchains\s+is\s+empty`),
 			},
 			{
 				Config: provider + `
