@@ -16,8 +16,16 @@ chmod 0644 /etc/kiln/image.json.tmp
 mv -f /etc/kiln/image.json.tmp /etc/kiln/image.json
 
 if [ "$cloud_init" = true ] && command -v cloud-init >/dev/null; then
-	# Older cloud-init releases lack some options: pass those this one has.
-	usage=$(cloud-init clean --help 2>&1 || true)
+	# Older cloud-init releases lack some options: pass those this one has,
+	# read from its source (each start of cloud-init costs seconds on an
+	# emulated host) or else from its help.
+	shopt -s nullglob
+	sources=(/usr/lib/python3*/*-packages/cloudinit/cmd/clean.py)
+	if [ ${#sources[@]} -gt 0 ]; then
+		usage=$(<"${sources[0]}")
+	else
+		usage=$(cloud-init clean --help 2>&1 || true)
+	fi
 	opts=(--logs --seed)
 	[[ $usage == *--machine-id* ]] && opts+=(--machine-id)
 	[[ $usage == *--configs* ]] && opts+=(--configs all)
