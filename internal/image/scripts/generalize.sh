@@ -30,6 +30,9 @@ if [ "$cloud_init" = true ] && command -v cloud-init >/dev/null; then
 	[[ $usage == *--machine-id* ]] && opts+=(--machine-id)
 	[[ $usage == *--configs* ]] && opts+=(--configs all)
 	cloud-init clean "${opts[@]}"
+	# cloud-init's own off switch: a host may have turned it off after its
+	# first boot, but a clone needs that first boot to become itself.
+	rm -f /etc/cloud/cloud-init.disabled
 fi
 
 if [ "$host_keys" = true ]; then
