@@ -409,7 +409,10 @@ func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	known := image.Image{SHA256: state.SHA256.ValueString(), Volume: libvirt.ImageVolume{Stat: stat}}
 	img, err := baker.Read(ctx, state.Pool.ValueString(), state.Volume.ValueString(), known)
 	if errors.Is(err, libvirt.ErrNotFound) {
-		resp.State.RemoveResource(ctx)
+		// Kept, with no content: the plan replaces it, its fingerprint from
+		// the recorded base even when the source VM is gone too.
+		state.SHA256, state.Allocation = types.StringValue(""), types.Int64Value(0)
+		resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 		return
 	}
 	if err != nil {

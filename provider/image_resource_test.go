@@ -247,11 +247,15 @@ func TestAccImage_libvirt(t *testing.T) {
 			},
 			{
 				// The image volume deleted out of band: the plan bakes it again.
-				PreConfig:          func() { deleteImageVolume(t, bed, c.imageName) },
-				Config:             c.imageConfig(),
-				ConfigVariables:    variables,
-				PlanOnly:           true,
-				ExpectNonEmptyPlan: true,
+				PreConfig:       func() { deleteImageVolume(t, bed, c.imageName) },
+				Config:          c.imageConfig(),
+				ConfigVariables: variables,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionReplace),
+					plancheck.ExpectUnknownValue(imageAddr, tfjsonpath.New("sha256")),
+				}},
+				// The source is gone: the bake fails, naming it.
+				ExpectError: regexp.MustCompile(`(?s)Could not read the source VM.*not found`),
 			},
 		},
 	})
