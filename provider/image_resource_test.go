@@ -233,6 +233,7 @@ func TestAccImage_libvirt(t *testing.T) {
 			},
 			{
 				ResourceName:      imageAddr,
+				ConfigVariables:   variables,
 				ImportState:       true,
 				ImportStateIdFunc: func(s *terraform.State) (string, error) { return s.RootModule().Resources[imageAddr].Primary.ID, nil },
 				ImportStateVerify: true,
