@@ -241,10 +241,11 @@ func TestAccImage_libvirt(t *testing.T) {
 					"source_after_bake", "force_destroy", "timeouts"},
 			},
 			{
-				// The clone still boots from the image: destroying it is refused.
+				// The clone's root volume is still an overlay on the image:
+				// destroying it is refused.
 				Config:          c.inUseConfig(),
 				ConfigVariables: config.Variables{"image_volume": lateJSON{&imageVolume}},
-				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*still\s+in\s+use\s+by\s+domain\s+` + c.clone),
+				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*still\s+in\s+use\s+by\s+volume\s+` + c.clone + `-root.qcow2`),
 			},
 			{
 				// The image volume deleted out of band: the plan bakes it again.
