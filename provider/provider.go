@@ -336,6 +336,7 @@ func (p *kilnProvider) Resources(context.Context) []func() resource.Resource {
 		newTestResource,
 		newVersionResource,
 		newHostReleaseResource,
+		newImageResource,
 	}
 }
 

@@ -77,7 +77,9 @@ func domainXML(vm VM) (string, error) {
 			Disks: []libvirtxml.DomainDisk{
 				{
 					Device: "disk",
-					Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
+					// Blocks the guest trims or zeroes leave the overlay, so an
+					// image made from it holds only what the guest keeps.
+					Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2", Discard: "unmap", DetectZeros: "unmap"},
 					Source: &libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: vm.Pool, Volume: vm.RootVolume}},
 					Target: &libvirtxml.DomainDiskTarget{Dev: rootDiskTarget, Bus: "virtio"},
 				},

@@ -1,0 +1,229 @@
+package image
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
+	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+)
+
+// What becomes of the source VM once its disk is an image.
+const (
+	SourceStopped = "stopped"
+	SourceDeleted = "deleted"
+)
+
+// ShutdownGrace is how long the generalized guest has to power off.
+const ShutdownGrace = 3 * time.Minute
+
+// Spec is an image to bake from a provisioned libvirt VM.
+type Spec struct {
+	// Name and Fingerprint name the image (FullName).
+	Name, Fingerprint string
+	// SourceVM is the libvirt domain (UUID or name) whose disk is baked.
+	SourceVM string
+	// Pool receives the image; empty takes the source VM's pool.
+	Pool string
+	// SSH reaches the source host as a user with sudo; an empty host takes
+	// the VM's SSH endpoint and its pinned host key.
+	SSH      remote.Config
+	Defaults remote.Defaults
+	// Toolchains are what the source's provisioning recorded: each must be
+	// on the host, intact and from the same archive, or nothing is baked.
+	Toolchains []Toolchain
+	Generalize Generalize
+	// SourceAfterBake is SourceStopped or SourceDeleted.
+	SourceAfterBake string
+}
+
+// Image is a baked image as stored.
+type Image struct {
+	Volume      libvirt.ImageVolume
+	SHA256      string
+	Manifest    Manifest
+	BakeSeconds float64
+}
+
+// Baker bakes images on one libvirt daemon.
+type Baker struct {
+	Libvirt *libvirt.Client
+	// Log receives progress messages; nil discards them.
+	Log *slog.Logger
+}
+
+func (b *Baker) log(ctx context.Context, msg string, args ...any) {
+	if b.Log != nil {
+		b.Log.InfoContext(ctx, msg, args...)
+	}
+}
+
+// ErrNotProvisioned is a source with no toolchains recorded.
+var ErrNotProvisioned = errors.New("the source VM records no Go toolchains: provision it with kiln_go_host first")
+
+// BaseIdentity identifies the image the VM started from: its base volume's
+// key, sizes and modification time, or the base image file's path.
+func (b *Baker) BaseIdentity(ctx context.Context, vmID string) (string, error) {
+	vm, err := b.Libvirt.ReadVM(ctx, vmID)
+	if err != nil {
+		return "", err
+	}
+	if vm.BaseVolume == "" {
+		return "file:" + vm.BaseImage, nil
+	}
+	base, err := b.Libvirt.ReadImageVolume(ctx, vm.Pool, vm.BaseVolume)
+	if err != nil {
+		return "", fmt.Errorf("base volume of VM %q: %w", vm.Name, err)
+	}
+	return "volume:" + base.Stat, nil
+}
+
+// Bake generalizes the running source VM, shuts it down cleanly, and copies
+// its disk into a standalone image, hashed as stored. A volume already under
+// the image's name is left alone and fails the bake.
+func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
+	start := time.Now()
+	if len(spec.Toolchains) == 0 {
+		return Image{}, ErrNotProvisioned
+	}
+	vm, err := b.Libvirt.ReadVM(ctx, spec.SourceVM)
+	if err != nil {
+		return Image{}, fmt.Errorf("source VM: %w", err)
+	}
+	if !vm.Running {
+		return Image{}, fmt.Errorf("source VM %q is not running: the image is baked from a running, provisioned host", vm.Name)
+	}
+	pool := cmp.Or(spec.Pool, vm.Pool)
+	volume := VolumeName(spec.Name, spec.Fingerprint)
+	if exists, err := b.Libvirt.VolumeExists(ctx, pool, volume); err != nil {
+		return Image{}, err
+	} else if exists {
+		return Image{}, fmt.Errorf("volume %q already exists in pool %q and is not this resource's: delete it or import it", volume, pool)
+	}
+	manifest, err := b.generalize(ctx, spec, vm)
+	if err != nil {
+		return Image{}, err
+	}
+	if err := b.Libvirt.ShutdownCleanly(ctx, vm.UUID, ShutdownGrace); err != nil {
+		return Image{}, err
+	}
+	img := Image{Manifest: manifest}
+	if img.Volume, err = b.Libvirt.CopyToImage(ctx, vm, pool, volume); err != nil {
+		return Image{}, err
+	}
+	b.log(ctx, "hashing the image", "volume", volume, "bytes", img.Volume.Allocation)
+	if img.SHA256, err = b.Libvirt.HashVolume(ctx, pool, volume); err != nil {
+		// Kiln made it and nothing records it: it goes, and the next apply bakes again.
+		if derr := b.Libvirt.DeleteImageVolume(context.WithoutCancel(ctx), pool, volume); derr != nil {
+			return Image{}, fmt.Errorf("%w (deleting the unhashed image failed too: %v)", err, derr)
+		}
+		return Image{}, err
+	}
+	if spec.SourceAfterBake == SourceDeleted {
+		b.log(ctx, "deleting the source VM", "vm", vm.Name)
+		if err := b.Libvirt.DeleteVM(ctx, vm); err != nil {
+			return img, fmt.Errorf("image %q baked, but deleting source VM %q failed: %w", volume, vm.Name, err)
+		}
+	}
+	img.BakeSeconds = time.Since(start).Seconds()
+	b.log(ctx, "image baked", "volume", volume, "seconds", img.BakeSeconds, "allocation", img.Volume.Allocation)
+	return img, nil
+}
+
+// generalize checks the source host holds the recorded toolchains, writes
+// the manifest into it and generalizes it.
+func (b *Baker) generalize(ctx context.Context, spec Spec, vm libvirt.VM) (Manifest, error) {
+	cfg := spec.SSH
+	if cfg.Host == "" {
+		cfg.Host, cfg.Port = vm.SSHHost, int64(vm.SSHPort)
+		if cfg.HostKey == "" && cfg.KnownHostsFile == "" {
+			cfg.HostKey = vm.SSHHostKey
+		}
+	}
+	target, err := cfg.Target(spec.Defaults)
+	if err != nil {
+		return Manifest{}, err
+	}
+	c, err := remote.Dial(ctx, target)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("source VM %q: %w", vm.Name, err)
+	}
+	defer c.Close()
+	facts, err := hostprep.ReadFactsOn(ctx, c, hostprep.Spec{Root: hostprep.DefaultRoot})
+	if err != nil {
+		return Manifest{}, err
+	}
+	manifest, err := manifestOf(spec, facts)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("source VM %q: %w", vm.Name, err)
+	}
+	doc, err := json.MarshalIndent(manifest, "", "  ")
+	if err != nil {
+		return Manifest{}, err
+	}
+	b.log(ctx, "generalizing the source host", "vm", vm.Name, "options", spec.Generalize)
+	cmd := remote.BashCommand(generalizeScript, spec.Generalize.scriptArgs()...)
+	if _, err := c.RunInput(ctx, "generalize", cmd, bytes.NewReader(append(doc, '\n'))); err != nil {
+		return Manifest{}, err
+	}
+	return manifest, nil
+}
+
+// manifestOf is the image's manifest, from the host's facts; every recorded
+// toolchain must be there as recorded.
+func manifestOf(spec Spec, facts hostprep.Facts) (Manifest, error) {
+	m := Manifest{Name: FullName(spec.Name, spec.Fingerprint), Fingerprint: spec.Fingerprint, OS: facts.OS, Kernel: facts.Kernel,
+		Toolchains: []ManifestToolchain{}}
+	for _, want := range spec.Toolchains {
+		got, ok := facts.Toolchains[want.Version]
+		switch {
+		case !ok:
+			return m, fmt.Errorf("go%s is recorded but not installed on the host", want.Version)
+		case !got.Intact():
+			return m, fmt.Errorf("go%s: bin/go changed since it was installed", want.Version)
+		case got.ArchiveSHA256 != want.ArchiveSHA256:
+			return m, fmt.Errorf("go%s was installed from archive %s, not the recorded %s", want.Version, got.ArchiveSHA256, want.ArchiveSHA256)
+		}
+		m.Toolchains = append(m.Toolchains, ManifestToolchain{Version: want.Version, ArchiveSHA256: got.ArchiveSHA256, GoBinarySHA256: got.GoSHA256})
+	}
+	return m, nil
+}
+
+// Read reads the image's volume back. The content is hashed again only when
+// the volume's stat moved from known's; ErrNotFound (libvirt's) when it is gone.
+func (b *Baker) Read(ctx context.Context, pool, volume string, known Image) (Image, error) {
+	vol, err := b.Libvirt.ReadImageVolume(ctx, pool, volume)
+	if err != nil {
+		return Image{}, err
+	}
+	img := known
+	img.Volume = vol
+	if vol.Stat != known.Volume.Stat || known.SHA256 == "" {
+		b.log(ctx, "the image volume changed; hashing it again", "volume", volume)
+		if img.SHA256, err = b.Libvirt.HashVolume(ctx, pool, volume); err != nil {
+			return Image{}, err
+		}
+	}
+	return img, nil
+}
+
+// Delete deletes the image's volume, refusing while VMs or volumes still use
+// it unless force.
+func (b *Baker) Delete(ctx context.Context, pool, volume string, force bool) error {
+	users, err := b.Libvirt.ImageUsers(ctx, pool, volume)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 && !force {
+		return fmt.Errorf("image volume %q is still in use by %s: destroy those first, or set force_destroy", volume, strings.Join(users, ", "))
+	}
+	return b.Libvirt.DeleteImageVolume(ctx, pool, volume)
+}

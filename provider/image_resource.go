@@ -1,0 +1,556 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/float64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/image"
+	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
+	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+)
+
+var (
+	_ resource.ResourceWithConfigure   = (*imageResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*imageResource)(nil)
+	_ resource.ResourceWithImportState = (*imageResource)(nil)
+)
+
+func newImageResource() resource.Resource { return &imageResource{} }
+
+type imageResource struct {
+	clients *clients
+}
+
+type imageModel struct {
+	ID              types.String          `tfsdk:"id"`
+	Name            types.String          `tfsdk:"name"`
+	Source          *imageSourceModel     `tfsdk:"source"`
+	Inputs          types.Map             `tfsdk:"inputs"`
+	Pool            types.String          `tfsdk:"pool"`
+	Generalize      *imageGeneralizeModel `tfsdk:"generalize"`
+	SourceAfterBake types.String          `tfsdk:"source_after_bake"`
+	ForceDestroy    types.Bool            `tfsdk:"force_destroy"`
+	Fingerprint     types.String          `tfsdk:"fingerprint"`
+	Volume          types.String          `tfsdk:"volume"`
+	Format          types.String          `tfsdk:"format"`
+	VirtualSize     types.Int64           `tfsdk:"virtual_size"`
+	Allocation      types.Int64           `tfsdk:"allocation"`
+	SHA256          types.String          `tfsdk:"sha256"`
+	BackingVolume   types.String          `tfsdk:"backing_volume"`
+	Manifest        types.String          `tfsdk:"manifest"`
+	BakeSeconds     types.Float64         `tfsdk:"bake_seconds"`
+	Timeouts        timeouts.Value        `tfsdk:"timeouts"`
+}
+
+type imageSourceModel struct {
+	VMID       types.String `tfsdk:"vm_id"`
+	Toolchains types.List   `tfsdk:"toolchains"`
+}
+
+type imageGeneralizeModel struct {
+	CloudInit   types.Bool `tfsdk:"cloud_init"`
+	SSHHostKeys types.Bool `tfsdk:"ssh_host_keys"`
+	MachineID   types.Bool `tfsdk:"machine_id"`
+	Logs        types.Bool `tfsdk:"logs"`
+	Temp        types.Bool `tfsdk:"temp"`
+	Fstrim      types.Bool `tfsdk:"fstrim"`
+}
+
+const (
+	defaultImageCreateTimeout = 30 * time.Minute
+	defaultImageDeleteTimeout = 5 * time.Minute
+	// Private state keys: the volume's stat when last hashed (a moved stat
+	// means hashing again), and the SHA-256 the bake produced (a different
+	// one read back means the image was changed and must be replaced).
+	imageStatKey  = "stat"
+	imageBakedKey = "baked_sha256"
+	// imageBaseKey holds the base identity the bake saw, for plans after the
+	// source VM is gone.
+	imageBaseKey = "base"
+)
+
+var imageNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// imageLibvirtBlock is the error for a kiln_image without the provider's libvirt block.
+var imageLibvirtBlock = engineBlock[libvirt.Client]{
+	summary: libvirtBlock.summary,
+	detail:  "kiln_image bakes on the provider's libvirt: add `libvirt {}` (optionally with `uri`) to the `provider \"kiln\"` block.",
+	pick:    libvirtBlock.pick,
+}
+
+func (r *imageResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_image"
+}
+
+func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
+	generalize := func(what string) schema.BoolAttribute {
+		return schema.BoolAttribute{MarkdownDescription: what + " Defaults to `true`.", Optional: true, Computed: true, Default: booldefault.StaticBool(true)}
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A golden image baked from a libvirt VM that a `kiln_go_host` provisioned: what is on the " +
+			"host is baked as it is, with no second boot or install. The host is generalized over SSH (cloud-init " +
+			"state, SSH host keys and machine-id removed, so each clone gets its own on first boot; logs, histories, " +
+			"apt caches and temporary files cleared; the file systems trimmed; users' `~/.ssh` kept), a manifest is " +
+			"written to `/etc/kiln/image.json`, the guest is shut down (Kiln waits for libvirt's lifecycle event) and its " +
+			"disk copied into a standalone qcow2 (compat 1.1) without the clusters the guest freed or zeroed.\n\n" +
+			"The image is named `<name>-<fingerprint 12>`: the fingerprint is computed at plan time from the base image's " +
+			"identity, the toolchains (versions, archive and `bin/go` digests), `inputs`, the generalize options and " +
+			"Kiln's bake script, so a changed input plans a new image, and the VMs with `base_volume` set to its " +
+			"`volume` plan their replacement in the same run. A new source VM with the same fingerprint is recorded, " +
+			"not baked again.\n\n" +
+			"The source host is reached at the VM's SSH endpoint, pinned to its host key, with the user and key of the " +
+			"provider's `ssh` block; that user needs passwordless sudo.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "`<pool>/<volume>`.",
+				Computed:            true,
+			},
+			"name": schema.StringAttribute{
+				MarkdownDescription: "The image's name; the volume is `<name>-<fingerprint 12>.qcow2`.",
+				Required:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Validators:          []validator.String{stringvalidator.RegexMatches(imageNamePattern, "must start with a letter or digit and hold only letters, digits, '_', '.' and '-'")},
+			},
+			"inputs": schema.MapAttribute{
+				MarkdownDescription: "Further inputs the fingerprint covers, for what Kiln does not see on the host: for example " +
+					"`{ hardening = jsonencode(kiln_go_host.src.hardening) }`. A changed value plans a new image.",
+				ElementType: types.StringType,
+				Optional:    true,
+			},
+			"pool": schema.StringAttribute{
+				MarkdownDescription: "Storage pool that receives the image. Defaults to the source VM's pool.",
+				Optional:            true,
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplace()},
+			},
+			"source_after_bake": schema.StringAttribute{
+				MarkdownDescription: "What becomes of the source VM: `stopped` (it is left shut down, generalized) or `deleted` " +
+					"(its domain and volumes are removed). Defaults to `stopped`. Either way the source is no longer the host " +
+					"its `kiln_go_host` provisioned: bake from a VM kept out of the rest of the configuration, or remove it " +
+					"from the configuration (a `removed` block) in the same change.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(image.SourceStopped),
+				Validators: []validator.String{stringvalidator.OneOf(image.SourceStopped, image.SourceDeleted)},
+			},
+			"force_destroy": schema.BoolAttribute{
+				MarkdownDescription: "Delete the image even while VMs or volumes still use it as their backing file " +
+					"(they stop booting). Defaults to `false`: destroy refuses, naming them.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+			},
+			"fingerprint": schema.StringAttribute{
+				MarkdownDescription: "SHA-256 of the image's normalised inputs.",
+				Computed:            true,
+			},
+			"volume": schema.StringAttribute{
+				MarkdownDescription: "The image volume in `pool`: give it to `kiln_libvirt_vm.base_volume`.",
+				Computed:            true,
+			},
+			"format": schema.StringAttribute{
+				MarkdownDescription: "The volume's format, `qcow2`.",
+				Computed:            true,
+				PlanModifiers:       keep,
+			},
+			"virtual_size": schema.Int64Attribute{
+				MarkdownDescription: "The disk size VMs see, in bytes.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			},
+			"allocation": schema.Int64Attribute{
+				MarkdownDescription: "Bytes the image takes in the pool.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			},
+			"sha256": schema.StringAttribute{
+				MarkdownDescription: "SHA-256 of the volume as stored, streamed out of libvirt. Read back whenever the " +
+					"volume's size, format, backing file or modification time moved; a different digest plans a replacement.",
+				Computed:      true,
+				PlanModifiers: keep,
+			},
+			"backing_volume": schema.StringAttribute{
+				MarkdownDescription: "The file the image is an overlay on; empty, since images are standalone.",
+				Computed:            true,
+				PlanModifiers:       keep,
+			},
+			"manifest": schema.StringAttribute{
+				MarkdownDescription: "JSON manifest of the image, as written to `/etc/kiln/image.json` inside it: `name`, " +
+					"`fingerprint`, `os`, `kernel` and `toolchains` (`version`, `archive_sha256`, `go_binary_sha256`).",
+				Computed:      true,
+				PlanModifiers: keep,
+			},
+			"bake_seconds": schema.Float64Attribute{
+				MarkdownDescription: "How long the bake took, from generalizing to the hashed image.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.Float64{float64planmodifier.UseStateForUnknown()},
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"source": schema.SingleNestedBlock{
+				MarkdownDescription: "The provisioned VM to bake. Required.",
+				Attributes: map[string]schema.Attribute{
+					"vm_id": schema.StringAttribute{
+						MarkdownDescription: "The `kiln_libvirt_vm` to bake (its `id`, or a domain name). It must be running. " +
+							"Another VM with the same fingerprint is recorded without a new bake.",
+						Required: true,
+					},
+					"toolchains": schema.ListAttribute{
+						MarkdownDescription: "The toolchains the VM's provisioning recorded: `kiln_go_host.<name>.installed`. Each " +
+							"must be on the host, from the same archive, with `bin/go` intact, or nothing is baked; an empty list " +
+							"(a VM no `kiln_go_host` provisioned) is refused at plan time.",
+						ElementType: types.ObjectType{AttrTypes: installedType},
+						Required:    true,
+					},
+				},
+			},
+			"generalize": schema.SingleNestedBlock{
+				MarkdownDescription: "What is removed from the host before its disk is copied; everything, unless turned off here. " +
+					"Users' `~/.ssh` directories are never removed.",
+				Attributes: map[string]schema.Attribute{
+					"cloud_init": generalize("`cloud-init clean --logs --seed`, with `--machine-id` and `--configs all` where the " +
+						"host's cloud-init has them: clones run cloud-init's first boot afresh."),
+					"ssh_host_keys": generalize("Remove the SSH host keys; cloud-init writes each clone's own."),
+					"machine_id":    generalize("Empty `/etc/machine-id`; systemd makes a new one on each clone's first boot."),
+					"logs":          generalize("Clear journals, `/var/log`, shell histories and apt caches."),
+					"temp":          generalize("Remove the contents of `/tmp` and `/var/tmp`."),
+					"fstrim":        generalize("Trim the file systems, so the blocks freed leave the image."),
+				},
+			},
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Delete: true}),
+		},
+	}
+}
+
+func (r *imageResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *imageResource) baker(diags *diag.Diagnostics) *image.Baker {
+	engine := requireEngine(r.clients, imageLibvirtBlock, diags)
+	if engine == nil {
+		return nil
+	}
+	return &image.Baker{Libvirt: engine, Log: kilnLog}
+}
+
+// ModifyPlan computes the fingerprint and with it the image's volume; a new
+// fingerprint, or content that no longer hashes to what was baked, plans a
+// replacement.
+func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.clients == nil {
+		return
+	}
+	var plan imageModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	baker := r.baker(&resp.Diagnostics)
+	if resp.Diagnostics.HasError() || baker == nil {
+		return
+	}
+	if plan.Source == nil {
+		return // its required attributes' errors name it
+	}
+	var prior *imageModel
+	if !req.State.Raw.IsNull() {
+		prior = &imageModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, prior)...)
+	}
+	toolchains, known := plan.toolchains(ctx, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if known && len(toolchains) == 0 {
+		resp.Diagnostics.AddAttributeError(path.Root("source").AtName("toolchains"), "Source VM not provisioned",
+			"source.toolchains is empty: the image is baked from a VM a kiln_go_host provisioned. Set it to that "+
+				"kiln_go_host's installed attribute, with at least one Go version declared there.")
+		return
+	}
+	fingerprint := types.StringUnknown()
+	if known && !plan.Source.VMID.IsUnknown() && !plan.Inputs.IsUnknown() && !hasUnknown(plan.Inputs) {
+		base, err := baker.BaseIdentity(ctx, plan.Source.VMID.ValueString())
+		if errors.Is(err, libvirt.ErrNotFound) && prior != nil {
+			// The source went after the bake (source_after_bake = "deleted"):
+			// the base it started from is the one recorded.
+			base, err = privateString(ctx, req.Private, imageBaseKey, &resp.Diagnostics), nil
+		}
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("source").AtName("vm_id"), "Could not read the source VM",
+				fmt.Sprintf("VM %q on %s: %s", plan.Source.VMID.ValueString(), baker.Libvirt.URI(), err))
+			return
+		}
+		fingerprint = types.StringValue(image.Fingerprint(plan.inputs(base, toolchains)))
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("fingerprint"), fingerprint)...)
+	volume := types.StringUnknown()
+	if !fingerprint.IsUnknown() {
+		volume = types.StringValue(image.VolumeName(plan.Name.ValueString(), fingerprint.ValueString()))
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("volume"), volume)...)
+	if prior == nil {
+		return
+	}
+	baked := privateString(ctx, req.Private, imageBakedKey, &resp.Diagnostics)
+	changed := baked != "" && prior.SHA256.ValueString() != baked
+	// The volume name carries the fingerprint: an imported image, whose full
+	// fingerprint nothing recorded, is compared by it too.
+	switch {
+	case volume.IsUnknown() || volume.ValueString() != prior.Volume.ValueString():
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("fingerprint"))
+	case changed:
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("sha256"))
+	default:
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), prior.ID)...)
+		return
+	}
+	// A new image: nothing of the old one's describes it.
+	for name, unknown := range map[string]attr.Value{
+		"id": types.StringUnknown(), "format": types.StringUnknown(), "sha256": types.StringUnknown(),
+		"backing_volume": types.StringUnknown(), "manifest": types.StringUnknown(), "virtual_size": types.Int64Unknown(),
+		"allocation": types.Int64Unknown(), "bake_seconds": types.Float64Unknown(),
+	} {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), unknown)...)
+	}
+}
+
+func (r *imageResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan imageModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.Timeouts.Create(ctx, defaultImageCreateTimeout)
+	resp.Diagnostics.Append(diags...)
+	toolchains, _ := plan.toolchains(ctx, &resp.Diagnostics)
+	baker := r.baker(&resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	vmID := plan.Source.VMID.ValueString()
+	base, err := baker.BaseIdentity(ctx, vmID)
+	if err != nil {
+		resp.Diagnostics.AddError("Could not read the source VM", fmt.Sprintf("VM %q on %s: %s", vmID, baker.Libvirt.URI(), err))
+		return
+	}
+	fingerprint := image.Fingerprint(plan.inputs(base, toolchains))
+	d := r.clients.ssh
+	img, err := baker.Bake(ctx, image.Spec{
+		Name: plan.Name.ValueString(), Fingerprint: fingerprint, SourceVM: vmID, Pool: plan.Pool.ValueString(),
+		Defaults:   remote.Defaults{User: d.User, PrivateKey: d.PrivateKey, UseAgent: d.UseAgent},
+		Toolchains: toolchains, Generalize: plan.generalize(), SourceAfterBake: plan.SourceAfterBake.ValueString(),
+	})
+	if err != nil {
+		resp.Diagnostics.AddError("Could not bake the image", fmt.Sprintf("image %q from VM %q: %s", plan.Name.ValueString(), vmID, err))
+		return
+	}
+	plan.Fingerprint = types.StringValue(fingerprint)
+	manifest, err := json.Marshal(img.Manifest)
+	if err != nil {
+		resp.Diagnostics.AddError("Could not encode the image manifest", err.Error())
+		return
+	}
+	plan.Manifest = types.StringValue(string(manifest))
+	plan.BakeSeconds = types.Float64Value(img.BakeSeconds)
+	plan.readBack(img)
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	setPrivateString(ctx, resp.Private, imageBaseKey, base, &resp.Diagnostics)
+	setPrivateString(ctx, resp.Private, imageStatKey, img.Volume.Stat, &resp.Diagnostics)
+	setPrivateString(ctx, resp.Private, imageBakedKey, img.SHA256, &resp.Diagnostics)
+}
+
+// Update records a new source, or new settings, of an image whose fingerprint
+// did not change: nothing is baked.
+func (r *imageResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state imageModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	plan.ID, plan.Volume, plan.Pool = state.ID, state.Volume, state.Pool
+	plan.Format, plan.VirtualSize, plan.Allocation, plan.SHA256 = state.Format, state.VirtualSize, state.Allocation, state.SHA256
+	plan.BackingVolume, plan.Manifest, plan.BakeSeconds = state.BackingVolume, state.Manifest, state.BakeSeconds
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+}
+
+// Read finds the volume gone (the plan bakes again) or reads it back, hashing
+// it again when its stat moved.
+func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state imageModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	baker := r.baker(&resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	stat := privateString(ctx, req.Private, imageStatKey, &resp.Diagnostics)
+	known := image.Image{SHA256: state.SHA256.ValueString(), Volume: libvirt.ImageVolume{Stat: stat}}
+	img, err := baker.Read(ctx, state.Pool.ValueString(), state.Volume.ValueString(), known)
+	if errors.Is(err, libvirt.ErrNotFound) {
+		// Kept, with no content: the plan replaces it, its fingerprint from
+		// the recorded base even when the source VM is gone too.
+		state.SHA256, state.Allocation = types.StringValue(""), types.Int64Value(0)
+		resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Could not read the image", fmt.Sprintf("volume %q in pool %q: %s", state.Volume.ValueString(), state.Pool.ValueString(), err))
+		return
+	}
+	state.readBack(img)
+	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	setPrivateString(ctx, resp.Private, imageStatKey, img.Volume.Stat, &resp.Diagnostics)
+	if privateString(ctx, req.Private, imageBakedKey, &resp.Diagnostics) == "" {
+		// Just imported: the content found is what later reads compare with.
+		setPrivateString(ctx, resp.Private, imageBakedKey, img.SHA256, &resp.Diagnostics)
+	}
+}
+
+// ImportState takes `<pool>/<volume>`, the volume named `<name>-<fingerprint 12>.qcow2`.
+// The manifest and bake time are not known for an imported image.
+func (r *imageResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	pool, volume, _ := strings.Cut(req.ID, "/")
+	m := importedVolume.FindStringSubmatch(volume)
+	if pool == "" || m == nil {
+		resp.Diagnostics.AddError("Invalid import ID",
+			fmt.Sprintf("want <pool>/<name>-<fingerprint 12>.qcow2, the volume a kiln_image baked; got %q", req.ID))
+		return
+	}
+	for name, value := range map[string]string{"id": req.ID, "pool": pool, "volume": volume, "name": m[1]} {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(name), value)...)
+	}
+}
+
+var importedVolume = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.-]*)-[0-9a-f]{12}\.qcow2$`)
+
+func (r *imageResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state imageModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	timeout, diags := state.Timeouts.Delete(ctx, defaultImageDeleteTimeout)
+	resp.Diagnostics.Append(diags...)
+	baker := r.baker(&resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := baker.Delete(ctx, state.Pool.ValueString(), state.Volume.ValueString(), state.ForceDestroy.ValueBool()); err != nil {
+		resp.Diagnostics.AddError("Could not delete the image", err.Error())
+	}
+}
+
+// toolchains converts source.toolchains; known is false while any of it is unknown.
+func (m imageModel) toolchains(ctx context.Context, diags *diag.Diagnostics) ([]image.Toolchain, bool) {
+	list := m.Source.Toolchains
+	if list.IsUnknown() {
+		return nil, false
+	}
+	var items []types.Object
+	diags.Append(list.ElementsAs(ctx, &items, false)...)
+	out := make([]image.Toolchain, 0, len(items))
+	for _, item := range items {
+		if item.IsUnknown() {
+			return nil, false
+		}
+		attrs := item.Attributes()
+		var values []string
+		for _, name := range []string{"version", "archive_sha256", "go_binary_sha256"} {
+			s, ok := attrs[name].(types.String)
+			if !ok || s.IsUnknown() {
+				return nil, false
+			}
+			values = append(values, s.ValueString())
+		}
+		out = append(out, image.Toolchain{Version: values[0], ArchiveSHA256: values[1], GoBinarySHA256: values[2]})
+	}
+	return out, true
+}
+
+// generalize is the generalize block, every option on where it is absent.
+func (m imageModel) generalize() image.Generalize {
+	g := m.Generalize
+	if g == nil {
+		return image.DefaultGeneralize()
+	}
+	on := func(b types.Bool) bool { return b.IsNull() || b.IsUnknown() || b.ValueBool() }
+	return image.Generalize{CloudInit: on(g.CloudInit), SSHHostKeys: on(g.SSHHostKeys), MachineID: on(g.MachineID),
+		Logs: on(g.Logs), Temp: on(g.Temp), Fstrim: on(g.Fstrim)}
+}
+
+// hasUnknown reports whether any value of the map is unknown.
+func hasUnknown(m types.Map) bool {
+	for _, v := range m.Elements() {
+		if v.IsUnknown() {
+			return true
+		}
+	}
+	return false
+}
+
+func (m imageModel) inputs(base string, toolchains []image.Toolchain) image.Inputs {
+	return image.Inputs{Base: base, Toolchains: toolchains, Extra: stringMap(m.Inputs), Generalize: m.generalize()}
+}
+
+// readBack records the image volume as read.
+func (m *imageModel) readBack(img image.Image) {
+	v := img.Volume
+	m.ID = types.StringValue(v.Pool + "/" + v.Name)
+	m.Pool = types.StringValue(v.Pool)
+	m.Volume = types.StringValue(v.Name)
+	m.Format = types.StringValue(v.Format)
+	m.VirtualSize = types.Int64Value(int64(v.Capacity))
+	m.Allocation = types.Int64Value(int64(v.Allocation))
+	m.SHA256 = types.StringValue(img.SHA256)
+	m.BackingVolume = types.StringValue(strings.TrimSpace(v.BackingPath))
+}
+
+// privateStore is the private state of a request or a response.
+type privateStore interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+}
+
+// privateString reads a string kept in private state; "" when unset.
+func privateString(ctx context.Context, p privateStore, key string, diags *diag.Diagnostics) string {
+	raw, d := p.GetKey(ctx, key)
+	diags.Append(d...)
+	var s string
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			diags.AddError("Could not read private state", fmt.Sprintf("key %q: %s", key, err))
+		}
+	}
+	return s
+}
+
+// setPrivateString keeps a string in private state, which holds JSON values.
+func setPrivateString(ctx context.Context, p privateStore, key, value string, diags *diag.Diagnostics) {
+	raw, err := json.Marshal(value)
+	if err != nil {
+		diags.AddError("Could not write private state", fmt.Sprintf("key %q: %s", key, err))
+		return
+	}
+	diags.Append(p.SetKey(ctx, key, raw)...)
+}
