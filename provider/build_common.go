@@ -1,13 +1,17 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/buildfarm"
 	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
@@ -72,4 +76,31 @@ func addBuildError(diags *diag.Diagnostics, summary string, err error) {
 		return
 	}
 	diags.AddError(summary, err.Error())
+}
+
+// planResolvedSource puts the commit and source hash the plan resolved into
+// the plan; a change in either replaces the run. It reports whether the plan
+// makes a new run, whose outputs the caller then marks unknown.
+func planResolvedSource(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse, planned buildfarm.Planned) bool {
+	exists := !req.State.Raw.IsNull()
+	for _, resolved := range []struct{ name, value string }{{"commit", planned.Commit}, {"source_hash", planned.SourceHash}} {
+		value := optionalString(resolved.value)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(resolved.name), value)...)
+		if !exists {
+			continue
+		}
+		var old types.String
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root(resolved.name), &old)...)
+		if !old.Equal(value) {
+			resp.RequiresReplace = append(resp.RequiresReplace, path.Root(resolved.name))
+		}
+	}
+	return len(resp.RequiresReplace) > 0 || !exists
+}
+
+// planUnknown marks the named top-level attributes unknown in the plan.
+func planUnknown(ctx context.Context, resp *resource.ModifyPlanResponse, unknown attr.Value, names ...string) {
+	for _, name := range names {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), unknown)...)
+	}
 }

@@ -349,28 +349,8 @@ func (r *buildResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	for _, w := range warnings {
 		resp.Diagnostics.AddWarning("Build checked in part", w)
 	}
-	var state *buildModel
-	if !req.State.Raw.IsNull() {
-		state = &buildModel{}
-		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
-	}
-	set := func(name, value string) {
-		v := optionalString(value)
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), v)...)
-		if state != nil {
-			var old types.String
-			resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root(name), &old)...)
-			if !old.Equal(v) {
-				resp.RequiresReplace = append(resp.RequiresReplace, path.Root(name))
-			}
-		}
-	}
-	set("commit", planned.Commit)
-	set("source_hash", planned.SourceHash)
-	if len(resp.RequiresReplace) > 0 || state == nil {
-		for _, name := range []string{"id", "image_ref", "image_digest", "binary_sha256", "host", "go_version_exact", "inputs_hash", "log_tail"} {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), types.StringUnknown())...)
-		}
+	if planResolvedSource(ctx, req, resp, planned) {
+		planUnknown(ctx, resp, types.StringUnknown(), "id", "image_ref", "image_digest", "binary_sha256", "host", "go_version_exact", "inputs_hash", "log_tail")
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("tags"), types.ListUnknown(types.StringType))...)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("artifact_files"), types.MapUnknown(artifactFileType))...)
 	}

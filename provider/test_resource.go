@@ -277,31 +277,9 @@ func (r *testResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 	for _, w := range warnings {
 		resp.Diagnostics.AddWarning("Test suite checked in part", w)
 	}
-	var state *testModel
-	if !req.State.Raw.IsNull() {
-		state = &testModel{}
-		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
-	}
-	set := func(name, value string) {
-		v := optionalString(value)
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), v)...)
-		if state != nil {
-			var old types.String
-			resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root(name), &old)...)
-			if !old.Equal(v) {
-				resp.RequiresReplace = append(resp.RequiresReplace, path.Root(name))
-			}
-		}
-	}
-	set("commit", planned.Commit)
-	set("source_hash", planned.SourceHash)
-	if len(resp.RequiresReplace) > 0 || state == nil {
-		for _, name := range []string{"id", "status", "report_ref", "report_sha256", "host", "go_version_exact", "log_tail"} {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), types.StringUnknown())...)
-		}
-		for _, name := range []string{"run_number", "total", "passed", "failed", "skipped", "errors", "exit_status", "duration_seconds"} {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), types.Int64Unknown())...)
-		}
+	if planResolvedSource(ctx, req, resp, planned) {
+		planUnknown(ctx, resp, types.StringUnknown(), "id", "status", "report_ref", "report_sha256", "host", "go_version_exact", "log_tail")
+		planUnknown(ctx, resp, types.Int64Unknown(), "run_number", "total", "passed", "failed", "skipped", "errors", "exit_status", "duration_seconds")
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("measured_pass_rate"), types.Float64Unknown())...)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("failed_tests"), types.ListUnknown(failedTestType))...)
 	}
