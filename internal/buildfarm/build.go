@@ -115,28 +115,14 @@ func (f *Farm) run(ctx context.Context, spec BuildSpec) (Result, error) {
 	if err := spec.Validate(); err != nil {
 		return Result{}, err
 	}
-	if spec.Source.Git != nil && spec.Source.Commit == "" {
-		return Result{}, errors.New("the build's source is not resolved to a commit")
-	}
-	timeout := spec.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, runTimeout(spec.Timeout))
 	defer cancel()
-	hosts, version, err := f.candidates(ctx, spec.PoolLabels, spec.GoVersion)
+	ws, err := f.prepare(ctx, "build", spec.Source, spec.PoolLabels, spec.GoVersion)
 	if err != nil {
 		return Result{}, err
 	}
-	work, err := os.MkdirTemp("", "kiln-build-")
-	if err != nil {
-		return Result{}, err
-	}
-	defer func() { _ = os.RemoveAll(work) }()
-	src, err := archiveSource(ctx, spec.Source, filepath.Join(work, "source.tar"))
-	if err != nil {
-		return Result{}, err
-	}
+	defer ws.remove()
+	hosts, version, src, work := ws.hosts, ws.version, ws.src, ws.dir
 	res := Result{Project: spec.Project, Service: spec.Service, Name: spec.Name, Commit: spec.Source.Commit,
 		GoVersion: version, InputsHash: inputsHash(spec, version, src.sha256), Status: StatusRunning, Started: time.Now().UTC()}
 	if err := f.claimNumber(ctx, &res); err != nil {
@@ -184,6 +170,48 @@ type source struct {
 	branch string    // for image tags
 	module string    // the module path of the root's go.mod
 }
+
+// runTimeout is a run's time limit: its own, or DefaultTimeout.
+func runTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultTimeout
+	}
+	return d
+}
+
+// workspace is what a build or a suite needs before a host takes it: the hosts
+// that may run it, the Go version they resolve its request to, and its source
+// as a tar stream in a local work directory (dir), which remove deletes.
+type workspace struct {
+	hosts   []candidate
+	version string
+	src     source
+	dir     string
+}
+
+// prepare finds the hosts for a run of kind ("build", "suite") and archives its
+// source, which must be resolved to a commit when it is a git source.
+func (f *Farm) prepare(ctx context.Context, kind string, s Source, labels map[string]string, goVersion string) (workspace, error) {
+	if s.Git != nil && s.Commit == "" {
+		return workspace{}, fmt.Errorf("the %s's source is not resolved to a commit", kind)
+	}
+	hosts, version, err := f.candidates(ctx, labels, goVersion)
+	if err != nil {
+		return workspace{}, err
+	}
+	dir, err := os.MkdirTemp("", "kiln-"+kind+"-")
+	if err != nil {
+		return workspace{}, err
+	}
+	src, err := archiveSource(ctx, s, filepath.Join(dir, "source.tar"))
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return workspace{}, err
+	}
+	return workspace{hosts: hosts, version: version, src: src, dir: dir}, nil
+}
+
+func (w workspace) remove() { _ = os.RemoveAll(w.dir) }
 
 func archiveSource(ctx context.Context, s Source, file string) (source, error) {
 	fh, err := os.Create(file)

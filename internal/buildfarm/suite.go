@@ -247,28 +247,14 @@ func (f *Farm) runSuite(ctx context.Context, spec SuiteSpec, secrets redact.Secr
 	if err := spec.Validate(); err != nil {
 		return SuiteResult{}, err
 	}
-	if spec.Source.Git != nil && spec.Source.Commit == "" {
-		return SuiteResult{}, errors.New("the suite's source is not resolved to a commit")
-	}
-	timeout := spec.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, runTimeout(spec.Timeout))
 	defer cancel()
-	hosts, version, err := f.candidates(ctx, spec.PoolLabels, spec.GoVersion)
+	ws, err := f.prepare(ctx, "suite", spec.Source, spec.PoolLabels, spec.GoVersion)
 	if err != nil {
 		return SuiteResult{}, err
 	}
-	work, err := os.MkdirTemp("", "kiln-test-")
-	if err != nil {
-		return SuiteResult{}, err
-	}
-	defer func() { _ = os.RemoveAll(work) }()
-	src, err := archiveSource(ctx, spec.Source, filepath.Join(work, "source.tar"))
-	if err != nil {
-		return SuiteResult{}, err
-	}
+	defer ws.remove()
+	hosts, version, src, work := ws.hosts, ws.version, ws.src, ws.dir
 	res := SuiteResult{Project: spec.Project, Name: spec.Name, Service: spec.Service, Build: spec.Build,
 		Commit: spec.Source.Commit, GoVersion: version, Status: StatusRunning, Threshold: spec.PassRate,
 		MinTests: spec.MinTests, Started: time.Now().UTC()}
