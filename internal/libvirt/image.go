@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -115,20 +116,29 @@ func (c *Client) CopyToImage(ctx context.Context, vm VM, pool, name string) (Ima
 	return c.ReadImageVolume(ctx, pool, name)
 }
 
+// lookupVolume finds a volume by pool and name; ErrNotFound when it is gone.
+func lookupVolume(conn *golibvirt.Libvirt, pool, name string) (golibvirt.StorageVol, error) {
+	p, err := conn.StoragePoolLookupByName(pool)
+	if err != nil {
+		return golibvirt.StorageVol{}, fmt.Errorf("look up storage pool %q: %w", pool, err)
+	}
+	vol, err := conn.StorageVolLookupByName(p, name)
+	if isErrorCode(err, golibvirt.ErrNoStorageVol) {
+		return golibvirt.StorageVol{}, fmt.Errorf("volume %q in pool %q: %w", name, pool, ErrNotFound)
+	}
+	if err != nil {
+		return golibvirt.StorageVol{}, fmt.Errorf("look up volume %q: %w", name, err)
+	}
+	return vol, nil
+}
+
 // ReadImageVolume reads an image volume back; ErrNotFound when it is gone.
 func (c *Client) ReadImageVolume(ctx context.Context, pool, name string) (ImageVolume, error) {
 	var img ImageVolume
 	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
-		p, err := conn.StoragePoolLookupByName(pool)
+		vol, err := lookupVolume(conn, pool, name)
 		if err != nil {
-			return fmt.Errorf("look up storage pool %q: %w", pool, err)
-		}
-		vol, err := conn.StorageVolLookupByName(p, name)
-		if isErrorCode(err, golibvirt.ErrNoStorageVol) {
-			return fmt.Errorf("volume %q in pool %q: %w", name, pool, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("look up volume %q: %w", name, err)
+			return err
 		}
 		doc, err := conn.StorageVolGetXMLDesc(vol, 0)
 		if err != nil {
@@ -174,16 +184,9 @@ func parseImageVolume(doc, key string) (ImageVolume, error) {
 func (c *Client) HashVolume(ctx context.Context, pool, name string) (string, error) {
 	var sum string
 	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
-		p, err := conn.StoragePoolLookupByName(pool)
+		vol, err := lookupVolume(conn, pool, name)
 		if err != nil {
-			return fmt.Errorf("look up storage pool %q: %w", pool, err)
-		}
-		vol, err := conn.StorageVolLookupByName(p, name)
-		if isErrorCode(err, golibvirt.ErrNoStorageVol) {
-			return fmt.Errorf("volume %q in pool %q: %w", name, pool, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("look up volume %q: %w", name, err)
+			return err
 		}
 		h := sha256.New()
 		if err := conn.StorageVolDownload(vol, h, 0, 0, 0); err != nil {
@@ -254,13 +257,9 @@ func (c *Client) DeleteImageVolume(ctx context.Context, pool, name string) error
 func (c *Client) VolumeExists(ctx context.Context, pool, name string) (bool, error) {
 	var found bool
 	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
-		p, err := conn.StoragePoolLookupByName(pool)
-		if err != nil {
-			return fmt.Errorf("look up storage pool %q: %w", pool, err)
-		}
-		_, err = conn.StorageVolLookupByName(p, name)
+		_, err := lookupVolume(conn, pool, name)
 		found = err == nil
-		if isErrorCode(err, golibvirt.ErrNoStorageVol) {
+		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
 		return err
