@@ -39,12 +39,23 @@ type Spec struct {
 	RollbackOnFailure bool
 }
 
-// Artifact is the service's executable, fetched from URL by the machine
-// running Kiln and verified against SHA256 before any host receives it.
+// Artifact is the service's executable, fetched by the machine running Kiln
+// from exactly one source, URL or OCIRef, and verified against SHA256 (and,
+// when PublicKey is set, against its detached OpenPGP signature) before any
+// host receives it.
 type Artifact struct {
 	Version string
-	URL     string
-	SHA256  string
+	URL     string // http or https
+	// OCIRef is a blob in a registry, <repository>@sha256:…, as kiln_build
+	// records an artifact's file.
+	OCIRef string
+	SHA256 string
+	// Signature is an armored detached signature of the executable, or
+	// SignatureURL where to download one; PublicKey is the signer's armored
+	// public key. All empty for an unsigned artifact.
+	Signature    string
+	SignatureURL string
+	PublicKey    string
 }
 
 // Unit is the systemd unit the service runs as.
