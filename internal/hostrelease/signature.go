@@ -32,6 +32,12 @@ func SignerFingerprint(armored string) (string, error) {
 	return fingerprint(keys[0]), nil
 }
 
+// CheckPublicKey checks an artifact signer's armored public key.
+func CheckPublicKey(armored string) error {
+	_, err := signerKey(armored)
+	return err
+}
+
 func signerKey(armored string) (openpgp.EntityList, error) {
 	keys, err := openpgp.ReadArmoredKeyRing(strings.NewReader(armored))
 	if err != nil {

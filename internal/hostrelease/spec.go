@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
 )
 
 // Spec is a service as released to every host.
@@ -138,6 +140,25 @@ func CheckVersion(s string) error {
 func CheckSHA256(s string) error {
 	if !sha256Hex.MatchString(strings.TrimPrefix(s, "sha256:")) {
 		return fmt.Errorf("%q is not a SHA-256 digest (64 lower-case hex digits, optionally after \"sha256:\")", s)
+	}
+	return nil
+}
+
+// CheckOCIRef checks a registry blob reference: <repository>@sha256:….
+func CheckOCIRef(ref string) error {
+	_, err := oci.DigestOf(ref)
+	return err
+}
+
+// CheckOCIDigest checks that the blob OCIRef names is the one SHA256 names:
+// a blob's digest is its content's SHA-256.
+func (a Artifact) CheckOCIDigest() error {
+	d, err := oci.DigestOf(a.OCIRef)
+	if err != nil {
+		return err
+	}
+	if strings.TrimPrefix(d, "sha256:") != a.Digest() {
+		return fmt.Errorf("the blob %s has digest %s, not sha256 %s", a.OCIRef, d, a.Digest())
 	}
 	return nil
 }
