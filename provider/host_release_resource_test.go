@@ -562,10 +562,12 @@ resource "kiln_host_release" "bad" {
 }
 
 // TestAccHostRelease_plan: a full configuration plans, before any host is
-// contacted, the release each host will run.
+// contacted, the release each host will run and the signer its artifact is
+// verified against.
 func TestAccHostRelease_plan(t *testing.T) {
 	testAccPreCheck(t)
-	build := sampleBuild{url: "http://127.0.0.1:1/web", sha256: strings.Repeat("ab", 32)}
+	build := sampleBuild{url: "http://127.0.0.1:1/web", sha256: strings.Repeat("ab", 32), signatureURL: "http://127.0.0.1:1/web.asc"}
+	signer := newReleaseSigner(t, "Kiln Test Release Signer")
 	hosts := []sharedHost{{}, {}}
 	hosts[0].vm.SSHHost, hosts[0].vm.SSHPort = "192.0.2.1", 22
 	hosts[1].vm.SSHHost, hosts[1].vm.SSHPort = "192.0.2.2", 22
@@ -573,7 +575,7 @@ func TestAccHostRelease_plan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bed := releaseBed{keyFile: keyFile, knownHosts: "/dev/null", hosts: hosts}
+	bed := releaseBed{keyFile: keyFile, knownHosts: "/dev/null", hosts: hosts, publicKey: signer.publicKey(t)}
 	const addr = "kiln_host_release.web"
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -586,6 +588,7 @@ func TestAccHostRelease_plan(t *testing.T) {
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("install_dir"), knownvalue.StringExact("/opt/kiln/kiln-web")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("release"), knownvalue.StringExact("1.0.0-abababababab")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("drift"), knownvalue.ListSizeExact(0)),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.fingerprint())),
 			}},
 		}},
 	})
