@@ -59,9 +59,9 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 	port := []validator.Int64{int64validator.Between(1, 65535)}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "A service released to hosts as a systemd unit: the binary of `artifact` (an executable " +
-			"file, fetched by the machine running Terraform from a URL or a registry and checked against its SHA-256, and " +
-			"its OpenPGP signature when one is given, before any host receives it; each host checks the digest again) is staged under `<install_dir>/releases/<version>-<digest12>/` with the unit " +
-			"and the config files, the `current` symlink is switched atomically, the unit is reloaded, enabled and " +
+			"file, fetched by the machine running Terraform from a URL or a registry and checked against its SHA-256, " +
+			"and its OpenPGP signature when one is given, before any host receives it; each host checks the digest " +
+			"again) is staged under `<install_dir>/releases/<version>-<digest12>/` with the unit and the config files, the `current` symlink is switched atomically, the unit is reloaded, enabled and " +
 			"restarted, and the release must pass its health check, probed on the host itself. A release that fails it " +
 			"is switched back to the previous release, restarted and checked again, and the apply fails with the host, " +
 			"the check's failure and the last " + strconv.Itoa(hostrelease.JournalLines) + " lines of the unit's journal. " +

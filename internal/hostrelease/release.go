@@ -153,8 +153,9 @@ func each(hosts []*Host, f func(int, *Host)) {
 // Release brings every host to spec's release, batch by batch. Hosts that
 // already run it as specified are left alone. Before any host changes, every
 // host is read and, when one needs the binary or the artifact is signed, the
-// artifact is downloaded and its digest and signature checked. A batch that fails stops the rollout: later batches are
-// not started. The results hold every host as read afterwards.
+// artifact is fetched and its digest and signature checked. A batch that
+// fails stops the rollout: later batches are not started. The results hold
+// every host as read afterwards.
 func (e *Engine) Release(ctx context.Context, hosts []*Host, spec Spec) ([]HostResult, error) {
 	defer func() {
 		for _, h := range hosts {
