@@ -309,13 +309,15 @@ resource "kiln_host_release" "web" {
 // alone (the guest has no curl), and returns the answer's body.
 const askService = `bash -c 'exec 3<>/dev/tcp/127.0.0.1/18080 && printf "GET %s HTTP/1.0\r\n\r\n" >&3 && tail -n1 <&3'`
 
-// TestAccHostRelease_lifecycle releases the sample service to two guests in
-// batches of one: healthy, answering, a plan with nothing to do; a new build
-// keeps the previous release; a build that exits at start rolls the first
-// host back and leaves the second untouched, with the journal in the error; a
-// binary replaced and a unit stopped by hand show in the plan and are
-// repaired; a digest that does not match is refused before any host changes;
-// destroy leaves no unit and no install dir. It boots a second guest, since
+// TestAccHostRelease_lifecycle releases the sample service, every build
+// signed by a key the test makes, to two guests in batches of one: healthy,
+// answering, a plan with nothing to do; a new build, fetched from the
+// registry, keeps the previous release; a build that exits at start rolls the
+// first host back and leaves the second untouched, with the journal in the
+// error; a binary replaced and a unit stopped by hand show in the plan and
+// are repaired; a digest that does not match and a signature that does not
+// verify are refused before any host changes; destroy leaves no unit and no
+// install dir. It boots a second guest, since
 // two releases on one machine would share its systemd.
 func TestAccHostRelease_lifecycle(t *testing.T) {
 	testAccPreCheck(t)
