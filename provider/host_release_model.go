@@ -29,9 +29,14 @@ type hostReleaseModel struct {
 }
 
 type hostReleaseArtifactModel struct {
-	Version types.String `tfsdk:"version"`
-	URL     types.String `tfsdk:"url"`
-	SHA256  types.String `tfsdk:"sha256"`
+	Version           types.String `tfsdk:"version"`
+	URL               types.String `tfsdk:"url"`
+	OCIRef            types.String `tfsdk:"oci_ref"`
+	SHA256            types.String `tfsdk:"sha256"`
+	Signature         types.String `tfsdk:"signature"`
+	SignatureURL      types.String `tfsdk:"signature_url"`
+	PublicKey         types.String `tfsdk:"public_key"`
+	SignerFingerprint types.String `tfsdk:"signer_fingerprint"`
 }
 
 type hostReleaseSystemdModel struct {
@@ -116,7 +121,9 @@ func (m hostReleaseModel) spec() hostrelease.Spec {
 		ConfigFiles:       stringMap(m.ConfigFiles), SensitiveConfigFiles: stringMap(m.ConfigFilesSensitive),
 	}
 	if a := m.Artifact; a != nil {
-		s.Artifact = hostrelease.Artifact{Version: a.Version.ValueString(), URL: a.URL.ValueString(), SHA256: a.SHA256.ValueString()}
+		s.Artifact = hostrelease.Artifact{Version: a.Version.ValueString(), URL: a.URL.ValueString(), OCIRef: a.OCIRef.ValueString(),
+			SHA256: a.SHA256.ValueString(), Signature: a.Signature.ValueString(), SignatureURL: a.SignatureURL.ValueString(),
+			PublicKey: a.PublicKey.ValueString()}
 	}
 	if u := m.Systemd; u != nil {
 		s.Unit = hostrelease.Unit{ExecStart: u.ExecStart.ValueString(), User: u.User.ValueString(),

@@ -59,9 +59,9 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 	port := []validator.Int64{int64validator.Between(1, 65535)}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "A service released to hosts as a systemd unit: the binary of `artifact` (an executable " +
-			"file, downloaded by the machine running Terraform and checked against its SHA-256 before any host receives " +
-			"it; each host checks it again) is staged under `<install_dir>/releases/<version>-<digest12>/` with the unit " +
-			"and the config files, the `current` symlink is switched atomically, the unit is reloaded, enabled and " +
+			"file, fetched by the machine running Terraform from a URL or a registry and checked against its SHA-256, " +
+			"and its OpenPGP signature when one is given, before any host receives it; each host checks the digest " +
+			"again) is staged under `<install_dir>/releases/<version>-<digest12>/` with the unit and the config files, the `current` symlink is switched atomically, the unit is reloaded, enabled and " +
 			"restarted, and the release must pass its health check, probed on the host itself. A release that fails it " +
 			"is switched back to the previous release, restarted and checked again, and the apply fails with the host, " +
 			"the check's failure and the last " + strconv.Itoa(hostrelease.JournalLines) + " lines of the unit's journal. " +
@@ -129,8 +129,10 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 		},
 		Blocks: map[string]schema.Block{
 			"artifact": schema.SingleNestedBlock{
-				MarkdownDescription: "The service's executable. A new `version` or `sha256` is a new release.",
-				Validators:          []validator.Object{objectvalidator.IsRequired()},
+				MarkdownDescription: "The service's executable, from exactly one source: `url` or `oci_ref`. The machine " +
+					"running Terraform fetches it and checks its SHA-256 and, when `public_key` is set, its detached " +
+					"OpenPGP signature before any host receives it. A new `version` or `sha256` is a new release.",
+				Validators: []validator.Object{objectvalidator.IsRequired()},
 				Attributes: map[string]schema.Attribute{
 					"version": schema.StringAttribute{
 						MarkdownDescription: "The release's version, the first part of its directory name " +
@@ -141,14 +143,47 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 					"url": schema.StringAttribute{
 						MarkdownDescription: "Where the machine running Terraform downloads the executable (`http` or " +
 							"`https`); hosts never need to reach it, the binary goes to them over SSH.",
-						Required:   true,
+						Optional:   true,
 						Validators: []validator.String{stringvalidator.RegexMatches(urlScheme, "must be an http or https URL")},
+					},
+					"oci_ref": schema.StringAttribute{
+						MarkdownDescription: "The executable as a blob in an OCI registry, `<repository>@sha256:…`: a " +
+							"`kiln_build` artifact file's `ref` (`kiln_build.x.artifact_files[\"dist/app\"].ref`), or any " +
+							"layer of an OCI artifact by digest. Fetched with the provider's `registry` credentials when it " +
+							"is on that registry, anonymously otherwise. Its digest must be `sha256`.",
+						Optional:   true,
+						Validators: []validator.String{stringCheck{"must be a blob reference pinned by digest", hostrelease.CheckOCIRef}},
 					},
 					"sha256": schema.StringAttribute{
 						MarkdownDescription: "The executable's SHA-256 (hex, optionally after `sha256:`). A download " +
 							"with another digest is refused before any host changes.",
 						Required:   true,
 						Validators: []validator.String{stringCheck{"must be a SHA-256 digest", hostrelease.CheckSHA256}},
+					},
+					"signature": schema.StringAttribute{
+						MarkdownDescription: "The executable's detached OpenPGP signature, armored " +
+							"(`-----BEGIN PGP SIGNATURE-----`). Needs `public_key`; conflicts with `signature_url`.",
+						Optional:   true,
+						Validators: []validator.String{stringCheck{"must be an armored OpenPGP signature", hostrelease.CheckSignature}},
+					},
+					"signature_url": schema.StringAttribute{
+						MarkdownDescription: "Where the machine running Terraform downloads the executable's detached " +
+							"OpenPGP signature (`http` or `https`; armored or binary, e.g. `<url>.asc`). Needs `public_key`.",
+						Optional:   true,
+						Validators: []validator.String{stringvalidator.RegexMatches(urlScheme, "must be an http or https URL")},
+					},
+					"public_key": schema.StringAttribute{
+						MarkdownDescription: "The signer's OpenPGP public key, armored (`-----BEGIN PGP PUBLIC KEY " +
+							"BLOCK-----`), one key. With it, every apply that releases checks the signature (`signature` " +
+							"or `signature_url`) against the fetched executable, judging the key at the signature's time; " +
+							"a signature that does not verify fails the apply before any host changes.",
+						Optional:   true,
+						Validators: []validator.String{stringCheck{"must be one armored OpenPGP public key", hostrelease.CheckPublicKey}},
+					},
+					"signer_fingerprint": schema.StringAttribute{
+						MarkdownDescription: "The fingerprint of `public_key`'s primary key (upper-case hex), the signer " +
+							"every release is verified against; null for an unsigned artifact.",
+						Computed: true,
 					},
 				},
 			},
@@ -342,11 +377,18 @@ func (r *hostReleaseResource) Configure(_ context.Context, req resource.Configur
 	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
 
-// ValidateConfig asks for exactly one health check kind, with its port.
+// ValidateConfig asks for exactly one artifact source, a signature and a
+// key together, and exactly one health check kind, with its port.
 func (r *hostReleaseResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var a *hostReleaseArtifactModel
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("artifact"), &a)...)
+	if a != nil {
+		validateArtifact(*a, &resp.Diagnostics)
+	}
 	var h *hostReleaseHealthModel
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("health_check"), &h)...)
-	if resp.Diagnostics.HasError() || h == nil {
+	diags := req.Config.GetAttribute(ctx, path.Root("health_check"), &h)
+	resp.Diagnostics.Append(diags...)
+	if diags.HasError() || h == nil {
 		return
 	}
 	at := path.Root("health_check")
@@ -357,6 +399,36 @@ func (r *hostReleaseResource) ValidateConfig(ctx context.Context, req resource.V
 		resp.Diagnostics.AddAttributeError(at.AtName("http").AtName("port"), "Missing health_check.http.port", "health_check.http needs a port.")
 	case h.TCP != nil && h.TCP.Port.IsNull():
 		resp.Diagnostics.AddAttributeError(at.AtName("tcp").AtName("port"), "Missing health_check.tcp.port", "health_check.tcp needs a port.")
+	}
+}
+
+// validateArtifact checks what the artifact block's attributes cannot check
+// alone; values not known yet are checked at apply.
+func validateArtifact(a hostReleaseArtifactModel, diags *diag.Diagnostics) {
+	at := path.Root("artifact")
+	given := func(v types.String) bool { return !v.IsNull() }
+	known := func(v types.String) bool { return !v.IsNull() && !v.IsUnknown() }
+	if given(a.URL) == given(a.OCIRef) {
+		diags.AddAttributeError(at, "Invalid artifact", "artifact needs exactly one source: artifact.url or artifact.oci_ref.")
+	}
+	if known(a.OCIRef) && known(a.SHA256) && hostrelease.CheckOCIRef(a.OCIRef.ValueString()) == nil &&
+		hostrelease.CheckSHA256(a.SHA256.ValueString()) == nil {
+		spec := hostrelease.Artifact{OCIRef: a.OCIRef.ValueString(), SHA256: a.SHA256.ValueString()}
+		if err := spec.CheckOCIDigest(); err != nil {
+			diags.AddAttributeError(at.AtName("sha256"), "Invalid artifact.sha256", "artifact.sha256 must be the digest of artifact.oci_ref: "+err.Error())
+		}
+	}
+	signed := given(a.Signature) || given(a.SignatureURL)
+	switch {
+	case given(a.Signature) && given(a.SignatureURL):
+		diags.AddAttributeError(at.AtName("signature_url"), "Invalid artifact.signature_url",
+			"artifact.signature and artifact.signature_url conflict: give the signature one way.")
+	case signed && !given(a.PublicKey):
+		diags.AddAttributeError(at.AtName("public_key"), "Missing artifact.public_key",
+			"artifact.signature and artifact.signature_url need artifact.public_key, the signer's key.")
+	case !signed && given(a.PublicKey):
+		diags.AddAttributeError(at.AtName("public_key"), "Invalid artifact.public_key",
+			"artifact.public_key needs artifact.signature or artifact.signature_url, the signature to check.")
 	}
 }
 
@@ -379,6 +451,9 @@ func (r *hostReleaseResource) ModifyPlan(ctx context.Context, req resource.Modif
 	if !req.State.Raw.IsNull() {
 		prior = &hostReleaseModel{}
 		resp.Diagnostics.Append(req.State.Get(ctx, prior)...)
+	}
+	if a := plan.Artifact; a != nil {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("artifact").AtName("signer_fingerprint"), signerFingerprint(a.PublicKey))...)
 	}
 	release, digest := types.StringUnknown(), types.StringUnknown()
 	if a := plan.Artifact; a != nil && !a.Version.IsUnknown() && !a.SHA256.IsUnknown() && !a.Version.IsNull() && !a.SHA256.IsNull() {
@@ -404,6 +479,22 @@ func (r *hostReleaseResource) ModifyPlan(ctx context.Context, req resource.Modif
 			}
 		}
 	}
+}
+
+// signerFingerprint is the fingerprint of a public_key attribute's key:
+// unknown until the key is, null without one.
+func signerFingerprint(key types.String) types.String {
+	switch {
+	case key.IsUnknown():
+		return types.StringUnknown()
+	case key.IsNull():
+		return types.StringNull()
+	}
+	fp, err := hostrelease.SignerFingerprint(key.ValueString())
+	if err != nil {
+		return types.StringNull()
+	}
+	return types.StringValue(fp)
 }
 
 // sameHost is whether two host blocks name the same host.
@@ -496,6 +587,9 @@ func (r *hostReleaseResource) release(ctx context.Context, timeout time.Duration
 	defer cancel()
 	spec := m.spec()
 	engine := hostrelease.Engine{Log: kilnLog}
+	if r.clients.registry != nil {
+		engine.Registry = *r.clients.registry
+	}
 	results, err := engine.Release(ctx, hosts, spec)
 	m.ID = m.Name
 	for i, res := range results {

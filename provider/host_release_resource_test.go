@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -21,6 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
@@ -52,15 +57,62 @@ func main() {
 }
 `
 
-// sampleBuild is one build of the sample service, served to the provider.
+// sampleBuild is one build of the sample service, served to the provider:
+// by url, or by ociRef from the test registry; signatureURL serves its
+// detached signature.
 type sampleBuild struct {
-	url, sha256 string
+	url, ociRef, sha256, signatureURL string
+	data                              []byte
+}
+
+// releaseSigner is an OpenPGP key the test makes to sign its builds.
+type releaseSigner struct{ entity *openpgp.Entity }
+
+func newReleaseSigner(t *testing.T, name string) releaseSigner {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "", "release@kiln.test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return releaseSigner{e}
+}
+
+// publicKey is the signer's armored public key.
+func (s releaseSigner) publicKey(t *testing.T) string {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.entity.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// sign is data's armored detached signature.
+func (s releaseSigner) sign(t *testing.T, data []byte) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := openpgp.ArmoredDetachSign(&b, s.entity, bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func (s releaseSigner) fingerprint() string {
+	return strings.ToUpper(hex.EncodeToString(s.entity.PrimaryKey.Fingerprint))
 }
 
 // buildSamples compiles the sample service once per ldflags (linux/amd64, the
-// guests' platform) and serves the binaries on 127.0.0.1: the provider
-// downloads them there and sends them to the hosts over SSH.
-func buildSamples(t *testing.T, ldflags map[string]string) map[string]sampleBuild {
+// guests' platform) and serves the binaries on 127.0.0.1, each with its
+// signature by signer at <url>.asc: the provider downloads them there and
+// sends them to the hosts over SSH.
+func buildSamples(t *testing.T, signer releaseSigner, ldflags map[string]string) map[string]sampleBuild {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range map[string]string{"main.go": sampleService, "go.mod": "module sample\n\ngo 1.22\n"} {
@@ -84,7 +136,8 @@ func buildSamples(t *testing.T, ldflags map[string]string) map[string]sampleBuil
 		}
 		sum := sha256.Sum256(data)
 		files["/"+name] = data
-		out[name] = sampleBuild{sha256: hex.EncodeToString(sum[:])}
+		files["/"+name+".asc"] = []byte(signer.sign(t, data))
+		out[name] = sampleBuild{sha256: hex.EncodeToString(sum[:]), data: data}
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		data, ok := files[r.URL.Path]
@@ -97,6 +150,7 @@ func buildSamples(t *testing.T, ldflags map[string]string) map[string]sampleBuil
 	t.Cleanup(srv.Close)
 	for name, b := range out {
 		b.url = srv.URL + "/" + name
+		b.signatureURL = b.url + ".asc"
 		out[name] = b
 	}
 	return out
@@ -134,14 +188,43 @@ func secondGuest(t *testing.T) func() sharedHost {
 	}
 }
 
+// pushSample pushes b to the test registry as a build's artifact file, and
+// returns it with the file's ref.
+func pushSample(t *testing.T, bed testenv.RegistryBed, b sampleBuild) sampleBuild {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "kiln-web")
+	if err := os.WriteFile(src, b.data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reg := oci.Registry{Host: bed.Host, Username: bed.Username, Password: bed.Password, Insecure: true}
+	pushed, err := reg.PushArtifact(context.Background(), "kiln-test/host-release", "", []oci.File{{Path: "dist/kiln-web", Source: src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.ociRef, err = oci.AtDigest(pushed.Ref, pushed.Files[0].Digest); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // spaced is a regular expression for text the CLI may wrap across lines.
 func spaced(text string) string { return strings.ReplaceAll(text, " ", `\s+`) }
 
+// releaseBed is where the test releases to: the guests, how to log in to
+// them, the registry builds may come from and the key builds are signed by.
+type releaseBed struct {
+	keyFile, knownHosts string
+	hosts               []sharedHost
+	registry            testenv.RegistryBed
+	publicKey           string
+}
+
 // hostReleaseConfig is the test's kiln_host_release: the service "kiln-web"
-// on both guests, one at a time.
-func hostReleaseConfig(keyFile, knownHosts string, hosts []sharedHost, version string, b sampleBuild) string {
+// on both guests, one at a time, its artifact b (signed when the bed has a
+// key).
+func hostReleaseConfig(bed releaseBed, version string, b sampleBuild) string {
 	var blocks strings.Builder
-	for _, h := range hosts {
+	for _, h := range bed.hosts {
 		fmt.Fprintf(&blocks, `
   host {
     ssh {
@@ -151,6 +234,18 @@ func hostReleaseConfig(keyFile, knownHosts string, hosts []sharedHost, version s
   }
 `, h.vm.SSHHost, h.vm.SSHPort)
 	}
+	source := fmt.Sprintf("url     = %q", b.url)
+	if b.ociRef != "" {
+		source = fmt.Sprintf("oci_ref = %q", b.ociRef)
+	}
+	var signature, registry string
+	if bed.publicKey != "" {
+		signature = fmt.Sprintf("signature_url = %q\n    public_key    = %q", b.signatureURL, bed.publicKey)
+	}
+	if bed.registry.Host != "" {
+		registry = fmt.Sprintf("registry {\n    url      = %q\n    username = %q\n    password = %q\n    insecure = true\n  }",
+			bed.registry.Host, bed.registry.Username, bed.registry.Password)
+	}
 	return fmt.Sprintf(`
 provider "kiln" {
   ssh {
@@ -158,6 +253,7 @@ provider "kiln" {
     private_key      = file(%[1]q)
     known_hosts_file = %[2]q
   }
+  %[7]s
 }
 
 resource "kiln_host_release" "web" {
@@ -166,8 +262,9 @@ resource "kiln_host_release" "web" {
 
   artifact {
     version = %[3]q
-    url     = %[4]q
+    %[4]s
     sha256  = %[5]q
+    %[8]s
   }
 
   systemd {
@@ -205,25 +302,28 @@ resource "kiln_host_release" "web" {
     batch_size = 1
   }
 %[6]s}
-`, keyFile, knownHosts, version, b.url, b.sha256, blocks.String())
+`, bed.keyFile, bed.knownHosts, version, source, b.sha256, blocks.String(), registry, signature)
 }
 
 // askService asks the service on the guest for path, through SSH, with bash
 // alone (the guest has no curl), and returns the answer's body.
 const askService = `bash -c 'exec 3<>/dev/tcp/127.0.0.1/18080 && printf "GET %s HTTP/1.0\r\n\r\n" >&3 && tail -n1 <&3'`
 
-// TestAccHostRelease_lifecycle releases the sample service to two guests in
-// batches of one: healthy, answering, a plan with nothing to do; a new build
-// keeps the previous release; a build that exits at start rolls the first
-// host back and leaves the second untouched, with the journal in the error; a
-// binary replaced and a unit stopped by hand show in the plan and are
-// repaired; a digest that does not match is refused before any host changes;
-// destroy leaves no unit and no install dir. It boots a second guest, since
+// TestAccHostRelease_lifecycle releases the sample service, every build
+// signed by a key the test makes, to two guests in batches of one: healthy,
+// answering, a plan with nothing to do; a new build, fetched from the
+// registry, keeps the previous release; a build that exits at start rolls the
+// first host back and leaves the second untouched, with the journal in the
+// error; a binary replaced and a unit stopped by hand show in the plan and
+// are repaired; a digest that does not match and a signature that does not
+// verify are refused before any host changes; destroy leaves no unit and no
+// install dir. It boots a second guest, since
 // two releases on one machine would share its systemd.
 func TestAccHostRelease_lifecycle(t *testing.T) {
 	testAccPreCheck(t)
 	second := secondGuest(t)
-	builds := buildSamples(t, map[string]string{
+	signer := newReleaseSigner(t, "Kiln Test Release Signer")
+	builds := buildSamples(t, signer, map[string]string{
 		"web-1": "-X main.buildstamp=stamp-1", "web-2": "-X main.buildstamp=stamp-2",
 		"web-broken": "-X main.buildstamp=stamp-3 -X main.crash=broken-build",
 	})
@@ -244,9 +344,11 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 	if err := os.WriteFile(knownHosts, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	config := func(version, build string) string {
-		return hostReleaseConfig(h1.keyFile, knownHosts, hosts, version, builds[build])
-	}
+	// The second build comes from the registry, as a kiln_build's artifact
+	// file does.
+	bed := releaseBed{keyFile: h1.keyFile, knownHosts: knownHosts, hosts: hosts, registry: testenv.Registry(t), publicKey: signer.publicKey(t)}
+	builds["web-2"] = pushSample(t, bed.registry, builds["web-2"])
+	config := func(version, build string) string { return hostReleaseConfig(bed, version, builds[build]) }
 	release := func(version, build string) string { return version + "-" + builds[build].sha256[:12] }
 	const addr = "kiln_host_release.web"
 	hostAttr := func(i int, name string) tfjsonpath.Path { return tfjsonpath.New("host").AtSliceIndex(i).AtMapKey(name) }
@@ -280,6 +382,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, hostAttr(1, "active_state"), knownvalue.StringExact("active")),
 					statecheck.ExpectKnownValue(addr, hostAttr(0, "drift"), knownvalue.ListSizeExact(0)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("systemd").AtMapKey("environment_sensitive"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.fingerprint())),
 				},
 				Check: resource.ComposeTestCheckFunc(
 					answers("stamp-1"),
@@ -292,8 +395,8 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				),
 			},
 			{
-				// A new build: the plan names each host's move, and the
-				// previous release stays.
+				// A new build, from the registry: the plan names each host's
+				// move, and the previous release stays.
 				Config: config("2.0.0", "web-2"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
@@ -374,14 +477,23 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 			{
 				// A download whose digest differs: refused before any host
 				// changes.
-				Config: hostReleaseConfig(h1.keyFile, knownHosts, hosts, "4.0.0",
-					sampleBuild{url: builds["web-1"].url, sha256: builds["web-2"].sha256}),
+				Config: hostReleaseConfig(bed, "4.0.0",
+					sampleBuild{url: builds["web-1"].url, sha256: builds["web-2"].sha256, signatureURL: builds["web-1"].signatureURL}),
 				ExpectError: regexp.MustCompile(`(?s)` + spaced(`has sha256 `+builds["web-1"].sha256+`, want `+
 					builds["web-2"].sha256+`: refused, no host was changed`)),
 			},
 			{
+				// A build whose signature is another build's: refused before
+				// any host changes.
+				Config: hostReleaseConfig(bed, "4.0.0",
+					sampleBuild{url: builds["web-1"].url, sha256: builds["web-1"].sha256, signatureURL: builds["web-2"].signatureURL}),
+				ExpectError: regexp.MustCompile(`(?s)` + spaced(`artifact `+regexp.QuoteMeta(builds["web-1"].url)+
+					`: the signature does not verify with key `+signer.fingerprint()) + `.*` + spaced(`refused, no host was changed`)),
+			},
+			{
 				RefreshState: true, ExpectNonEmptyPlan: true,
-				Check: resource.ComposeTestCheckFunc(answers("stamp-2"), releases(h1, v2, v3), releases(h2, v1, v2)),
+				Check: resource.ComposeTestCheckFunc(answers("stamp-2"), onBoth("readlink /opt/kiln/kiln-web/current", "releases/"+v2),
+					releases(h1, v2, v3), releases(h2, v1, v2)),
 			},
 		},
 	})
@@ -392,15 +504,19 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 func TestAccHostRelease_badInput(t *testing.T) {
 	testAccPreCheck(t)
 	const sha = "0000000000000000000000000000000000000000000000000000000000000000"
-	config := func(name, sha256, check, extra string) string {
+	signer := newReleaseSigner(t, "Kiln Test Release Signer")
+	key, signature := signer.publicKey(t), signer.sign(t, []byte("x"))
+	artifact := func(sha256, extra string) string {
+		return fmt.Sprintf("url = \"http://127.0.0.1:1/web\"\n    sha256 = %q\n    %s", sha256, extra)
+	}
+	config := func(name, artifact, check, extra string) string {
 		return fmt.Sprintf(`
 resource "kiln_host_release" "bad" {
   name = %q
   %s
   artifact {
     version = "1.0.0"
-    url     = "http://127.0.0.1:1/web"
-    sha256  = %q
+    %s
   }
   health_check {
     %s
@@ -412,19 +528,35 @@ resource "kiln_host_release" "bad" {
     }
   }
 }
-`, name, extra, sha256, check)
+`, name, extra, artifact, check)
 	}
 	const http = `http { port = 8080 }`
+	good := artifact(sha, "")
+	blob := "127.0.0.1:5000/kiln-test/web@sha256:" + strings.Repeat("ab", 32)
 	var steps []resource.TestStep
 	for _, c := range []struct{ config, want string }{
-		{config("Web", sha, http, ""), `name must be a service name`},
-		{config("web", "abc", http, ""), `artifact.sha256 must be a SHA-256 digest`},
-		{config("web", sha, "", ""), `health_check needs exactly one of an http and a tcp block`},
-		{config("web", sha, http+"\ntcp { port = 1 }", ""), `health_check needs exactly one of an http and a tcp block`},
-		{config("web", sha, `tcp {}`, ""), `health_check.tcp needs a port`},
-		{config("web", sha, http, `config_files = { "etc/x.conf" = "" }`), `config_files.*must be a clean absolute path`},
-		{config("web", sha, http, "systemd {\n environment = { \"A-B\" = \"1\" }\n}"), `systemd.environment.*must be an environment variable name`},
-		{config("web", sha, http, "systemd {\n limits {\n cpu_quota = \"1.5\"\n }\n}"), `cpu_quota.*must be a percentage`},
+		{config("Web", good, http, ""), `name must be a service name`},
+		{config("web", artifact("abc", ""), http, ""), `artifact.sha256 must be a SHA-256 digest`},
+		{config("web", fmt.Sprintf("sha256 = %q", sha), http, ""), `artifact needs exactly one source: artifact.url or artifact.oci_ref`},
+		{config("web", artifact(sha, fmt.Sprintf("oci_ref = %q", blob)), http, ""), `artifact needs exactly one source: artifact.url or artifact.oci_ref`},
+		{config("web", fmt.Sprintf("oci_ref = \"127.0.0.1:5000/kiln-test/web:latest\"\n sha256 = %q", sha), http, ""),
+			`artifact.oci_ref must be a blob reference pinned by digest`},
+		{config("web", fmt.Sprintf("oci_ref = %q\n sha256 = %q", blob, sha), http, ""),
+			`artifact.sha256 must be the digest of artifact.oci_ref: the blob ` + regexp.QuoteMeta(blob) + ` has digest`},
+		{config("web", artifact(sha, fmt.Sprintf("signature = %q", signature)), http, ""), `artifact.signature and artifact.signature_url need artifact.public_key`},
+		{config("web", artifact(sha, fmt.Sprintf("public_key = %q", key)), http, ""), `artifact.public_key needs artifact.signature or artifact.signature_url`},
+		{config("web", artifact(sha, "signature_url = \"http://127.0.0.1:1/web.asc\"\n public_key = \"not a key\""), http, ""),
+			`artifact.public_key must be one armored OpenPGP public key`},
+		{config("web", artifact(sha, fmt.Sprintf("signature = \"garbage\"\n public_key = %q", key)), http, ""),
+			`artifact.signature must be an armored OpenPGP signature`},
+		{config("web", artifact(sha, fmt.Sprintf("signature = %q\n signature_url = \"http://127.0.0.1:1/web.asc\"\n public_key = %q", signature, key)), http, ""),
+			`artifact.signature and artifact.signature_url conflict`},
+		{config("web", good, "", ""), `health_check needs exactly one of an http and a tcp block`},
+		{config("web", good, http+"\ntcp { port = 1 }", ""), `health_check needs exactly one of an http and a tcp block`},
+		{config("web", good, `tcp {}`, ""), `health_check.tcp needs a port`},
+		{config("web", good, http, `config_files = { "etc/x.conf" = "" }`), `config_files.*must be a clean absolute path`},
+		{config("web", good, http, "systemd {\n environment = { \"A-B\" = \"1\" }\n}"), `systemd.environment.*must be an environment variable name`},
+		{config("web", good, http, "systemd {\n limits {\n cpu_quota = \"1.5\"\n }\n}"), `cpu_quota.*must be a percentage`},
 	} {
 		steps = append(steps, resource.TestStep{Config: c.config, PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)` + spaced(c.want))})
 	}
@@ -432,10 +564,12 @@ resource "kiln_host_release" "bad" {
 }
 
 // TestAccHostRelease_plan: a full configuration plans, before any host is
-// contacted, the release each host will run.
+// contacted, the release each host will run and the signer its artifact is
+// verified against.
 func TestAccHostRelease_plan(t *testing.T) {
 	testAccPreCheck(t)
-	build := sampleBuild{url: "http://127.0.0.1:1/web", sha256: strings.Repeat("ab", 32)}
+	build := sampleBuild{url: "http://127.0.0.1:1/web", sha256: strings.Repeat("ab", 32), signatureURL: "http://127.0.0.1:1/web.asc"}
+	signer := newReleaseSigner(t, "Kiln Test Release Signer")
 	hosts := []sharedHost{{}, {}}
 	hosts[0].vm.SSHHost, hosts[0].vm.SSHPort = "192.0.2.1", 22
 	hosts[1].vm.SSHHost, hosts[1].vm.SSHPort = "192.0.2.2", 22
@@ -443,18 +577,20 @@ func TestAccHostRelease_plan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bed := releaseBed{keyFile: keyFile, knownHosts: "/dev/null", hosts: hosts, publicKey: signer.publicKey(t)}
 	const addr = "kiln_host_release.web"
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
 		Steps: []resource.TestStep{{
-			Config:   hostReleaseConfig(keyFile, "/dev/null", hosts, "1.0.0", build),
+			Config:   hostReleaseConfig(bed, "1.0.0", build),
 			PlanOnly: true, ExpectNonEmptyPlan: true,
 			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
 				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("install_dir"), knownvalue.StringExact("/opt/kiln/kiln-web")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("release"), knownvalue.StringExact("1.0.0-abababababab")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("drift"), knownvalue.ListSizeExact(0)),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.fingerprint())),
 			}},
 		}},
 	})

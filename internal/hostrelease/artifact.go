@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,35 +19,77 @@ type fetched struct {
 	size int64
 }
 
-// fetchArtifact downloads a's URL into dir, hashing it on the way in, and
-// keeps it only when its SHA-256 is the one expected: a mismatch is refused
-// before any host receives a byte.
-func fetchArtifact(ctx context.Context, a Artifact, dir string) (fetched, error) {
-	url := redact.URLCredentials(a.URL)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL, nil)
-	if err != nil {
-		return fetched{}, fmt.Errorf("artifact %s: %w", url, redact.Secrets{}.Error(err))
+// refused ends every error of an artifact that no host received.
+const refused = "refused, no host was changed"
+
+// source names the artifact in messages, URL credentials hidden.
+func (a Artifact) source() string {
+	if a.OCIRef != "" {
+		return a.OCIRef
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fetched{}, fmt.Errorf("download artifact: %w", redact.Secrets{}.Error(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fetched{}, fmt.Errorf("download artifact %s: %s", url, resp.Status)
-	}
+	return redact.URLCredentials(a.URL)
+}
+
+// Signed is whether the artifact comes with a signature to check.
+func (a Artifact) Signed() bool { return a.PublicKey != "" }
+
+// fetchArtifact copies the artifact from its source into dir, hashing it on
+// the way in, and keeps it only when its SHA-256 is the one expected and, for
+// a signed artifact, its signature verifies: anything else is refused before
+// any host receives a byte.
+func (e *Engine) fetchArtifact(ctx context.Context, a Artifact, dir string) (fetched, error) {
 	f, err := os.CreateTemp(dir, "artifact-")
 	if err != nil {
 		return fetched{}, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	size, err := io.Copy(io.MultiWriter(f, h), resp.Body)
+	var size int64
+	if a.OCIRef != "" {
+		size, err = e.Registry.FetchBlob(ctx, a.OCIRef, io.MultiWriter(f, h))
+	} else {
+		size, err = download(ctx, a.URL, io.MultiWriter(f, h))
+	}
 	if err != nil {
-		return fetched{}, fmt.Errorf("download artifact %s: %w", url, err)
+		return fetched{}, fmt.Errorf("artifact %s: %w: %s", a.source(), err, refused)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != a.Digest() {
-		return fetched{}, fmt.Errorf("artifact %s has sha256 %s, want %s: refused, no host was changed", url, got, a.Digest())
+		return fetched{}, fmt.Errorf("artifact %s has sha256 %s, want %s: %s", a.source(), got, a.Digest(), refused)
 	}
-	return fetched{path: f.Name(), size: size}, f.Close()
+	if err := f.Close(); err != nil {
+		return fetched{}, err
+	}
+	if a.Signed() {
+		if err := e.checkSignature(ctx, a, f.Name()); err != nil {
+			return fetched{}, err
+		}
+	}
+	return fetched{path: f.Name(), size: size}, nil
+}
+
+// download copies url's body to w.
+func download(ctx context.Context, url string, w io.Writer) (int64, error) {
+	body, err := get(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	return io.Copy(w, body)
+}
+
+// get opens url's body: a 200 answer, or an error without URL credentials.
+func get(ctx context.Context, url string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, redact.Secrets{}.Error(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("download: %w", redact.Secrets{}.Error(err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, errors.New("download " + redact.URLCredentials(url) + ": " + resp.Status)
+	}
+	return resp.Body, nil
 }

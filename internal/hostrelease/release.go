@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 )
 
@@ -99,6 +100,9 @@ type Engine struct {
 	// TempDir holds the downloaded artifact during a release; the system's
 	// when empty.
 	TempDir string
+	// Registry is where artifacts given by OCIRef are fetched from: its
+	// credentials go to its own host only.
+	Registry oci.Registry
 }
 
 func (e *Engine) log(ctx context.Context, h *Host, msg string, args ...any) {
@@ -148,9 +152,10 @@ func each(hosts []*Host, f func(int, *Host)) {
 
 // Release brings every host to spec's release, batch by batch. Hosts that
 // already run it as specified are left alone. Before any host changes, every
-// host is read and, when one needs the binary, the artifact is downloaded and
-// its digest checked. A batch that fails stops the rollout: later batches are
-// not started. The results hold every host as read afterwards.
+// host is read and, when one needs the binary or the artifact is signed, the
+// artifact is fetched and its digest and signature checked. A batch that
+// fails stops the rollout: later batches are not started. The results hold
+// every host as read afterwards.
 func (e *Engine) Release(ctx context.Context, hosts []*Host, spec Spec) ([]HostResult, error) {
 	defer func() {
 		for _, h := range hosts {
@@ -174,13 +179,15 @@ func (e *Engine) Release(ctx context.Context, hosts []*Host, spec Spec) ([]HostR
 		return results, errors.Join(errs...)
 	}
 	var artifact fetched
-	if needBinary {
+	// A signed artifact is checked on every release, also when the hosts hold
+	// it already: its signature may be new.
+	if needBinary || spec.Artifact.Signed() {
 		dir, err := os.MkdirTemp(e.TempDir, "kiln-host-release-")
 		if err != nil {
 			return results, err
 		}
 		defer os.RemoveAll(dir)
-		if artifact, err = fetchArtifact(ctx, spec.Artifact, dir); err != nil {
+		if artifact, err = e.fetchArtifact(ctx, spec.Artifact, dir); err != nil {
 			return results, err
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
 )
 
 // Spec is a service as released to every host.
@@ -39,12 +41,23 @@ type Spec struct {
 	RollbackOnFailure bool
 }
 
-// Artifact is the service's executable, fetched from URL by the machine
-// running Kiln and verified against SHA256 before any host receives it.
+// Artifact is the service's executable, fetched by the machine running Kiln
+// from exactly one source, URL or OCIRef, and verified against SHA256 (and,
+// when PublicKey is set, against its detached OpenPGP signature) before any
+// host receives it.
 type Artifact struct {
 	Version string
-	URL     string
-	SHA256  string
+	URL     string // http or https
+	// OCIRef is a blob in a registry, <repository>@sha256:…, as kiln_build
+	// records an artifact's file.
+	OCIRef string
+	SHA256 string
+	// Signature is an armored detached signature of the executable, or
+	// SignatureURL where to download one; PublicKey is the signer's armored
+	// public key. All empty for an unsigned artifact.
+	Signature    string
+	SignatureURL string
+	PublicKey    string
 }
 
 // Unit is the systemd unit the service runs as.
@@ -127,6 +140,25 @@ func CheckVersion(s string) error {
 func CheckSHA256(s string) error {
 	if !sha256Hex.MatchString(strings.TrimPrefix(s, "sha256:")) {
 		return fmt.Errorf("%q is not a SHA-256 digest (64 lower-case hex digits, optionally after \"sha256:\")", s)
+	}
+	return nil
+}
+
+// CheckOCIRef checks a registry blob reference: <repository>@sha256:….
+func CheckOCIRef(ref string) error {
+	_, err := oci.DigestOf(ref)
+	return err
+}
+
+// CheckOCIDigest checks that the blob OCIRef names is the one SHA256 names:
+// a blob's digest is its content's SHA-256.
+func (a Artifact) CheckOCIDigest() error {
+	d, err := oci.DigestOf(a.OCIRef)
+	if err != nil {
+		return err
+	}
+	if strings.TrimPrefix(d, "sha256:") != a.Digest() {
+		return fmt.Errorf("the blob %s has digest %s, not sha256 %s", a.OCIRef, d, a.Digest())
 	}
 	return nil
 }

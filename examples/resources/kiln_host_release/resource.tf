@@ -1,6 +1,13 @@
 # The shop's backend as a systemd service on two hosts, one at a time: each
 # host must answer /health within its thresholds before the next one starts,
-# and a host whose release fails goes back to the release it ran before.
+# and a host whose release fails goes back to the release it ran before. The
+# binary is checked against its SHA-256 and its release signature on the
+# machine running Terraform before any host receives it.
+variable "release_signing_key" {
+  type        = string
+  description = "The release signer's armored OpenPGP public key."
+}
+
 variable "backend_db_password" {
   type      = string
   sensitive = true
@@ -14,6 +21,12 @@ resource "kiln_host_release" "backend" {
     version = "1.4.0"
     url     = "https://artifacts.example.com/shop/backend-1.4.0-linux-amd64"
     sha256  = "5f2b4c8e0a9d7e6f1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a"
+    # A kiln_build's file comes from the registry instead of a URL:
+    #   oci_ref = kiln_build.backend.artifact_files["dist/backend"].ref
+    #   sha256  = kiln_build.backend.artifact_files["dist/backend"].sha256
+
+    signature_url = "https://artifacts.example.com/shop/backend-1.4.0-linux-amd64.asc"
+    public_key    = var.release_signing_key
   }
 
   systemd {

@@ -1,0 +1,227 @@
+package hostrelease
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
+	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
+)
+
+// testSigner is an OpenPGP key made by the test.
+type testSigner struct{ entity *openpgp.Entity }
+
+func newTestSigner(t *testing.T, name string) testSigner {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "", strings.ToLower(name)+"@kiln.test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testSigner{e}
+}
+
+func (s testSigner) publicKey(t *testing.T) string { return armoredKeys(t, s) }
+
+// armoredKeys is the signers' public keys in one armored block.
+func armoredKeys(t *testing.T, signers ...testSigner) string {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range signers {
+		if err := s.entity.Serialize(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func (s testSigner) sign(t *testing.T, data []byte) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := openpgp.ArmoredDetachSign(&b, s.entity, bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func (s testSigner) fingerprint() string { return fingerprint(s.entity) }
+
+func digestOf(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// serve serves files by path on 127.0.0.1 until the test ends.
+func serve(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(data)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestFetchArtifact_signature(t *testing.T) {
+	binary := []byte("#!/bin/sh\necho release\n")
+	tampered := []byte("#!/bin/sh\necho tampered\n")
+	signer, other := newTestSigner(t, "Signer"), newTestSigner(t, "Other")
+	goodSig := signer.sign(t, binary)
+	url := serve(t, map[string][]byte{"/web": binary, "/tampered": tampered, "/web.asc": []byte(goodSig), "/web.sig.html": []byte("<html>")})
+	e := &Engine{}
+	artifact := func(path string, data []byte) Artifact {
+		return Artifact{Version: "1", URL: url + path, SHA256: digestOf(data), PublicKey: signer.publicKey(t)}
+	}
+	fetch := func(a Artifact) error {
+		t.Helper()
+		_, err := e.fetchArtifact(context.Background(), a, t.TempDir())
+		return err
+	}
+
+	good := artifact("/web", binary)
+	good.Signature = goodSig
+	if err := fetch(good); err != nil {
+		t.Errorf("good inline signature: %v", err)
+	}
+	byURL := artifact("/web", binary)
+	byURL.SignatureURL = url + "/web.asc"
+	got, err := e.fetchArtifact(context.Background(), byURL, t.TempDir())
+	if err != nil {
+		t.Fatalf("good signature by URL: %v", err)
+	}
+	if data, err := os.ReadFile(got.path); err != nil || !bytes.Equal(data, binary) || got.size != int64(len(binary)) {
+		t.Errorf("fetched %q (%d bytes), %v", data, got.size, err)
+	}
+
+	for _, c := range []struct {
+		name string
+		a    Artifact
+		want string
+	}{
+		{"wrong key", func() Artifact {
+			a := artifact("/web", binary)
+			a.Signature, a.PublicKey = goodSig, other.publicKey(t)
+			return a
+		}(), "artifact " + url + "/web: the signature does not verify with key " + other.fingerprint()},
+		{"tampered data", func() Artifact {
+			a := artifact("/tampered", tampered)
+			a.Signature = goodSig
+			return a
+		}(), "artifact " + url + "/tampered: the signature does not verify with key " + signer.fingerprint()},
+		{"garbage signature", func() Artifact {
+			a := artifact("/web", binary)
+			a.SignatureURL = url + "/web.sig.html"
+			return a
+		}(), "the signature does not verify with key " + signer.fingerprint() + ": bad OpenPGP signature"},
+		{"missing signature", func() Artifact {
+			a := artifact("/web", binary)
+			a.SignatureURL = url + "/none.asc"
+			return a
+		}(), "signature: download " + url + "/none.asc: 404 Not Found"},
+		{"another's signature of the right data", func() Artifact {
+			a := artifact("/web", binary)
+			a.Signature = other.sign(t, binary)
+			return a
+		}(), "does not verify with key " + signer.fingerprint()},
+	} {
+		err := fetch(c.a)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasSuffix(err.Error(), refused) {
+			t.Errorf("%s: %v, want %q ending in %q", c.name, err, c.want, refused)
+		}
+	}
+}
+
+func TestSignerFingerprint(t *testing.T) {
+	signer, other := newTestSigner(t, "Signer"), newTestSigner(t, "Other")
+	if fp, err := SignerFingerprint(signer.publicKey(t)); err != nil || fp != signer.fingerprint() || len(fp) != 40 {
+		t.Errorf("SignerFingerprint = %q, %v; want %s", fp, err, signer.fingerprint())
+	}
+	var private bytes.Buffer
+	w, err := armor.Encode(&private, openpgp.PrivateKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signer.entity.SerializePrivate(w, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close()
+	for _, c := range []struct{ name, key, want string }{
+		{"garbage", "not a key", "not an armored OpenPGP public key"},
+		{"two keys", armoredKeys(t, signer, other), "holds 2 keys"},
+		{"private key", private.String(), "is a private key"},
+	} {
+		if _, err := SignerFingerprint(c.key); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestCheckSignature(t *testing.T) {
+	signer := newTestSigner(t, "Signer")
+	if err := CheckSignature(signer.sign(t, []byte("x"))); err != nil {
+		t.Errorf("a signature: %v", err)
+	}
+	for _, c := range []struct{ name, text, want string }{
+		{"garbage", "garbage", "not an armored OpenPGP signature"},
+		{"a key", signer.publicKey(t), `not a "PGP SIGNATURE"`},
+	} {
+		if err := CheckSignature(c.text); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestFetchArtifact_registry fetches an artifact file from the test registry
+// by the ref a build records, and refuses one whose digest is not sha256.
+func TestFetchArtifact_registry(t *testing.T) {
+	bed := testenv.Registry(t)
+	reg := oci.Registry{Host: bed.Host, Username: bed.Username, Password: bed.Password, Insecure: true}
+	binary := []byte("#!/bin/sh\necho from the registry\n")
+	src := filepath.Join(t.TempDir(), "app")
+	if err := os.WriteFile(src, binary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pushed, err := reg.PushArtifact(ctx, "kiln-test/host-release-fetch", "", []oci.File{{Path: "dist/app", Source: src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := oci.AtDigest(pushed.Ref, pushed.Files[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{Registry: reg}
+	got, err := e.fetchArtifact(ctx, Artifact{Version: "1", OCIRef: ref, SHA256: pushed.Files[0].Digest}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(got.path); err != nil || !bytes.Equal(data, binary) {
+		t.Errorf("fetched %q, %v", data, err)
+	}
+	wrong := strings.Repeat("0", 64)
+	_, err = e.fetchArtifact(ctx, Artifact{Version: "1", OCIRef: ref, SHA256: wrong}, t.TempDir())
+	if want := "artifact " + ref + " has sha256 " + digestOf(binary) + ", want " + wrong + ": " + refused; err == nil || err.Error() != want {
+		t.Errorf("a sha256 other than the blob's: %v, want %q", err, want)
+	}
+}
