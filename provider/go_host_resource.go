@@ -442,6 +442,9 @@ func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan,
 		host.Source = r.source(plan.Go)
 		host.Tools = r.toolBuilder(plan.Go)
 	}
+	// Known before the work starts: a create that fails part way records the
+	// host under its id, and an unknown one would make the state invalid.
+	plan.ID = types.StringValue(hostID(host))
 	facts, verification, err := host.Apply(ctx, plan.spec(host.Target.User))
 	if err != nil {
 		diags.AddError("Could not prepare the Go host", err.Error())
@@ -456,7 +459,6 @@ func (r *goHostResource) apply(ctx context.Context, timeout time.Duration, plan,
 		}
 		return
 	}
-	plan.ID = types.StringValue(hostID(host))
 	plan.readBack(facts, verification)
 	diags.Append(state.Set(ctx, plan)...)
 }
