@@ -11,57 +11,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
+	"github.com/kilnhq/terraform-provider-kiln/internal/signature/signaturetest"
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
 
-// testSigner is an OpenPGP key made by the test.
-type testSigner struct{ entity *openpgp.Entity }
-
-func newTestSigner(t *testing.T, name string) testSigner {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "", strings.ToLower(name)+"@kiln.test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testSigner{e}
+// newSigner is an OpenPGP key made by the test, valid from an hour ago.
+func newSigner(t *testing.T) signaturetest.Signer {
+	return signaturetest.New(t, time.Now().Add(-time.Hour), 0)
 }
-
-func (s testSigner) publicKey(t *testing.T) string { return armoredKeys(t, s) }
-
-// armoredKeys is the signers' public keys in one armored block.
-func armoredKeys(t *testing.T, signers ...testSigner) string {
-	t.Helper()
-	var b bytes.Buffer
-	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range signers {
-		if err := s.entity.Serialize(w); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
-
-func (s testSigner) sign(t *testing.T, data []byte) string {
-	t.Helper()
-	var b bytes.Buffer
-	if err := openpgp.ArmoredDetachSign(&b, s.entity, bytes.NewReader(data), nil); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
-
-func (s testSigner) fingerprint() string { return fingerprint(s.entity) }
 
 func digestOf(data []byte) string {
 	sum := sha256.Sum256(data)
@@ -86,12 +49,12 @@ func serve(t *testing.T, files map[string][]byte) string {
 func TestFetchArtifact_signature(t *testing.T) {
 	binary := []byte("#!/bin/sh\necho release\n")
 	tampered := []byte("#!/bin/sh\necho tampered\n")
-	signer, other := newTestSigner(t, "Signer"), newTestSigner(t, "Other")
-	goodSig := signer.sign(t, binary)
+	signer, other := newSigner(t), newSigner(t)
+	goodSig := string(signer.Sign(t, binary, time.Now()))
 	url := serve(t, map[string][]byte{"/web": binary, "/tampered": tampered, "/web.asc": []byte(goodSig), "/web.sig.html": []byte("<html>")})
 	e := &Engine{}
 	artifact := func(path string, data []byte) Artifact {
-		return Artifact{Version: "1", URL: url + path, SHA256: digestOf(data), PublicKey: signer.publicKey(t)}
+		return Artifact{Version: "1", URL: url + path, SHA256: digestOf(data), PublicKey: signaturetest.PublicKeys(t, signer)}
 	}
 	fetch := func(a Artifact) error {
 		t.Helper()
@@ -121,19 +84,19 @@ func TestFetchArtifact_signature(t *testing.T) {
 	}{
 		{"wrong key", func() Artifact {
 			a := artifact("/web", binary)
-			a.Signature, a.PublicKey = goodSig, other.publicKey(t)
+			a.Signature, a.PublicKey = goodSig, signaturetest.PublicKeys(t, other)
 			return a
-		}(), "artifact " + url + "/web: the signature does not verify with key " + other.fingerprint()},
+		}(), "artifact " + url + "/web: the signature does not verify with key " + other.Fingerprint()},
 		{"tampered data", func() Artifact {
 			a := artifact("/tampered", tampered)
 			a.Signature = goodSig
 			return a
-		}(), "artifact " + url + "/tampered: the signature does not verify with key " + signer.fingerprint()},
+		}(), "artifact " + url + "/tampered: the signature does not verify with key " + signer.Fingerprint()},
 		{"garbage signature", func() Artifact {
 			a := artifact("/web", binary)
 			a.SignatureURL = url + "/web.sig.html"
 			return a
-		}(), "the signature does not verify with key " + signer.fingerprint() + ": bad OpenPGP signature"},
+		}(), "the signature does not verify with key " + signer.Fingerprint() + ": bad OpenPGP signature"},
 		{"missing signature", func() Artifact {
 			a := artifact("/web", binary)
 			a.SignatureURL = url + "/none.asc"
@@ -141,9 +104,9 @@ func TestFetchArtifact_signature(t *testing.T) {
 		}(), "signature: download " + url + "/none.asc: 404 Not Found"},
 		{"another's signature of the right data", func() Artifact {
 			a := artifact("/web", binary)
-			a.Signature = other.sign(t, binary)
+			a.Signature = string(other.Sign(t, binary, time.Now()))
 			return a
-		}(), "does not verify with key " + signer.fingerprint()},
+		}(), "does not verify with key " + signer.Fingerprint()},
 	} {
 		err := fetch(c.a)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasSuffix(err.Error(), refused) {
@@ -153,40 +116,25 @@ func TestFetchArtifact_signature(t *testing.T) {
 }
 
 func TestSignerFingerprint(t *testing.T) {
-	signer, other := newTestSigner(t, "Signer"), newTestSigner(t, "Other")
-	if fp, err := SignerFingerprint(signer.publicKey(t)); err != nil || fp != signer.fingerprint() || len(fp) != 40 {
-		t.Errorf("SignerFingerprint = %q, %v; want %s", fp, err, signer.fingerprint())
+	signer, other := newSigner(t), newSigner(t)
+	if fp, err := SignerFingerprint(signaturetest.PublicKeys(t, signer)); err != nil || fp != signer.Fingerprint() || len(fp) != 40 {
+		t.Errorf("SignerFingerprint = %q, %v; want %s", fp, err, signer.Fingerprint())
 	}
 	var private bytes.Buffer
 	w, err := armor.Encode(&private, openpgp.PrivateKeyType, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := signer.entity.SerializePrivate(w, nil); err != nil {
+	if err := signer.Entity.SerializePrivate(w, nil); err != nil {
 		t.Fatal(err)
 	}
 	_ = w.Close()
 	for _, c := range []struct{ name, key, want string }{
 		{"garbage", "not a key", "not an armored OpenPGP public key"},
-		{"two keys", armoredKeys(t, signer, other), "holds 2 keys"},
+		{"two keys", signaturetest.PublicKeys(t, signer, other), "holds 2 keys"},
 		{"private key", private.String(), "is a private key"},
 	} {
 		if _, err := SignerFingerprint(c.key); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: %v, want %q", c.name, err, c.want)
-		}
-	}
-}
-
-func TestCheckSignature(t *testing.T) {
-	signer := newTestSigner(t, "Signer")
-	if err := CheckSignature(signer.sign(t, []byte("x"))); err != nil {
-		t.Errorf("a signature: %v", err)
-	}
-	for _, c := range []struct{ name, text, want string }{
-		{"garbage", "garbage", "not an armored OpenPGP signature"},
-		{"a key", signer.publicKey(t), `not a "PGP SIGNATURE"`},
-	} {
-		if err := CheckSignature(c.text); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
 	}
