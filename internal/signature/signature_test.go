@@ -99,7 +99,7 @@ func TestParseKeyring(t *testing.T) {
 	}
 }
 
-func TestCheckArmored(t *testing.T) {
+func TestCheckArmoredSignature(t *testing.T) {
 	signer := signaturetest.New(t, time.Now().Add(-time.Hour), 0)
 	if err := signature.CheckArmored(string(signer.Sign(t, []byte("x"), time.Now()))); err != nil {
 		t.Errorf("a signature: %v", err)
