@@ -24,6 +24,9 @@ import (
 	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/signature"
+	"github.com/kilnhq/terraform-provider-kiln/internal/signature/signaturetest"
 )
 
 const testVersion = "1.99.0"
@@ -271,12 +274,12 @@ type fakeMirror struct {
 	indexSHA     string
 }
 
-func newFakeMirror(t *testing.T, signer testSigner) *fakeMirror {
+func newFakeMirror(t *testing.T, signer signaturetest.Signer) *fakeMirror {
 	t.Helper()
 	m := &fakeMirror{tarball: []byte("a go1.99.0 release tarball")}
 	sum := sha256.Sum256(m.tarball)
 	m.indexSHA = hex.EncodeToString(sum[:])
-	m.sig = signer.sign(t, m.tarball, time.Now().Add(-time.Hour))
+	m.sig = signer.Sign(t, m.tarball, time.Now().Add(-time.Hour))
 	name := TarballName(testVersion, "linux", "amd64")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/dl.json", func(w http.ResponseWriter, r *http.Request) {
@@ -293,15 +296,15 @@ func newFakeMirror(t *testing.T, signer testSigner) *fakeMirror {
 
 func TestMirrorFetch(t *testing.T) {
 	created := time.Now().Add(-24 * time.Hour)
-	signer := newTestSigner(t, created, 365*24*time.Hour)
-	stranger := newTestSigner(t, created, 365*24*time.Hour)
-	source := func(m *fakeMirror, keys testSigner, pinned string) Mirror {
-		return Mirror{URL: m.URL + "/go/", IndexURL: m.URL + "/dl.json", Keyring: keys.keyring(), Fingerprint: pinned}
+	signer := signaturetest.New(t, created, 365*24*time.Hour)
+	stranger := signaturetest.New(t, created, 365*24*time.Hour)
+	source := func(m *fakeMirror, keys signaturetest.Signer, pinned string) Mirror {
+		return Mirror{URL: m.URL + "/go/", IndexURL: m.URL + "/dl.json", Keyring: keys.Keyring(), Fingerprint: pinned}
 	}
 
 	t.Run("good", func(t *testing.T) {
 		m := newFakeMirror(t, signer)
-		a, err := newFetcher(t).FromMirror(context.Background(), source(m, signer, signer.fingerprint()), testVersion, "linux", "amd64", "")
+		a, err := newFetcher(t).FromMirror(context.Background(), source(m, signer, signer.Fingerprint()), testVersion, "linux", "amd64", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,18 +329,18 @@ func TestMirrorFetch(t *testing.T) {
 	})
 	t.Run("bad signature", func(t *testing.T) {
 		m := newFakeMirror(t, signer)
-		m.sig = signer.sign(t, []byte("something else"), time.Now())
+		m.sig = signer.Sign(t, []byte("something else"), time.Now())
 		_, err := newFetcher(t).FromMirror(context.Background(), source(m, signer, ""), testVersion, "linux", "amd64", "")
-		if !errors.Is(err, ErrBadSignature) {
-			t.Fatalf("err = %v, want ErrBadSignature", err)
+		if !errors.Is(err, signature.ErrBad) {
+			t.Fatalf("err = %v, want ErrBad", err)
 		}
 	})
 	t.Run("signed by another key than the pinned one", func(t *testing.T) {
 		m := newFakeMirror(t, stranger)
 		both := Mirror{URL: m.URL + "/go/", IndexURL: m.URL + "/dl.json",
-			Keyring: append(signer.keyring(), stranger.entity), Fingerprint: signer.fingerprint()}
+			Keyring: append(signer.Keyring(), stranger.Entity), Fingerprint: signer.Fingerprint()}
 		_, err := newFetcher(t).FromMirror(context.Background(), both, testVersion, "linux", "amd64", "")
-		if !errors.Is(err, ErrWrongSigner) {
+		if !errors.Is(err, signature.ErrWrongSigner) {
 			t.Fatalf("err = %v, want ErrWrongSigner", err)
 		}
 	})
@@ -370,8 +373,8 @@ func TestModuleProxyRealToolchain(t *testing.T) {
 // index is fetched and verified again, and fails here.
 func TestMirrorCacheHitHeldToThePolicy(t *testing.T) {
 	created := time.Now().Add(-24 * time.Hour)
-	signer := newTestSigner(t, created, 365*24*time.Hour)
-	stranger := newTestSigner(t, created, 365*24*time.Hour)
+	signer := signaturetest.New(t, created, 365*24*time.Hour)
+	stranger := signaturetest.New(t, created, 365*24*time.Hour)
 	m := newFakeMirror(t, signer)
 	otherIndex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode([]Release{{Version: "go" + testVersion, Stable: true, Files: []File{
@@ -380,16 +383,16 @@ func TestMirrorCacheHitHeldToThePolicy(t *testing.T) {
 	}))
 	defer otherIndex.Close()
 	f := newFetcher(t)
-	filled := Mirror{URL: m.URL + "/go/", IndexURL: m.URL + "/dl.json", Keyring: signer.keyring(), Fingerprint: signer.fingerprint()}
+	filled := Mirror{URL: m.URL + "/go/", IndexURL: m.URL + "/dl.json", Keyring: signer.Keyring(), Fingerprint: signer.Fingerprint()}
 	if _, err := f.FromMirror(context.Background(), filled, testVersion, "linux", "amd64", ""); err != nil {
 		t.Fatal(err)
 	}
 
 	for name, m := range map[string]Mirror{
 		"the embedded Go release keys": {URL: filled.URL, IndexURL: filled.IndexURL},
-		"another keyring":              {URL: filled.URL, IndexURL: filled.IndexURL, Keyring: stranger.keyring()},
+		"another keyring":              {URL: filled.URL, IndexURL: filled.IndexURL, Keyring: stranger.Keyring()},
 		"another pinned signer": {URL: filled.URL, IndexURL: filled.IndexURL,
-			Keyring: append(signer.keyring(), stranger.entity), Fingerprint: stranger.fingerprint()},
+			Keyring: append(signer.Keyring(), stranger.Entity), Fingerprint: stranger.Fingerprint()},
 		"another release index": {URL: filled.URL, IndexURL: otherIndex.URL, Keyring: filled.Keyring, Fingerprint: filled.Fingerprint},
 	} {
 		if a, err := f.FromMirror(context.Background(), m, testVersion, "linux", "amd64", ""); err == nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/signature"
 )
 
 // DefaultMirror serves the official release files.
@@ -75,7 +77,7 @@ func (m Mirror) policy(wantSHA256 string) (string, error) {
 	if wantSHA256 == "" {
 		hashFrom = "index " + m.indexURL()
 	}
-	return fmt.Sprintf("%s keyring %x signer %s", hashFrom, h.Sum(nil), normalizeFingerprint(pinned)), nil
+	return fmt.Sprintf("%s keyring %x signer %s", hashFrom, h.Sum(nil), signature.NormalizeFingerprint(pinned)), nil
 }
 
 // TarballName is the release file name for a version and platform.
@@ -141,7 +143,7 @@ func (m Mirror) Fetch(ctx context.Context, client *http.Client, scratch, version
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return Artifact{}, err
 	}
-	signer, err := VerifySignature(keyring, pinned, tmp, sig)
+	signer, err := signature.Verify(keyring, pinned, tmp, sig)
 	if err != nil {
 		return Artifact{}, fmt.Errorf("verify %s.asc: %w", url, err)
 	}
@@ -153,6 +155,6 @@ func (m Mirror) Fetch(ctx context.Context, client *http.Client, scratch, version
 	}
 	return Artifact{
 		Version: version, OS: goos, Arch: goarch, Source: url,
-		Evidence: fmt.Sprintf("sha256 %s; OpenPGP signature by %X", wantSHA256, signer.PrimaryKey.Fingerprint),
+		Evidence: fmt.Sprintf("sha256 %s; OpenPGP signature by %s", wantSHA256, signature.Fingerprint(signer)),
 	}, nil
 }

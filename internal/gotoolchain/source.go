@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/signature"
 )
 
 // Platform is what a toolchain is built for, spelled as release file names
@@ -136,7 +138,7 @@ func (s Source) fetch(ctx context.Context, version string, p Platform) (Archive,
 	if s.Kind == FromMirror {
 		m := s.Mirror
 		if s.Keyring != "" {
-			if m.Keyring, err = ParseKeyring([]byte(s.Keyring)); err != nil {
+			if m.Keyring, err = signature.ParseKeyring([]byte(s.Keyring)); err != nil {
 				return Archive{}, fmt.Errorf("keyring: %w", err)
 			}
 		}

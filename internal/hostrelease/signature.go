@@ -3,7 +3,6 @@ package hostrelease
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +10,8 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
+	"github.com/kilnhq/terraform-provider-kiln/internal/signature"
 )
 
 // maxSignature bounds a downloaded signature: a detached signature is a few
@@ -29,7 +26,7 @@ func SignerFingerprint(armored string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fingerprint(keys[0]), nil
+	return signature.Fingerprint(keys[0]), nil
 }
 
 // CheckPublicKey checks an artifact signer's armored public key.
@@ -52,28 +49,9 @@ func signerKey(armored string) (openpgp.EntityList, error) {
 	return keys, nil
 }
 
-func fingerprint(e *openpgp.Entity) string {
-	return strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint))
-}
-
-// CheckSignature checks that text is an armored OpenPGP signature.
-func CheckSignature(text string) error {
-	block, err := armor.Decode(strings.NewReader(text))
-	if err != nil {
-		return fmt.Errorf("not an armored OpenPGP signature: %w", err)
-	}
-	if block.Type != openpgp.SignatureType {
-		return fmt.Errorf("an armored %q, not a %q", block.Type, openpgp.SignatureType)
-	}
-	p, err := packet.NewReader(block.Body).Next()
-	if err != nil {
-		return fmt.Errorf("not an OpenPGP signature: %w", err)
-	}
-	if _, ok := p.(*packet.Signature); !ok {
-		return errors.New("holds no signature packet")
-	}
-	return nil
-}
+// CheckSignature checks that text, an artifact's inline signature, is an
+// armored OpenPGP signature.
+func CheckSignature(text string) error { return signature.CheckArmored(text) }
 
 // checkSignature verifies the artifact at path against its detached
 // signature (inline, or downloaded from SignatureURL) and its signer's key.
@@ -93,8 +71,8 @@ func (e *Engine) checkSignature(ctx context.Context, a Artifact, path string) er
 		return err
 	}
 	defer f.Close()
-	if _, err := gotoolchain.VerifySignature(keys, "", f, sig); err != nil {
-		return fmt.Errorf("artifact %s: the signature does not verify with key %s: %w: %s", a.source(), fingerprint(keys[0]), err, refused)
+	if _, err := signature.Verify(keys, "", f, sig); err != nil {
+		return fmt.Errorf("artifact %s: the signature does not verify with key %s: %w: %s", a.source(), signature.Fingerprint(keys[0]), err, refused)
 	}
 	return nil
 }
