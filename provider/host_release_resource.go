@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostrelease"
+	"github.com/kilnhq/terraform-provider-kiln/internal/signature"
 )
 
 var (
@@ -164,7 +165,7 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 						MarkdownDescription: "The executable's detached OpenPGP signature, armored " +
 							"(`-----BEGIN PGP SIGNATURE-----`). Needs `public_key`; conflicts with `signature_url`.",
 						Optional:   true,
-						Validators: []validator.String{stringCheck{"must be an armored OpenPGP signature", hostrelease.CheckSignature}},
+						Validators: []validator.String{stringCheck{"must be an armored OpenPGP signature", signature.CheckArmored}},
 					},
 					"signature_url": schema.StringAttribute{
 						MarkdownDescription: "Where the machine running Terraform downloads the executable's detached " +

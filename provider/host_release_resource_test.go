@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,9 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
+	"github.com/kilnhq/terraform-provider-kiln/internal/signature/signaturetest"
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
 
@@ -65,54 +64,11 @@ type sampleBuild struct {
 	data                              []byte
 }
 
-// releaseSigner is an OpenPGP key the test makes to sign its builds.
-type releaseSigner struct{ entity *openpgp.Entity }
-
-func newReleaseSigner(t *testing.T, name string) releaseSigner {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "", "release@kiln.test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return releaseSigner{e}
-}
-
-// publicKey is the signer's armored public key.
-func (s releaseSigner) publicKey(t *testing.T) string {
-	t.Helper()
-	var b bytes.Buffer
-	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.entity.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
-
-// sign is data's armored detached signature.
-func (s releaseSigner) sign(t *testing.T, data []byte) string {
-	t.Helper()
-	var b bytes.Buffer
-	if err := openpgp.ArmoredDetachSign(&b, s.entity, bytes.NewReader(data), nil); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
-
-func (s releaseSigner) fingerprint() string {
-	return strings.ToUpper(hex.EncodeToString(s.entity.PrimaryKey.Fingerprint))
-}
-
 // buildSamples compiles the sample service once per ldflags (linux/amd64, the
 // guests' platform) and serves the binaries on 127.0.0.1, each with its
 // signature by signer at <url>.asc: the provider downloads them there and
 // sends them to the hosts over SSH.
-func buildSamples(t *testing.T, signer releaseSigner, ldflags map[string]string) map[string]sampleBuild {
+func buildSamples(t *testing.T, signer signaturetest.Signer, ldflags map[string]string) map[string]sampleBuild {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range map[string]string{"main.go": sampleService, "go.mod": "module sample\n\ngo 1.22\n"} {
@@ -136,7 +92,7 @@ func buildSamples(t *testing.T, signer releaseSigner, ldflags map[string]string)
 		}
 		sum := sha256.Sum256(data)
 		files["/"+name] = data
-		files["/"+name+".asc"] = []byte(signer.sign(t, data))
+		files["/"+name+".asc"] = signer.Sign(t, data, time.Now())
 		out[name] = sampleBuild{sha256: hex.EncodeToString(sum[:]), data: data}
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -322,7 +278,7 @@ const askService = `bash -c 'exec 3<>/dev/tcp/127.0.0.1/18080 && printf "GET %s 
 func TestAccHostRelease_lifecycle(t *testing.T) {
 	testAccPreCheck(t)
 	second := secondGuest(t)
-	signer := newReleaseSigner(t, "Kiln Test Release Signer")
+	signer := signaturetest.New(t, time.Now().Add(-time.Minute), 0)
 	builds := buildSamples(t, signer, map[string]string{
 		"web-1": "-X main.buildstamp=stamp-1", "web-2": "-X main.buildstamp=stamp-2",
 		"web-broken": "-X main.buildstamp=stamp-3 -X main.crash=broken-build",
@@ -346,7 +302,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 	}
 	// The second build comes from the registry, as a kiln_build's artifact
 	// file does.
-	bed := releaseBed{keyFile: h1.keyFile, knownHosts: knownHosts, hosts: hosts, registry: testenv.Registry(t), publicKey: signer.publicKey(t)}
+	bed := releaseBed{keyFile: h1.keyFile, knownHosts: knownHosts, hosts: hosts, registry: testenv.Registry(t), publicKey: signaturetest.PublicKeys(t, signer)}
 	builds["web-2"] = pushSample(t, bed.registry, builds["web-2"])
 	config := func(version, build string) string { return hostReleaseConfig(bed, version, builds[build]) }
 	release := func(version, build string) string { return version + "-" + builds[build].sha256[:12] }
@@ -382,7 +338,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, hostAttr(1, "active_state"), knownvalue.StringExact("active")),
 					statecheck.ExpectKnownValue(addr, hostAttr(0, "drift"), knownvalue.ListSizeExact(0)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("systemd").AtMapKey("environment_sensitive"), knownvalue.Null()),
-					statecheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.fingerprint())),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.Fingerprint())),
 				},
 				Check: resource.ComposeTestCheckFunc(
 					answers("stamp-1"),
@@ -488,7 +444,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				Config: hostReleaseConfig(bed, "4.0.0",
 					sampleBuild{url: builds["web-1"].url, sha256: builds["web-1"].sha256, signatureURL: builds["web-2"].signatureURL}),
 				ExpectError: regexp.MustCompile(`(?s)` + spaced(`artifact `+regexp.QuoteMeta(builds["web-1"].url)+
-					`: the signature does not verify with key `+signer.fingerprint()) + `.*` + spaced(`refused, no host was changed`)),
+					`: the signature does not verify with key `+signer.Fingerprint()) + `.*` + spaced(`refused, no host was changed`)),
 			},
 			{
 				RefreshState: true, ExpectNonEmptyPlan: true,
@@ -504,8 +460,8 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 func TestAccHostRelease_badInput(t *testing.T) {
 	testAccPreCheck(t)
 	const sha = "0000000000000000000000000000000000000000000000000000000000000000"
-	signer := newReleaseSigner(t, "Kiln Test Release Signer")
-	key, signature := signer.publicKey(t), signer.sign(t, []byte("x"))
+	signer := signaturetest.New(t, time.Now().Add(-time.Minute), 0)
+	key, signature := signaturetest.PublicKeys(t, signer), string(signer.Sign(t, []byte("x"), time.Now()))
 	artifact := func(sha256, extra string) string {
 		return fmt.Sprintf("url = \"http://127.0.0.1:1/web\"\n    sha256 = %q\n    %s", sha256, extra)
 	}
@@ -569,7 +525,7 @@ resource "kiln_host_release" "bad" {
 func TestAccHostRelease_plan(t *testing.T) {
 	testAccPreCheck(t)
 	build := sampleBuild{url: "http://127.0.0.1:1/web", sha256: strings.Repeat("ab", 32), signatureURL: "http://127.0.0.1:1/web.asc"}
-	signer := newReleaseSigner(t, "Kiln Test Release Signer")
+	signer := signaturetest.New(t, time.Now().Add(-time.Minute), 0)
 	hosts := []sharedHost{{}, {}}
 	hosts[0].vm.SSHHost, hosts[0].vm.SSHPort = "192.0.2.1", 22
 	hosts[1].vm.SSHHost, hosts[1].vm.SSHPort = "192.0.2.2", 22
@@ -577,7 +533,7 @@ func TestAccHostRelease_plan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bed := releaseBed{keyFile: keyFile, knownHosts: "/dev/null", hosts: hosts, publicKey: signer.publicKey(t)}
+	bed := releaseBed{keyFile: keyFile, knownHosts: "/dev/null", hosts: hosts, publicKey: signaturetest.PublicKeys(t, signer)}
 	const addr = "kiln_host_release.web"
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -590,7 +546,7 @@ func TestAccHostRelease_plan(t *testing.T) {
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("install_dir"), knownvalue.StringExact("/opt/kiln/kiln-web")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("release"), knownvalue.StringExact("1.0.0-abababababab")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("drift"), knownvalue.ListSizeExact(0)),
-				plancheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.fingerprint())),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.Fingerprint())),
 			}},
 		}},
 	})

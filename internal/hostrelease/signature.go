@@ -49,10 +49,6 @@ func signerKey(armored string) (openpgp.EntityList, error) {
 	return keys, nil
 }
 
-// CheckSignature checks that text, an artifact's inline signature, is an
-// armored OpenPGP signature.
-func CheckSignature(text string) error { return signature.CheckArmored(text) }
-
 // checkSignature verifies the artifact at path against its detached
 // signature (inline, or downloaded from SignatureURL) and its signer's key.
 func (e *Engine) checkSignature(ctx context.Context, a Artifact, path string) error {

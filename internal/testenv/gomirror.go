@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -13,11 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
-
 	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
+	"github.com/kilnhq/terraform-provider-kiln/internal/signature/signaturetest"
 )
 
 // GoMirror is a local download mirror of Go release tarballs, signed with a key
@@ -66,8 +62,9 @@ func (m GoMirror) Restore(version string) {
 // 127.0.0.1. Versions in badSignature get a signature by another key.
 func StartGoMirror(t *testing.T, versions []string, badSignature ...string) GoMirror {
 	t.Helper()
-	signer := newSigner(t)
-	stranger := newSigner(t)
+	created := time.Now().Add(-time.Hour)
+	signer := signaturetest.New(t, created, 0)
+	stranger := signaturetest.New(t, created, 0)
 	cache := filepath.Join(CacheDir(), "toolchains")
 	fetcher := &gotoolchain.Fetcher{Cache: &gotoolchain.Cache{Dir: cache}}
 	mux := http.NewServeMux()
@@ -88,14 +85,10 @@ func StartGoMirror(t *testing.T, versions []string, badSignature ...string) GoMi
 				by = stranger
 			}
 		}
-		var sig bytes.Buffer
-		if err := openpgp.ArmoredDetachSign(&sig, by, bytes.NewReader(data), nil); err != nil {
-			t.Fatal(err)
-		}
+		signature := by.Sign(t, data, time.Now())
 		name := gotoolchain.TarballName(v, "linux", "amd64")
 		files.data[v] = data
 		mux.HandleFunc("/go/"+name, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(files.get(v)) })
-		signature := sig.Bytes()
 		mux.HandleFunc("/go/"+name+".asc", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(signature) })
 		index = append(index, gotoolchain.Release{Version: "go" + v, Stable: true, Files: []gotoolchain.File{
 			{Filename: name, OS: "linux", Arch: "amd64", Kind: "archive", SHA256: a.SHA256, Size: a.Size},
@@ -105,33 +98,11 @@ func StartGoMirror(t *testing.T, versions []string, badSignature ...string) GoMi
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	var keyring bytes.Buffer
-	w, err := armor.Encode(&keyring, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := signer.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	if err := stranger.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
 	return GoMirror{
 		URL: srv.URL + "/go/", IndexURL: srv.URL + "/dl.json",
-		Keyring: keyring.String(), Fingerprint: hex.EncodeToString(signer.PrimaryKey.Fingerprint), files: files,
+		Keyring: signaturetest.PublicKeys(t, signer, stranger), Fingerprint: hex.EncodeToString(signer.Entity.PrimaryKey.Fingerprint),
+		files: files,
 	}
-}
-
-func newSigner(t *testing.T) *openpgp.Entity {
-	t.Helper()
-	created := time.Now().Add(-time.Hour)
-	e, err := openpgp.NewEntity("Kiln Test Mirror", "", "mirror@kiln.test",
-		&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return created }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
 }
 
 // CacheDir is the cache the test bed and tests share.
