@@ -14,9 +14,11 @@ uri=qemu:///system
 log() { echo "testbed: $*" >&2; }
 virsh_() { virsh -q -c "$uri" "$@"; }
 
-# Guests the acceptance tests name with these prefixes; a test killed by its
-# timeout leaves its guest behind, and "stop" removes it.
-test_guests='^kiln-(acc|host|readme|boot)-'
+# Guests the acceptance tests name with these prefixes (and the blank disks
+# and images some of them make); a test killed by its timeout leaves them
+# behind, and "stop" removes them.
+test_guests='^kiln-(acc|host|readme|boot|img)-'
+test_volumes='^(blank-)?kiln-(acc|host|readme|boot|img)-'
 
 # stop removes the guests and volumes the tests left behind, then stops
 # libvirtd and virtlogd.
@@ -28,7 +30,7 @@ stop() {
 			virsh_ destroy "$name" >/dev/null 2>&1 || true
 			virsh_ undefine "$name" --nvram >/dev/null 2>&1 || virsh_ undefine "$name" >/dev/null 2>&1 || true
 		done
-		for vol in $(virsh_ vol-list "$pool" 2>/dev/null | awk '{print $1}' | grep -E "$test_guests" || true); do
+		for vol in $(virsh_ vol-list "$pool" 2>/dev/null | awk '{print $1}' | grep -E "$test_volumes" || true); do
 			virsh_ vol-delete "$vol" --pool "$pool" >/dev/null 2>&1 || true
 		done
 	fi
