@@ -47,6 +47,11 @@ output "dev_revision" {
   value       = kiln_release.dev.revision
 }
 
+output "dev_images" {
+  description = "The images dev runs, by service."
+  value       = kiln_release.dev.deployed_images
+}
+
 output "version" {
   description = "The version released to qa, or null without `qa_version`."
   value       = one(kiln_version.this[*].name)

@@ -1,0 +1,204 @@
+package provider
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
+)
+
+// moduleSuiteScript is the delivery module's test suite in the module test:
+// it checks the commit built serves the build stamp and writes a JUnit
+// report, so the suite gates the release without compiling tests on the
+// guest (TestAccTest_gate covers go test's suites).
+const moduleSuiteScript = `mkdir -p test-report
+if grep -q '/api/buildstamp' main.go; then c='<testcase classname="backend" name="buildstamp route"/>'
+else c='<testcase classname="backend" name="buildstamp route"><failure message="no /api/buildstamp route"/></testcase>'; fi
+printf '<testsuite name="backend" tests="1">%s</testsuite>' "$c" > test-report/routes.xml`
+
+// deliveryModule is the examples/modules/delivery-project module applied
+// through a module block, on the build farm's pool, with the sample backend
+// as its one service.
+type deliveryModule struct {
+	buildFarmBed
+	source      string // the module's directory
+	servicesDir string // the services' YAML folder
+}
+
+// config is the farm's pool and the module, with its outputs the test reads.
+// The root requires the provider as kilnhq/kiln, as the module does.
+func (m deliveryModule) config() string {
+	return `
+terraform {
+  required_providers {
+    kiln = {
+      source = "kilnhq/kiln"
+    }
+  }
+}
+` + m.pool() + fmt.Sprintf(`
+module "delivery" {
+  source = %[1]q
+
+  name         = "%[2]s-app"
+  services_dir = %[3]q
+  variables    = { node_type = "kwok", greeting = "hello" }
+  image_rule   = "{{.Project}}/{{.Service}}:{{.Timestamp}}-{{.Branch}}"
+  pool_labels  = { pool = %[2]q }
+  go_version   = "1.24"
+
+  builds = {
+    backend = {
+      git_url      = %[4]q
+      ldflags      = "-X main.buildStamp={{.Git.CommitDate}}"
+      test_script  = %[5]q
+      test_reports = ["test-report/*.xml"]
+    }
+  }
+  git_username = %[6]q
+  git_password = %[7]q
+
+  qa_version = {
+    name        = "v1.0.0"
+    description = "The sample backend, tested."
+  }
+
+  depends_on = [kiln_build_pool.test]
+}
+
+data "kiln_release_history" "qa" {
+  project     = module.delivery.project
+  environment = "qa"
+  depends_on  = [module.delivery]
+}
+
+output "image" {
+  value = module.delivery.images["backend"]
+}
+
+output "commit" {
+  value = module.delivery.commits["backend"]
+}
+
+output "suite" {
+  value = "${module.delivery.tests["backend"].status} ${module.delivery.tests["backend"].passed}/${module.delivery.tests["backend"].total}"
+}
+
+output "dev" {
+  value = "revision ${module.delivery.dev_revision}: ${module.delivery.dev_images["backend"]}"
+}
+
+output "version" {
+  value = "${module.delivery.version}: ${module.delivery.version_images["backend"]}"
+}
+
+output "qa" {
+  value = "revision ${module.delivery.qa_revision}: ${module.delivery.qa_images["backend"]}"
+}
+
+output "qa_history" {
+  value = join(", ", [for r in data.kiln_release_history.qa.revisions : "${r.revision} ${r.version} from_version=${r.from_version}"])
+}
+`, m.source, m.name, m.servicesDir, m.repo.URL, moduleSuiteScript, m.git.Username, m.git.Password)
+}
+
+// TestAccModule_deliveryProject applies the delivery-project module through a
+// module block on the build farm's test bed (the shared guest as the pool
+// host, its build cache seeded as for TestAccBuild_farm): the sample backend
+// is built from main, its suite passes, dev runs the build's image by
+// digest, version v1.0.0 pins that digest and qa runs it, released from the
+// version; the plan is empty afterwards.
+func TestAccModule_deliveryProject(t *testing.T) {
+	testAccPreCheck(t)
+	m := deliveryModule{buildFarmBed: buildFarmBed{kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t)}}
+	m.name = acctest.RandomWithPrefix("dlv")
+	m.proxy = strings.Replace(testenv.StartModuleProxy(t, "https://proxy.golang.org"), "127.0.0.1", "10.0.2.2", 1)
+	m.local = newLocalBuild(t)
+	m.seed = m.local.cacheSeed(t)
+	m.repo = m.git.NewRepo(t)
+	commit := m.repo.Commit(t, "the sample backend", testenv.SampleService(t))
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.source = filepath.Join(root, "examples", "modules", "delivery-project")
+	m.servicesDir = t.TempDir()
+	// The file is the YAML itself, not an HCL string: no $$ escapes.
+	backend := strings.ReplaceAll(fmt.Sprintf(deploymentTemplate, "backend"), "$${", "${")
+	if err := os.WriteFile(filepath.Join(m.servicesDir, "backend.yaml"), []byte(backend), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The module requires kilnhq/kiln: the test serves the provider under
+	// that address.
+	t.Setenv("TF_ACC_PROVIDER_NAMESPACE", "kilnhq")
+	m.host = goHostGuest(t)
+	cs := kubeClient(t, m.kube)
+	project := m.name + "-app"
+	devNS, qaNS := project+"-env-dev", project+"-env-qa"
+	start := time.Now()
+	defer func() { t.Logf("TestAccModule_deliveryProject took %s", time.Since(start).Round(time.Second)) }()
+	var image string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNamespacesGone(cs, devNS, qaNS),
+		Steps: []resource.TestStep{
+			{Config: `
+terraform {
+  required_providers {
+    kiln = {
+      source = "kilnhq/kiln"
+    }
+  }
+}
+` + m.pool()},
+			{
+				PreConfig: func() { m.seedBuildCache(t) },
+				Config:    m.config(),
+				Check: resource.ComposeTestCheckFunc(
+					resource.TestCheckOutput("commit", commit),
+					resource.TestCheckOutput("suite", "passed 1/1"),
+					resource.TestMatchOutput("image", regexp.MustCompile(`^`+regexp.QuoteMeta(m.registry.Host+"/"+project+"/backend@sha256:")+`[0-9a-f]{64}$`)),
+					func(s *terraform.State) error {
+						image = s.RootModule().Outputs["image"].Value.(string)
+						ref, err := name.NewDigest(image, name.Insecure)
+						if err != nil {
+							return err
+						}
+						if _, err := ggcr.Head(ref, m.auth()); err != nil {
+							return fmt.Errorf("the built image is not in the registry: %w", err)
+						}
+						for output, want := range map[string]string{
+							"dev":     "revision 1: " + image,
+							"version": "v1.0.0: " + image,
+							"qa":      "revision 1: " + image,
+						} {
+							if got := s.RootModule().Outputs[output].Value; got != want {
+								return fmt.Errorf("output %s is %q, want %q", output, got, want)
+							}
+						}
+						return nil
+					},
+					resource.TestCheckOutput("qa_history", "1 v1.0.0 from_version=true"),
+					func(s *terraform.State) error { return checkDeployment(cs, devNS, "backend", 1, image)(s) },
+					func(s *terraform.State) error { return checkDeployment(cs, qaNS, "backend", 1, image)(s) },
+				),
+			},
+			{
+				Config:           m.config(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
