@@ -139,7 +139,7 @@ variable "qa_version" {
     labels      = optional(map(string))
   })
   default     = null
-  description = "A version to make of the tested builds' images and release to qa (the course's ops workflow): its `name` (unique in the project; a version is immutable, so a new set of images takes a new name), `description` and `labels`. Unset, qa is left as it is."
+  description = "A version to make of the tested builds' images and release to qa (the course's ops workflow): its `name` (unique in the project), `description` and `labels`. The version keeps the images it pinned when later builds change them; a new `name` makes a new version of the current images and releases it to qa. Unset, nothing is released to qa; unsetting it destroys the version and the release to qa, whose objects leave the qa namespace."
 
   validation {
     condition     = var.qa_version == null || can(regex("^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", var.qa_version.name))
