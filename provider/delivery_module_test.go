@@ -119,7 +119,8 @@ output "qa_history" {
 // host, its build cache seeded as for TestAccBuild_farm): the sample backend
 // is built from main, its suite passes, dev runs the build's image by
 // digest, version v1.0.0 pins that digest and qa runs it, released from the
-// version; the plan is empty afterwards.
+// version; the plan is empty afterwards. A new commit is built, tested and
+// released to dev, while the version and qa keep the first image.
 func TestAccModule_deliveryProject(t *testing.T) {
 	testAccPreCheck(t)
 	m := deliveryModule{buildFarmBed: buildFarmBed{kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t)}}
@@ -149,12 +150,13 @@ func TestAccModule_deliveryProject(t *testing.T) {
 	devNS, qaNS := project+"-env-dev", project+"-env-qa"
 	start := time.Now()
 	defer func() { t.Logf("TestAccModule_deliveryProject took %s", time.Since(start).Round(time.Second)) }()
-	var image string
+	var image, second string
+	// The providers are the steps': init runs before each step only then,
+	// and the module block, first in the second step, needs it.
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProviders,
-		CheckDestroy:             checkNamespacesGone(cs, devNS, qaNS),
+		CheckDestroy: checkNamespacesGone(cs, devNS, qaNS),
 		Steps: []resource.TestStep{
-			{Config: `
+			{ProtoV6ProviderFactories: testAccProviders, Config: `
 terraform {
   required_providers {
     kiln = {
@@ -164,8 +166,9 @@ terraform {
 }
 ` + m.pool()},
 			{
-				PreConfig: func() { m.seedBuildCache(t) },
-				Config:    m.config(),
+				ProtoV6ProviderFactories: testAccProviders,
+				PreConfig:                func() { m.seedBuildCache(t) },
+				Config:                   m.config(),
 				Check: resource.ComposeTestCheckFunc(
 					resource.TestCheckOutput("commit", commit),
 					resource.TestCheckOutput("suite", "passed 1/1"),
@@ -196,8 +199,51 @@ terraform {
 				),
 			},
 			{
-				Config:           m.config(),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				ProtoV6ProviderFactories: testAccProviders,
+				Config:                   m.config(),
+				ConfigPlanChecks:         resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				// A new commit on main: the backend is built and tested again
+				// and released to dev; the version keeps the image it pinned,
+				// and qa keeps running it.
+				ProtoV6ProviderFactories: testAccProviders,
+				PreConfig: func() {
+					files := testenv.SampleService(t)
+					files["main.go"] = append(files["main.go"], "\n// A second commit.\n"...)
+					second = m.repo.Commit(t, "a second commit", files)
+				},
+				Config: m.config(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(`module.delivery.kiln_build.this["backend"]`, plancheck.ResourceActionReplace),
+					plancheck.ExpectResourceAction(`module.delivery.kiln_test.this["backend"]`, plancheck.ResourceActionReplace),
+					plancheck.ExpectResourceAction("module.delivery.kiln_release.dev", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("module.delivery.kiln_version.this[0]", plancheck.ResourceActionNoop),
+					plancheck.ExpectResourceAction("module.delivery.kiln_release.qa[0]", plancheck.ResourceActionNoop),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					func(s *terraform.State) error { return resource.TestCheckOutput("commit", second)(s) },
+					resource.TestCheckOutput("suite", "passed 1/1"),
+					func(s *terraform.State) error {
+						newImage := s.RootModule().Outputs["image"].Value.(string)
+						if newImage == image {
+							return fmt.Errorf("the new commit's image is the first one, %s", image)
+						}
+						for output, want := range map[string]string{
+							"dev":     "revision 2: " + newImage,
+							"version": "v1.0.0: " + image,
+							"qa":      "revision 1: " + image,
+						} {
+							if got := s.RootModule().Outputs[output].Value; got != want {
+								return fmt.Errorf("output %s is %q, want %q", output, got, want)
+							}
+						}
+						if err := checkDeployment(cs, devNS, "backend", 1, newImage)(s); err != nil {
+							return err
+						}
+						return checkDeployment(cs, qaNS, "backend", 1, image)(s)
+					},
+				),
 			},
 		},
 	})
