@@ -37,10 +37,8 @@ type deliveryModule struct {
 	servicesDir string // the services' YAML folder
 }
 
-// config is the farm's pool and the module, with its outputs the test reads.
-// The root requires the provider as kilnhq/kiln, as the module does.
-func (m deliveryModule) config() string {
-	return `
+// moduleRoot requires the provider as kilnhq/kiln, as the module does.
+const moduleRoot = `
 terraform {
   required_providers {
     kiln = {
@@ -48,7 +46,11 @@ terraform {
     }
   }
 }
-` + m.pool() + fmt.Sprintf(`
+`
+
+// config is the farm's pool and the module, with its outputs the test reads.
+func (m deliveryModule) config() string {
+	return moduleRoot + m.pool() + fmt.Sprintf(`
 module "delivery" {
   source = %[1]q
 
@@ -151,24 +153,19 @@ func TestAccModule_deliveryProject(t *testing.T) {
 	start := time.Now()
 	defer func() { t.Logf("TestAccModule_deliveryProject took %s", time.Since(start).Round(time.Second)) }()
 	var image, second string
-	// The providers are the steps': init runs before each step only then,
-	// and the module block, first in the second step, needs it.
+	// The configurations are directories: the CLI's init, which installs the
+	// module, sees only those (a Config string is written after it). Their
+	// provider blocks make the providers the steps'.
+	poolOnly := exampleDir(t, nil, map[string]string{"main.tf": moduleRoot + m.pool()})
+	full := exampleDir(t, nil, map[string]string{"main.tf": m.config()})
 	resource.Test(t, resource.TestCase{
 		CheckDestroy: checkNamespacesGone(cs, devNS, qaNS),
 		Steps: []resource.TestStep{
-			{ProtoV6ProviderFactories: testAccProviders, Config: `
-terraform {
-  required_providers {
-    kiln = {
-      source = "kilnhq/kiln"
-    }
-  }
-}
-` + m.pool()},
+			{ProtoV6ProviderFactories: testAccProviders, ConfigDirectory: poolOnly},
 			{
 				ProtoV6ProviderFactories: testAccProviders,
 				PreConfig:                func() { m.seedBuildCache(t) },
-				Config:                   m.config(),
+				ConfigDirectory:          full,
 				Check: resource.ComposeTestCheckFunc(
 					resource.TestCheckOutput("commit", commit),
 					resource.TestCheckOutput("suite", "passed 1/1"),
@@ -200,7 +197,7 @@ terraform {
 			},
 			{
 				ProtoV6ProviderFactories: testAccProviders,
-				Config:                   m.config(),
+				ConfigDirectory:          full,
 				ConfigPlanChecks:         resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
@@ -213,7 +210,7 @@ terraform {
 					files["main.go"] = append(files["main.go"], "\n// A second commit.\n"...)
 					second = m.repo.Commit(t, "a second commit", files)
 				},
-				Config: m.config(),
+				ConfigDirectory: full,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(`module.delivery.kiln_build.this["backend"]`, plancheck.ResourceActionReplace),
 					plancheck.ExpectResourceAction(`module.delivery.kiln_test.this["backend"]`, plancheck.ResourceActionReplace),

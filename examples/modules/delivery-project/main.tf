@@ -17,9 +17,11 @@ resource "kiln_project" "this" {
   description       = var.description
   services          = local.services
   startup_order     = var.startup_order
-  variables         = var.variables
   image_rule        = var.image_rule
   build_pool_labels = var.pool_labels
+
+  # The provider takes no empty maps: an empty input is left unset.
+  variables = length(var.variables) > 0 ? var.variables : null
 
   lifecycle {
     precondition {
@@ -36,13 +38,13 @@ resource "kiln_project" "this" {
 resource "kiln_environment" "dev" {
   project   = kiln_project.this.name
   name      = "dev"
-  variables = var.dev_variables
+  variables = length(var.dev_variables) > 0 ? var.dev_variables : null
 }
 
 resource "kiln_environment" "qa" {
   project   = kiln_project.this.name
   name      = "qa"
-  variables = var.qa_variables
+  variables = length(var.qa_variables) > 0 ? var.qa_variables : null
 }
 
 # The dev workflow: each service built on a pool host chosen by the project's
@@ -111,7 +113,7 @@ resource "kiln_version" "this" {
   project     = kiln_project.this.name
   name        = var.qa_version.name
   description = var.qa_version.description
-  labels      = var.qa_version.labels
+  labels      = try(length(var.qa_version.labels), 0) > 0 ? var.qa_version.labels : null
   services    = local.images
 
   depends_on = [kiln_test.this]
