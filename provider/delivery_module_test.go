@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
-	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
@@ -158,42 +159,44 @@ func TestAccModule_deliveryProject(t *testing.T) {
 	// provider blocks make the providers the steps'.
 	poolOnly := exampleDir(t, nil, map[string]string{"main.tf": moduleRoot + m.pool()})
 	full := exampleDir(t, nil, map[string]string{"main.tf": m.config()})
+	// The checks read the state as JSON (outputsAre): the legacy state that
+	// Check and CheckDestroy get has no child modules. So the last step
+	// destroys, and the namespaces' removal is checked after the test.
+	imagePattern := regexp.MustCompile(`^` + regexp.QuoteMeta(m.registry.Host+"/"+project+"/backend@sha256:") + `[0-9a-f]{64}$`)
 	resource.Test(t, resource.TestCase{
-		CheckDestroy: checkNamespacesGone(cs, devNS, qaNS),
 		Steps: []resource.TestStep{
 			{ProtoV6ProviderFactories: testAccProviders, ConfigDirectory: poolOnly},
 			{
 				ProtoV6ProviderFactories: testAccProviders,
 				PreConfig:                func() { m.seedBuildCache(t) },
 				ConfigDirectory:          full,
-				Check: resource.ComposeTestCheckFunc(
-					resource.TestCheckOutput("commit", commit),
-					resource.TestCheckOutput("suite", "passed 1/1"),
-					resource.TestMatchOutput("image", regexp.MustCompile(`^`+regexp.QuoteMeta(m.registry.Host+"/"+project+"/backend@sha256:")+`[0-9a-f]{64}$`)),
-					func(s *terraform.State) error {
-						image = s.RootModule().Outputs["image"].Value.(string)
-						ref, err := name.NewDigest(image, name.Insecure)
-						if err != nil {
-							return err
-						}
-						if _, err := ggcr.Head(ref, m.auth()); err != nil {
-							return fmt.Errorf("the built image is not in the registry: %w", err)
-						}
-						for output, want := range map[string]string{
-							"dev":     "revision 1: " + image,
-							"version": "v1.0.0: " + image,
-							"qa":      "revision 1: " + image,
-						} {
-							if got := s.RootModule().Outputs[output].Value; got != want {
-								return fmt.Errorf("output %s is %q, want %q", output, got, want)
-							}
-						}
-						return nil
-					},
-					resource.TestCheckOutput("qa_history", "1 v1.0.0 from_version=true"),
-					func(s *terraform.State) error { return checkDeployment(cs, devNS, "backend", 1, image)(s) },
-					func(s *terraform.State) error { return checkDeployment(cs, qaNS, "backend", 1, image)(s) },
-				),
+				ConfigStateChecks: []statecheck.StateCheck{outputsAre(func(out map[string]any) error {
+					var ok bool
+					if image, ok = out["image"].(string); !ok || !imagePattern.MatchString(image) {
+						return fmt.Errorf("output image is %v, want %s", out["image"], imagePattern)
+					}
+					ref, err := name.NewDigest(image, name.Insecure)
+					if err != nil {
+						return err
+					}
+					if _, err := ggcr.Head(ref, m.auth()); err != nil {
+						return fmt.Errorf("the built image is not in the registry: %w", err)
+					}
+					if err := outputsEqual(out, map[string]string{
+						"commit":     commit,
+						"suite":      "passed 1/1",
+						"dev":        "revision 1: " + image,
+						"version":    "v1.0.0: " + image,
+						"qa":         "revision 1: " + image,
+						"qa_history": "1 v1.0.0 from_version=true",
+					}); err != nil {
+						return err
+					}
+					if err := checkDeployment(cs, devNS, "backend", 1, image)(nil); err != nil {
+						return err
+					}
+					return checkDeployment(cs, qaNS, "backend", 1, image)(nil)
+				})},
 			},
 			{
 				ProtoV6ProviderFactories: testAccProviders,
@@ -218,30 +221,54 @@ func TestAccModule_deliveryProject(t *testing.T) {
 					plancheck.ExpectResourceAction("module.delivery.kiln_version.this[0]", plancheck.ResourceActionNoop),
 					plancheck.ExpectResourceAction("module.delivery.kiln_release.qa[0]", plancheck.ResourceActionNoop),
 				}},
-				Check: resource.ComposeTestCheckFunc(
-					func(s *terraform.State) error { return resource.TestCheckOutput("commit", second)(s) },
-					resource.TestCheckOutput("suite", "passed 1/1"),
-					func(s *terraform.State) error {
-						newImage := s.RootModule().Outputs["image"].Value.(string)
-						if newImage == image {
-							return fmt.Errorf("the new commit's image is the first one, %s", image)
-						}
-						for output, want := range map[string]string{
-							"dev":     "revision 2: " + newImage,
-							"version": "v1.0.0: " + image,
-							"qa":      "revision 1: " + image,
-						} {
-							if got := s.RootModule().Outputs[output].Value; got != want {
-								return fmt.Errorf("output %s is %q, want %q", output, got, want)
-							}
-						}
-						if err := checkDeployment(cs, devNS, "backend", 1, newImage)(s); err != nil {
-							return err
-						}
-						return checkDeployment(cs, qaNS, "backend", 1, image)(s)
-					},
-				),
+				ConfigStateChecks: []statecheck.StateCheck{outputsAre(func(out map[string]any) error {
+					newImage, _ := out["image"].(string)
+					if newImage == image || !imagePattern.MatchString(newImage) {
+						return fmt.Errorf("the new commit's image is %q, the first was %s", newImage, image)
+					}
+					if err := outputsEqual(out, map[string]string{
+						"commit":  second,
+						"suite":   "passed 1/1",
+						"dev":     "revision 2: " + newImage,
+						"version": "v1.0.0: " + image,
+						"qa":      "revision 1: " + image,
+					}); err != nil {
+						return err
+					}
+					if err := checkDeployment(cs, devNS, "backend", 1, newImage)(nil); err != nil {
+						return err
+					}
+					return checkDeployment(cs, qaNS, "backend", 1, image)(nil)
+				})},
 			},
+			{ProtoV6ProviderFactories: testAccProviders, ConfigDirectory: full, Destroy: true},
 		},
 	})
+	if err := checkNamespacesGone(cs, devNS, qaNS)(nil); err != nil {
+		t.Error(err)
+	}
+}
+
+// outputsAre is a state check of the root module's outputs, read from the
+// state as JSON.
+type outputsAre func(outputs map[string]any) error
+
+func (check outputsAre) CheckState(_ context.Context, req statecheck.CheckStateRequest, resp *statecheck.CheckStateResponse) {
+	outputs := map[string]any{}
+	if req.State != nil && req.State.Values != nil {
+		for k, o := range req.State.Values.Outputs {
+			outputs[k] = o.Value
+		}
+	}
+	resp.Error = check(outputs)
+}
+
+// outputsEqual checks string outputs.
+func outputsEqual(outputs map[string]any, want map[string]string) error {
+	for k, v := range want {
+		if got := outputs[k]; got != v {
+			return fmt.Errorf("output %s is %v, want %q", k, got, v)
+		}
+	}
+	return nil
 }
