@@ -21,7 +21,7 @@ import (
 )
 
 // moduleSuiteScript is the delivery module's test suite in the module test:
-// it checks the commit built serves the build stamp and writes a JUnit
+// it checks the commit built has the build stamp's route and writes a JUnit
 // report, so the suite gates the release without compiling tests on the
 // guest (TestAccTest_gate covers go test's suites).
 const moduleSuiteScript = `mkdir -p test-report
