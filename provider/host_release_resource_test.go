@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,17 +93,9 @@ func buildSamples(t *testing.T, signer signaturetest.Signer, ldflags map[string]
 		files["/"+name+".asc"] = signer.Sign(t, data, time.Now())
 		out[name] = sampleBuild{sha256: hex.EncodeToString(sum[:]), data: data}
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write(data)
-	}))
-	t.Cleanup(srv.Close)
+	url := testenv.ServeFiles(t, files)
 	for name, b := range out {
-		b.url = srv.URL + "/" + name
+		b.url = url + "/" + name
 		b.signatureURL = b.url + ".asc"
 		out[name] = b
 	}

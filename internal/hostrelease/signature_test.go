@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
+
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
@@ -25,7 +27,7 @@ func TestFetchArtifact_signature(t *testing.T) {
 	tampered := []byte("#!/bin/sh\necho tampered\n")
 	signer, other := newSigner(t), newSigner(t)
 	goodSig := string(signer.Sign(t, binary, time.Now()))
-	url := serve(t, map[string][]byte{"/web": binary, "/tampered": tampered, "/web.asc": []byte(goodSig), "/web.sig.html": []byte("<html>")})
+	url := testenv.ServeFiles(t, map[string][]byte{"/web": binary, "/tampered": tampered, "/web.asc": []byte(goodSig), "/web.sig.html": []byte("<html>")})
 	e := &Engine{}
 	artifact := func(path string, data []byte) Artifact {
 		return Artifact{Version: "1", URL: url + path, SHA256: digestOf(data), PublicKey: signaturetest.PublicKeys(t, signer)}
