@@ -61,6 +61,18 @@ type buildFarmBed struct {
 	seed  string // the build cache seed (localBuild.cacheSeed)
 }
 
+// newBuildFarmBed is the test beds a build test uses (the cluster, the
+// registry, the git server), a project and pool name with prefix, and the
+// module proxy as the guest reaches it.
+func newBuildFarmBed(t *testing.T, prefix string) buildFarmBed {
+	t.Helper()
+	return buildFarmBed{
+		kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t),
+		name:  acctest.RandomWithPrefix(prefix),
+		proxy: strings.Replace(testenv.StartModuleProxy(t, "https://proxy.golang.org"), "127.0.0.1", "10.0.2.2", 1),
+	}
+}
+
 // config is the farm: the pool, the backend built from main and released to
 // the project's dev environment by digest, and extra.
 func (b buildFarmBed) config(extra string) string {
@@ -214,9 +226,7 @@ func (b buildFarmBed) auth() ggcr.Option {
 func TestAccBuild_farm(t *testing.T) {
 	testAccPreCheck(t)
 	// Everything else first: the shared guest may still be booting.
-	b := buildFarmBed{kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t)}
-	b.name = acctest.RandomWithPrefix("farm")
-	b.proxy = strings.Replace(testenv.StartModuleProxy(t, "https://proxy.golang.org"), "127.0.0.1", "10.0.2.2", 1)
+	b := newBuildFarmBed(t, "farm")
 	b.local = newLocalBuild(t)
 	b.seed = b.local.cacheSeed(t)
 	b.repo = b.git.NewRepo(t)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -126,9 +125,7 @@ output "qa_history" {
 // released to dev, while the version and qa keep the first image.
 func TestAccModule_deliveryProject(t *testing.T) {
 	testAccPreCheck(t)
-	m := deliveryModule{buildFarmBed: buildFarmBed{kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t)}}
-	m.name = acctest.RandomWithPrefix("dlv")
-	m.proxy = strings.Replace(testenv.StartModuleProxy(t, "https://proxy.golang.org"), "127.0.0.1", "10.0.2.2", 1)
+	m := deliveryModule{buildFarmBed: newBuildFarmBed(t, "dlv")}
 	m.local = newLocalBuild(t)
 	m.seed = m.local.cacheSeed(t)
 	m.repo = m.git.NewRepo(t)

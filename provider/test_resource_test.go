@@ -20,7 +20,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -143,9 +142,7 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // The suites that select the same tests share go test's cached result.
 func TestAccTest_gate(t *testing.T) {
 	testAccPreCheck(t)
-	b := suiteBed{buildFarmBed: buildFarmBed{kube: testenv.Kube(t), registry: testenv.Registry(t), git: testenv.GitServer(t)}}
-	b.name = acctest.RandomWithPrefix("suite")
-	b.proxy = strings.Replace(testenv.StartModuleProxy(t, "https://proxy.golang.org"), "127.0.0.1", "10.0.2.2", 1)
+	b := suiteBed{buildFarmBed: newBuildFarmBed(t, "suite")}
 	b.seed = suiteCacheSeed(t, newLocalBuild(t))
 	b.repo = b.git.NewRepo(t)
 	b.commit = b.repo.Commit(t, "calc", calcModule)
