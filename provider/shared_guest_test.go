@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,6 +37,7 @@ type sharedHost struct {
 	keyFile    string // the login key; keyFile+".pub" is its public half
 	knownHosts string // the guest's pinned host key, for the provider's ssh block
 	signer     ssh.Signer
+	slot       *testenv.GuestSlot // where its state was saved or restored from, released on remove
 }
 
 var (
@@ -79,17 +81,53 @@ func goHostGuest(t *testing.T) sharedHost {
 		t.Fatalf("shared guest: %v", sharedHostErr)
 	}
 	if waited := time.Since(start); waited > time.Second {
-		t.Logf("shared guest %s booted in %s; this test waited %s for it", sharedHostVal.vm.Name,
+		t.Logf("shared guest %s ready in %s; this test waited %s for it", sharedHostVal.vm.Name,
 			sharedHostTook.Round(time.Second), waited.Round(time.Second))
 	}
 	return sharedHostVal
 }
 
+// sharedGuestSpec describes the guests bootSharedHost makes, for the slots
+// their saved states are kept in.
+const sharedGuestSpec = "kiln-host: 2 vCPU, 1024 MiB, 6 GiB disk, user-mode network, login key, v1"
+
+// bootSharedHost brings up a freshly booted guest: restored from the state
+// saved after an earlier process's boot when there is one (seconds), else
+// booted (one to three minutes under emulation) and saved for the next.
 func bootSharedHost(bed testenv.LibvirtBed) (sharedHost, error) {
 	dir, err := os.MkdirTemp("", "kiln-shared-host-")
 	if err != nil {
 		return sharedHost{}, err
 	}
+	slot, err := bed.ClaimGuestSlot(sharedGuestSpec)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "shared guest: no saved state kept: %v\n", err)
+	}
+	if slot != nil {
+		host, err := restoreSharedHost(bed, slot, dir)
+		if err == nil {
+			return host, nil
+		}
+		if !errors.Is(err, testenv.ErrNoSavedGuest) {
+			fmt.Fprintf(os.Stderr, "shared guest: booting one, the saved one did not restore: %v\n", err)
+		}
+	}
+	host, err := bootFreshHost(bed, dir)
+	host.slot = slot
+	if err != nil {
+		host.remove()
+		return sharedHost{}, err
+	}
+	if slot != nil {
+		if err := host.save(); err != nil {
+			fmt.Fprintf(os.Stderr, "shared guest: not saved for the next run: %v\n", err)
+		}
+	}
+	return host, nil
+}
+
+// bootFreshHost boots a guest from the base volume with a new login key in dir.
+func bootFreshHost(bed testenv.LibvirtBed, dir string) (sharedHost, error) {
 	keyFile, signer, err := newLoginKeyFile(dir)
 	if err != nil {
 		return sharedHost{}, err
@@ -108,15 +146,69 @@ func bootSharedHost(bed testenv.LibvirtBed) (sharedHost, error) {
 	})
 	host := sharedHost{vm: vm, uri: bed.URI, keyFile: keyFile, knownHosts: filepath.Join(dir, "known_hosts"), signer: signer}
 	if err != nil {
-		host.remove()
-		return sharedHost{}, err
+		return host, err
 	}
-	line := fmt.Sprintf("[%s]:%d %s\n", vm.SSHHost, vm.SSHPort, vm.SSHHostKey)
-	return host, os.WriteFile(host.knownHosts, []byte(line), 0o644)
+	return host, host.writeKnownHosts()
 }
 
-// remove deletes the guest and its volumes, and the login key.
+// save keeps the guest in its slot, its page cache dropped first so that the
+// saved memory is what the boot left, not what the copy-in read.
+func (h sharedHost) save() error {
+	if _, err := loginOutput(h.vm.SSHHost, h.vm.SSHPort, h.vm.SSHHostKey, h.signer,
+		"sync && echo 3 | sudo -n tee /proc/sys/vm/drop_caches >/dev/null"); err != nil {
+		return err
+	}
+	return h.slot.Save(h.vm.Name, []string{h.vm.RootVolume, h.vm.SeedVolume}, []string{h.keyFile, h.keyFile + ".pub"})
+}
+
+// restoreSharedHost restores the guest saved in slot, with its login key
+// copied into dir, and checks that it answers.
+func restoreSharedHost(bed testenv.LibvirtBed, slot *testenv.GuestSlot, dir string) (sharedHost, error) {
+	name, err := slot.Restore(dir)
+	if err != nil {
+		return sharedHost{}, err
+	}
+	client := libvirt.NewClient(bed.URI)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	host := sharedHost{uri: bed.URI, keyFile: filepath.Join(dir, "id_ed25519"), knownHosts: filepath.Join(dir, "known_hosts"), slot: slot}
+	host.vm, err = client.ReadVM(ctx, name)
+	if err == nil {
+		host.signer, err = readLoginKey(host.keyFile)
+	}
+	if err == nil {
+		err = host.writeKnownHosts()
+	}
+	if err == nil {
+		_, err = loginOutput(host.vm.SSHHost, host.vm.SSHPort, host.vm.SSHHostKey, host.signer, "true")
+	}
+	if err != nil {
+		slot.Discard()
+		return sharedHost{}, err
+	}
+	return host, nil
+}
+
+// readLoginKey reads the private key newLoginKeyFile wrote.
+func readLoginKey(path string) (ssh.Signer, error) {
+	pemBytes, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ssh.ParsePrivateKey(pemBytes)
+}
+
+// writeKnownHosts pins the guest's host key for the provider's ssh block.
+func (h sharedHost) writeKnownHosts() error {
+	line := fmt.Sprintf("[%s]:%d %s\n", h.vm.SSHHost, h.vm.SSHPort, h.vm.SSHHostKey)
+	return os.WriteFile(h.knownHosts, []byte(line), 0o644)
+}
+
+// remove deletes the guest and its volumes, and the login key, and releases
+// its slot.
 func (h sharedHost) remove() {
+	defer h.slot.Release()
 	if h.vm.Name != "" {
 		client := libvirt.NewClient(h.uri)
 		defer client.Close()

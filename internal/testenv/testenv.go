@@ -75,17 +75,10 @@ func LibvirtEnv() (LibvirtBed, error) {
 func (b LibvirtBed) RemoveGuestAtCleanup(t testing.TB, name string) {
 	t.Helper()
 	t.Cleanup(func() {
-		virsh := func(args ...string) error {
-			return exec.Command("virsh", append([]string{"-q", "-c", b.URI}, args...)...).Run()
-		}
-		if virsh("dominfo", name) == nil {
+		if _, err := b.virsh("dominfo", name); err == nil {
 			t.Logf("removing guest %s, left behind by the test", name)
-			_ = virsh("destroy", name)
-			_ = virsh("undefine", name)
 		}
-		for _, vol := range []string{name + "-root.qcow2", name + "-cidata.iso"} {
-			_ = virsh("vol-delete", vol, "--pool", b.Pool)
-		}
+		b.removeGuest(name, []string{name + "-root.qcow2", name + "-cidata.iso"})
 	})
 }
 
