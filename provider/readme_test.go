@@ -218,9 +218,7 @@ func TestAccReadme_tour(t *testing.T) {
 	hostDir := t.TempDir()
 	start := time.Now()
 	var farmStart time.Time
-	defer func() {
-		t.Logf("TestAccReadme_tour took %s, its build farm steps %s", time.Since(start).Round(time.Second), time.Since(farmStart).Round(time.Second))
-	}()
+	defer func() { t.Logf("TestAccReadme_tour took %s", time.Since(start).Round(time.Second)) }()
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -281,7 +279,8 @@ func TestAccReadme_tour(t *testing.T) {
 					resource.TestCheckResourceAttrPtr(build, "go_version_exact", &goVersion),
 					func(s *terraform.State) error {
 						attrs := s.RootModule().Resources[build].Primary.Attributes
-						t.Logf("the README's build, its build cache seeded, took %s s", attrs["duration_seconds"])
+						t.Logf("the README's build, its build cache seeded, took %s s; the pool and build steps %s",
+							attrs["duration_seconds"], time.Since(farmStart).Round(time.Second))
 						return farm.checkPushed(attrs)
 					},
 				),
