@@ -572,12 +572,19 @@ func (b buildFarmBed) checkElsewhere(t *testing.T, attrs map[string]string, comm
 // (internal/buildfarm/scripts/build.sh), with the verified toolchain the
 // tests' pool host gets.
 type localBuild struct {
+	version   string // exact
 	script    []byte
 	toolchain gotoolchain.Artifact
 	goroot    string
 }
 
 func newLocalBuild(t *testing.T) localBuild {
+	t.Helper()
+	return newLocalBuildOf(t, buildGoVersion)
+}
+
+// newLocalBuildOf is newLocalBuild with the exact Go version a pool host has.
+func newLocalBuildOf(t *testing.T, version string) localBuild {
 	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -588,15 +595,15 @@ func newLocalBuild(t *testing.T) localBuild {
 		t.Fatal(err)
 	}
 	fetcher := &gotoolchain.Fetcher{Cache: &gotoolchain.Cache{Dir: filepath.Join(testenv.CacheDir(), "toolchains")}}
-	archive, err := fetcher.FromModuleProxy(context.Background(), gotoolchain.ModuleProxy{}, buildGoVersion, "linux", "amd64")
+	archive, err := fetcher.FromModuleProxy(context.Background(), gotoolchain.ModuleProxy{}, version, "linux", "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("tar", "-xzf", archive.Path, "-C", dir).CombinedOutput(); err != nil {
-		t.Fatalf("unpack go%s: %v: %s", buildGoVersion, err, out)
+		t.Fatalf("unpack go%s: %v: %s", version, err, out)
 	}
-	return localBuild{script: script, toolchain: archive, goroot: filepath.Join(dir, "go")}
+	return localBuild{version: version, script: script, toolchain: archive, goroot: filepath.Join(dir, "go")}
 }
 
 // run builds the root package of the source tar src in build.sh's go mode
@@ -666,7 +673,7 @@ func (l localBuild) cacheSeed(t *testing.T) string {
 		}
 		fmt.Fprintf(h, "%s %x\n", f, sha256.Sum256(data))
 	}
-	seed := filepath.Join(testenv.CacheDir(), "build-cache-seeds", fmt.Sprintf("go%s-%x.tar.gz", buildGoVersion, h.Sum(nil)[:16]))
+	seed := filepath.Join(testenv.CacheDir(), "build-cache-seeds", fmt.Sprintf("go%s-%x.tar.gz", l.version, h.Sum(nil)[:16]))
 	if _, err := os.Stat(seed); err == nil {
 		return seed
 	}

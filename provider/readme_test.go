@@ -1,14 +1,23 @@
 package provider
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/hashicorp/terraform-plugin-testing/helper/acctest"
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -17,13 +26,14 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
 
-// readmeHCL returns the HCL snippets of README.md's tour, joined. The Install
-// section's snippets (a provider requirement from the registry and a CLI
-// configuration) are what TestAccInstall exercises.
-func readmeHCL(t *testing.T) string {
+// readmeSnippets returns the HCL snippets of README.md's tour, in order. The
+// Install section's snippets (a provider requirement from the registry and a
+// CLI configuration) are what TestAccInstall exercises.
+func readmeSnippets(t *testing.T) []string {
 	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -37,15 +47,39 @@ func readmeHCL(t *testing.T) string {
 	if !ok {
 		t.Fatal(`README.md has no "## A short tour" section`)
 	}
-	blocks := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllStringSubmatch(tour, -1)
-	if len(blocks) == 0 {
-		t.Fatal("README.md's tour has no hcl snippet")
-	}
 	var out []string
-	for _, b := range blocks {
+	for _, b := range regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllStringSubmatch(tour, -1) {
 		out = append(out, b[1])
 	}
-	return strings.Join(out, "\n")
+	return out
+}
+
+// readmeConfig is the configuration a reader has after copying snippets in
+// order: a block replaces the earlier one of the same type and labels (the
+// provider block gaining a cluster and a registry), other blocks add to it.
+func readmeConfig(t *testing.T, snippets []string) string {
+	t.Helper()
+	var blocks []*hclwrite.Block
+	for _, s := range snippets {
+		f, diags := hclwrite.ParseConfig([]byte(s), "README.md", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatalf("README.md's tour: %s", diags)
+		}
+		for _, b := range f.Body().Blocks() {
+			same := func(o *hclwrite.Block) bool { return o.Type() == b.Type() && slices.Equal(o.Labels(), b.Labels()) }
+			if i := slices.IndexFunc(blocks, same); i >= 0 {
+				blocks[i] = b
+			} else {
+				blocks = append(blocks, b)
+			}
+		}
+	}
+	out := hclwrite.NewEmptyFile()
+	for _, b := range blocks {
+		out.Body().AppendBlock(b)
+		out.Body().AppendNewline()
+	}
+	return string(out.Bytes())
 }
 
 // markdownSection returns the section of doc under heading, up to the next
@@ -84,23 +118,107 @@ func onThisMachine(t *testing.T, hcl string, bed testenv.LibvirtBed, keyFile, na
 	return out
 }
 
+// farmOnThisMachine rewrites what a reader changes in the tour's build farm
+// snippets: their cluster, registry (here on loopback, without TLS), git
+// repository and credentials' user names, the path of their service's YAML,
+// and the project's and pool's names (tests may run side by side).
+func farmOnThisMachine(t *testing.T, hcl string, b buildFarmBed, servicesYAML string) string {
+	t.Helper()
+	r := strings.NewReplacer(
+		`"~/.kube/config"`, fmt.Sprintf("%q", b.kube.Kubeconfig),
+		`url      = "registry.example.com"`, fmt.Sprintf("url      = %q\n    insecure = true", b.registry.Host),
+		"\n    username = \"kiln\"", fmt.Sprintf("\n    username = %q", b.registry.Username),
+		`url      = "https://git.example.com/shop/backend.git"`, fmt.Sprintf("url      = %q", b.repo.URL),
+		"\n      username = \"kiln\"", fmt.Sprintf("\n      username = %q", b.git.Username),
+		`file("deploy/backend.yaml")`, fmt.Sprintf("file(%q)", servicesYAML),
+		`name              = "shop"`, fmt.Sprintf("name              = %q", b.name),
+		`name   = "go"`, fmt.Sprintf("name   = %q", b.name),
+		`{ pool = "go" }`, fmt.Sprintf("{ pool = %q }", b.name),
+	)
+	out := r.Replace(hcl)
+	var wants []string
+	if strings.Contains(hcl, `resource "kiln_build_pool"`) {
+		wants = append(wants, b.kube.Kubeconfig, b.registry.Host, b.registry.Username, b.name)
+	}
+	if strings.Contains(hcl, `resource "kiln_build" "`) {
+		wants = append(wants, b.repo.URL, b.git.Username, servicesYAML)
+	}
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Fatalf("README.md's build farm changed shape: %q not substituted in\n%s", want, out)
+		}
+	}
+	return out
+}
+
 // TestAccReadme_tour applies README.md's tour as written: a VM, then a Go host
-// on it with a default left to Kiln and a version request ("1.24"). The next
-// plan is empty, and growing the VM's memory updates the VM in place without
-// touching the host on it.
+// on it with a default left to Kiln and a version request ("1.24"); the next
+// plan is empty. Then the build farm on them, with this machine's cluster,
+// registry and git server as a reader's own: the VM registered as a pool, and
+// the sample service built from git into an image in the registry. Growing
+// the VM's memory then updates the VM in place without touching the host, the
+// pool or the build, all reached through the VM's SSH attributes.
+//
+// The build user's Go build cache is seeded before the build, as in
+// TestAccBuild_farm, with the toolchain the host resolved "1.24" to.
 func TestAccReadme_tour(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Libvirt(t)
+	farm := newBuildFarmBed(t, "kiln-readme")
 	keyFile, signer := writeLoginKey(t, t.TempDir())
-	name := acctest.RandomWithPrefix("kiln-readme")
+	name := farm.name
 	bed.RemoveGuestAtCleanup(t, name)
-	tour := onThisMachine(t, readmeHCL(t), bed, keyFile, name)
-	grown := strings.Replace(tour, "memory_mib    = 2048", "memory_mib    = 2560", 1)
-	if grown == tour {
+
+	// The sample service as a reader's repository: its main package in
+	// cmd/backend.
+	files := testenv.SampleService(t)
+	for path, data := range files {
+		if strings.HasSuffix(path, ".go") && !strings.Contains(path, "/") {
+			files["cmd/backend/"+path] = data
+			delete(files, path)
+		}
+	}
+	farm.repo = farm.git.NewRepo(t)
+	commit := farm.repo.Commit(t, "the shop's backend", files)
+	servicesYAML := filepath.Join(t.TempDir(), "backend.yaml")
+	if err := os.WriteFile(servicesYAML, []byte(readmeBackendYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	snippets := readmeSnippets(t)
+	if len(snippets) != 4 {
+		t.Fatalf("README.md's tour has %d hcl snippets, want 4: the VM, the Go host, the pool, the build", len(snippets))
+	}
+	// The guest reaches the Go module proxy through this machine, as a reader
+	// behind a proxy would set it.
+	viaProxy := func(hcl string) string {
+		out := strings.Replace(hcl, `env = { GOPRIVATE = "git.example.com/*" }`,
+			fmt.Sprintf(`env = { GOPRIVATE = "git.example.com/*", GOPROXY = %q }`, farm.proxy), 1)
+		if out == hcl {
+			t.Fatal("README.md's Go host no longer sets env = { GOPRIVATE = ... }")
+		}
+		return out
+	}
+	// The configuration after the first n snippets, on this machine.
+	upTo := func(n int) string {
+		return viaProxy(farmOnThisMachine(t, onThisMachine(t, readmeConfig(t, snippets[:n]), bed, keyFile, name), farm, servicesYAML))
+	}
+	tour, withPool, withBuild := upTo(2), upTo(3), upTo(4)
+	grown := strings.Replace(withBuild, "memory_mib    = 2048", "memory_mib    = 2560", 1)
+	if grown == withBuild {
 		t.Fatal("README.md's tour no longer sets memory_mib = 2048")
 	}
+	registryPassword := config.StringVariable(farm.registry.Password)
+	poolVars := config.Variables{"registry_password": registryPassword}
+	buildVars := config.Variables{"registry_password": registryPassword, "git_token": config.StringVariable(farm.git.Password)}
+
 	const vm, host = "kiln_libvirt_vm.builder", "kiln_go_host.builder"
-	var goInode string
+	const buildPool, build, project = "kiln_build_pool.go", "kiln_build.backend", "kiln_project.shop"
+	var goInode, goVersion string
+	hostDir := t.TempDir()
+	start := time.Now()
+	var farmStart time.Time
+	defer func() { t.Logf("TestAccReadme_tour took %s", time.Since(start).Round(time.Second)) }()
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -119,6 +237,11 @@ func TestAccReadme_tour(t *testing.T) {
 					checkHostOf(vm, signer, "go env GOPRIVATE", "git.example.com/*"),
 					checkHostOf(vm, signer, "ulimit -n", "65536"),
 					recordHost(vm, signer, "stat -c %i /usr/local/go/1.23.10/bin/go", &goInode),
+					func(s *terraform.State) (err error) {
+						goVersion = s.RootModule().Resources[host].Primary.Attributes["go.default"]
+						farm.host, err = tourHost(s, vm, keyFile, signer, hostDir)
+						return err
+					},
 				),
 			},
 			{
@@ -129,13 +252,51 @@ func TestAccReadme_tour(t *testing.T) {
 				},
 			},
 			{
-				// More memory: the VM is updated in place, and the host on it,
+				// The VM as a build pool. The build cache seed is made (or
+				// found) here for the exact Go version "1.24" resolved to.
+				PreConfig: func() {
+					farmStart = time.Now()
+					farm.local = newLocalBuildOf(t, goVersion)
+					farm.seed = farm.local.cacheSeed(t)
+				},
+				Config:          withPool,
+				ConfigVariables: poolVars,
+				Check: resource.ComposeTestCheckFunc(
+					resource.TestCheckResourceAttr(buildPool, "host.0.ready", "true"),
+					func(s *terraform.State) error {
+						return resource.TestCheckTypeSetElemAttr(buildPool, "host.0.go_versions.*", goVersion)(s)
+					},
+				),
+			},
+			{
+				// The build: its image is in the registry with the binary it
+				// reported. The plan after the apply is empty (every step's is).
+				PreConfig:       func() { farm.seedBuildCache(t) },
+				Config:          withBuild,
+				ConfigVariables: buildVars,
+				Check: resource.ComposeTestCheckFunc(
+					resource.TestCheckResourceAttr(build, "commit", commit),
+					resource.TestCheckResourceAttrPtr(build, "go_version_exact", &goVersion),
+					func(s *terraform.State) error {
+						attrs := s.RootModule().Resources[build].Primary.Attributes
+						t.Logf("the README's build, its build cache seeded, took %s s; the pool and build steps %s",
+							attrs["duration_seconds"], time.Since(farmStart).Round(time.Second))
+						return farm.checkPushed(attrs)
+					},
+				),
+			},
+			{
+				// More memory: the VM is updated in place, and what is on it,
 				// reached through the VM's SSH attributes, is left alone.
-				Config: grown,
+				Config:          grown,
+				ConfigVariables: buildVars,
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{
 						plancheck.ExpectResourceAction(vm, plancheck.ResourceActionUpdate),
 						plancheck.ExpectResourceAction(host, plancheck.ResourceActionNoop),
+						plancheck.ExpectResourceAction(buildPool, plancheck.ResourceActionNoop),
+						plancheck.ExpectResourceAction(project, plancheck.ResourceActionNoop),
+						plancheck.ExpectResourceAction(build, plancheck.ResourceActionNoop),
 						plancheck.ExpectKnownValue(vm, tfjsonpath.New("ssh_port"), knownvalue.NotNull()),
 					},
 				},
@@ -147,7 +308,8 @@ func TestAccReadme_tour(t *testing.T) {
 				),
 			},
 			{
-				Config: grown,
+				Config:          grown,
+				ConfigVariables: buildVars,
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
 				},
@@ -156,10 +318,71 @@ func TestAccReadme_tour(t *testing.T) {
 	})
 }
 
+// readmeBackendYAML is the reader's deploy/backend.yaml in the tour.
+const readmeBackendYAML = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: backend
+spec:
+  selector:
+    matchLabels:
+      app: backend
+  template:
+    metadata:
+      labels:
+        app: backend
+    spec:
+      containers:
+      - name: backend
+        image: ${image}
+`
+
+// tourHost is the tour's VM as the test's own SSH target (runOnHostInput),
+// its address and pinned host key read from the state.
+func tourHost(s *terraform.State, vm, keyFile string, signer ssh.Signer, dir string) (sharedHost, error) {
+	a := s.RootModule().Resources[vm].Primary.Attributes
+	port, err := strconv.Atoi(a["ssh_port"])
+	if err != nil {
+		return sharedHost{}, fmt.Errorf("%s.ssh_port: %w", vm, err)
+	}
+	h := sharedHost{vm: libvirt.VM{SSHHost: a["ssh_host"], SSHPort: port, SSHHostKey: a["ssh_host_public_key"]},
+		keyFile: keyFile, knownHosts: filepath.Join(dir, "known_hosts"), signer: signer}
+	line := fmt.Sprintf("[%s]:%d %s\n", h.vm.SSHHost, h.vm.SSHPort, h.vm.SSHHostKey)
+	return h, os.WriteFile(h.knownHosts, []byte(line), 0o644)
+}
+
 // recordHost stores what cmd prints on the host, for a later step to compare.
 func recordHost(vm string, signer ssh.Signer, cmd string, into *string) resource.TestCheckFunc {
 	return func(s *terraform.State) (err error) {
 		*into, err = hostOutput(s, vm, signer, cmd)
 		return err
 	}
+}
+
+// checkPushed checks a build's image in the registry: its digest is the
+// build's, and its layer holds the binary with the sha256 the build reported.
+func (b buildFarmBed) checkPushed(attrs map[string]string) error {
+	ref, err := name.NewDigest(attrs["image_ref"], name.Insecure)
+	if err != nil {
+		return err
+	}
+	img, err := ggcr.Image(ref, b.auth())
+	if err != nil {
+		return fmt.Errorf("the image is not in the registry: %w", err)
+	}
+	if digest, err := img.Digest(); err != nil || digest.String() != attrs["image_digest"] {
+		return fmt.Errorf("the registry has %s (%v), the build reported %s", digest, err, attrs["image_digest"])
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		return fmt.Errorf("layers: %d, %v", len(layers), err)
+	}
+	binary, err := layerFile(layers[0], "ko-app/backend")
+	if err != nil {
+		return err
+	}
+	if sum := sha256.Sum256(binary); hex.EncodeToString(sum[:]) != attrs["binary_sha256"] {
+		return fmt.Errorf("the layer's binary has sha256 %x, the build reported %s", sum, attrs["binary_sha256"])
+	}
+	return nil
 }
