@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -426,29 +425,40 @@ func (b buildFarmBed) checkReleased(cs kubernetes.Interface, ns string) resource
 	}
 }
 
+// pushedImage fetches the build's image from the registry and returns it
+// with the binary its one layer holds, checked against the sha256 the build
+// reported.
+func (b buildFarmBed) pushedImage(attrs map[string]string) (v1.Image, []byte, error) {
+	ref, err := name.NewDigest(attrs["image_ref"], name.Insecure)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := ggcr.Image(ref, b.auth())
+	if err != nil {
+		return nil, nil, fmt.Errorf("the image is not in the registry: %w", err)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		return nil, nil, fmt.Errorf("layers: %d, %v", len(layers), err)
+	}
+	binary, err := layerFile(layers[0], "ko-app/backend")
+	if err != nil {
+		return nil, nil, err
+	}
+	sum := sha256.Sum256(binary)
+	if got := hex.EncodeToString(sum[:]); got != attrs["binary_sha256"] {
+		return nil, nil, fmt.Errorf("the layer's binary has sha256 %s, the build reported %s", got, attrs["binary_sha256"])
+	}
+	return img, binary, nil
+}
+
 // checkImage checks the build's image in the registry: its layer holds the
 // binary with the reported sha256, and that binary, run here, answers
 // /api/buildstamp with the commit's time.
 func (b buildFarmBed) checkImage(t *testing.T, attrs map[string]string, commit string) error {
-	ref, err := name.NewDigest(attrs["image_ref"], name.Insecure)
+	_, binary, err := b.pushedImage(attrs)
 	if err != nil {
 		return err
-	}
-	img, err := ggcr.Image(ref, b.auth())
-	if err != nil {
-		return fmt.Errorf("the image is not in the registry: %w", err)
-	}
-	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		return fmt.Errorf("layers: %d, %v", len(layers), err)
-	}
-	binary, err := layerFile(layers[0], "ko-app/backend")
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(binary)
-	if got := hex.EncodeToString(sum[:]); got != attrs["binary_sha256"] {
-		return fmt.Errorf("the layer's binary has sha256 %s, the build reported %s", got, attrs["binary_sha256"])
 	}
 	path := filepath.Join(t.TempDir(), "backend")
 	if err := os.WriteFile(path, binary, 0o755); err != nil {
@@ -496,12 +506,11 @@ func layerFile(l v1.Layer, path string) ([]byte, error) {
 
 // runBuildStamp runs the sample backend and asks it for its build stamp.
 func runBuildStamp(binary string) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testenv.FreeLocalPort()
 	if err != nil {
 		return "", err
 	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(binary, "-listen", addr)
 	if err := cmd.Start(); err != nil {
 		return "", err

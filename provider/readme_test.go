@@ -1,8 +1,6 @@
 package provider
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/hashicorp/terraform-plugin-testing/config"
@@ -347,8 +343,7 @@ func tourHost(s *terraform.State, vm, keyFile string, signer ssh.Signer, dir str
 	}
 	h := sharedHost{vm: libvirt.VM{SSHHost: a["ssh_host"], SSHPort: port, SSHHostKey: a["ssh_host_public_key"]},
 		keyFile: keyFile, knownHosts: filepath.Join(dir, "known_hosts"), signer: signer}
-	line := fmt.Sprintf("[%s]:%d %s\n", h.vm.SSHHost, h.vm.SSHPort, h.vm.SSHHostKey)
-	return h, os.WriteFile(h.knownHosts, []byte(line), 0o644)
+	return h, h.writeKnownHosts()
 }
 
 // recordHost stores what cmd prints on the host, for a later step to compare.
@@ -362,27 +357,12 @@ func recordHost(vm string, signer ssh.Signer, cmd string, into *string) resource
 // checkPushed checks a build's image in the registry: its digest is the
 // build's, and its layer holds the binary with the sha256 the build reported.
 func (b buildFarmBed) checkPushed(attrs map[string]string) error {
-	ref, err := name.NewDigest(attrs["image_ref"], name.Insecure)
+	img, _, err := b.pushedImage(attrs)
 	if err != nil {
 		return err
-	}
-	img, err := ggcr.Image(ref, b.auth())
-	if err != nil {
-		return fmt.Errorf("the image is not in the registry: %w", err)
 	}
 	if digest, err := img.Digest(); err != nil || digest.String() != attrs["image_digest"] {
 		return fmt.Errorf("the registry has %s (%v), the build reported %s", digest, err, attrs["image_digest"])
-	}
-	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		return fmt.Errorf("layers: %d, %v", len(layers), err)
-	}
-	binary, err := layerFile(layers[0], "ko-app/backend")
-	if err != nil {
-		return err
-	}
-	if sum := sha256.Sum256(binary); hex.EncodeToString(sum[:]) != attrs["binary_sha256"] {
-		return fmt.Errorf("the layer's binary has sha256 %x, the build reported %s", sum, attrs["binary_sha256"])
 	}
 	return nil
 }

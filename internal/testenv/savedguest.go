@@ -153,19 +153,10 @@ var hostfwd = regexp.MustCompile(`hostfwd=tcp:127\.0\.0\.1:\d+-:22`)
 // with a fresh SSH port, its clock set to now, and copies the caller's saved
 // files into filesDir. It returns the domain's name.
 func (s *GuestSlot) Restore(filesDir string) (string, error) {
-	nameBytes, err := os.ReadFile(filepath.Join(s.dir, savedName))
-	if errors.Is(err, os.ErrNotExist) {
-		return "", ErrNoSavedGuest
-	}
+	name, volumes, err := s.saved()
 	if err != nil {
 		return "", err
 	}
-	name := string(nameBytes)
-	volumesBytes, err := os.ReadFile(filepath.Join(s.dir, savedVolume))
-	if err != nil {
-		return "", err
-	}
-	volumes := strings.Fields(string(volumesBytes))
 	// What a killed process left under this slot's name is this slot's.
 	s.bed.removeGuest(name, volumes)
 	poolDir, err := s.bed.poolDir()
@@ -185,25 +176,12 @@ func (s *GuestSlot) Restore(filesDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	port, err := freePort()
+	port, err := FreeLocalPort()
 	if err != nil {
 		return "", err
 	}
 	xmlFile := filepath.Join(filesDir, name+".xml")
 	if err := os.WriteFile(xmlFile, []byte(hostfwd.ReplaceAllString(xml, fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:22", port))), 0o600); err != nil {
-		return "", err
-	}
-	// Defined first, the restored domain is persistent, as the VMs Kiln
-	// creates are.
-	if _, err := s.bed.virsh("define", xmlFile); err != nil {
-		return "", err
-	}
-	if _, err := s.bed.virsh("restore", state, "--xml", xmlFile); err != nil {
-		s.bed.removeGuest(name, volumes)
-		return "", err
-	}
-	if err := s.bed.syncGuestClock(name); err != nil {
-		s.bed.removeGuest(name, volumes)
 		return "", err
 	}
 	files, err := os.ReadDir(filepath.Join(s.dir, savedFiles))
@@ -215,17 +193,49 @@ func (s *GuestSlot) Restore(filesDir string) (string, error) {
 			return "", err
 		}
 	}
+	// Defined first, the restored domain is persistent, as the VMs Kiln
+	// creates are.
+	if err := s.bed.restoreDomain(name, state, xmlFile); err != nil {
+		s.bed.removeGuest(name, volumes)
+		return "", err
+	}
 	return name, nil
+}
+
+// restoreDomain defines the domain from xmlFile, restores it from state and
+// sets its clock.
+func (b LibvirtBed) restoreDomain(name, state, xmlFile string) error {
+	if _, err := b.virsh("define", xmlFile); err != nil {
+		return err
+	}
+	if _, err := b.virsh("restore", state, "--xml", xmlFile); err != nil {
+		return err
+	}
+	return b.syncGuestClock(name)
 }
 
 // Discard removes the guest Restore brought back, for a caller that found it
 // unusable; the slot keeps its saved state for the next Save to replace.
 func (s *GuestSlot) Discard() {
-	name, _ := os.ReadFile(filepath.Join(s.dir, savedName))
-	volumes, _ := os.ReadFile(filepath.Join(s.dir, savedVolume))
-	if len(name) > 0 {
-		s.bed.removeGuest(string(name), strings.Fields(string(volumes)))
+	if name, volumes, err := s.saved(); err == nil {
+		s.bed.removeGuest(name, volumes)
 	}
+}
+
+// saved is the name and volumes of the slot's saved guest.
+func (s *GuestSlot) saved() (string, []string, error) {
+	name, err := os.ReadFile(filepath.Join(s.dir, savedName))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil, ErrNoSavedGuest
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	volumes, err := os.ReadFile(filepath.Join(s.dir, savedVolume))
+	if err != nil {
+		return "", nil, err
+	}
+	return string(name), strings.Fields(string(volumes)), nil
 }
 
 // syncGuestClock sets a restored guest's clock to now through its agent: it
@@ -286,8 +296,8 @@ func copySparse(from, to string) error {
 	return nil
 }
 
-// freePort is a TCP port free on 127.0.0.1 now.
-func freePort() (int, error) {
+// FreeLocalPort is a TCP port free on 127.0.0.1 now.
+func FreeLocalPort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
