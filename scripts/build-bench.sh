@@ -17,13 +17,30 @@
 #   plan_no_change_seconds  terraform plan -detailed-exitcode, three times
 #   and the ratios second/floor (target <= 1.1) and second/first.
 #
+# Then the pool grows to two hosts (a second fresh guest, seeded like the
+# first) and a second configuration, which finds the pool through its record in
+# the cluster as any other configuration would, builds 10 services (10
+# repositories of the sample, each with its own commit):
+#
+#   pool_sequential_seconds terraform apply -parallelism=1 after a new commit in
+#                           every repository: the 10 builds one after another
+#   pool_parallel_seconds   the same after another new commit, default
+#                           parallelism: the pool's two hosts, one build each
+#   pool_plan_seconds       terraform plan of the 10 builds, nothing changed
+#                           (three times; one registry HEAD per build)
+#   twin_*                  one commit built twice at once, so on both hosts:
+#                           the hosts, and whether the binaries and images match
+#   and the ratio parallel/sequential (target <= 0.6).
+#
 #   bash scripts/build-bench.sh [terraform-or-tofu-binary]
 #
 # Numbers from a loaded machine mean little: run it alone. KILN_BENCH_KEEP=1
 # keeps the work directory and the guest. KILN_BENCH_SEED=<tar.gz of a Go build
 # cache> (TestAccBuild_farm keeps one in ~/.cache/kiln/build-cache-seeds)
-# seeds the build user's cache before the first build: a quick check that the
-# bench runs, whose second/first ratio means nothing.
+# seeds the build users' caches before the first build: a quick check that the
+# bench runs, whose second/first ratio means nothing. Without it, the second
+# host's first build is cold too; the pool's figures come after a warm-up round
+# on both hosts either way.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,12 +58,18 @@ cleanup() {
 	set +e
 	[[ -n $proxy_pid ]] && kill "$proxy_pid" 2>/dev/null
 	if [[ ${KILN_BENCH_KEEP:-} != 1 ]]; then
+		if [[ -f $work/services/terraform.tfstate ]]; then
+			log "destroying the services' builds"
+			(cd "$work/services" && "$tf" destroy -auto-approve -input=false >"$work/destroy-services.log" 2>&1) ||
+				log "destroy failed: see $work/destroy-services.log"
+		fi
 		if [[ -f $work/terraform.tfstate ]]; then
 			log "destroying the guest and the records"
-			(cd "$work" && "$tf" destroy -auto-approve -input=false >"$work/destroy.log" 2>&1) ||
+			(cd "$work" && "$tf" destroy -auto-approve -input=false -var hosts=2 >"$work/destroy.log" 2>&1) ||
 				log "destroy failed: see $work/destroy.log"
 		fi
-		rm -rf "$bare" "$work"
+		[[ -n $bare ]] && rm -rf "$bare" "${bare%.git}"-svc-*.git
+		rm -rf "$work"
 	else
 		log "kept $work"
 	fi
@@ -132,8 +155,14 @@ provider "kiln" {
   }
 }
 
+variable "hosts" {
+  type    = number
+  default = 1
+}
+
 resource "kiln_libvirt_vm" "host" {
-  name          = "$name"
+  count         = var.hosts
+  name          = "$name-\${count.index}"
   pool          = "$KILN_TEST_POOL"
   domain_type   = "$KILN_TEST_DOMAIN_TYPE"
   base_volume   = "$KILN_TEST_BASE_VOLUME"
@@ -144,7 +173,7 @@ resource "kiln_libvirt_vm" "host" {
     user_mode = true
   }
   cloud_init {
-    hostname            = "$name"
+    hostname            = "$name-\${count.index}"
     ssh_authorized_keys = [file("$work/id_ed25519.pub")]
   }
   timeouts {
@@ -153,18 +182,19 @@ resource "kiln_libvirt_vm" "host" {
 }
 
 locals {
-  ssh = {
-    host     = kiln_libvirt_vm.host.ssh_host
-    port     = kiln_libvirt_vm.host.ssh_port
-    host_key = kiln_libvirt_vm.host.ssh_host_public_key
-  }
+  ssh = [for vm in kiln_libvirt_vm.host : {
+    host     = vm.ssh_host
+    port     = vm.ssh_port
+    host_key = vm.ssh_host_public_key
+  }]
 }
 
 resource "kiln_go_host" "host" {
+  count = var.hosts
   ssh {
-    host     = local.ssh.host
-    port     = local.ssh.port
-    host_key = local.ssh.host_key
+    host     = local.ssh[count.index].host
+    port     = local.ssh[count.index].port
+    host_key = local.ssh[count.index].host_key
   }
   go {
     versions = ["$go_version"]
@@ -176,11 +206,14 @@ resource "kiln_go_host" "host" {
 resource "kiln_build_pool" "bench" {
   name   = "$name"
   labels = { pool = "$name" }
-  host {
-    ssh {
-      host     = local.ssh.host
-      port     = local.ssh.port
-      host_key = local.ssh.host_key
+  dynamic "host" {
+    for_each = local.ssh
+    content {
+      ssh {
+        host     = host.value.host
+        port     = host.value.port
+        host_key = host.value.host_key
+      }
     }
   }
   depends_on = [kiln_go_host.host]
@@ -212,18 +245,21 @@ cd "$work"
 
 log "booting the guest, installing Go $go_version, registering the pool"
 seconds "$tf" apply -auto-approve -input=false -target=kiln_build_pool.bench >/dev/null
-"$tf" output -json ssh >"$work/ssh.json"
-port=$(jq -r .port "$work/ssh.json")
-echo "[$(jq -r .host "$work/ssh.json")]:$port $(jq -r .host_key "$work/ssh.json")" >"$work/known_hosts"
+# on_host N CMD...: CMD over ssh on the pool's host N (from 0).
 on_host() {
+	local n=$1
+	shift
+	"$tf" output -json ssh >"$work/ssh.json"
+	jq -r '.[] | "[\(.host)]:\(.port) \(.host_key)"' "$work/ssh.json" >"$work/known_hosts"
 	ssh -i "$work/id_ed25519" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes \
-		-o BatchMode=yes -p "$port" "debian@$(jq -r .host "$work/ssh.json")" "$@"
+		-o BatchMode=yes -p "$(jq -r ".[$n].port" "$work/ssh.json")" "debian@$(jq -r ".[$n].host" "$work/ssh.json")" "$@"
 }
-
-if [[ -n ${KILN_BENCH_SEED:-} ]]; then
-	log "seeding the build user's Go build cache from $KILN_BENCH_SEED"
-	on_host 'sudo -H -u kiln-build tar -xzmf - -C ~kiln-build/.cache/go-build' <"$KILN_BENCH_SEED"
-fi
+seed() { # seed N: the build user's Go build cache on host N, from KILN_BENCH_SEED
+	[[ -n ${KILN_BENCH_SEED:-} ]] || return 0
+	log "seeding host $1's build cache from $KILN_BENCH_SEED"
+	on_host "$1" 'sudo -H -u kiln-build tar -xzmf - -C ~kiln-build/.cache/go-build' <"$KILN_BENCH_SEED"
+}
+seed 0
 log "first build"
 first=$(seconds "$tf" apply -auto-approve -input=false)
 echo "first_build_seconds=$first"
@@ -247,7 +283,7 @@ floor() {
 	local auth=$KILN_TEST_REGISTRY_USERNAME:$KILN_TEST_REGISTRY_PASSWORD
 	mkdir -p "$(dirname "$bin")"
 	# shellcheck disable=SC2016 # expanded on the host, by the build user's shell
-	git -C "$work/src" archive main | on_host 'sudo -H -u kiln-build bash -c "
+	git -C "$work/src" archive main | on_host 0 'sudo -H -u kiln-build bash -c "
 		rm -rf ~/floor && mkdir ~/floor && cd ~/floor && tar -x &&
 		CGO_ENABLED=0 GOTOOLCHAIN=local /usr/local/go/'$go_version'/bin/go build -trimpath -buildvcs=false -ldflags=-buildid= -o backend . &&
 		cat backend"' >"$bin"
@@ -282,3 +318,99 @@ echo "floor_seconds=$floor_s"
 
 echo "second_over_floor=$(ratio "$second" "$floor_s") (target <= 1.1)"
 echo "second_over_first=$(ratio "$second" "$first")"
+
+# The pool of two: a second guest, the same steps as the first.
+log "a second host for the pool"
+pool_grow=$(seconds "$tf" apply -auto-approve -input=false -var hosts=2)
+echo "pool_grow_seconds=$pool_grow"
+seed 1
+
+# Ten services, each its own repository of the sample, built by a second
+# configuration that knows only the pool's labels.
+services=(svc-0 svc-1 svc-2 svc-3 svc-4 svc-5 svc-6 svc-7 svc-8 svc-9)
+for svc in "${services[@]}"; do
+	git init -q --bare -b main "${bare%.git}-$svc.git"
+	git init -q -b main "$work/$svc"
+	cp -r "$repo/internal/testenv/sample/." "$work/$svc/"
+	echo "// $svc" >>"$work/$svc/main.go"
+done
+commit_all() { # commit_all MESSAGE: a new commit in every service's repository
+	local svc
+	for svc in "${services[@]}"; do
+		echo "// $1" >>"$work/$svc/main.go"
+		git -C "$work/$svc" add -A
+		git -C "$work/$svc" -c user.name=bench -c user.email=bench@kiln.invalid commit -q -m "$1"
+		git -C "$work/$svc" push -q "${bare%.git}-$svc.git" main
+	done
+}
+commit_all "warm-up"
+mkdir "$work/services"
+sed -n '/^terraform {/,/^}/p; /^provider "kiln" {/,/^}/p' "$work/main.tf" >"$work/services/main.tf"
+cat >>"$work/services/main.tf" <<HCL
+
+resource "kiln_build" "svc" {
+  for_each    = toset([$(printf '"%s", ' "${services[@]}")])
+  name        = "$name-\${each.key}"
+  go_version  = "$go_version"
+  pool_labels = { pool = "$name" }
+  source {
+    git {
+      url      = "$KILN_TEST_GIT_URL/$name-\${each.key}.git"
+      ref      = "main"
+      username = "$KILN_TEST_GIT_USERNAME"
+      password = "$KILN_TEST_GIT_PASSWORD"
+    }
+  }
+  go {
+    package = "."
+  }
+}
+HCL
+services_apply() { (cd "$work/services" && "$tf" apply -auto-approve -input=false "$@"); }
+log "the 10 services: a warm-up round on both hosts"
+warm=$(seconds services_apply)
+echo "pool_warm_up_seconds=$warm"
+commit_all "sequential"
+log "the 10 services one after another (-parallelism=1)"
+sequential=$(seconds services_apply -parallelism=1)
+echo "pool_sequential_seconds=$sequential"
+commit_all "parallel"
+log "the 10 services on the pool of two"
+parallel=$(seconds services_apply)
+echo "pool_parallel_seconds=$parallel"
+for i in 1 2 3; do
+	plan=$(seconds bash -c "cd '$work/services' && '$tf' plan -input=false -detailed-exitcode")
+	echo "pool_plan_seconds_$i=$plan"
+done
+(cd "$work/services" && "$tf" show -json) | jq -r '.values.root_module.resources[] |
+	select(.type == "kiln_build") | "pool_build_host_\(.index)=\(.values.host)"'
+echo "parallel_over_sequential=$(ratio "$parallel" "$sequential") (target <= 0.6)"
+
+# Two hosts, one digest: one commit built twice at once, so that each host
+# takes one of the two builds.
+cat >>"$work/services/main.tf" <<HCL
+
+resource "kiln_build" "twin" {
+  for_each    = toset(["a", "b"])
+  name        = "$name-twin-\${each.key}"
+  go_version  = "$go_version"
+  pool_labels = { pool = "$name" }
+  source {
+    git {
+      url      = "$KILN_TEST_GIT_URL/$name-svc-0.git"
+      ref      = "main"
+      username = "$KILN_TEST_GIT_USERNAME"
+      password = "$KILN_TEST_GIT_PASSWORD"
+    }
+  }
+  go {
+    package = "."
+  }
+}
+HCL
+log "one commit built on both hosts at once"
+seconds services_apply -target='kiln_build.twin' >/dev/null
+(cd "$work/services" && "$tf" show -json) | jq -r '.values.root_module.resources[] |
+	select(.type == "kiln_build" and .name == "twin") |
+	"twin_\(.index)_host=\(.values.host)", "twin_\(.index)_binary_sha256=\(.values.binary_sha256)",
+	"twin_\(.index)_image_digest=\(.values.image_digest)"'
