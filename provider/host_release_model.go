@@ -20,6 +20,8 @@ type hostReleaseModel struct {
 	RollbackOnFailure    types.Bool                `tfsdk:"rollback_on_failure"`
 	ConfigFiles          types.Map                 `tfsdk:"config_files"`
 	ConfigFilesSensitive types.Map                 `tfsdk:"config_files_sensitive"`
+	DataDirs             types.List                `tfsdk:"data_dirs"`
+	RemoveDataOnDestroy  types.Bool                `tfsdk:"remove_data_on_destroy"`
 	Artifact             *hostReleaseArtifactModel `tfsdk:"artifact"`
 	Systemd              *hostReleaseSystemdModel  `tfsdk:"systemd"`
 	HealthCheck          *hostReleaseHealthModel   `tfsdk:"health_check"`
@@ -89,6 +91,7 @@ type hostReleaseHostModel struct {
 	Digest          types.String             `tfsdk:"digest"`
 	ActiveState     types.String             `tfsdk:"active_state"`
 	EnabledState    types.String             `tfsdk:"enabled_state"`
+	Health          types.String             `tfsdk:"health"`
 	Drift           types.List               `tfsdk:"drift"`
 }
 
@@ -119,6 +122,7 @@ func (m hostReleaseModel) spec() hostrelease.Spec {
 		Name: m.Name.ValueString(), InstallDir: m.InstallDir.ValueString(), KeepReleases: int(m.KeepReleases.ValueInt64()),
 		RollbackOnFailure: m.RollbackOnFailure.ValueBool(),
 		ConfigFiles:       stringMap(m.ConfigFiles), SensitiveConfigFiles: stringMap(m.ConfigFilesSensitive),
+		DataDirs: listStrings(m.DataDirs), RemoveData: m.RemoveDataOnDestroy.ValueBool(),
 	}
 	if a := m.Artifact; a != nil {
 		s.Artifact = hostrelease.Artifact{Version: a.Version.ValueString(), URL: a.URL.ValueString(), OCIRef: a.OCIRef.ValueString(),
@@ -168,5 +172,6 @@ func fillReleaseHost(h *hostReleaseHostModel, addr string, s hostrelease.HostSta
 	h.Digest = types.StringValue(s.BinarySHA256)
 	h.ActiveState = types.StringValue(s.Active)
 	h.EnabledState = types.StringValue(s.Enabled)
+	h.Health = types.StringValue(s.Health)
 	h.Drift = stringList(s.Drift(installDir, wantRelease, wantDigest))
 }

@@ -119,6 +119,22 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 				Optional:    true,
 				Validators:  []validator.Map{mapvalidator.KeysAre(stringCheck{"must be a clean absolute path", hostrelease.CheckFilePath})},
 			},
+			"data_dirs": schema.ListAttribute{
+				MarkdownDescription: "Directories the service keeps its data in (absolute, outside `install_dir`): each " +
+					"release creates those missing, mode `0750`, owned by `systemd.user`, before the service starts; a " +
+					"directory that already exists is used as it is. A refresh shows one that is gone, and the plan " +
+					"creates it again. Destroy keeps them unless `remove_data_on_destroy` is set.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators:  []validator.List{listvalidator.UniqueValues()},
+			},
+			"remove_data_on_destroy": schema.BoolAttribute{
+				MarkdownDescription: "Destroy removes the `data_dirs` Kiln created (never one that existed before Kiln " +
+					"first released the service). Defaults to `false`: the data outlives the service.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+			},
 			"config_files_sensitive": schema.MapAttribute{
 				MarkdownDescription: "Like `config_files`, for contents that are secret: never shown in plans, logs or errors " +
 					"(kept in state as sensitive values).",
@@ -148,12 +164,15 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 						Validators: []validator.String{stringvalidator.RegexMatches(urlScheme, "must be an http or https URL")},
 					},
 					"oci_ref": schema.StringAttribute{
-						MarkdownDescription: "The executable as a blob in an OCI registry, `<repository>@sha256:…`: a " +
-							"`kiln_build` artifact file's `ref` (`kiln_build.x.artifact_files[\"dist/app\"].ref`), or any " +
-							"layer of an OCI artifact by digest. Fetched with the provider's `registry` credentials when it " +
-							"is on that registry, anonymously otherwise. Its digest must be `sha256`.",
+						MarkdownDescription: "The executable in an OCI registry, pinned by digest (`<repository>@sha256:…`): " +
+							"its blob, whose digest is `sha256` (a `kiln_build` artifact file's `ref`, " +
+							"`kiln_build.x.artifact_files[\"dist/app\"].ref`), or an OCI artifact's manifest " +
+							"(`kiln_build.x.image_ref` of a script build), whose file with digest `sha256` is the " +
+							"executable; the manifest is checked against its digest before its file is fetched. " +
+							"Fetched with the provider's `registry` credentials when it is on that registry, anonymously " +
+							"otherwise. Its digest must be `sha256`.",
 						Optional:   true,
-						Validators: []validator.String{stringCheck{"must be a blob reference pinned by digest", hostrelease.CheckOCIRef}},
+						Validators: []validator.String{stringCheck{"must be a reference pinned by digest", hostrelease.CheckOCIRef}},
 					},
 					"sha256": schema.StringAttribute{
 						MarkdownDescription: "The executable's SHA-256 (hex, optionally after `sha256:`). A download " +
@@ -353,9 +372,16 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 							MarkdownDescription: "The unit's `systemctl is-enabled` state, e.g. `enabled`, `disabled`.",
 							Computed:            true,
 						},
+						"health": schema.StringAttribute{
+							MarkdownDescription: "The verdict of one `health_check` probe at the last refresh: `healthy`, " +
+								"or `unhealthy: <why>`. An active unit that is unhealthy is drift, and the plan restarts it; " +
+								"empty when not probed (nothing released, or imported without a `health_check`).",
+							Computed: true,
+						},
 						"drift": schema.ListAttribute{
 							MarkdownDescription: "How the host differs from the release: empty when it runs it as " +
-								"installed. Anything listed plans a repair.",
+								"installed, active, enabled, healthy and with its data directories. Anything listed " +
+								"plans a repair.",
 							ElementType: types.StringType,
 							Computed:    true,
 						},
@@ -386,6 +412,7 @@ func (r *hostReleaseResource) ValidateConfig(ctx context.Context, req resource.V
 	if a != nil {
 		validateArtifact(*a, &resp.Diagnostics)
 	}
+	validateDataDirs(ctx, req.Config, &resp.Diagnostics)
 	var h *hostReleaseHealthModel
 	diags := req.Config.GetAttribute(ctx, path.Root("health_check"), &h)
 	resp.Diagnostics.Append(diags...)
@@ -403,21 +430,39 @@ func (r *hostReleaseResource) ValidateConfig(ctx context.Context, req resource.V
 	}
 }
 
+// validateDataDirs checks each known data directory against the install dir
+// (the default one when install_dir is not set).
+func validateDataDirs(ctx context.Context, config tfsdk.Config, diags *diag.Diagnostics) {
+	var name, installDir types.String
+	var dirs types.List
+	diags.Append(config.GetAttribute(ctx, path.Root("name"), &name)...)
+	diags.Append(config.GetAttribute(ctx, path.Root("install_dir"), &installDir)...)
+	diags.Append(config.GetAttribute(ctx, path.Root("data_dirs"), &dirs)...)
+	if diags.HasError() || dirs.IsNull() || dirs.IsUnknown() || installDir.IsUnknown() || (installDir.IsNull() && name.IsUnknown()) {
+		return
+	}
+	install := installDir.ValueString()
+	if installDir.IsNull() {
+		install = hostrelease.DefaultInstallDir(name.ValueString())
+	}
+	for i, v := range dirs.Elements() {
+		d, ok := v.(types.String)
+		if !ok || d.IsNull() || d.IsUnknown() {
+			continue
+		}
+		if err := hostrelease.CheckDataDir(install, d.ValueString()); err != nil {
+			diags.AddAttributeError(path.Root("data_dirs").AtListIndex(i), "Invalid data_dirs", "data_dirs: "+err.Error())
+		}
+	}
+}
+
 // validateArtifact checks what the artifact block's attributes cannot check
 // alone; values not known yet are checked at apply.
 func validateArtifact(a hostReleaseArtifactModel, diags *diag.Diagnostics) {
 	at := path.Root("artifact")
 	given := func(v types.String) bool { return !v.IsNull() }
-	known := func(v types.String) bool { return !v.IsNull() && !v.IsUnknown() }
 	if given(a.URL) == given(a.OCIRef) {
 		diags.AddAttributeError(at, "Invalid artifact", "artifact needs exactly one source: artifact.url or artifact.oci_ref.")
-	}
-	if known(a.OCIRef) && known(a.SHA256) && hostrelease.CheckOCIRef(a.OCIRef.ValueString()) == nil &&
-		hostrelease.CheckSHA256(a.SHA256.ValueString()) == nil {
-		spec := hostrelease.Artifact{OCIRef: a.OCIRef.ValueString(), SHA256: a.SHA256.ValueString()}
-		if err := spec.CheckOCIDigest(); err != nil {
-			diags.AddAttributeError(at.AtName("sha256"), "Invalid artifact.sha256", "artifact.sha256 must be the digest of artifact.oci_ref: "+err.Error())
-		}
 	}
 	signed := given(a.Signature) || given(a.SignatureURL)
 	switch {
@@ -470,6 +515,7 @@ func (r *hostReleaseResource) ModifyPlan(ctx context.Context, req resource.Modif
 		set("digest", digest)
 		set("active_state", types.StringValue("active"))
 		set("enabled_state", types.StringValue("enabled"))
+		set("health", types.StringValue(hostrelease.Healthy))
 		set("drift", stringList(nil))
 		// A host that keeps its release keeps its previous one and its address.
 		if prior != nil && i < len(prior.Hosts) && sameHost(prior.Hosts[i], plan.Hosts[i]) {
@@ -611,7 +657,7 @@ func (r *hostReleaseResource) release(ctx context.Context, timeout time.Duration
 // plan release to it again.
 func markUnread(h *hostReleaseHostModel, addr string) {
 	h.Address = types.StringValue(addr)
-	for _, v := range []*types.String{&h.Release, &h.PreviousRelease, &h.Digest, &h.ActiveState, &h.EnabledState} {
+	for _, v := range []*types.String{&h.Release, &h.PreviousRelease, &h.Digest, &h.ActiveState, &h.EnabledState, &h.Health} {
 		if v.IsUnknown() {
 			*v = types.StringValue("")
 		}
@@ -695,6 +741,7 @@ func (r *hostReleaseResource) ImportState(ctx context.Context, req resource.Impo
 		ID: types.StringValue(name), Name: types.StringValue(name), InstallDir: types.StringValue(hostrelease.DefaultInstallDir(name)),
 		KeepReleases: types.Int64Value(hostrelease.DefaultKeepReleases), RollbackOnFailure: types.BoolValue(true),
 		ConfigFiles: types.MapNull(types.StringType), ConfigFilesSensitive: types.MapNull(types.StringType), Hosts: hosts,
+		DataDirs: types.ListNull(types.StringType), RemoveDataOnDestroy: types.BoolValue(false),
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{
 			"create": types.StringType, "update": types.StringType, "delete": types.StringType})},
 	}

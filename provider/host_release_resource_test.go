@@ -486,9 +486,7 @@ resource "kiln_host_release" "bad" {
 		{config("web", fmt.Sprintf("sha256 = %q", sha), http, ""), `artifact needs exactly one source: artifact.url or artifact.oci_ref`},
 		{config("web", artifact(sha, fmt.Sprintf("oci_ref = %q", blob)), http, ""), `artifact needs exactly one source: artifact.url or artifact.oci_ref`},
 		{config("web", fmt.Sprintf("oci_ref = \"127.0.0.1:5000/kiln-test/web:latest\"\n sha256 = %q", sha), http, ""),
-			`artifact.oci_ref must be a blob reference pinned by digest`},
-		{config("web", fmt.Sprintf("oci_ref = %q\n sha256 = %q", blob, sha), http, ""),
-			`artifact.sha256 must be the digest of artifact.oci_ref: the blob ` + regexp.QuoteMeta(blob) + ` has digest`},
+			`artifact.oci_ref must be a reference pinned by digest`},
 		{config("web", artifact(sha, fmt.Sprintf("signature = %q", signature)), http, ""), `artifact.signature and artifact.signature_url need artifact.public_key`},
 		{config("web", artifact(sha, fmt.Sprintf("public_key = %q", key)), http, ""), `artifact.public_key needs artifact.signature or artifact.signature_url`},
 		{config("web", artifact(sha, "signature_url = \"http://127.0.0.1:1/web.asc\"\n public_key = \"not a key\""), http, ""),
@@ -503,6 +501,11 @@ resource "kiln_host_release" "bad" {
 		{config("web", good, http, `config_files = { "etc/x.conf" = "" }`), `config_files.*must be a clean absolute path`},
 		{config("web", good, http, "systemd {\n environment = { \"A-B\" = \"1\" }\n}"), `systemd.environment.*must be an environment variable name`},
 		{config("web", good, http, "systemd {\n limits {\n cpu_quota = \"1.5\"\n }\n}"), `cpu_quota.*must be a percentage`},
+		{config("web", good, http, `data_dirs = ["/opt/kiln/web/data"]`),
+			`data_dirs: "/opt/kiln/web/data" overlaps the install dir /opt/kiln/web`},
+		{config("web", good, http, "install_dir = \"/srv/web\"\n data_dirs = [\"/var/lib/web\", \"/srv\"]"),
+			`data_dirs: "/srv" overlaps the install dir /srv/web`},
+		{config("web", good, http, `data_dirs = ["var/lib/web"]`), `data_dirs: "var/lib/web" is not a clean absolute path`},
 	} {
 		steps = append(steps, resource.TestStep{Config: c.config, PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)` + spaced(c.want))})
 	}
@@ -536,6 +539,7 @@ func TestAccHostRelease_plan(t *testing.T) {
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("install_dir"), knownvalue.StringExact("/opt/kiln/kiln-web")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("release"), knownvalue.StringExact("1.0.0-abababababab")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("drift"), knownvalue.ListSizeExact(0)),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("health"), knownvalue.StringExact("healthy")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.Fingerprint())),
 			}},
 		}},

@@ -197,7 +197,9 @@ func CheckDataDir(installDir, dir string) error {
 }
 
 // within is whether p is dir or inside it.
-func within(p, dir string) bool { return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/") }
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
 
 // Digest is the artifact's SHA-256 without its "sha256:" prefix.
 func (a Artifact) Digest() string { return strings.TrimPrefix(a.SHA256, "sha256:") }
