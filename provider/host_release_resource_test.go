@@ -135,7 +135,7 @@ func secondGuest(t *testing.T) func() sharedHost {
 }
 
 // pushSample pushes b to the test registry as a build's artifact file, and
-// returns it with the file's ref.
+// returns it with the artifact's ref: its manifest, whose one file is b.
 func pushSample(t *testing.T, bed testenv.RegistryBed, b sampleBuild) sampleBuild {
 	t.Helper()
 	src := filepath.Join(t.TempDir(), "kiln-web")
@@ -147,9 +147,7 @@ func pushSample(t *testing.T, bed testenv.RegistryBed, b sampleBuild) sampleBuil
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.ociRef, err = oci.AtDigest(pushed.Ref, pushed.Files[0].Digest); err != nil {
-		t.Fatal(err)
-	}
+	b.ociRef = pushed.Ref
 	return b
 }
 
@@ -164,6 +162,10 @@ type releaseBed struct {
 	registry            testenv.RegistryBed
 	publicKey           string
 }
+
+// keptDataDir is a data directory of the test's service that exists before
+// the first release: Kiln uses it and never removes it.
+const keptDataDir = "/srv/kiln-web-kept"
 
 // hostReleaseConfig is the test's kiln_host_release: the service "kiln-web"
 // on both guests, one at a time, its artifact b (signed when the bed has a
@@ -205,6 +207,9 @@ provider "kiln" {
 resource "kiln_host_release" "web" {
   name          = "kiln-web"
   keep_releases = 2
+
+  data_dirs              = ["/var/lib/kiln-web", %[9]q]
+  remove_data_on_destroy = true
 
   artifact {
     version = %[3]q
@@ -248,7 +253,7 @@ resource "kiln_host_release" "web" {
     batch_size = 1
   }
 %[6]s}
-`, bed.keyFile, bed.knownHosts, version, source, b.sha256, blocks.String(), registry, signature)
+`, bed.keyFile, bed.knownHosts, version, source, b.sha256, blocks.String(), registry, signature, keptDataDir)
 }
 
 // askService asks the service on the guest for path, through SSH, with bash
@@ -257,13 +262,15 @@ const askService = `bash -c 'exec 3<>/dev/tcp/127.0.0.1/18080 && printf "GET %s 
 
 // TestAccHostRelease_lifecycle releases the sample service, every build
 // signed by a key the test makes, to two guests in batches of one: healthy,
-// answering, a plan with nothing to do; a new build, fetched from the
-// registry, keeps the previous release; a build that exits at start rolls the
-// first host back and leaves the second untouched, with the journal in the
-// error; a binary replaced and a unit stopped by hand show in the plan and
-// are repaired; a digest that does not match and a signature that does not
-// verify are refused before any host changes; destroy leaves no unit and no
-// install dir. It boots a second guest, since
+// answering, its data directories made, a plan with nothing to do; a new
+// build, fetched from the registry through its artifact's manifest, keeps the
+// previous release; a build that exits at start rolls the first host back and
+// leaves the second untouched, with the journal in the error; a binary
+// replaced, a service frozen, a unit stopped and a data directory removed by
+// hand show in the plan and are repaired; a digest that does not match and a
+// signature that does not verify are refused before any host changes; destroy
+// leaves no unit, no install dir and no data directory Kiln made, and keeps
+// the one that was there before. It boots a second guest, since
 // two releases on one machine would share its systemd.
 func TestAccHostRelease_lifecycle(t *testing.T) {
 	testAccPreCheck(t)
@@ -289,6 +296,10 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 	}
 	if err := os.WriteFile(knownHosts, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		runOnHost(t, h, "mkdir -p "+keptDataDir+" && touch "+keptDataDir+"/theirs")
+		t.Cleanup(func() { runOnHost(t, h, "rm -rf "+keptDataDir) })
 	}
 	// The second build comes from the registry, as a kiln_build's artifact
 	// file does.
@@ -316,7 +327,8 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 		TerraformVersionChecks: []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
 		CheckDestroy: resource.ComposeTestCheckFunc(
 			onBoth("systemctl cat kiln-web.service >/dev/null 2>&1 && echo unit || echo none", "none"),
-			onBoth("ls -d /opt/kiln/kiln-web /etc/kiln-web/web.conf 2>/dev/null | wc -l", "0"),
+			onBoth("ls -d /opt/kiln/kiln-web /etc/kiln-web/web.conf /var/lib/kiln-web 2>/dev/null | wc -l", "0"),
+			onBoth("ls "+keptDataDir, "theirs"),
 		),
 		Steps: []resource.TestStep{
 			{
@@ -327,6 +339,8 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, hostAttr(1, "digest"), knownvalue.StringExact(builds["web-1"].sha256)),
 					statecheck.ExpectKnownValue(addr, hostAttr(1, "active_state"), knownvalue.StringExact("active")),
 					statecheck.ExpectKnownValue(addr, hostAttr(0, "drift"), knownvalue.ListSizeExact(0)),
+					statecheck.ExpectKnownValue(addr, hostAttr(0, "health"), knownvalue.StringExact("healthy")),
+					statecheck.ExpectKnownValue(addr, hostAttr(1, "health"), knownvalue.StringExact("healthy")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("systemd").AtMapKey("environment_sensitive"), knownvalue.Null()),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.Fingerprint())),
 				},
@@ -338,6 +352,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 					onBoth("readlink /opt/kiln/kiln-web/current", "releases/"+v1),
 					onBoth("stat -c '%a %U' /opt/kiln/kiln-web/kiln-web.env; stat -c '%a %G' /etc/kiln-web/web.conf | tr '\\n' ' '",
 						"600 root\n640 kilnweb"),
+					onBoth("stat -c '%U %a' /var/lib/kiln-web "+keptDataDir+" | tr '\\n' ' '", "kilnweb 750 root 755"),
 				),
 			},
 			{
@@ -368,6 +383,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					resource.TestCheckResourceAttr(addr, "host.0.release", v2),
 					resource.TestCheckResourceAttr(addr, "host.0.active_state", "active"),
+					resource.TestCheckResourceAttr(addr, "host.0.health", "healthy"),
 					resource.TestCheckResourceAttr(addr, "host.1.release", v2),
 					answers("stamp-2"),
 					h1.check("readlink /opt/kiln/kiln-web/current", "releases/"+v2),
@@ -381,24 +397,33 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				Check:  answers("stamp-2"),
 			},
 			{
-				// Out of band: the first host's binary replaced, the second's
-				// unit stopped. The refresh shows both, and plans a repair.
+				// Out of band: the first host's binary replaced and its
+				// service frozen (the unit stays active, the health check
+				// gets no answer), the second's unit stopped and a data
+				// directory removed. The refresh shows all, and plans a repair.
 				PreConfig: func() {
-					runOnHost(t, h1, "cp /bin/true /opt/kiln/kiln-web/current/.x && mv /opt/kiln/kiln-web/current/.x /opt/kiln/kiln-web/current/kiln-web")
-					runOnHost(t, h2, "systemctl stop kiln-web.service")
+					runOnHost(t, h1, "cp /bin/true /opt/kiln/kiln-web/current/.x && mv /opt/kiln/kiln-web/current/.x /opt/kiln/kiln-web/current/kiln-web"+
+						" && systemctl kill --signal=SIGSTOP kiln-web.service")
+					runOnHost(t, h2, "systemctl stop kiln-web.service && rm -rf /var/lib/kiln-web")
 				},
 				RefreshState: true, ExpectNonEmptyPlan: true,
 				Check: resource.ComposeTestCheckFunc(
-					resource.TestCheckResourceAttr(addr, "host.0.drift.#", "1"),
+					resource.TestCheckResourceAttr(addr, "host.0.active_state", "active"),
+					resource.TestCheckResourceAttr(addr, "host.0.drift.#", "2"),
 					resource.TestMatchResourceAttr(addr, "host.0.drift.0",
 						regexp.MustCompile(`^the current binary has sha256 [0-9a-f]{64}, want `+builds["web-2"].sha256+`$`)),
+					resource.TestCheckResourceAttr(addr, "host.0.drift.1",
+						"the health check fails: http GET /health on port 18080: no answer within 3s"),
+					resource.TestCheckResourceAttr(addr, "host.0.health", "unhealthy: http GET /health on port 18080: no answer within 3s"),
 					resource.TestCheckResourceAttr(addr, "host.1.active_state", "inactive"),
-					resource.TestCheckResourceAttr(addr, "host.1.drift.#", "1"),
+					resource.TestCheckResourceAttr(addr, "host.1.drift.#", "2"),
 					resource.TestCheckResourceAttr(addr, "host.1.drift.0", "the unit is inactive, not active"),
+					resource.TestCheckResourceAttr(addr, "host.1.drift.1", "data directory /var/lib/kiln-web is missing"),
 				),
 				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(addr, hostAttr(0, "digest"), knownvalue.StringExact(builds["web-2"].sha256)),
+					plancheck.ExpectKnownValue(addr, hostAttr(0, "health"), knownvalue.StringExact("healthy")),
 					plancheck.ExpectKnownValue(addr, hostAttr(1, "active_state"), knownvalue.StringExact("active")),
 				}},
 			},
@@ -406,8 +431,13 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				// The repair; the first host prunes 1.0.0 (keep_releases = 2,
 				// and since its rollback it has no previous release).
 				Config: config("2.0.0", "web-2"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, hostAttr(0, "health"), knownvalue.StringExact("healthy")),
+					statecheck.ExpectKnownValue(addr, hostAttr(1, "drift"), knownvalue.ListSizeExact(0)),
+				},
 				Check: resource.ComposeTestCheckFunc(answers("stamp-2"),
 					onBoth("sha256sum </opt/kiln/kiln-web/current/kiln-web | cut -d' ' -f1", builds["web-2"].sha256),
+					h2.check("stat -c '%U %a' /var/lib/kiln-web", "kilnweb 750"),
 					releases(h1, v2, v3), releases(h2, v1, v2)),
 			},
 			{
@@ -418,7 +448,8 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 					return fmt.Sprintf("kiln-web,debian@%s:%d,debian@%s:%d", h1.vm.SSHHost, h1.vm.SSHPort, h2.vm.SSHHost, h2.vm.SSHPort), nil
 				},
 				ImportStateVerifyIgnore: []string{"artifact", "systemd", "health_check", "rollout", "config_files",
-					"keep_releases", "host.0.ssh.user", "host.1.ssh.user"},
+					"keep_releases", "data_dirs", "remove_data_on_destroy", "host.0.ssh.user", "host.1.ssh.user",
+					"host.0.health", "host.1.health"},
 			},
 			{
 				// A download whose digest differs: refused before any host

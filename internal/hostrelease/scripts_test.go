@@ -202,3 +202,44 @@ func TestPruneScript(t *testing.T) {
 		t.Fatalf("left %v, want %v", left, want)
 	}
 }
+
+// Removal deletes the install dir and, only when asked, the data directories
+// Kiln recorded as created, never another. systemctl is a stub here.
+func TestRemoveScript(t *testing.T) {
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	root := t.TempDir()
+	dir, created, existing := filepath.Join(root, "svc"), filepath.Join(root, "data"), filepath.Join(root, "theirs")
+	install := func() {
+		for _, d := range []string{filepath.Join(dir, ".kiln"), created, existing} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for p, content := range map[string]string{
+			filepath.Join(dir, ".kiln", "service"): "svc", filepath.Join(dir, ".kiln", "manifest"): "",
+			filepath.Join(dir, ".kiln", "data-dirs"): created + "\n",
+		} {
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	for _, c := range []struct {
+		mode        string
+		createdKept bool
+	}{{"keep-data", true}, {"remove-data", false}} {
+		install()
+		if _, stderr, err := runScript(t, removeScript, nil, dir, "svc", c.mode); err != nil {
+			t.Fatalf("remove, %s: %v: %s", c.mode, err, stderr)
+		}
+		if exists(dir) || exists(created) != c.createdKept || !exists(existing) {
+			t.Fatalf("after remove, %s: install dir %v, created data %v, existing data %v",
+				c.mode, exists(dir), exists(created), exists(existing))
+		}
+	}
+}
