@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -29,6 +30,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/buildfarm"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostrelease"
 	"github.com/kilnhq/terraform-provider-kiln/internal/signature"
 )
@@ -74,8 +77,9 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"Destroy stops and disables the unit and removes what Kiln installed: the unit, the config files it wrote " +
 			"and the install directory. The service user is kept, as is anything outside the install directory the " +
 			"service wrote. Kiln never releases into, or removes, an install directory it did not create. " +
-			"Import with `<name>,<user>@<host>:<port>[,...]` (the hosts in order, the default `install_dir`); the " +
-			"host key then comes from the provider's `ssh.known_hosts_file`.",
+			"The hosts are `host` blocks, or the hosts of a `kiln_build_pool` chosen by `pool_labels`.\n\n" +
+			"Import with `<name>,<user>@<host>:<port>[,...]` (`host` blocks, the hosts in order, the default " +
+			"`install_dir`); the host key then comes from the provider's `ssh.known_hosts_file`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The service name.",
@@ -111,6 +115,26 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(true),
+			},
+			"pool_labels": schema.MapAttribute{
+				MarkdownDescription: "Release to the hosts of every `kiln_build_pool` whose labels include all of these " +
+					"(pools in name order, each host once), instead of `host` blocks: at the address and with the host " +
+					"key the pool's record in `control_namespace` pins (only a record Kiln wrote counts). Kiln logs in " +
+					"as the provider's `ssh` block says (`user`, `private_key` or `use_agent`), a user with " +
+					"passwordless sudo, as for `kiln_build_pool`'s own `host` blocks: never as the pool's build user, " +
+					"which has no sudo and so cannot install a unit. Requires the provider's `kubernetes` block. Each " +
+					"refresh reads the pool again: a host that joined it plans a release to it; one that left keeps " +
+					"what it runs.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1)},
+			},
+			"control_namespace": controlNamespaceAttribute(),
+			"pool_hosts": schema.ListNestedAttribute{
+				MarkdownDescription: "With `pool_labels`: the pool's hosts as found, like the computed part of a " +
+					"`host` block; null with `host` blocks.",
+				Computed:     true,
+				NestedObject: schema.NestedAttributeObject{Attributes: hostStatusAttributes()},
 			},
 			"config_files": schema.MapAttribute{
 				MarkdownDescription: "Config files installed with each release: absolute path → content. Mode `0640`, " +
@@ -334,7 +358,7 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 				MarkdownDescription: "How hosts are paced. Without it, all hosts are released at once.",
 				Attributes: map[string]schema.Attribute{
 					"batch_size": schema.Int64Attribute{
-						MarkdownDescription: "Hosts released at once, in the order of the `host` blocks. Defaults to all.",
+						MarkdownDescription: "Hosts released at once, in the order of the `host` blocks (or of `pool_hosts`). Defaults to all.",
 						Optional:            true,
 						Validators:          positive,
 					},
@@ -342,53 +366,61 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 				},
 			},
 			"host": schema.ListNestedBlock{
-				MarkdownDescription: "A host the service runs on: a Linux host with systemd and bash.",
-				Validators:          []validator.List{listvalidator.SizeAtLeast(1), listvalidator.IsRequired()},
+				MarkdownDescription: "A host the service runs on: a Linux host with systemd and bash, reached as its " +
+					"`ssh` block says (root, or a user with passwordless sudo). Give the hosts this way or by " +
+					"`pool_labels`, not both.",
+				Validators: []validator.List{listvalidator.SizeAtLeast(1)},
 				NestedObject: schema.NestedBlockObject{
-					Blocks: map[string]schema.Block{"ssh": sshResourceBlock()},
-					Attributes: map[string]schema.Attribute{
-						"address": schema.StringAttribute{
-							MarkdownDescription: "`host:port`, as the host was reached.",
-							Computed:            true,
-						},
-						"release": schema.StringAttribute{
-							MarkdownDescription: "The release the host runs (`current` points to it): `<version>-<digest12>`.",
-							Computed:            true,
-						},
-						"previous_release": schema.StringAttribute{
-							MarkdownDescription: "The release before it, which a failed release rolls back to; empty " +
-								"after a rollback or before a second release.",
-							Computed: true,
-						},
-						"digest": schema.StringAttribute{
-							MarkdownDescription: "The SHA-256 of the current binary as found on the host.",
-							Computed:            true,
-						},
-						"active_state": schema.StringAttribute{
-							MarkdownDescription: "The unit's `systemctl is-active` state, e.g. `active`, `failed`.",
-							Computed:            true,
-						},
-						"enabled_state": schema.StringAttribute{
-							MarkdownDescription: "The unit's `systemctl is-enabled` state, e.g. `enabled`, `disabled`.",
-							Computed:            true,
-						},
-						"health": schema.StringAttribute{
-							MarkdownDescription: "The verdict of one `health_check` probe at the last refresh: `healthy`, " +
-								"or `unhealthy: <why>`. An active unit that is unhealthy is drift, and the plan restarts it; " +
-								"empty when not probed (nothing released, or imported without a `health_check`).",
-							Computed: true,
-						},
-						"drift": schema.ListAttribute{
-							MarkdownDescription: "How the host differs from the release: empty when it runs it as " +
-								"installed, active, enabled, healthy and with its data directories. Anything listed " +
-								"plans a repair.",
-							ElementType: types.StringType,
-							Computed:    true,
-						},
-					},
+					Blocks:     map[string]schema.Block{"ssh": sshResourceBlock()},
+					Attributes: hostStatusAttributes(),
 				},
 			},
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+		},
+	}
+}
+
+// hostStatusAttributes are what a release finds on each host: the computed
+// part of a host block, and of a pool_hosts element.
+func hostStatusAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"address": schema.StringAttribute{
+			MarkdownDescription: "`host:port`, as the host was reached.",
+			Computed:            true,
+		},
+		"release": schema.StringAttribute{
+			MarkdownDescription: "The release the host runs (`current` points to it): `<version>-<digest12>`.",
+			Computed:            true,
+		},
+		"previous_release": schema.StringAttribute{
+			MarkdownDescription: "The release before it, which a failed release rolls back to; empty " +
+				"after a rollback or before a second release.",
+			Computed: true,
+		},
+		"digest": schema.StringAttribute{
+			MarkdownDescription: "The SHA-256 of the current binary as found on the host.",
+			Computed:            true,
+		},
+		"active_state": schema.StringAttribute{
+			MarkdownDescription: "The unit's `systemctl is-active` state, e.g. `active`, `failed`.",
+			Computed:            true,
+		},
+		"enabled_state": schema.StringAttribute{
+			MarkdownDescription: "The unit's `systemctl is-enabled` state, e.g. `enabled`, `disabled`.",
+			Computed:            true,
+		},
+		"health": schema.StringAttribute{
+			MarkdownDescription: "The verdict of one `health_check` probe at the last refresh: `healthy`, " +
+				"or `unhealthy: <why>`. An active unit that is unhealthy is drift, and the plan restarts it; " +
+				"empty when not probed (nothing released, or imported without a `health_check`).",
+			Computed: true,
+		},
+		"drift": schema.ListAttribute{
+			MarkdownDescription: "How the host differs from the release: empty when it runs it as " +
+				"installed, active, enabled, healthy and with its data directories. Anything listed " +
+				"plans a repair.",
+			ElementType: types.StringType,
+			Computed:    true,
 		},
 	}
 }
@@ -413,6 +445,7 @@ func (r *hostReleaseResource) ValidateConfig(ctx context.Context, req resource.V
 		validateArtifact(*a, &resp.Diagnostics)
 	}
 	validateDataDirs(ctx, req.Config, &resp.Diagnostics)
+	validateHostSource(ctx, req.Config, &resp.Diagnostics)
 	var h *hostReleaseHealthModel
 	diags := req.Config.GetAttribute(ctx, path.Root("health_check"), &h)
 	resp.Diagnostics.Append(diags...)
@@ -427,6 +460,25 @@ func (r *hostReleaseResource) ValidateConfig(ctx context.Context, req resource.V
 		resp.Diagnostics.AddAttributeError(at.AtName("http").AtName("port"), "Missing health_check.http.port", "health_check.http needs a port.")
 	case h.TCP != nil && h.TCP.Port.IsNull():
 		resp.Diagnostics.AddAttributeError(at.AtName("tcp").AtName("port"), "Missing health_check.tcp.port", "health_check.tcp needs a port.")
+	}
+}
+
+// validateHostSource asks for the hosts one way: host blocks or pool_labels.
+func validateHostSource(ctx context.Context, config tfsdk.Config, diags *diag.Diagnostics) {
+	var blocks types.List
+	var labels types.Map
+	diags.Append(config.GetAttribute(ctx, path.Root("host"), &blocks)...)
+	diags.Append(config.GetAttribute(ctx, path.Root("pool_labels"), &labels)...)
+	if diags.HasError() {
+		return
+	}
+	hasBlocks := blocks.IsUnknown() || len(blocks.Elements()) > 0
+	switch {
+	case hasBlocks && !labels.IsNull():
+		diags.AddAttributeError(path.Root("pool_labels"), "Invalid pool_labels",
+			"pool_labels and host blocks conflict: give the hosts one way, host blocks or a build pool's labels.")
+	case !hasBlocks && labels.IsNull():
+		diags.AddAttributeError(path.Root("host"), "Missing hosts", "At least one host block, or pool_labels, is required.")
 	}
 }
 
@@ -506,6 +558,11 @@ func (r *hostReleaseResource) ModifyPlan(ctx context.Context, req resource.Modif
 		spec := plan.spec()
 		release, digest = types.StringValue(spec.Artifact.Release()), types.StringValue(spec.Artifact.Digest())
 	}
+	if plan.fromPool() {
+		r.planPoolHosts(ctx, plan, prior, release, digest, resp)
+		return
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("pool_hosts"), types.ListNull(hostStatusType))...)
 	for i := range plan.Hosts {
 		at := path.Root("host").AtListIndex(i)
 		set := func(name string, v attr.Value) {
@@ -526,6 +583,57 @@ func (r *hostReleaseResource) ModifyPlan(ctx context.Context, req resource.Modif
 			}
 		}
 	}
+}
+
+// planPoolHosts plans every host of the pool running the release, as a host
+// block's computed part is planned. A pool that does not exist yet (created
+// in the same apply) leaves pool_hosts unknown, with a warning.
+func (r *hostReleaseResource) planPoolHosts(ctx context.Context, plan hostReleaseModel, prior *hostReleaseModel, release, digest types.String, resp *resource.ModifyPlanResponse) {
+	if plan.PoolLabels.IsUnknown() || plan.ControlNamespace.IsUnknown() {
+		return
+	}
+	hosts, err := r.poolHosts(ctx, plan, &resp.Diagnostics)
+	var fe *buildfarm.FieldError
+	switch {
+	case errors.As(err, &fe):
+		resp.Diagnostics.AddAttributeWarning(path.Root("pool_labels"), "No pool hosts yet",
+			err.Error()+": checked again when the release runs (the pool may be created in this apply).")
+		return
+	case err != nil:
+		resp.Diagnostics.AddError("Could not read the build pools", err.Error())
+		return
+	case hosts == nil:
+		return
+	}
+	before := map[string]hostReleaseStatusModel{}
+	if prior != nil {
+		for _, p := range prior.statuses(ctx, &resp.Diagnostics) {
+			before[p.Address.ValueString()] = p
+		}
+	}
+	planned := make([]hostReleaseStatusModel, len(hosts))
+	for i, h := range hosts {
+		planned[i] = hostReleaseStatusModel{Address: types.StringValue(h.Addr), Release: release, PreviousRelease: types.StringUnknown(),
+			Digest: digest, ActiveState: types.StringValue("active"), EnabledState: types.StringValue("enabled"),
+			Health: types.StringValue(hostrelease.Healthy), Drift: stringList(nil)}
+		if p, ok := before[h.Addr]; ok && p.Release.Equal(release) {
+			planned[i].PreviousRelease = p.PreviousRelease
+		}
+	}
+	list, diags := types.ListValueFrom(ctx, hostStatusType, planned)
+	resp.Diagnostics.Append(diags...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("pool_hosts"), list)...)
+}
+
+// poolHosts are the hosts of the pools with the model's pool_labels, from
+// their records; nil without an error when the provider has no kubernetes
+// block (diags says so).
+func (r *hostReleaseResource) poolHosts(ctx context.Context, m hostReleaseModel, diags *diag.Diagnostics) ([]buildfarm.PoolHost, error) {
+	farm := buildFarm(r.clients, m.ControlNamespace.ValueString(), false, diags)
+	if farm == nil {
+		return nil, nil
+	}
+	return farm.LabelledHosts(ctx, stringMap(m.PoolLabels))
 }
 
 // signerFingerprint is the fingerprint of a public_key attribute's key:
@@ -552,10 +660,35 @@ func sameHost(a, b hostReleaseHostModel) bool {
 	return a.Connection.Host.Equal(b.Connection.Host) && a.Connection.Port.Equal(b.Connection.Port)
 }
 
-// hosts resolves the hosts' ssh blocks for the engine.
-func (r *hostReleaseResource) hosts(m hostReleaseModel, diags *diag.Diagnostics) []*hostrelease.Host {
+// hosts resolves the hosts for the engine: the host blocks' ssh blocks, or
+// the pool's hosts at their pinned addresses and host keys, logged in to as
+// the provider's ssh block says.
+func (r *hostReleaseResource) hosts(ctx context.Context, m hostReleaseModel, diags *diag.Diagnostics) []*hostrelease.Host {
 	secrets := m.secrets()
 	var out []*hostrelease.Host
+	if m.fromPool() {
+		pool, err := r.poolHosts(ctx, m, diags)
+		if err != nil {
+			addBuildError(diags, "Could not find the pool's hosts", err)
+		}
+		for _, h := range pool {
+			host, port, err := net.SplitHostPort(h.Addr)
+			n, perr := strconv.ParseInt(port, 10, 64)
+			if err != nil || perr != nil {
+				diags.AddAttributeError(path.Root("pool_labels"), "Invalid pool record", fmt.Sprintf("a pool host's address %q is not host:port", h.Addr))
+				continue
+			}
+			t, err := sshTarget(r.clients.ssh, &hostConnectionModel{Host: types.StringValue(host), Port: types.Int64Value(n),
+				HostKey: types.StringValue(h.HostKey)})
+			if err != nil {
+				diags.AddAttributeError(path.Root("pool_labels"), "Could not log in to a pool host", h.Addr+": "+err.Error())
+				continue
+			}
+			t.Secrets = secrets
+			out = append(out, &hostrelease.Host{Target: t})
+		}
+		return out
+	}
 	for i, h := range m.Hosts {
 		t, err := sshTarget(r.clients.ssh, h.Connection.connection())
 		if err != nil {
@@ -626,7 +759,7 @@ func (r *hostReleaseResource) release(ctx context.Context, timeout time.Duration
 	if diags.HasError() {
 		return
 	}
-	hosts := r.hosts(m, diags)
+	hosts := r.hosts(ctx, m, diags)
 	if diags.HasError() {
 		return
 	}
@@ -639,14 +772,19 @@ func (r *hostReleaseResource) release(ctx context.Context, timeout time.Duration
 	}
 	results, err := engine.Release(ctx, hosts, spec)
 	m.ID = m.Name
+	statuses := m.statuses(ctx, diags)
+	if m.fromPool() {
+		statuses = make([]hostReleaseStatusModel, len(results))
+	}
 	for i, res := range results {
-		h := &m.Hosts[i]
+		h := &statuses[i]
 		if res.ReadErr != nil {
 			markUnread(h, res.Addr)
 			continue
 		}
 		fillReleaseHost(h, res.Addr, res.State, m.InstallDir.ValueString(), spec.Artifact.Release(), spec.Artifact.Digest())
 	}
+	m.setStatuses(ctx, statuses, diags)
 	if err != nil {
 		diags.AddError("Could not release "+spec.Name, m.secrets().Text(err.Error()))
 	}
@@ -655,10 +793,10 @@ func (r *hostReleaseResource) release(ctx context.Context, timeout time.Duration
 
 // markUnread records a host that could not be read: its drift makes the next
 // plan release to it again.
-func markUnread(h *hostReleaseHostModel, addr string) {
+func markUnread(h *hostReleaseStatusModel, addr string) {
 	h.Address = types.StringValue(addr)
 	for _, v := range []*types.String{&h.Release, &h.PreviousRelease, &h.Digest, &h.ActiveState, &h.EnabledState, &h.Health} {
-		if v.IsUnknown() {
+		if v.IsUnknown() || v.IsNull() {
 			*v = types.StringValue("")
 		}
 	}
@@ -666,30 +804,58 @@ func markUnread(h *hostReleaseHostModel, addr string) {
 }
 
 // Read reads every host in one round trip each. An unreachable host keeps
-// its recorded state, with a warning.
+// its recorded state, with a warning; so do all hosts when the pool's
+// records cannot be read. With pool_labels, the pool's hosts are read again:
+// a host that joined it shows as not released.
 func (r *hostReleaseResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m hostReleaseModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	hosts := r.hosts(m, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
+		return
+	}
+	var hostDiags diag.Diagnostics
+	hosts := r.hosts(ctx, m, &hostDiags)
+	if hostDiags.HasError() {
+		if !m.fromPool() {
+			resp.Diagnostics.Append(hostDiags...)
+			return
+		}
+		for _, d := range hostDiags.Errors() {
+			resp.Diagnostics.AddWarning("Could not read the pool's hosts", "The recorded hosts are kept: "+d.Summary()+": "+d.Detail())
+		}
 		return
 	}
 	spec := m.spec()
 	engine := hostrelease.Engine{Log: kilnLog}
 	results := engine.Read(ctx, hosts, spec)
 	hostrelease.Close(hosts)
+	prior := m.statuses(ctx, &resp.Diagnostics)
+	byAddr := map[string]hostReleaseStatusModel{}
+	for _, p := range prior {
+		byAddr[p.Address.ValueString()] = p
+	}
+	statuses := make([]hostReleaseStatusModel, len(results))
 	for i, res := range results {
+		if m.fromPool() {
+			statuses[i] = byAddr[res.Addr]
+		} else {
+			statuses[i] = prior[i]
+		}
 		if res.ReadErr != nil {
 			resp.Diagnostics.AddWarning("Could not read a host of "+spec.Name,
 				fmt.Sprintf("%s keeps its recorded state: %s", res.Addr, m.secrets().Text(res.ReadErr.Error())))
+			if statuses[i].Address.IsNull() {
+				markUnread(&statuses[i], res.Addr)
+			}
 			continue
 		}
 		release, digest := spec.Artifact.Release(), spec.Artifact.Digest()
 		if m.Artifact == nil { // imported: judged against what the host runs
 			release, digest = res.State.Current, res.State.BinarySHA256
 		}
-		fillReleaseHost(&m.Hosts[i], res.Addr, res.State, m.InstallDir.ValueString(), release, digest)
+		fillReleaseHost(&statuses[i], res.Addr, res.State, m.InstallDir.ValueString(), release, digest)
 	}
+	m.setStatuses(ctx, statuses, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }
 
@@ -698,7 +864,7 @@ func (r *hostReleaseResource) Delete(ctx context.Context, req resource.DeleteReq
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	timeout, diags := m.Timeouts.Delete(ctx, defaultHostReleaseDeleteTimeout)
 	resp.Diagnostics.Append(diags...)
-	hosts := r.hosts(m, &resp.Diagnostics)
+	hosts := r.hosts(ctx, m, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -734,7 +900,7 @@ func (r *hostReleaseResource) ImportState(ctx context.Context, req resource.Impo
 			Host: types.StringValue(host), Port: types.Int64Value(port), User: types.StringValue(user),
 			PrivateKey: types.StringNull(), UseAgent: types.BoolNull(), HostKey: types.StringNull(), KnownHostsFile: types.StringNull(),
 		}, PrivateKeyWO: types.StringNull()}
-		hosts = append(hosts, hostReleaseHostModel{Connection: conn, Drift: types.ListNull(types.StringType)})
+		hosts = append(hosts, hostReleaseHostModel{Connection: conn, hostReleaseStatusModel: hostReleaseStatusModel{Drift: types.ListNull(types.StringType)}})
 	}
 	name := parts[0]
 	m := hostReleaseModel{
@@ -742,6 +908,8 @@ func (r *hostReleaseResource) ImportState(ctx context.Context, req resource.Impo
 		KeepReleases: types.Int64Value(hostrelease.DefaultKeepReleases), RollbackOnFailure: types.BoolValue(true),
 		ConfigFiles: types.MapNull(types.StringType), ConfigFilesSensitive: types.MapNull(types.StringType), Hosts: hosts,
 		DataDirs: types.ListNull(types.StringType), RemoveDataOnDestroy: types.BoolValue(false),
+		PoolLabels: types.MapNull(types.StringType), ControlNamespace: types.StringValue(delivery.DefaultControlNamespace),
+		PoolHosts: types.ListNull(hostStatusType),
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{
 			"create": types.StringType, "update": types.StringType, "delete": types.StringType})},
 	}

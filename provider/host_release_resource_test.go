@@ -509,6 +509,8 @@ resource "kiln_host_release" "bad" {
 	}
 	const http = `http { port = 8080 }`
 	good := artifact(sha, "")
+	// The host block comes last in the resource.
+	withoutHosts := func(c string) string { return c[:strings.Index(c, "  host {")] + "}\n" }
 	blob := "127.0.0.1:5000/kiln-test/web@sha256:" + strings.Repeat("ab", 32)
 	var steps []resource.TestStep
 	for _, c := range []struct{ config, want string }{
@@ -537,6 +539,8 @@ resource "kiln_host_release" "bad" {
 		{config("web", good, http, "install_dir = \"/srv/web\"\n data_dirs = [\"/var/lib/web\", \"/srv\"]"),
 			`data_dirs: "/srv" overlaps the install dir /srv/web`},
 		{config("web", good, http, `data_dirs = ["var/lib/web"]`), `data_dirs: "var/lib/web" is not a clean absolute path`},
+		{config("web", good, http, `pool_labels = { team = "web" }`), `pool_labels and host blocks conflict`},
+		{withoutHosts(config("web", good, http, "")), `At least one host block, or pool_labels, is required`},
 	} {
 		steps = append(steps, resource.TestStep{Config: c.config, PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)` + spaced(c.want))})
 	}
