@@ -146,6 +146,9 @@ func (m *hostReleaseModel) setStatuses(ctx context.Context, statuses []hostRelea
 	list, d := types.ListValueFrom(ctx, hostStatusType, statuses)
 	diags.Append(d...)
 	m.PoolHosts = list
+	if m.Hosts == nil {
+		m.Hosts = []hostReleaseHostModel{} // no host blocks, as configured
+	}
 }
 
 // secrets are what the release's errors and logs must hide: the secret

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/buildfarm"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 	"github.com/kilnhq/terraform-provider-kiln/internal/signature/signaturetest"
@@ -151,6 +158,28 @@ func pushSample(t *testing.T, bed testenv.RegistryBed, b sampleBuild) sampleBuil
 	return b
 }
 
+// forgePoolRecord creates the control namespace and, in it, a pool record
+// with the test pool's labels that Kiln did not write (it lacks Kiln's
+// managed-by label), naming a host nobody can reach.
+func forgePoolRecord(t *testing.T, cs kubernetes.Interface, control string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: control}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), control, metav1.DeleteOptions{}) })
+	record := `{"name":"forged","labels":{"serves":"kiln-web"},"build_user":"x","hosts":[{"addr":"192.0.2.1:22",` +
+		`"host_key":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIALbXhFFK3BYogfCbNwNqyGTceW+JRwTdU6LLpjl34SX"}]}`
+	forged := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "kiln-pool-forged", Namespace: control,
+			Labels: map[string]string{label.Kind: "build-pool", "kiln.dev/pool": "forged"}},
+		Type: buildfarm.SecretType, Data: map[string][]byte{"record": []byte(record)},
+	}
+	if _, err := cs.CoreV1().Secrets(control).Create(ctx, forged, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // spaced is a regular expression for text the CLI may wrap across lines.
 func spaced(text string) string { return strings.ReplaceAll(text, " ", `\s+`) }
 
@@ -161,6 +190,9 @@ type releaseBed struct {
 	hosts               []sharedHost
 	registry            testenv.RegistryBed
 	publicKey           string
+	// With a kubeconfig, the hosts are a kiln_build_pool's in the control
+	// namespace, chosen by pool_labels.
+	kubeconfig, control string
 }
 
 // keptDataDir is a data directory of the test's service that exists before
@@ -182,6 +214,18 @@ func hostReleaseConfig(bed releaseBed, version string, b sampleBuild) string {
   }
 `, h.vm.SSHHost, h.vm.SSHPort)
 	}
+	hosts, kube, pool := blocks.String(), "", ""
+	if bed.kubeconfig != "" {
+		kube = fmt.Sprintf("kubernetes {\n    config_path = %q\n  }", bed.kubeconfig)
+		pool = fmt.Sprintf(`
+resource "kiln_build_pool" "web" {
+  name              = "hostrel"
+  labels            = { serves = "kiln-web" }
+  control_namespace = %q
+%s}
+`, bed.control, blocks.String())
+		hosts = "\n  pool_labels       = kiln_build_pool.web.labels\n  control_namespace = kiln_build_pool.web.control_namespace\n"
+	}
 	source := fmt.Sprintf("url     = %q", b.url)
 	if b.ociRef != "" {
 		source = fmt.Sprintf("oci_ref = %q", b.ociRef)
@@ -202,8 +246,9 @@ provider "kiln" {
     known_hosts_file = %[2]q
   }
   %[7]s
+  %[10]s
 }
-
+%[11]s
 resource "kiln_host_release" "web" {
   name          = "kiln-web"
   keep_releases = 2
@@ -253,7 +298,7 @@ resource "kiln_host_release" "web" {
     batch_size = 1
   }
 %[6]s}
-`, bed.keyFile, bed.knownHosts, version, source, b.sha256, blocks.String(), registry, signature, keptDataDir)
+`, bed.keyFile, bed.knownHosts, version, source, b.sha256, hosts, registry, signature, keptDataDir, kube, pool)
 }
 
 // askService asks the service on the guest for path, through SSH, with bash
@@ -306,6 +351,21 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 	bed := releaseBed{keyFile: h1.keyFile, knownHosts: knownHosts, hosts: hosts, registry: testenv.Registry(t), publicKey: signaturetest.PublicKeys(t, signer)}
 	builds["web-2"] = pushSample(t, bed.registry, builds["web-2"])
 	config := func(version, build string) string { return hostReleaseConfig(bed, version, builds[build]) }
+	pooled := bed
+	pooled.kubeconfig, pooled.control = testenv.Kube(t).Kubeconfig, "kiln-hostrel-"+strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	cs := kubeClient(t, testenv.Kube(t))
+	var started string
+	mainPIDs := func() string {
+		return runOnHost(t, h1, "systemctl show -p MainPID --value kiln-web.service") + "," +
+			runOnHost(t, h2, "systemctl show -p MainPID --value kiln-web.service")
+	}
+	poolHost := func(h sharedHost, release string) knownvalue.Check {
+		return knownvalue.ObjectPartial(map[string]knownvalue.Check{
+			"address": knownvalue.StringExact(fmt.Sprintf("%s:%d", h.vm.SSHHost, h.vm.SSHPort)),
+			"release": knownvalue.StringExact(release), "health": knownvalue.StringExact("healthy"),
+			"drift": knownvalue.ListSizeExact(0),
+		})
+	}
 	release := func(version, build string) string { return version + "-" + builds[build].sha256[:12] }
 	const addr = "kiln_host_release.web"
 	hostAttr := func(i int, name string) tfjsonpath.Path { return tfjsonpath.New("host").AtSliceIndex(i).AtMapKey(name) }
@@ -471,6 +531,30 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				RefreshState: true, ExpectNonEmptyPlan: true,
 				Check: resource.ComposeTestCheckFunc(answers("stamp-2"), onBoth("readlink /opt/kiln/kiln-web/current", "releases/"+v2),
 					releases(h1, v2, v3), releases(h2, v1, v2)),
+			},
+			{
+				// The same hosts registered as a build pool, chosen by its
+				// labels: the plan comes before the pool exists, the hosts
+				// run the release already and are not restarted, and a pool
+				// record Kiln did not write (naming an unreachable host) does
+				// not count. Destroy then goes through the pool.
+				PreConfig: func() {
+					forgePoolRecord(t, cs, pooled.control)
+					started = mainPIDs()
+				},
+				Config: hostReleaseConfig(pooled, "2.0.0", builds["web-2"]),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("host"), knownvalue.ListSizeExact(0)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("pool_hosts"), knownvalue.ListExact([]knownvalue.Check{
+						poolHost(h1, v2), poolHost(h2, v2),
+					})),
+				},
+				Check: resource.ComposeTestCheckFunc(answers("stamp-2"), func(*terraform.State) error {
+					if now := mainPIDs(); now != started {
+						return fmt.Errorf("the service restarted: main PIDs %s, were %s", now, started)
+					}
+					return nil
+				}),
 			},
 		},
 	})
