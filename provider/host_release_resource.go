@@ -129,7 +129,16 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 				Optional:    true,
 				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1)},
 			},
-			"control_namespace": controlNamespaceAttribute(),
+			"control_namespace": schema.StringAttribute{
+				MarkdownDescription: "With `pool_labels`: the control namespace the pools' records are read from " +
+					"(`kiln_build_pool.<name>.control_namespace`), and nowhere else. Defaults to `" +
+					delivery.DefaultControlNamespace + "`. Changing it releases to the pools found there; it " +
+					"replaces nothing.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(delivery.DefaultControlNamespace),
+				Validators: dnsLabelValidators,
+			},
 			"pool_hosts": schema.ListNestedAttribute{
 				MarkdownDescription: "With `pool_labels`: the pool's hosts as found, like the computed part of a " +
 					"`host` block; null with `host` blocks.",
