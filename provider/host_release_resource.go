@@ -72,11 +72,12 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"Hosts go in batches (`rollout`); the next batch does not start after a failed one.\n\n" +
 			"`terraform plan` is the dry run: it shows, per host, the release it runs and the release it will run. " +
 			"A refresh reads every host in one SSH round trip: a replaced binary, a stopped or disabled unit, an edited " +
-			"unit, environment or config file and a switched `current` symlink show as `drift` and plan a repair; a host " +
+			"unit, environment or config file, a switched `current` symlink, an active unit that fails one probe of its " +
+			"`health_check` and a missing data directory show as `drift` and plan a repair; a host " +
 			"that already runs the release as configured is left alone (not restarted).\n\n" +
 			"Destroy stops and disables the unit and removes what Kiln installed: the unit, the config files it wrote " +
-			"and the install directory. The service user is kept, as is anything outside the install directory the " +
-			"service wrote. Kiln never releases into, or removes, an install directory it did not create. " +
+			"and the install directory; the `data_dirs` it created only with `remove_data_on_destroy`. The service " +
+			"user is kept, as is anything else outside the install directory the service wrote. Kiln never releases into, or removes, an install directory it did not create. " +
 			"The hosts are `host` blocks, or the hosts of a `kiln_build_pool` chosen by `pool_labels`.\n\n" +
 			"Import with `<name>,<user>@<host>:<port>[,...]` (`host` blocks, the hosts in order, the default " +
 			"`install_dir`); the host key then comes from the provider's `ssh.known_hosts_file`.",
