@@ -625,6 +625,7 @@ resource "kiln_host_release" "bad" {
 		{config("web", good, http, `data_dirs = ["var/lib/web"]`), `data_dirs: "var/lib/web" is not a clean absolute path`},
 		{config("web", good, http, `pool_labels = { team = "web" }`), `pool_labels and host blocks conflict`},
 		{withoutHosts(config("web", good, http, "")), `At least one host block, or pool_labels, is required`},
+		{withoutHosts(config("web", good, http, `pool_labels = { team = "web" }`)), `Missing kubernetes configuration`},
 	} {
 		steps = append(steps, resource.TestStep{Config: c.config, PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)` + spaced(c.want))})
 	}
