@@ -3,9 +3,12 @@ package provider
 // The host_release model and its conversion to the engine's types.
 
 import (
+	"context"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostrelease"
@@ -20,11 +23,16 @@ type hostReleaseModel struct {
 	RollbackOnFailure    types.Bool                `tfsdk:"rollback_on_failure"`
 	ConfigFiles          types.Map                 `tfsdk:"config_files"`
 	ConfigFilesSensitive types.Map                 `tfsdk:"config_files_sensitive"`
+	DataDirs             types.List                `tfsdk:"data_dirs"`
+	RemoveDataOnDestroy  types.Bool                `tfsdk:"remove_data_on_destroy"`
 	Artifact             *hostReleaseArtifactModel `tfsdk:"artifact"`
 	Systemd              *hostReleaseSystemdModel  `tfsdk:"systemd"`
 	HealthCheck          *hostReleaseHealthModel   `tfsdk:"health_check"`
 	Rollout              *hostReleaseRolloutModel  `tfsdk:"rollout"`
 	Hosts                []hostReleaseHostModel    `tfsdk:"host"`
+	PoolLabels           types.Map                 `tfsdk:"pool_labels"`
+	ControlNamespace     types.String              `tfsdk:"control_namespace"`
+	PoolHosts            types.List                `tfsdk:"pool_hosts"`
 	Timeouts             timeouts.Value            `tfsdk:"timeouts"`
 }
 
@@ -82,14 +90,65 @@ type hostReleaseRolloutModel struct {
 }
 
 type hostReleaseHostModel struct {
-	Connection      *resourceConnectionModel `tfsdk:"ssh"`
-	Address         types.String             `tfsdk:"address"`
-	Release         types.String             `tfsdk:"release"`
-	PreviousRelease types.String             `tfsdk:"previous_release"`
-	Digest          types.String             `tfsdk:"digest"`
-	ActiveState     types.String             `tfsdk:"active_state"`
-	EnabledState    types.String             `tfsdk:"enabled_state"`
-	Drift           types.List               `tfsdk:"drift"`
+	Connection *resourceConnectionModel `tfsdk:"ssh"`
+	hostReleaseStatusModel
+}
+
+// hostReleaseStatusModel is a host as the release found it: the computed
+// part of a host block, and an element of pool_hosts.
+type hostReleaseStatusModel struct {
+	Address         types.String `tfsdk:"address"`
+	Release         types.String `tfsdk:"release"`
+	PreviousRelease types.String `tfsdk:"previous_release"`
+	Digest          types.String `tfsdk:"digest"`
+	ActiveState     types.String `tfsdk:"active_state"`
+	EnabledState    types.String `tfsdk:"enabled_state"`
+	Health          types.String `tfsdk:"health"`
+	Drift           types.List   `tfsdk:"drift"`
+}
+
+// hostStatusType is the type of a pool_hosts element.
+var hostStatusType = types.ObjectType{AttrTypes: map[string]attr.Type{
+	"address": types.StringType, "release": types.StringType, "previous_release": types.StringType,
+	"digest": types.StringType, "active_state": types.StringType, "enabled_state": types.StringType,
+	"health": types.StringType, "drift": types.ListType{ElemType: types.StringType},
+}}
+
+// fromPool is whether the hosts are a build pool's, chosen by pool_labels.
+func (m hostReleaseModel) fromPool() bool { return !m.PoolLabels.IsNull() }
+
+// statuses are the hosts as recorded: the host blocks' computed part, or
+// pool_hosts (none while unknown).
+func (m hostReleaseModel) statuses(ctx context.Context, diags *diag.Diagnostics) []hostReleaseStatusModel {
+	if !m.fromPool() {
+		out := make([]hostReleaseStatusModel, len(m.Hosts))
+		for i, h := range m.Hosts {
+			out[i] = h.hostReleaseStatusModel
+		}
+		return out
+	}
+	var out []hostReleaseStatusModel
+	if !m.PoolHosts.IsNull() && !m.PoolHosts.IsUnknown() {
+		diags.Append(m.PoolHosts.ElementsAs(ctx, &out, false)...)
+	}
+	return out
+}
+
+// setStatuses records the hosts: into the host blocks, or as pool_hosts.
+func (m *hostReleaseModel) setStatuses(ctx context.Context, statuses []hostReleaseStatusModel, diags *diag.Diagnostics) {
+	if !m.fromPool() {
+		for i := range m.Hosts {
+			m.Hosts[i].hostReleaseStatusModel = statuses[i]
+		}
+		m.PoolHosts = types.ListNull(hostStatusType)
+		return
+	}
+	list, d := types.ListValueFrom(ctx, hostStatusType, statuses)
+	diags.Append(d...)
+	m.PoolHosts = list
+	if m.Hosts == nil {
+		m.Hosts = []hostReleaseHostModel{} // no host blocks, as configured
+	}
 }
 
 // secrets are what the release's errors and logs must hide: the secret
@@ -119,6 +178,7 @@ func (m hostReleaseModel) spec() hostrelease.Spec {
 		Name: m.Name.ValueString(), InstallDir: m.InstallDir.ValueString(), KeepReleases: int(m.KeepReleases.ValueInt64()),
 		RollbackOnFailure: m.RollbackOnFailure.ValueBool(),
 		ConfigFiles:       stringMap(m.ConfigFiles), SensitiveConfigFiles: stringMap(m.ConfigFilesSensitive),
+		DataDirs: listStrings(m.DataDirs), RemoveData: m.RemoveDataOnDestroy.ValueBool(),
 	}
 	if a := m.Artifact; a != nil {
 		s.Artifact = hostrelease.Artifact{Version: a.Version.ValueString(), URL: a.URL.ValueString(), OCIRef: a.OCIRef.ValueString(),
@@ -161,12 +221,13 @@ func knownDuration(v goDuration) time.Duration {
 
 // fillReleaseHost records a host as the engine found it; wantRelease and wantDigest
 // are what it should run.
-func fillReleaseHost(h *hostReleaseHostModel, addr string, s hostrelease.HostState, installDir, wantRelease, wantDigest string) {
+func fillReleaseHost(h *hostReleaseStatusModel, addr string, s hostrelease.HostState, installDir, wantRelease, wantDigest string) {
 	h.Address = types.StringValue(addr)
 	h.Release = types.StringValue(s.Current)
 	h.PreviousRelease = types.StringValue(s.Previous)
 	h.Digest = types.StringValue(s.BinarySHA256)
 	h.ActiveState = types.StringValue(s.Active)
 	h.EnabledState = types.StringValue(s.Enabled)
+	h.Health = types.StringValue(s.Health)
 	h.Drift = stringList(s.Drift(installDir, wantRelease, wantDigest))
 }

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -29,6 +30,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/buildfarm"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery"
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostrelease"
 	"github.com/kilnhq/terraform-provider-kiln/internal/signature"
 )
@@ -69,13 +72,15 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"Hosts go in batches (`rollout`); the next batch does not start after a failed one.\n\n" +
 			"`terraform plan` is the dry run: it shows, per host, the release it runs and the release it will run. " +
 			"A refresh reads every host in one SSH round trip: a replaced binary, a stopped or disabled unit, an edited " +
-			"unit, environment or config file and a switched `current` symlink show as `drift` and plan a repair; a host " +
+			"unit, environment or config file, a switched `current` symlink, an active unit that fails one probe of its " +
+			"`health_check` and a missing data directory show as `drift` and plan a repair; a host " +
 			"that already runs the release as configured is left alone (not restarted).\n\n" +
 			"Destroy stops and disables the unit and removes what Kiln installed: the unit, the config files it wrote " +
-			"and the install directory. The service user is kept, as is anything outside the install directory the " +
-			"service wrote. Kiln never releases into, or removes, an install directory it did not create. " +
-			"Import with `<name>,<user>@<host>:<port>[,...]` (the hosts in order, the default `install_dir`); the " +
-			"host key then comes from the provider's `ssh.known_hosts_file`.",
+			"and the install directory; the `data_dirs` it created only with `remove_data_on_destroy`. The service " +
+			"user is kept, as is anything else outside the install directory the service wrote. Kiln never releases into, or removes, an install directory it did not create. " +
+			"The hosts are `host` blocks, or the hosts of a `kiln_build_pool` chosen by `pool_labels`.\n\n" +
+			"Import with `<name>,<user>@<host>:<port>[,...]` (`host` blocks, the hosts in order, the default " +
+			"`install_dir`); the host key then comes from the provider's `ssh.known_hosts_file`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The service name.",
@@ -112,12 +117,57 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 				Computed: true,
 				Default:  booldefault.StaticBool(true),
 			},
+			"pool_labels": schema.MapAttribute{
+				MarkdownDescription: "Release to the hosts of every `kiln_build_pool` whose labels include all of these " +
+					"(pools in name order, each host once), instead of `host` blocks: at the address and with the host " +
+					"key the pool's record in `control_namespace` pins (only a record Kiln wrote counts). Kiln logs in " +
+					"as the provider's `ssh` block says (`user`, `private_key` or `use_agent`), a user with " +
+					"passwordless sudo, as for `kiln_build_pool`'s own `host` blocks: never as the pool's build user, " +
+					"which has no sudo and so cannot install a unit. Requires the provider's `kubernetes` block. Each " +
+					"refresh reads the pool again: a host that joined it plans a release to it; one that left keeps " +
+					"what it runs.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1)},
+			},
+			"control_namespace": schema.StringAttribute{
+				MarkdownDescription: "With `pool_labels`: the control namespace the pools' records are read from " +
+					"(`kiln_build_pool.<name>.control_namespace`), and nowhere else. Defaults to `" +
+					delivery.DefaultControlNamespace + "`. Changing it releases to the pools found there; it " +
+					"replaces nothing.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(delivery.DefaultControlNamespace),
+				Validators: dnsLabelValidators,
+			},
+			"pool_hosts": schema.ListNestedAttribute{
+				MarkdownDescription: "With `pool_labels`: the pool's hosts as found, like the computed part of a " +
+					"`host` block; null with `host` blocks.",
+				Computed:     true,
+				NestedObject: schema.NestedAttributeObject{Attributes: hostStatusAttributes()},
+			},
 			"config_files": schema.MapAttribute{
 				MarkdownDescription: "Config files installed with each release: absolute path → content. Mode `0640`, " +
 					"owned by root, group `systemd.user`. A rollback restores the previous release's files.",
 				ElementType: types.StringType,
 				Optional:    true,
 				Validators:  []validator.Map{mapvalidator.KeysAre(stringCheck{"must be a clean absolute path", hostrelease.CheckFilePath})},
+			},
+			"data_dirs": schema.ListAttribute{
+				MarkdownDescription: "Directories the service keeps its data in (absolute, outside `install_dir`): each " +
+					"release creates those missing, mode `0750`, owned by `systemd.user`, before the service starts; a " +
+					"directory that already exists is used as it is. A refresh shows one that is gone, and the plan " +
+					"creates it again. Destroy keeps them unless `remove_data_on_destroy` is set.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators:  []validator.List{listvalidator.UniqueValues()},
+			},
+			"remove_data_on_destroy": schema.BoolAttribute{
+				MarkdownDescription: "Destroy removes the `data_dirs` Kiln created (never one that existed before Kiln " +
+					"first released the service). Defaults to `false`: the data outlives the service.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
 			},
 			"config_files_sensitive": schema.MapAttribute{
 				MarkdownDescription: "Like `config_files`, for contents that are secret: never shown in plans, logs or errors " +
@@ -148,12 +198,15 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 						Validators: []validator.String{stringvalidator.RegexMatches(urlScheme, "must be an http or https URL")},
 					},
 					"oci_ref": schema.StringAttribute{
-						MarkdownDescription: "The executable as a blob in an OCI registry, `<repository>@sha256:…`: a " +
-							"`kiln_build` artifact file's `ref` (`kiln_build.x.artifact_files[\"dist/app\"].ref`), or any " +
-							"layer of an OCI artifact by digest. Fetched with the provider's `registry` credentials when it " +
-							"is on that registry, anonymously otherwise. Its digest must be `sha256`.",
+						MarkdownDescription: "The executable in an OCI registry, pinned by digest (`<repository>@sha256:…`): " +
+							"its blob, whose digest is `sha256` (a `kiln_build` artifact file's `ref`, " +
+							"`kiln_build.x.artifact_files[\"dist/app\"].ref`), or an OCI artifact's manifest " +
+							"(`kiln_build.x.image_ref` of a script build), whose file with digest `sha256` is the " +
+							"executable; the manifest is checked against its digest before its file is fetched. " +
+							"Fetched with the provider's `registry` credentials when it is on that registry, anonymously " +
+							"otherwise. Its digest must be `sha256`.",
 						Optional:   true,
-						Validators: []validator.String{stringCheck{"must be a blob reference pinned by digest", hostrelease.CheckOCIRef}},
+						Validators: []validator.String{stringCheck{"must be a reference pinned by digest", hostrelease.CheckOCIRef}},
 					},
 					"sha256": schema.StringAttribute{
 						MarkdownDescription: "The executable's SHA-256 (hex, optionally after `sha256:`). A download " +
@@ -315,7 +368,7 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 				MarkdownDescription: "How hosts are paced. Without it, all hosts are released at once.",
 				Attributes: map[string]schema.Attribute{
 					"batch_size": schema.Int64Attribute{
-						MarkdownDescription: "Hosts released at once, in the order of the `host` blocks. Defaults to all.",
+						MarkdownDescription: "Hosts released at once, in the order of the `host` blocks (or of `pool_hosts`). Defaults to all.",
 						Optional:            true,
 						Validators:          positive,
 					},
@@ -323,46 +376,61 @@ func (r *hostReleaseResource) Schema(ctx context.Context, _ resource.SchemaReque
 				},
 			},
 			"host": schema.ListNestedBlock{
-				MarkdownDescription: "A host the service runs on: a Linux host with systemd and bash.",
-				Validators:          []validator.List{listvalidator.SizeAtLeast(1), listvalidator.IsRequired()},
+				MarkdownDescription: "A host the service runs on: a Linux host with systemd and bash, reached as its " +
+					"`ssh` block says (root, or a user with passwordless sudo). Give the hosts this way or by " +
+					"`pool_labels`, not both.",
+				Validators: []validator.List{listvalidator.SizeAtLeast(1)},
 				NestedObject: schema.NestedBlockObject{
-					Blocks: map[string]schema.Block{"ssh": sshResourceBlock()},
-					Attributes: map[string]schema.Attribute{
-						"address": schema.StringAttribute{
-							MarkdownDescription: "`host:port`, as the host was reached.",
-							Computed:            true,
-						},
-						"release": schema.StringAttribute{
-							MarkdownDescription: "The release the host runs (`current` points to it): `<version>-<digest12>`.",
-							Computed:            true,
-						},
-						"previous_release": schema.StringAttribute{
-							MarkdownDescription: "The release before it, which a failed release rolls back to; empty " +
-								"after a rollback or before a second release.",
-							Computed: true,
-						},
-						"digest": schema.StringAttribute{
-							MarkdownDescription: "The SHA-256 of the current binary as found on the host.",
-							Computed:            true,
-						},
-						"active_state": schema.StringAttribute{
-							MarkdownDescription: "The unit's `systemctl is-active` state, e.g. `active`, `failed`.",
-							Computed:            true,
-						},
-						"enabled_state": schema.StringAttribute{
-							MarkdownDescription: "The unit's `systemctl is-enabled` state, e.g. `enabled`, `disabled`.",
-							Computed:            true,
-						},
-						"drift": schema.ListAttribute{
-							MarkdownDescription: "How the host differs from the release: empty when it runs it as " +
-								"installed. Anything listed plans a repair.",
-							ElementType: types.StringType,
-							Computed:    true,
-						},
-					},
+					Blocks:     map[string]schema.Block{"ssh": sshResourceBlock()},
+					Attributes: hostStatusAttributes(),
 				},
 			},
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+		},
+	}
+}
+
+// hostStatusAttributes are what a release finds on each host: the computed
+// part of a host block, and of a pool_hosts element.
+func hostStatusAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"address": schema.StringAttribute{
+			MarkdownDescription: "`host:port`, as the host was reached.",
+			Computed:            true,
+		},
+		"release": schema.StringAttribute{
+			MarkdownDescription: "The release the host runs (`current` points to it): `<version>-<digest12>`.",
+			Computed:            true,
+		},
+		"previous_release": schema.StringAttribute{
+			MarkdownDescription: "The release before it, which a failed release rolls back to; empty " +
+				"after a rollback or before a second release.",
+			Computed: true,
+		},
+		"digest": schema.StringAttribute{
+			MarkdownDescription: "The SHA-256 of the current binary as found on the host.",
+			Computed:            true,
+		},
+		"active_state": schema.StringAttribute{
+			MarkdownDescription: "The unit's `systemctl is-active` state, e.g. `active`, `failed`.",
+			Computed:            true,
+		},
+		"enabled_state": schema.StringAttribute{
+			MarkdownDescription: "The unit's `systemctl is-enabled` state, e.g. `enabled`, `disabled`.",
+			Computed:            true,
+		},
+		"health": schema.StringAttribute{
+			MarkdownDescription: "The verdict of one `health_check` probe at the last refresh: `healthy`, " +
+				"or `unhealthy: <why>`. An active unit that is unhealthy is drift, and the plan restarts it; " +
+				"empty when not probed (nothing released, or imported without a `health_check`).",
+			Computed: true,
+		},
+		"drift": schema.ListAttribute{
+			MarkdownDescription: "How the host differs from the release: empty when it runs it as " +
+				"installed, active, enabled, healthy and with its data directories. Anything listed " +
+				"plans a repair.",
+			ElementType: types.StringType,
+			Computed:    true,
 		},
 	}
 }
@@ -386,6 +454,8 @@ func (r *hostReleaseResource) ValidateConfig(ctx context.Context, req resource.V
 	if a != nil {
 		validateArtifact(*a, &resp.Diagnostics)
 	}
+	validateDataDirs(ctx, req.Config, &resp.Diagnostics)
+	validateHostSource(ctx, req.Config, &resp.Diagnostics)
 	var h *hostReleaseHealthModel
 	diags := req.Config.GetAttribute(ctx, path.Root("health_check"), &h)
 	resp.Diagnostics.Append(diags...)
@@ -403,21 +473,58 @@ func (r *hostReleaseResource) ValidateConfig(ctx context.Context, req resource.V
 	}
 }
 
+// validateHostSource asks for the hosts one way: host blocks or pool_labels.
+func validateHostSource(ctx context.Context, config tfsdk.Config, diags *diag.Diagnostics) {
+	var blocks types.List
+	var labels types.Map
+	diags.Append(config.GetAttribute(ctx, path.Root("host"), &blocks)...)
+	diags.Append(config.GetAttribute(ctx, path.Root("pool_labels"), &labels)...)
+	if diags.HasError() {
+		return
+	}
+	hasBlocks := blocks.IsUnknown() || len(blocks.Elements()) > 0
+	switch {
+	case hasBlocks && !labels.IsNull():
+		diags.AddAttributeError(path.Root("pool_labels"), "Invalid pool_labels",
+			"pool_labels and host blocks conflict: give the hosts one way, host blocks or a build pool's labels.")
+	case !hasBlocks && labels.IsNull():
+		diags.AddAttributeError(path.Root("host"), "Missing hosts", "At least one host block, or pool_labels, is required.")
+	}
+}
+
+// validateDataDirs checks each known data directory against the install dir
+// (the default one when install_dir is not set).
+func validateDataDirs(ctx context.Context, config tfsdk.Config, diags *diag.Diagnostics) {
+	var name, installDir types.String
+	var dirs types.List
+	diags.Append(config.GetAttribute(ctx, path.Root("name"), &name)...)
+	diags.Append(config.GetAttribute(ctx, path.Root("install_dir"), &installDir)...)
+	diags.Append(config.GetAttribute(ctx, path.Root("data_dirs"), &dirs)...)
+	if diags.HasError() || dirs.IsNull() || dirs.IsUnknown() || installDir.IsUnknown() || (installDir.IsNull() && name.IsUnknown()) {
+		return
+	}
+	install := installDir.ValueString()
+	if installDir.IsNull() {
+		install = hostrelease.DefaultInstallDir(name.ValueString())
+	}
+	for i, v := range dirs.Elements() {
+		d, ok := v.(types.String)
+		if !ok || d.IsNull() || d.IsUnknown() {
+			continue
+		}
+		if err := hostrelease.CheckDataDir(install, d.ValueString()); err != nil {
+			diags.AddAttributeError(path.Root("data_dirs").AtListIndex(i), "Invalid data_dirs", "data_dirs: "+err.Error())
+		}
+	}
+}
+
 // validateArtifact checks what the artifact block's attributes cannot check
 // alone; values not known yet are checked at apply.
 func validateArtifact(a hostReleaseArtifactModel, diags *diag.Diagnostics) {
 	at := path.Root("artifact")
 	given := func(v types.String) bool { return !v.IsNull() }
-	known := func(v types.String) bool { return !v.IsNull() && !v.IsUnknown() }
 	if given(a.URL) == given(a.OCIRef) {
 		diags.AddAttributeError(at, "Invalid artifact", "artifact needs exactly one source: artifact.url or artifact.oci_ref.")
-	}
-	if known(a.OCIRef) && known(a.SHA256) && hostrelease.CheckOCIRef(a.OCIRef.ValueString()) == nil &&
-		hostrelease.CheckSHA256(a.SHA256.ValueString()) == nil {
-		spec := hostrelease.Artifact{OCIRef: a.OCIRef.ValueString(), SHA256: a.SHA256.ValueString()}
-		if err := spec.CheckOCIDigest(); err != nil {
-			diags.AddAttributeError(at.AtName("sha256"), "Invalid artifact.sha256", "artifact.sha256 must be the digest of artifact.oci_ref: "+err.Error())
-		}
 	}
 	signed := given(a.Signature) || given(a.SignatureURL)
 	switch {
@@ -461,6 +568,11 @@ func (r *hostReleaseResource) ModifyPlan(ctx context.Context, req resource.Modif
 		spec := plan.spec()
 		release, digest = types.StringValue(spec.Artifact.Release()), types.StringValue(spec.Artifact.Digest())
 	}
+	if plan.fromPool() {
+		r.planPoolHosts(ctx, plan, prior, release, digest, resp)
+		return
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("pool_hosts"), types.ListNull(hostStatusType))...)
 	for i := range plan.Hosts {
 		at := path.Root("host").AtListIndex(i)
 		set := func(name string, v attr.Value) {
@@ -470,6 +582,7 @@ func (r *hostReleaseResource) ModifyPlan(ctx context.Context, req resource.Modif
 		set("digest", digest)
 		set("active_state", types.StringValue("active"))
 		set("enabled_state", types.StringValue("enabled"))
+		set("health", types.StringValue(hostrelease.Healthy))
 		set("drift", stringList(nil))
 		// A host that keeps its release keeps its previous one and its address.
 		if prior != nil && i < len(prior.Hosts) && sameHost(prior.Hosts[i], plan.Hosts[i]) {
@@ -480,6 +593,57 @@ func (r *hostReleaseResource) ModifyPlan(ctx context.Context, req resource.Modif
 			}
 		}
 	}
+}
+
+// planPoolHosts plans every host of the pool running the release, as a host
+// block's computed part is planned. A pool that does not exist yet (created
+// in the same apply) leaves pool_hosts unknown, with a warning.
+func (r *hostReleaseResource) planPoolHosts(ctx context.Context, plan hostReleaseModel, prior *hostReleaseModel, release, digest types.String, resp *resource.ModifyPlanResponse) {
+	if plan.PoolLabels.IsUnknown() || plan.ControlNamespace.IsUnknown() {
+		return
+	}
+	hosts, err := r.poolHosts(ctx, plan, &resp.Diagnostics)
+	var fe *buildfarm.FieldError
+	switch {
+	case errors.As(err, &fe):
+		resp.Diagnostics.AddAttributeWarning(path.Root("pool_labels"), "No pool hosts yet",
+			err.Error()+": checked again when the release runs (the pool may be created in this apply).")
+		return
+	case err != nil:
+		resp.Diagnostics.AddError("Could not read the build pools", err.Error())
+		return
+	case hosts == nil:
+		return
+	}
+	before := map[string]hostReleaseStatusModel{}
+	if prior != nil {
+		for _, p := range prior.statuses(ctx, &resp.Diagnostics) {
+			before[p.Address.ValueString()] = p
+		}
+	}
+	planned := make([]hostReleaseStatusModel, len(hosts))
+	for i, h := range hosts {
+		planned[i] = hostReleaseStatusModel{Address: types.StringValue(h.Addr), Release: release, PreviousRelease: types.StringUnknown(),
+			Digest: digest, ActiveState: types.StringValue("active"), EnabledState: types.StringValue("enabled"),
+			Health: types.StringValue(hostrelease.Healthy), Drift: stringList(nil)}
+		if p, ok := before[h.Addr]; ok && p.Release.Equal(release) {
+			planned[i].PreviousRelease = p.PreviousRelease
+		}
+	}
+	list, diags := types.ListValueFrom(ctx, hostStatusType, planned)
+	resp.Diagnostics.Append(diags...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("pool_hosts"), list)...)
+}
+
+// poolHosts are the hosts of the pools with the model's pool_labels, from
+// their records; nil without an error when the provider has no kubernetes
+// block (diags says so).
+func (r *hostReleaseResource) poolHosts(ctx context.Context, m hostReleaseModel, diags *diag.Diagnostics) ([]buildfarm.PoolHost, error) {
+	farm := buildFarm(r.clients, m.ControlNamespace.ValueString(), false, diags)
+	if farm == nil {
+		return nil, nil
+	}
+	return farm.LabelledHosts(ctx, stringMap(m.PoolLabels))
 }
 
 // signerFingerprint is the fingerprint of a public_key attribute's key:
@@ -506,10 +670,35 @@ func sameHost(a, b hostReleaseHostModel) bool {
 	return a.Connection.Host.Equal(b.Connection.Host) && a.Connection.Port.Equal(b.Connection.Port)
 }
 
-// hosts resolves the hosts' ssh blocks for the engine.
-func (r *hostReleaseResource) hosts(m hostReleaseModel, diags *diag.Diagnostics) []*hostrelease.Host {
+// hosts resolves the hosts for the engine: the host blocks' ssh blocks, or
+// the pool's hosts at their pinned addresses and host keys, logged in to as
+// the provider's ssh block says.
+func (r *hostReleaseResource) hosts(ctx context.Context, m hostReleaseModel, diags *diag.Diagnostics) []*hostrelease.Host {
 	secrets := m.secrets()
 	var out []*hostrelease.Host
+	if m.fromPool() {
+		pool, err := r.poolHosts(ctx, m, diags)
+		if err != nil {
+			addBuildError(diags, "Could not find the pool's hosts", err)
+		}
+		for _, h := range pool {
+			host, port, err := net.SplitHostPort(h.Addr)
+			n, perr := strconv.ParseInt(port, 10, 64)
+			if err != nil || perr != nil {
+				diags.AddAttributeError(path.Root("pool_labels"), "Invalid pool record", fmt.Sprintf("a pool host's address %q is not host:port", h.Addr))
+				continue
+			}
+			t, err := sshTarget(r.clients.ssh, &hostConnectionModel{Host: types.StringValue(host), Port: types.Int64Value(n),
+				HostKey: types.StringValue(h.HostKey)})
+			if err != nil {
+				diags.AddAttributeError(path.Root("pool_labels"), "Could not log in to a pool host", h.Addr+": "+err.Error())
+				continue
+			}
+			t.Secrets = secrets
+			out = append(out, &hostrelease.Host{Target: t})
+		}
+		return out
+	}
 	for i, h := range m.Hosts {
 		t, err := sshTarget(r.clients.ssh, h.Connection.connection())
 		if err != nil {
@@ -580,7 +769,7 @@ func (r *hostReleaseResource) release(ctx context.Context, timeout time.Duration
 	if diags.HasError() {
 		return
 	}
-	hosts := r.hosts(m, diags)
+	hosts := r.hosts(ctx, m, diags)
 	if diags.HasError() {
 		return
 	}
@@ -593,14 +782,19 @@ func (r *hostReleaseResource) release(ctx context.Context, timeout time.Duration
 	}
 	results, err := engine.Release(ctx, hosts, spec)
 	m.ID = m.Name
+	statuses := m.statuses(ctx, diags)
+	if m.fromPool() {
+		statuses = make([]hostReleaseStatusModel, len(results))
+	}
 	for i, res := range results {
-		h := &m.Hosts[i]
+		h := &statuses[i]
 		if res.ReadErr != nil {
 			markUnread(h, res.Addr)
 			continue
 		}
 		fillReleaseHost(h, res.Addr, res.State, m.InstallDir.ValueString(), spec.Artifact.Release(), spec.Artifact.Digest())
 	}
+	m.setStatuses(ctx, statuses, diags)
 	if err != nil {
 		diags.AddError("Could not release "+spec.Name, m.secrets().Text(err.Error()))
 	}
@@ -609,10 +803,10 @@ func (r *hostReleaseResource) release(ctx context.Context, timeout time.Duration
 
 // markUnread records a host that could not be read: its drift makes the next
 // plan release to it again.
-func markUnread(h *hostReleaseHostModel, addr string) {
+func markUnread(h *hostReleaseStatusModel, addr string) {
 	h.Address = types.StringValue(addr)
-	for _, v := range []*types.String{&h.Release, &h.PreviousRelease, &h.Digest, &h.ActiveState, &h.EnabledState} {
-		if v.IsUnknown() {
+	for _, v := range []*types.String{&h.Release, &h.PreviousRelease, &h.Digest, &h.ActiveState, &h.EnabledState, &h.Health} {
+		if v.IsUnknown() || v.IsNull() {
 			*v = types.StringValue("")
 		}
 	}
@@ -620,30 +814,58 @@ func markUnread(h *hostReleaseHostModel, addr string) {
 }
 
 // Read reads every host in one round trip each. An unreachable host keeps
-// its recorded state, with a warning.
+// its recorded state, with a warning; so do all hosts when the pool's
+// records cannot be read. With pool_labels, the pool's hosts are read again:
+// a host that joined it shows as not released.
 func (r *hostReleaseResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m hostReleaseModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	hosts := r.hosts(m, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
+		return
+	}
+	var hostDiags diag.Diagnostics
+	hosts := r.hosts(ctx, m, &hostDiags)
+	if hostDiags.HasError() {
+		if !m.fromPool() {
+			resp.Diagnostics.Append(hostDiags...)
+			return
+		}
+		for _, d := range hostDiags.Errors() {
+			resp.Diagnostics.AddWarning("Could not read the pool's hosts", "The recorded hosts are kept: "+d.Summary()+": "+d.Detail())
+		}
 		return
 	}
 	spec := m.spec()
 	engine := hostrelease.Engine{Log: kilnLog}
 	results := engine.Read(ctx, hosts, spec)
 	hostrelease.Close(hosts)
+	prior := m.statuses(ctx, &resp.Diagnostics)
+	byAddr := map[string]hostReleaseStatusModel{}
+	for _, p := range prior {
+		byAddr[p.Address.ValueString()] = p
+	}
+	statuses := make([]hostReleaseStatusModel, len(results))
 	for i, res := range results {
+		if m.fromPool() {
+			statuses[i] = byAddr[res.Addr]
+		} else {
+			statuses[i] = prior[i]
+		}
 		if res.ReadErr != nil {
 			resp.Diagnostics.AddWarning("Could not read a host of "+spec.Name,
 				fmt.Sprintf("%s keeps its recorded state: %s", res.Addr, m.secrets().Text(res.ReadErr.Error())))
+			if statuses[i].Address.IsNull() {
+				markUnread(&statuses[i], res.Addr)
+			}
 			continue
 		}
 		release, digest := spec.Artifact.Release(), spec.Artifact.Digest()
 		if m.Artifact == nil { // imported: judged against what the host runs
 			release, digest = res.State.Current, res.State.BinarySHA256
 		}
-		fillReleaseHost(&m.Hosts[i], res.Addr, res.State, m.InstallDir.ValueString(), release, digest)
+		fillReleaseHost(&statuses[i], res.Addr, res.State, m.InstallDir.ValueString(), release, digest)
 	}
+	m.setStatuses(ctx, statuses, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }
 
@@ -652,7 +874,7 @@ func (r *hostReleaseResource) Delete(ctx context.Context, req resource.DeleteReq
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	timeout, diags := m.Timeouts.Delete(ctx, defaultHostReleaseDeleteTimeout)
 	resp.Diagnostics.Append(diags...)
-	hosts := r.hosts(m, &resp.Diagnostics)
+	hosts := r.hosts(ctx, m, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -688,13 +910,16 @@ func (r *hostReleaseResource) ImportState(ctx context.Context, req resource.Impo
 			Host: types.StringValue(host), Port: types.Int64Value(port), User: types.StringValue(user),
 			PrivateKey: types.StringNull(), UseAgent: types.BoolNull(), HostKey: types.StringNull(), KnownHostsFile: types.StringNull(),
 		}, PrivateKeyWO: types.StringNull()}
-		hosts = append(hosts, hostReleaseHostModel{Connection: conn, Drift: types.ListNull(types.StringType)})
+		hosts = append(hosts, hostReleaseHostModel{Connection: conn, hostReleaseStatusModel: hostReleaseStatusModel{Drift: types.ListNull(types.StringType)}})
 	}
 	name := parts[0]
 	m := hostReleaseModel{
 		ID: types.StringValue(name), Name: types.StringValue(name), InstallDir: types.StringValue(hostrelease.DefaultInstallDir(name)),
 		KeepReleases: types.Int64Value(hostrelease.DefaultKeepReleases), RollbackOnFailure: types.BoolValue(true),
 		ConfigFiles: types.MapNull(types.StringType), ConfigFilesSensitive: types.MapNull(types.StringType), Hosts: hosts,
+		DataDirs: types.ListNull(types.StringType), RemoveDataOnDestroy: types.BoolValue(false),
+		PoolLabels: types.MapNull(types.StringType), ControlNamespace: types.StringValue(delivery.DefaultControlNamespace),
+		PoolHosts: types.ListNull(hostStatusType),
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{
 			"create": types.StringType, "update": types.StringType, "delete": types.StringType})},
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/buildfarm"
+	"github.com/kilnhq/terraform-provider-kiln/internal/delivery/label"
 	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
 	"github.com/kilnhq/terraform-provider-kiln/internal/remote"
 	"github.com/kilnhq/terraform-provider-kiln/internal/signature/signaturetest"
@@ -135,7 +142,7 @@ func secondGuest(t *testing.T) func() sharedHost {
 }
 
 // pushSample pushes b to the test registry as a build's artifact file, and
-// returns it with the file's ref.
+// returns it with the artifact's ref: its manifest, whose one file is b.
 func pushSample(t *testing.T, bed testenv.RegistryBed, b sampleBuild) sampleBuild {
 	t.Helper()
 	src := filepath.Join(t.TempDir(), "kiln-web")
@@ -147,10 +154,30 @@ func pushSample(t *testing.T, bed testenv.RegistryBed, b sampleBuild) sampleBuil
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.ociRef, err = oci.AtDigest(pushed.Ref, pushed.Files[0].Digest); err != nil {
+	b.ociRef = pushed.Ref
+	return b
+}
+
+// forgePoolRecord creates the control namespace and, in it, a pool record
+// with the test pool's labels that Kiln did not write (it lacks Kiln's
+// managed-by label), naming a host nobody can reach.
+func forgePoolRecord(t *testing.T, cs kubernetes.Interface, control string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: control}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return b
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), control, metav1.DeleteOptions{}) })
+	record := `{"name":"forged","labels":{"serves":"kiln-web"},"build_user":"x","hosts":[{"addr":"192.0.2.1:22",` +
+		`"host_key":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIALbXhFFK3BYogfCbNwNqyGTceW+JRwTdU6LLpjl34SX"}]}`
+	forged := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "kiln-pool-forged", Namespace: control,
+			Labels: map[string]string{label.Kind: "build-pool", "kiln.dev/pool": "forged"}},
+		Type: buildfarm.SecretType, Data: map[string][]byte{"record": []byte(record)},
+	}
+	if _, err := cs.CoreV1().Secrets(control).Create(ctx, forged, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // spaced is a regular expression for text the CLI may wrap across lines.
@@ -163,7 +190,14 @@ type releaseBed struct {
 	hosts               []sharedHost
 	registry            testenv.RegistryBed
 	publicKey           string
+	// With a kubeconfig, the hosts are a kiln_build_pool's in the control
+	// namespace, chosen by pool_labels.
+	kubeconfig, control string
 }
+
+// keptDataDir is a data directory of the test's service that exists before
+// the first release: Kiln uses it and never removes it.
+const keptDataDir = "/srv/kiln-web-kept"
 
 // hostReleaseConfig is the test's kiln_host_release: the service "kiln-web"
 // on both guests, one at a time, its artifact b (signed when the bed has a
@@ -179,6 +213,18 @@ func hostReleaseConfig(bed releaseBed, version string, b sampleBuild) string {
     }
   }
 `, h.vm.SSHHost, h.vm.SSHPort)
+	}
+	hosts, kube, pool := blocks.String(), "", ""
+	if bed.kubeconfig != "" {
+		kube = fmt.Sprintf("kubernetes {\n    config_path = %q\n  }", bed.kubeconfig)
+		pool = fmt.Sprintf(`
+resource "kiln_build_pool" "web" {
+  name              = "hostrel"
+  labels            = { serves = "kiln-web" }
+  control_namespace = %q
+%s}
+`, bed.control, blocks.String())
+		hosts = "\n  pool_labels       = kiln_build_pool.web.labels\n  control_namespace = kiln_build_pool.web.control_namespace\n"
 	}
 	source := fmt.Sprintf("url     = %q", b.url)
 	if b.ociRef != "" {
@@ -200,11 +246,15 @@ provider "kiln" {
     known_hosts_file = %[2]q
   }
   %[7]s
+  %[10]s
 }
-
+%[11]s
 resource "kiln_host_release" "web" {
   name          = "kiln-web"
   keep_releases = 2
+
+  data_dirs              = ["/var/lib/kiln-web", %[9]q]
+  remove_data_on_destroy = true
 
   artifact {
     version = %[3]q
@@ -248,7 +298,7 @@ resource "kiln_host_release" "web" {
     batch_size = 1
   }
 %[6]s}
-`, bed.keyFile, bed.knownHosts, version, source, b.sha256, blocks.String(), registry, signature)
+`, bed.keyFile, bed.knownHosts, version, source, b.sha256, hosts, registry, signature, keptDataDir, kube, pool)
 }
 
 // askService asks the service on the guest for path, through SSH, with bash
@@ -257,13 +307,15 @@ const askService = `bash -c 'exec 3<>/dev/tcp/127.0.0.1/18080 && printf "GET %s 
 
 // TestAccHostRelease_lifecycle releases the sample service, every build
 // signed by a key the test makes, to two guests in batches of one: healthy,
-// answering, a plan with nothing to do; a new build, fetched from the
-// registry, keeps the previous release; a build that exits at start rolls the
-// first host back and leaves the second untouched, with the journal in the
-// error; a binary replaced and a unit stopped by hand show in the plan and
-// are repaired; a digest that does not match and a signature that does not
-// verify are refused before any host changes; destroy leaves no unit and no
-// install dir. It boots a second guest, since
+// answering, its data directories made, a plan with nothing to do; a new
+// build, fetched from the registry through its artifact's manifest, keeps the
+// previous release; a build that exits at start rolls the first host back and
+// leaves the second untouched, with the journal in the error; a binary
+// replaced, a service frozen, a unit stopped and a data directory removed by
+// hand show in the plan and are repaired; a digest that does not match and a
+// signature that does not verify are refused before any host changes; destroy
+// leaves no unit, no install dir and no data directory Kiln made, and keeps
+// the one that was there before. It boots a second guest, since
 // two releases on one machine would share its systemd.
 func TestAccHostRelease_lifecycle(t *testing.T) {
 	testAccPreCheck(t)
@@ -290,11 +342,30 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 	if err := os.WriteFile(knownHosts, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for _, h := range hosts {
+		runOnHost(t, h, "mkdir -p "+keptDataDir+" && touch "+keptDataDir+"/theirs")
+		t.Cleanup(func() { runOnHost(t, h, "rm -rf "+keptDataDir) })
+	}
 	// The second build comes from the registry, as a kiln_build's artifact
 	// file does.
 	bed := releaseBed{keyFile: h1.keyFile, knownHosts: knownHosts, hosts: hosts, registry: testenv.Registry(t), publicKey: signaturetest.PublicKeys(t, signer)}
 	builds["web-2"] = pushSample(t, bed.registry, builds["web-2"])
 	config := func(version, build string) string { return hostReleaseConfig(bed, version, builds[build]) }
+	pooled := bed
+	pooled.kubeconfig, pooled.control = testenv.Kube(t).Kubeconfig, "kiln-hostrel-"+strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	cs := kubeClient(t, testenv.Kube(t))
+	var started string
+	mainPIDs := func() string {
+		return runOnHost(t, h1, "systemctl show -p MainPID --value kiln-web.service") + "," +
+			runOnHost(t, h2, "systemctl show -p MainPID --value kiln-web.service")
+	}
+	poolHost := func(h sharedHost, release string) knownvalue.Check {
+		return knownvalue.ObjectPartial(map[string]knownvalue.Check{
+			"address": knownvalue.StringExact(fmt.Sprintf("%s:%d", h.vm.SSHHost, h.vm.SSHPort)),
+			"release": knownvalue.StringExact(release), "health": knownvalue.StringExact("healthy"),
+			"drift": knownvalue.ListSizeExact(0),
+		})
+	}
 	release := func(version, build string) string { return version + "-" + builds[build].sha256[:12] }
 	const addr = "kiln_host_release.web"
 	hostAttr := func(i int, name string) tfjsonpath.Path { return tfjsonpath.New("host").AtSliceIndex(i).AtMapKey(name) }
@@ -316,7 +387,8 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 		TerraformVersionChecks: []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
 		CheckDestroy: resource.ComposeTestCheckFunc(
 			onBoth("systemctl cat kiln-web.service >/dev/null 2>&1 && echo unit || echo none", "none"),
-			onBoth("ls -d /opt/kiln/kiln-web /etc/kiln-web/web.conf 2>/dev/null | wc -l", "0"),
+			onBoth("ls -d /opt/kiln/kiln-web /etc/kiln-web/web.conf /var/lib/kiln-web 2>/dev/null | wc -l", "0"),
+			onBoth("ls "+keptDataDir, "theirs"),
 		),
 		Steps: []resource.TestStep{
 			{
@@ -327,6 +399,8 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, hostAttr(1, "digest"), knownvalue.StringExact(builds["web-1"].sha256)),
 					statecheck.ExpectKnownValue(addr, hostAttr(1, "active_state"), knownvalue.StringExact("active")),
 					statecheck.ExpectKnownValue(addr, hostAttr(0, "drift"), knownvalue.ListSizeExact(0)),
+					statecheck.ExpectKnownValue(addr, hostAttr(0, "health"), knownvalue.StringExact("healthy")),
+					statecheck.ExpectKnownValue(addr, hostAttr(1, "health"), knownvalue.StringExact("healthy")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("systemd").AtMapKey("environment_sensitive"), knownvalue.Null()),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.Fingerprint())),
 				},
@@ -338,6 +412,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 					onBoth("readlink /opt/kiln/kiln-web/current", "releases/"+v1),
 					onBoth("stat -c '%a %U' /opt/kiln/kiln-web/kiln-web.env; stat -c '%a %G' /etc/kiln-web/web.conf | tr '\\n' ' '",
 						"600 root\n640 kilnweb"),
+					onBoth("stat -c '%U %a' /var/lib/kiln-web "+keptDataDir+" | tr '\\n' ' '", "kilnweb 750 root 755"),
 				),
 			},
 			{
@@ -368,6 +443,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					resource.TestCheckResourceAttr(addr, "host.0.release", v2),
 					resource.TestCheckResourceAttr(addr, "host.0.active_state", "active"),
+					resource.TestCheckResourceAttr(addr, "host.0.health", "healthy"),
 					resource.TestCheckResourceAttr(addr, "host.1.release", v2),
 					answers("stamp-2"),
 					h1.check("readlink /opt/kiln/kiln-web/current", "releases/"+v2),
@@ -381,24 +457,33 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				Check:  answers("stamp-2"),
 			},
 			{
-				// Out of band: the first host's binary replaced, the second's
-				// unit stopped. The refresh shows both, and plans a repair.
+				// Out of band: the first host's binary replaced and its
+				// service frozen (the unit stays active, the health check
+				// gets no answer), the second's unit stopped and a data
+				// directory removed. The refresh shows all, and plans a repair.
 				PreConfig: func() {
-					runOnHost(t, h1, "cp /bin/true /opt/kiln/kiln-web/current/.x && mv /opt/kiln/kiln-web/current/.x /opt/kiln/kiln-web/current/kiln-web")
-					runOnHost(t, h2, "systemctl stop kiln-web.service")
+					runOnHost(t, h1, "cp /bin/true /opt/kiln/kiln-web/current/.x && mv /opt/kiln/kiln-web/current/.x /opt/kiln/kiln-web/current/kiln-web"+
+						" && systemctl kill --signal=SIGSTOP kiln-web.service")
+					runOnHost(t, h2, "systemctl stop kiln-web.service && rm -rf /var/lib/kiln-web")
 				},
 				RefreshState: true, ExpectNonEmptyPlan: true,
 				Check: resource.ComposeTestCheckFunc(
-					resource.TestCheckResourceAttr(addr, "host.0.drift.#", "1"),
+					resource.TestCheckResourceAttr(addr, "host.0.active_state", "active"),
+					resource.TestCheckResourceAttr(addr, "host.0.drift.#", "2"),
 					resource.TestMatchResourceAttr(addr, "host.0.drift.0",
 						regexp.MustCompile(`^the current binary has sha256 [0-9a-f]{64}, want `+builds["web-2"].sha256+`$`)),
+					resource.TestCheckResourceAttr(addr, "host.0.drift.1",
+						"the health check fails: http GET /health on port 18080: no answer within 3s"),
+					resource.TestCheckResourceAttr(addr, "host.0.health", "unhealthy: http GET /health on port 18080: no answer within 3s"),
 					resource.TestCheckResourceAttr(addr, "host.1.active_state", "inactive"),
-					resource.TestCheckResourceAttr(addr, "host.1.drift.#", "1"),
+					resource.TestCheckResourceAttr(addr, "host.1.drift.#", "2"),
 					resource.TestCheckResourceAttr(addr, "host.1.drift.0", "the unit is inactive, not active"),
+					resource.TestCheckResourceAttr(addr, "host.1.drift.1", "data directory /var/lib/kiln-web is missing"),
 				),
 				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(addr, hostAttr(0, "digest"), knownvalue.StringExact(builds["web-2"].sha256)),
+					plancheck.ExpectKnownValue(addr, hostAttr(0, "health"), knownvalue.StringExact("healthy")),
 					plancheck.ExpectKnownValue(addr, hostAttr(1, "active_state"), knownvalue.StringExact("active")),
 				}},
 			},
@@ -406,8 +491,13 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				// The repair; the first host prunes 1.0.0 (keep_releases = 2,
 				// and since its rollback it has no previous release).
 				Config: config("2.0.0", "web-2"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, hostAttr(0, "health"), knownvalue.StringExact("healthy")),
+					statecheck.ExpectKnownValue(addr, hostAttr(1, "drift"), knownvalue.ListSizeExact(0)),
+				},
 				Check: resource.ComposeTestCheckFunc(answers("stamp-2"),
 					onBoth("sha256sum </opt/kiln/kiln-web/current/kiln-web | cut -d' ' -f1", builds["web-2"].sha256),
+					h2.check("stat -c '%U %a' /var/lib/kiln-web", "kilnweb 750"),
 					releases(h1, v2, v3), releases(h2, v1, v2)),
 			},
 			{
@@ -418,7 +508,8 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 					return fmt.Sprintf("kiln-web,debian@%s:%d,debian@%s:%d", h1.vm.SSHHost, h1.vm.SSHPort, h2.vm.SSHHost, h2.vm.SSHPort), nil
 				},
 				ImportStateVerifyIgnore: []string{"artifact", "systemd", "health_check", "rollout", "config_files",
-					"keep_releases", "host.0.ssh.user", "host.1.ssh.user"},
+					"keep_releases", "data_dirs", "remove_data_on_destroy", "host.0.ssh.user", "host.1.ssh.user",
+					"host.0.health", "host.1.health"},
 			},
 			{
 				// A download whose digest differs: refused before any host
@@ -440,6 +531,30 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				RefreshState: true, ExpectNonEmptyPlan: true,
 				Check: resource.ComposeTestCheckFunc(answers("stamp-2"), onBoth("readlink /opt/kiln/kiln-web/current", "releases/"+v2),
 					releases(h1, v2, v3), releases(h2, v1, v2)),
+			},
+			{
+				// The same hosts registered as a build pool, chosen by its
+				// labels: the plan comes before the pool exists, the hosts
+				// run the release already and are not restarted, and a pool
+				// record Kiln did not write (naming an unreachable host) does
+				// not count. Destroy then goes through the pool.
+				PreConfig: func() {
+					forgePoolRecord(t, cs, pooled.control)
+					started = mainPIDs()
+				},
+				Config: hostReleaseConfig(pooled, "2.0.0", builds["web-2"]),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("host"), knownvalue.ListSizeExact(0)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("pool_hosts"), knownvalue.ListExact([]knownvalue.Check{
+						poolHost(h1, v2), poolHost(h2, v2),
+					})),
+				},
+				Check: resource.ComposeTestCheckFunc(answers("stamp-2"), func(*terraform.State) error {
+					if now := mainPIDs(); now != started {
+						return fmt.Errorf("the service restarted: main PIDs %s, were %s", now, started)
+					}
+					return nil
+				}),
 			},
 		},
 	})
@@ -478,6 +593,8 @@ resource "kiln_host_release" "bad" {
 	}
 	const http = `http { port = 8080 }`
 	good := artifact(sha, "")
+	// The host block comes last in the resource.
+	withoutHosts := func(c string) string { return c[:strings.Index(c, "  host {")] + "}\n" }
 	blob := "127.0.0.1:5000/kiln-test/web@sha256:" + strings.Repeat("ab", 32)
 	var steps []resource.TestStep
 	for _, c := range []struct{ config, want string }{
@@ -486,9 +603,7 @@ resource "kiln_host_release" "bad" {
 		{config("web", fmt.Sprintf("sha256 = %q", sha), http, ""), `artifact needs exactly one source: artifact.url or artifact.oci_ref`},
 		{config("web", artifact(sha, fmt.Sprintf("oci_ref = %q", blob)), http, ""), `artifact needs exactly one source: artifact.url or artifact.oci_ref`},
 		{config("web", fmt.Sprintf("oci_ref = \"127.0.0.1:5000/kiln-test/web:latest\"\n sha256 = %q", sha), http, ""),
-			`artifact.oci_ref must be a blob reference pinned by digest`},
-		{config("web", fmt.Sprintf("oci_ref = %q\n sha256 = %q", blob, sha), http, ""),
-			`artifact.sha256 must be the digest of artifact.oci_ref: the blob ` + regexp.QuoteMeta(blob) + ` has digest`},
+			`artifact.oci_ref must be a reference pinned by digest`},
 		{config("web", artifact(sha, fmt.Sprintf("signature = %q", signature)), http, ""), `artifact.signature and artifact.signature_url need artifact.public_key`},
 		{config("web", artifact(sha, fmt.Sprintf("public_key = %q", key)), http, ""), `artifact.public_key needs artifact.signature or artifact.signature_url`},
 		{config("web", artifact(sha, "signature_url = \"http://127.0.0.1:1/web.asc\"\n public_key = \"not a key\""), http, ""),
@@ -503,6 +618,14 @@ resource "kiln_host_release" "bad" {
 		{config("web", good, http, `config_files = { "etc/x.conf" = "" }`), `config_files.*must be a clean absolute path`},
 		{config("web", good, http, "systemd {\n environment = { \"A-B\" = \"1\" }\n}"), `systemd.environment.*must be an environment variable name`},
 		{config("web", good, http, "systemd {\n limits {\n cpu_quota = \"1.5\"\n }\n}"), `cpu_quota.*must be a percentage`},
+		{config("web", good, http, `data_dirs = ["/opt/kiln/web/data"]`),
+			`data_dirs: "/opt/kiln/web/data" overlaps the install dir /opt/kiln/web`},
+		{config("web", good, http, "install_dir = \"/srv/web\"\n data_dirs = [\"/var/lib/web\", \"/srv\"]"),
+			`data_dirs: "/srv" overlaps the install dir /srv/web`},
+		{config("web", good, http, `data_dirs = ["var/lib/web"]`), `data_dirs: "var/lib/web" is not a clean absolute path`},
+		{config("web", good, http, `pool_labels = { team = "web" }`), `pool_labels and host blocks conflict`},
+		{withoutHosts(config("web", good, http, "")), `At least one host block, or pool_labels, is required`},
+		{withoutHosts(config("web", good, http, `pool_labels = { team = "web" }`)), `Missing kubernetes configuration`},
 	} {
 		steps = append(steps, resource.TestStep{Config: c.config, PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)` + spaced(c.want))})
 	}
@@ -536,6 +659,7 @@ func TestAccHostRelease_plan(t *testing.T) {
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("install_dir"), knownvalue.StringExact("/opt/kiln/kiln-web")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("release"), knownvalue.StringExact("1.0.0-abababababab")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("drift"), knownvalue.ListSizeExact(0)),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("host").AtSliceIndex(1).AtMapKey("health"), knownvalue.StringExact("healthy")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("artifact").AtMapKey("signer_fingerprint"), knownvalue.StringExact(signer.Fingerprint())),
 			}},
 		}},

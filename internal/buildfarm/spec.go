@@ -208,6 +208,35 @@ func (f *Farm) plan(ctx context.Context, src *Source, project, service string, p
 	return p, warnings, nil
 }
 
+// LabelledHosts are the hosts of the pools whose labels include labels, pool
+// by pool in name order, each host once: where a service released to a
+// pool's hosts goes, at the address and with the host key the pool's record
+// pins. Only records Kiln wrote count. A FieldError on pool_labels when no
+// pool has the labels.
+func (f *Farm) LabelledHosts(ctx context.Context, labels map[string]string) ([]PoolHost, error) {
+	pools, err := f.pools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []PoolHost
+	seen := map[string]bool{}
+	for _, p := range pools {
+		if !hasLabels(p.Labels, labels) {
+			continue
+		}
+		for _, h := range p.Hosts {
+			if !seen[h.Addr] {
+				seen[h.Addr] = true
+				out = append(out, h)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fieldError("pool_labels", "no build pool with hosts has the labels %s (pools: %s)", formatLabels(labels), poolNames(pools))
+	}
+	return out, nil
+}
+
 // candidate is a host a build may run on.
 type candidate struct {
 	pool Pool

@@ -164,3 +164,33 @@ func TestBinaryName(t *testing.T) {
 		}
 	}
 }
+
+// A service's hosts are those of every pool with the labels, each once, in
+// pool name order; a record that is not a pool's does not count.
+func TestLabelledHosts(t *testing.T) {
+	f := farmWithPools(t,
+		Pool{Name: "b", Labels: map[string]string{"team": "shop"}, Hosts: []PoolHost{{Addr: "h2:22", HostKey: "key-2"}, {Addr: "h1:22"}}},
+		Pool{Name: "a", Labels: map[string]string{"team": "shop", "arch": "amd64"}, Hosts: []PoolHost{{Addr: "h1:22", HostKey: "key-1"}}},
+		Pool{Name: "c", Labels: map[string]string{"team": "other"}, Hosts: []PoolHost{{Addr: "h3:22"}}},
+	)
+	ctx := context.Background()
+	data, err := json.Marshal(Pool{Name: "d", Labels: map[string]string{"team": "shop"}, Hosts: []PoolHost{{Addr: "h4:22"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Labelled as a pool of another name than it holds.
+	if err := f.Records.Put(ctx, record{Name: poolRecordName("d"), Labels: map[string]string{label.Kind: kindPool, labelPool: "e"}, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := f.LabelledHosts(ctx, map[string]string{"team": "shop"})
+	var got []string
+	for _, h := range hosts {
+		got = append(got, h.Addr+" "+h.HostKey)
+	}
+	if err != nil || strings.Join(got, ",") != "h1:22 key-1,h2:22 key-2" {
+		t.Errorf("team=shop: %q, %v", got, err)
+	}
+	if _, err := f.LabelledHosts(ctx, map[string]string{"team": "none"}); fieldOf(err) != "pool_labels" {
+		t.Errorf("team=none: %v", err)
+	}
+}

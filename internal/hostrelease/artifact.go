@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/oci"
 	"github.com/kilnhq/terraform-provider-kiln/internal/redact"
 )
 
@@ -46,7 +48,10 @@ func (e *Engine) fetchArtifact(ctx context.Context, a Artifact, dir string) (fet
 	h := sha256.New()
 	var size int64
 	if a.OCIRef != "" {
-		size, err = e.Registry.FetchBlob(ctx, a.OCIRef, io.MultiWriter(f, h))
+		var blob string
+		if blob, err = e.blobRef(ctx, a); err == nil {
+			size, err = e.Registry.FetchBlob(ctx, blob, io.MultiWriter(f, h))
+		}
 	} else {
 		size, err = download(ctx, a.URL, io.MultiWriter(f, h))
 	}
@@ -65,6 +70,35 @@ func (e *Engine) fetchArtifact(ctx context.Context, a Artifact, dir string) (fet
 		}
 	}
 	return fetched{path: f.Name(), size: size}, nil
+}
+
+// blobRef is the blob of the executable a.OCIRef names: the ref itself when
+// its digest is the executable's, else the file of the artifact manifest it
+// names whose digest is the executable's.
+func (e *Engine) blobRef(ctx context.Context, a Artifact) (string, error) {
+	d, err := oci.DigestOf(a.OCIRef)
+	if err != nil {
+		return "", err
+	}
+	want := "sha256:" + a.Digest()
+	if d == want {
+		return a.OCIRef, nil
+	}
+	files, err := e.Registry.ArtifactFiles(ctx, a.OCIRef)
+	if err != nil {
+		return "", fmt.Errorf("%w (a ref whose digest is not the executable's sha256 must name an artifact's manifest)", err)
+	}
+	var have []string
+	for _, f := range files {
+		if f.Digest == want {
+			return oci.AtDigest(a.OCIRef, f.Digest)
+		}
+		have = append(have, fmt.Sprintf("%s has %s", f.Path, f.Digest))
+	}
+	if len(have) == 0 {
+		have = []string{"it has none"}
+	}
+	return "", fmt.Errorf("no file of the artifact has sha256 %s (%s)", a.Digest(), strings.Join(have, ", "))
 }
 
 // download copies url's body to w.

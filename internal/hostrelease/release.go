@@ -126,7 +126,13 @@ func (e *Engine) read(ctx context.Context, h *Host, spec Spec) (HostState, error
 	if err := h.connect(ctx); err != nil {
 		return HostState{}, err
 	}
-	out, err := h.client.Run(ctx, "read the service", remote.BashCommand(readScript, spec.installDir(), spec.Name, spec.Artifact.Release()))
+	args := []string{spec.installDir(), spec.Name, spec.Artifact.Release(), strings.Join(spec.DataDirs, "\n")}
+	if spec.Health.Port > 0 {
+		once := spec.Health
+		once.StartPeriod, once.HealthyThreshold, once.UnhealthyThreshold = 0, 1, 1
+		args = append(append(args, healthScript), healthArgs(once)...)
+	}
+	out, err := h.client.Run(ctx, "read the service", remote.BashCommand(readScript, args...))
 	if err != nil {
 		return HostState{}, h.Target.Secrets.Error(err)
 	}
@@ -307,7 +313,8 @@ func (e *Engine) stage(ctx context.Context, h *Host, spec Spec, before HostState
 }
 
 func (e *Engine) activate(ctx context.Context, h *Host, spec Spec, release, mode string) error {
-	_, err := h.client.Run(ctx, "activate "+release, remote.BashCommand(activateScript, spec.installDir(), spec.Name, release, spec.Unit.User, mode))
+	args := append([]string{spec.installDir(), spec.Name, release, spec.Unit.User, mode}, spec.DataDirs...)
+	_, err := h.client.Run(ctx, "activate "+release, remote.BashCommand(activateScript, args...))
 	return h.Target.Secrets.Error(err)
 }
 
@@ -317,16 +324,10 @@ func (e *Engine) activate(ctx context.Context, h *Host, spec Spec, release, mode
 // timeout, thresholds reached after flapping) so a host never hangs a release.
 func (e *Engine) healthy(ctx context.Context, h *Host, spec Spec) (string, error) {
 	c := spec.Health
-	kind := "tcp"
-	if c.HTTP {
-		kind = "http"
-	}
 	bound := c.StartPeriod + time.Duration(4*(c.HealthyThreshold+c.UnhealthyThreshold))*(c.Interval+c.Timeout) + time.Minute
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	_, err := h.client.Run(ctx, "health check", remote.BashCommand(healthScript, kind, strconv.FormatInt(c.Port, 10), c.Path,
-		strconv.FormatInt(c.ExpectStatus, 10), c.ExpectBody, seconds(c.Interval), seconds(c.Timeout), seconds(c.StartPeriod),
-		strconv.FormatInt(c.HealthyThreshold, 10), strconv.FormatInt(c.UnhealthyThreshold, 10)))
+	_, err := h.client.Run(ctx, "health check", remote.BashCommand(healthScript, healthArgs(c)...))
 	var se *remote.StepError
 	if errors.As(err, &se) && se.ExitCode == 1 {
 		return strings.TrimSpace(se.Stderr), nil
@@ -337,10 +338,22 @@ func (e *Engine) healthy(ctx context.Context, h *Host, spec Spec) (string, error
 	return "", h.Target.Secrets.Error(err)
 }
 
+// healthArgs are health.sh's arguments for c.
+func healthArgs(c HealthCheck) []string {
+	kind := "tcp"
+	if c.HTTP {
+		kind = "http"
+	}
+	return []string{kind, strconv.FormatInt(c.Port, 10), c.Path, strconv.FormatInt(c.ExpectStatus, 10), c.ExpectBody,
+		seconds(c.Interval), seconds(c.Timeout), seconds(c.StartPeriod),
+		strconv.FormatInt(c.HealthyThreshold, 10), strconv.FormatInt(c.UnhealthyThreshold, 10)}
+}
+
 // Remove stops and disables the service's unit on each host and deletes what
 // Kiln installed: the unit, the config files of spec (only those the host's
-// manifest records as installed by Kiln) and the install dir. A host whose
-// install dir Kiln's marker does not name as this service's is left alone.
+// manifest records as installed by Kiln) and the install dir, and, when
+// spec.RemoveData, the data directories Kiln created. A host whose install
+// dir Kiln's marker does not name as this service's is left alone.
 func (e *Engine) Remove(ctx context.Context, hosts []*Host, spec Spec) error {
 	paths := make([]string, 0, len(spec.ConfigFiles)+len(spec.SensitiveConfigFiles))
 	for _, m := range []map[string]string{spec.ConfigFiles, spec.SensitiveConfigFiles} {
@@ -355,7 +368,11 @@ func (e *Engine) Remove(ctx context.Context, hosts []*Host, spec Spec) error {
 			return
 		}
 		e.log(ctx, h, "remove the service", "service", spec.Name)
-		_, err := h.client.Run(ctx, "remove the service", remote.BashCommand(removeScript, append([]string{spec.installDir(), spec.Name}, paths...)...))
+		data := "keep-data"
+		if spec.RemoveData {
+			data = "remove-data"
+		}
+		_, err := h.client.Run(ctx, "remove the service", remote.BashCommand(removeScript, append([]string{spec.installDir(), spec.Name, data}, paths...)...))
 		errs[i] = h.Target.Secrets.Error(err)
 	})
 	return errors.Join(errs...)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,18 @@ func TestStageAndReadScripts(t *testing.T) {
 	if err := os.Symlink("releases/"+release, filepath.Join(dir, "current")); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr, err := runScript(t, readScript, nil, dir, "svc", release)
+	// Read with a data directory present and one missing, and one health
+	// probe of a port nothing listens on.
+	data := t.TempDir()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(closed.Addr().String())
+	closed.Close()
+	probe := healthArgs(HealthCheck{Port: mustAtoi(t, port), Timeout: time.Second, HealthyThreshold: 1, UnhealthyThreshold: 1})
+	out, stderr, err := runScript(t, readScript, nil,
+		append([]string{dir, "svc", release, data + "\n" + data + "/gone", healthScript}, probe...)...)
 	if err != nil {
 		t.Fatalf("read: %v: %s", err, stderr)
 	}
@@ -122,8 +134,18 @@ func TestStageAndReadScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Foreign || s.Current != release || s.BinarySHA256 != digest || s.WantedSHA256 != digest || len(s.Releases) != 1 {
+	if s.Foreign || s.Current != release || s.BinarySHA256 != digest || s.WantedSHA256 != digest || len(s.Releases) != 1 ||
+		!slices.Equal(s.MissingData, []string{data + "/gone"}) || s.Health != "unhealthy: tcp port "+port+": connection failed" {
 		t.Fatalf("read back %+v from %q", s, out)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	_, port, _ = net.SplitHostPort(srv.Listener.Addr().String())
+	probe = healthArgs(HealthCheck{HTTP: true, Port: mustAtoi(t, port), Path: "/", ExpectStatus: 200, Timeout: time.Second,
+		HealthyThreshold: 1, UnhealthyThreshold: 1})
+	out, _, _ = runScript(t, readScript, nil, append([]string{dir, "svc", release, "", healthScript}, probe...)...)
+	if s, err := parseState(out); err != nil || s.Health != Healthy || len(s.MissingData) != 0 {
+		t.Fatalf("a healthy service reads as %q (%v)", out, err)
 	}
 
 	// A directory Kiln did not create is not released into.
@@ -135,9 +157,18 @@ func TestStageAndReadScripts(t *testing.T) {
 		!strings.Contains(stderr, "not installed by Kiln") {
 		t.Fatalf("released into a foreign directory: %v %s", err, stderr)
 	}
-	if out, _, _ := runScript(t, readScript, nil, other, "svc", release); !strings.Contains(out, "foreign ") {
+	if out, _, _ := runScript(t, readScript, nil, other, "svc", release, ""); !strings.Contains(out, "foreign ") {
 		t.Fatalf("a foreign directory reads as %q", out)
 	}
+}
+
+func mustAtoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // Pruning keeps the newest releases, and never the current or previous one.
@@ -169,5 +200,46 @@ func TestPruneScript(t *testing.T) {
 	}
 	if want := []string{"r1", "r2", "r4", "r5"}; !slices.Equal(left, want) {
 		t.Fatalf("left %v, want %v", left, want)
+	}
+}
+
+// Removal deletes the install dir and, only when asked, the data directories
+// Kiln recorded as created, never another. systemctl is a stub here.
+func TestRemoveScript(t *testing.T) {
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	root := t.TempDir()
+	dir, created, existing := filepath.Join(root, "svc"), filepath.Join(root, "data"), filepath.Join(root, "theirs")
+	install := func() {
+		for _, d := range []string{filepath.Join(dir, ".kiln"), created, existing} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for p, content := range map[string]string{
+			filepath.Join(dir, ".kiln", "service"): "svc", filepath.Join(dir, ".kiln", "manifest"): "",
+			filepath.Join(dir, ".kiln", "data-dirs"): created + "\n",
+		} {
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	for _, c := range []struct {
+		mode        string
+		createdKept bool
+	}{{"keep-data", true}, {"remove-data", false}} {
+		install()
+		if _, stderr, err := runScript(t, removeScript, nil, dir, "svc", c.mode); err != nil {
+			t.Fatalf("remove, %s: %v: %s", c.mode, err, stderr)
+		}
+		if exists(dir) || exists(created) != c.createdKept || !exists(existing) {
+			t.Fatalf("after remove, %s: install dir %v, created data %v, existing data %v",
+				c.mode, exists(dir), exists(created), exists(existing))
+		}
 	}
 }

@@ -39,6 +39,12 @@ type Spec struct {
 	// RollbackOnFailure switches a host whose release fails its health check
 	// back to the previous release.
 	RollbackOnFailure bool
+	// DataDirs are directories the service keeps its data in, outside the
+	// install dir: created where missing (owned by the service user) before
+	// the service starts. RemoveData removes those Kiln created when the
+	// service is removed; they are kept otherwise.
+	DataDirs   []string
+	RemoveData bool
 }
 
 // Artifact is the service's executable, fetched by the machine running Kiln
@@ -48,8 +54,10 @@ type Spec struct {
 type Artifact struct {
 	Version string
 	URL     string // http or https
-	// OCIRef is a blob in a registry, <repository>@sha256:…, as kiln_build
-	// records an artifact's file.
+	// OCIRef is in a registry, pinned by digest: the executable's blob
+	// (<repository>@sha256:<SHA256>, as kiln_build records an artifact's
+	// file), or an artifact's manifest, whose file with digest SHA256 is the
+	// executable.
 	OCIRef string
 	SHA256 string
 	// Signature is an armored detached signature of the executable, or
@@ -144,23 +152,11 @@ func CheckSHA256(s string) error {
 	return nil
 }
 
-// CheckOCIRef checks a registry blob reference: <repository>@sha256:….
+// CheckOCIRef checks a registry reference pinned by digest:
+// <repository>@sha256:….
 func CheckOCIRef(ref string) error {
 	_, err := oci.DigestOf(ref)
 	return err
-}
-
-// CheckOCIDigest checks that the blob OCIRef names is the one SHA256 names:
-// a blob's digest is its content's SHA-256.
-func (a Artifact) CheckOCIDigest() error {
-	d, err := oci.DigestOf(a.OCIRef)
-	if err != nil {
-		return err
-	}
-	if strings.TrimPrefix(d, "sha256:") != a.Digest() {
-		return fmt.Errorf("the blob %s has digest %s, not sha256 %s", a.OCIRef, d, a.Digest())
-	}
-	return nil
 }
 
 // CheckEnvName checks an environment variable name.
@@ -185,6 +181,24 @@ func CheckFilePath(p string) error {
 		return fmt.Errorf("%q is not a clean absolute path", p)
 	}
 	return nil
+}
+
+// CheckDataDir checks a data directory of a service installed in
+// installDir: a clean absolute path, neither the root nor inside the install
+// dir (removed with it) nor holding it.
+func CheckDataDir(installDir, dir string) error {
+	switch {
+	case CheckFilePath(dir) != nil || dir == "/":
+		return fmt.Errorf("%q is not a clean absolute path below /", dir)
+	case within(dir, installDir) || within(installDir, dir):
+		return fmt.Errorf("%q overlaps the install dir %s, which a release's removal deletes", dir, installDir)
+	}
+	return nil
+}
+
+// within is whether p is dir or inside it.
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
 // Digest is the artifact's SHA-256 without its "sha256:" prefix.

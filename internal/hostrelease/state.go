@@ -27,7 +27,15 @@ type HostState struct {
 	// Changed are the installed files whose content differs now (or that
 	// are gone).
 	Changed []string
+	// MissingData are the data directories that do not exist.
+	MissingData []string
+	// Health is one probe's verdict: Healthy, or "unhealthy: <why>"; empty
+	// when not probed (no health check, or nothing released).
+	Health string
 }
+
+// Healthy is the verdict of a probe that passed.
+const Healthy = "healthy"
 
 // parseState reads read.sh's output.
 func parseState(out string) (HostState, error) {
@@ -59,6 +67,10 @@ func parseState(out string) (HostState, error) {
 			s.Installed[strings.TrimPrefix(p, " ")] = sum
 		case "changed":
 			s.Changed = append(s.Changed, value)
+		case "nodata":
+			s.MissingData = append(s.MissingData, value)
+		case "health":
+			s.Health = value
 		case "":
 		default:
 			return HostState{}, fmt.Errorf("unexpected line %q in the service's state", line)
@@ -99,12 +111,19 @@ func (s HostState) Drift(installDir, release, digest string) []string {
 	if s.Enabled != "enabled" {
 		out = append(out, fmt.Sprintf("the unit is %s, not enabled", orUnknown(s.Enabled)))
 	}
+	// A unit that is not active fails its check too: that is said above.
+	if s.Active == "active" && s.Health != "" && s.Health != Healthy {
+		out = append(out, "the health check fails: "+strings.TrimPrefix(s.Health, "unhealthy: "))
+	}
 	// A replaced binary is reported once, by its hash, above.
 	releases := installDir + "/releases/"
 	for _, p := range s.Changed {
 		if !strings.HasPrefix(p, releases) {
 			out = append(out, p+" was changed or removed")
 		}
+	}
+	for _, d := range s.MissingData {
+		out = append(out, "data directory "+d+" is missing")
 	}
 	return out
 }

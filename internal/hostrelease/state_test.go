@@ -54,6 +54,17 @@ func TestParseStateAndDrift(t *testing.T) {
 	if got := (HostState{}).Drift("/opt/kiln/web", "v1", digestA); !slices.Equal(got, []string{"not released"}) {
 		t.Fatalf("an empty host drifts as %q", got)
 	}
+	// An active unit that fails its probe, and a data directory gone.
+	sick, err := parseState("current releases/v1-aaaaaaaaaaaa\nbinary " + digestA + "\nactive active\nenabled enabled\n" +
+		"nodata /var/lib/web\nhealth unhealthy: tcp port 8080: connection failed\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = sick.Drift("/opt/kiln/web", "v1-aaaaaaaaaaaa", digestA)
+	want = []string{"the health check fails: tcp port 8080: connection failed", "data directory /var/lib/web is missing"}
+	if !slices.Equal(got, want) || sick.Health != "unhealthy: tcp port 8080: connection failed" {
+		t.Fatalf("drift\n got %q\nwant %q (health %q)", got, want, sick.Health)
+	}
 	if _, err := parseState("surprise 1\n"); err == nil {
 		t.Fatal("an unknown line was accepted")
 	}
@@ -81,6 +92,14 @@ func TestInSync(t *testing.T) {
 	stopped.Active = "failed"
 	if stopped.inSync(spec) {
 		t.Fatal("a failed unit counts as in sync")
+	}
+	sick := synced
+	sick.Health = "unhealthy: http GET / on port 8080: no answer within 2s"
+	if sick.inSync(spec) {
+		t.Fatal("an unhealthy unit counts as in sync")
+	}
+	if synced.Health = Healthy; !synced.inSync(spec) {
+		t.Fatal("a healthy unit is not in sync")
 	}
 }
 
@@ -139,6 +158,18 @@ func TestChecks(t *testing.T) {
 			if c.check(b) == nil {
 				t.Errorf("%q accepted", b)
 			}
+		}
+	}
+}
+
+// A data directory is outside the install dir, which destroy removes whole.
+func TestCheckDataDir(t *testing.T) {
+	for dir, ok := range map[string]bool{
+		"/var/lib/web": true, "/opt/kiln/webdata": true, "/": false, "var/lib/web": false, "/var/lib/web/": false,
+		"/opt/kiln/web": false, "/opt/kiln/web/data": false, "/opt/kiln": false,
+	} {
+		if err := CheckDataDir("/opt/kiln/web", dir); (err == nil) != ok {
+			t.Errorf("CheckDataDir(%q) = %v", dir, err)
 		}
 	}
 }

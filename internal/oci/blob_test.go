@@ -13,7 +13,7 @@ import (
 )
 
 // TestFetchBlob fetches an artifact's file back by the ref a build records,
-// and refuses a digest the repository does not hold and a registry it may
+// lists the artifact's files from its manifest, and refuses a digest the repository does not hold and a registry it may
 // not read.
 func TestFetchBlob(t *testing.T) {
 	bed := testenv.Registry(t)
@@ -47,6 +47,13 @@ func TestFetchBlob(t *testing.T) {
 	}
 	if _, err := r.FetchBlob(ctx, bed.Host+"/"+repoName(t)+":latest", &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "not pinned by digest") {
 		t.Errorf("a tag: %v", err)
+	}
+	files, err := r.ArtifactFiles(ctx, pushed.Ref)
+	if err != nil || len(files) != 1 || files[0] != pushed.Files[0] {
+		t.Errorf("ArtifactFiles(%s) = %+v, %v; want %+v", pushed.Ref, files, err, pushed.Files)
+	}
+	if _, err := r.ArtifactFiles(ctx, ref); err == nil || !strings.Contains(err.Error(), "fetch the manifest "+ref) {
+		t.Errorf("a blob's ref as a manifest: %v", err)
 	}
 	anonymous := oci.Registry{Host: bed.Host, Insecure: true}
 	if _, err := anonymous.FetchBlob(ctx, ref, &bytes.Buffer{}); err == nil {

@@ -3,12 +3,15 @@
 # missing, puts the release's files in place (each replaced atomically),
 # records their hashes in the manifest, switches the current symlink
 # atomically (the one it replaces becomes "previous" unless this is a
-# rollback), reloads systemd, enables the unit and restarts it.
+# rollback), creates the data directories that are missing (owned by the
+# service user, recorded in .kiln/data-dirs as Kiln's to remove), reloads
+# systemd, enables the unit and restarts it.
 #
 # Arguments: install dir, service name, release, service user ("" for root),
-# mode: "release" or "rollback".
+# mode: "release" or "rollback", then the data directories.
 set -euo pipefail
 dir=$1 name=$2 release=$3 user=$4 mode=$5
+shift 5
 rel="$dir/releases/$release"
 if [ ! -f "$rel/$name" ]; then
 	echo "release $release is not staged in $dir" >&2
@@ -41,6 +44,12 @@ elif [ -n "$old" ] && [ "$old" != "releases/$release" ]; then
 	ln -sfn "$old" "$dir/previous.kiln-tmp"
 	mv -T "$dir/previous.kiln-tmp" "$dir/previous"
 fi
+for data in "$@"; do
+	if [ ! -e "$data" ]; then
+		install -d -m 0750 -o "${user:-root}" -g "${user:-root}" "$data"
+		echo "$data" >>"$dir/.kiln/data-dirs"
+	fi
+done
 systemctl daemon-reload
 systemctl enable --quiet "$name.service"
 systemctl restart "$name.service"

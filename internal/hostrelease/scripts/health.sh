@@ -3,7 +3,8 @@
 # itself (127.0.0.1) with bash's /dev/tcp, which needs no curl: after the
 # start period, one probe every interval, each within the timeout; it
 # succeeds after <healthy> consecutive passes and fails after <unhealthy>
-# consecutive failures, printing the last failure.
+# consecutive failures, printing the last failure. With both thresholds 1
+# and no start period it is a single probe, as a refresh runs it.
 #
 # Arguments: kind ("http" or "tcp"), port, path, expected status, expected
 # body substring ("" for any), interval, timeout, start period (seconds, may
@@ -53,7 +54,8 @@ while :; do
 	else
 		failed=$((failed + 1)) passed=0
 		if [ "$failed" -ge "$unhealthy" ]; then
-			echo "$why ($failed consecutive failures)" >&2
+			if [ "$failed" -gt 1 ]; then why="$why ($failed consecutive failures)"; fi
+			echo "$why" >&2
 			exit 1
 		fi
 	fi

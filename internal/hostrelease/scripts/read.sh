@@ -3,10 +3,14 @@
 # line: the current and previous releases (the symlinks' targets), the hash
 # of the current binary and of the wanted release's binary, the unit's active
 # and enabled states, the files Kiln installed as its manifest records them,
-# and those whose content no longer matches.
+# those whose content no longer matches, the data directories that are
+# missing, and the verdict of one health check probe.
 #
-# Arguments: install dir, service name, wanted release.
-dir=$1 name=$2 wanted=$3
+# Arguments: install dir, service name, wanted release, the data directories
+# (one a line), then, when the service has a health check, health.sh's text
+# and its arguments for a single probe.
+dir=$1 name=$2 wanted=$3 data=$4
+shift 4
 marker="$dir/.kiln/service"
 if [ -e "$dir" ] && ! { [ -f "$marker" ] && [ "$(cat "$marker")" = "$name" ]; }; then
 	echo "foreign $dir"
@@ -33,5 +37,15 @@ if [ -f "$manifest" ]; then
 	sha256sum --check --quiet "$manifest" 2>/dev/null | while IFS= read -r line; do
 		echo "changed ${line%: FAILED*}"
 	done
+fi
+while IFS= read -r d; do
+	if [ -n "$d" ] && [ ! -d "$d" ]; then echo "nodata $d"; fi
+done <<<"$data"
+if [ $# -gt 0 ] && [ -L "$dir/current" ]; then
+	if why=$(bash -c "$1" health "${@:2}" 2>&1 >/dev/null); then
+		echo "health healthy"
+	else
+		echo "health unhealthy: ${why//$'\n'/ }"
+	fi
 fi
 exit 0
