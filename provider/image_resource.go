@@ -253,7 +253,7 @@ func (r *imageResource) baker(diags *diag.Diagnostics) *image.Baker {
 	if engine == nil {
 		return nil
 	}
-	return &image.Baker{Libvirt: engine, Log: kilnLog}
+	return &image.Baker{Libvirt: engine, Generalizer: image.SSHGeneralizer{Log: kilnLog}, Log: kilnLog}
 }
 
 // ModifyPlan computes the fingerprint and with it the image's volume; a new

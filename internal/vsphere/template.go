@@ -52,12 +52,9 @@ func (c *Client) ShutdownGuest(ctx context.Context, datacenter, id string, grace
 	if !current.PowerOn {
 		return nil
 	}
-	if !current.toolsRunning {
-		return fmt.Errorf("shut VM %q down: VMware Tools are not running in the guest, and a hard power-off could cut a write short", current.Name)
-	}
 	c.log(ctx, "shutting guest down", "vm", current.Name)
 	if err := vm.ShutdownGuest(ctx); err != nil {
-		return fmt.Errorf("shut VM %q down: %w", current.Name, err)
+		return fmt.Errorf("shut VM %q down through VMware Tools (Kiln does not power a source off hard: a write cut short would be baked): %w", current.Name, err)
 	}
 	graceCtx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
