@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"time"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/vsphere"
@@ -117,6 +118,12 @@ func (b *VsphereBaker) Bake(ctx context.Context, spec Spec, datacenter, folder s
 	img.BakeSeconds = time.Since(start).Seconds()
 	b.log(ctx, "template baked", "template", img.Path, "seconds", img.BakeSeconds)
 	return img, nil
+}
+
+// TemplatePath is where Bake puts the image's template: in folder (a path
+// below the VM folder of the datacenter at datacenterPath).
+func TemplatePath(datacenterPath, folder, name, fingerprint string) string {
+	return path.Join(datacenterPath, "vm", folder, FullName(name, fingerprint))
 }
 
 // Read reads the template id (UUID or inventory path) back with its record;

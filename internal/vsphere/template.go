@@ -184,6 +184,10 @@ func hasSnapshot(tree []types.VirtualMachineSnapshotTree, name string) bool {
 	return false
 }
 
+// ErrLeftAlone is a template DeleteImageTemplate did not destroy because it is
+// no longer Kiln's to destroy.
+var ErrLeftAlone = errors.New("left in place")
+
 // DeleteImageTemplate destroys the template uuid when ours accepts it as read
 // back (ours names why not otherwise): Kiln never deletes a template it did
 // not bake. Nor one somebody turned back into a VM: that is left to them. A
@@ -208,10 +212,10 @@ func (c *Client) DeleteImageTemplate(ctx context.Context, datacenter, uuid strin
 		return err
 	}
 	if err := ours(got); err != nil {
-		return fmt.Errorf("template %q was not deleted: %w", got.Path, err)
+		return fmt.Errorf("%w: template %q: %w", ErrLeftAlone, got.Path, err)
 	}
 	if !got.Template {
-		return fmt.Errorf("%q was not deleted: it was turned back into a VM, which Kiln leaves to whoever did that", got.Path)
+		return fmt.Errorf("%w: %q was turned back into a VM, which Kiln leaves to whoever did that", ErrLeftAlone, got.Path)
 	}
 	c.log(ctx, "destroying template", "template", got.Path)
 	task, err := vm.Destroy(ctx)
