@@ -336,6 +336,17 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if resp.Diagnostics.HasError() || plan.Source == nil {
 		return // a missing source's required attributes' errors name it
 	}
+	// The engine first: without it nothing else can be judged.
+	var baker *image.Baker
+	var vsphereBaker *image.VsphereBaker
+	if plan.Vsphere != nil {
+		vsphereBaker = r.vsphereBaker(&resp.Diagnostics)
+	} else {
+		baker = r.baker(&resp.Diagnostics)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	var prior *imageModel
 	if !req.State.Raw.IsNull() {
 		prior = &imageModel{}
@@ -351,12 +362,8 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 				"kiln_go_host's installed attribute, with at least one Go version declared there.")
 		return
 	}
-	if plan.Vsphere != nil {
-		r.modifyVspherePlan(ctx, req, resp, plan, prior, toolchains, known)
-		return
-	}
-	baker := r.baker(&resp.Diagnostics)
-	if baker == nil {
+	if vsphereBaker != nil {
+		modifyVspherePlan(ctx, vsphereBaker, req, resp, plan, prior, toolchains, known)
 		return
 	}
 	setPlanValues(ctx, &resp.Plan, vsphereOnly, &resp.Diagnostics)

@@ -520,6 +520,36 @@ resource "kiln_image" "go" {
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`Missing libvirt configuration`),
 			},
+			{
+				Config: provider + `
+resource "kiln_image" "go" {
+  name = "go"
+  pool = "default"
+  source {
+    vm_id      = "builder"
+    toolchains = []
+  }
+  vsphere {}
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Attribute Combination.*pool.*vsphere`),
+			},
+			{
+				// A vsphere block bakes on the provider's vSphere, which is not configured.
+				Config: provider + `
+resource "kiln_image" "go" {
+  name = "go"
+  source {
+    vm_id      = "builder"
+    toolchains = [{ version = "1.24.4", archive_sha256 = "", go_binary_sha256 = "" }]
+  }
+  vsphere {}
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Missing vSphere configuration.*kiln_image with a .vsphere. block`),
+			},
 		},
 	})
 }

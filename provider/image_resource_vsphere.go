@@ -58,12 +58,8 @@ func setPlanValues(ctx context.Context, plan *tfsdk.Plan, values map[string]attr
 // modifyVspherePlan computes the fingerprint and with it the template's path;
 // a new path (a new fingerprint, or the template gone, renamed or no longer a
 // template) or a lost snapshot plans a replacement.
-func (r *imageResource) modifyVspherePlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse,
+func modifyVspherePlan(ctx context.Context, baker *image.VsphereBaker, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse,
 	plan imageModel, prior *imageModel, toolchains []image.Toolchain, known bool) {
-	baker := r.vsphereBaker(&resp.Diagnostics)
-	if baker == nil {
-		return
-	}
 	setPlanValues(ctx, &resp.Plan, libvirtOnly, &resp.Diagnostics)
 	dc, folder := plan.Vsphere.Datacenter, plan.Vsphere.Folder
 	fingerprint, templatePath := types.StringUnknown(), types.StringUnknown()
