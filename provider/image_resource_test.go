@@ -585,3 +585,22 @@ func TestImageGeneralizeDefaults(t *testing.T) {
 		t.Fatalf("logs off: %+v, want %+v", got, want)
 	}
 }
+
+func TestImageImportTemplatePath(t *testing.T) {
+	for id, want := range map[string][2]string{
+		"/DC1/vm/templates/go/go-builder-3f2a9c81d04e": {"templates/go", "go-builder"},
+		"/DC1/vm/go.v2-000000000000":                   {"", "go.v2"},
+		"/folder/DC1/vm/t/go-builder-3f2a9c81d04e":     {"t", "go-builder"},
+		"/DC1/vm/templates/go-builder":                 {"", ""},
+		"/DC1/host/go-builder-3f2a9c81d04e":            {"", ""},
+		"DC1/vm/go-builder-3f2a9c81d04e":               {"", ""},
+	} {
+		var got [2]string
+		if m := importedTemplate.FindStringSubmatch(id); m != nil {
+			got = [2]string{m[1], m[2]}
+		}
+		if got != want {
+			t.Errorf("%s: folder, name = %q, want %q (empty name: refused)", id, got, want)
+		}
+	}
+}
