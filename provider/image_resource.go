@@ -177,9 +177,9 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				Validators: []validator.String{stringvalidator.OneOf(image.SourceStopped, image.SourceDeleted)},
 			},
 			"force_destroy": schema.BoolAttribute{
-				MarkdownDescription: "libvirt: delete the image even while VMs or volumes still use it as their backing file " +
-					"(they stop booting). Defaults to `false`: destroy refuses, naming them. vSphere itself keeps a " +
-					"template's disks while linked clones use them.",
+				MarkdownDescription: "Delete the image even while VMs use it: on libvirt, VMs or volumes with it as their " +
+					"backing file; on vSphere, the linked clones `kiln_vsphere_vm` made of the template. They stop booting. " +
+					"Defaults to `false`: destroy refuses, naming them.",
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(false),

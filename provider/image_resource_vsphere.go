@@ -183,7 +183,7 @@ func (r *imageResource) deleteVsphere(ctx context.Context, state imageModel, res
 		return
 	}
 	known := image.Template{ImageTemplate: vsphere.ImageTemplate{UUID: state.TemplateUUID.ValueString()}, Fingerprint: state.Fingerprint.ValueString()}
-	err := baker.Delete(ctx, state.Vsphere.Datacenter.ValueString(), known)
+	err := baker.Delete(ctx, state.Vsphere.Datacenter.ValueString(), known, state.ForceDestroy.ValueBool())
 	if errors.Is(err, vsphere.ErrLeftAlone) {
 		resp.Diagnostics.AddWarning("Template left in place", err.Error())
 		return

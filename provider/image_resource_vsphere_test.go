@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -31,6 +33,8 @@ type imageVsphereConfig struct {
 	folder  string
 	image   bool
 	clone   bool
+	// inUse gives the clone the template by a variable, not by the image.
+	inUse bool
 }
 
 const imageVsphereToolchain = `{ version = "1.24.4", archive_sha256 = "%s", go_binary_sha256 = "%s" }`
@@ -81,12 +85,21 @@ resource "kiln_image" "go" {
 `, strings.Repeat("a", 64), strings.Repeat("b", 64), c.folder)
 	}
 	if c.clone {
+		source, snapshot := "kiln_image.go.template_path", "kiln_image.go.snapshot"
+		if c.inUse {
+			source, snapshot = "var.template_path", `"`+vsphere.ImageSnapshot+`"`
+			out += `
+variable "template_path" {
+  type = string
+}
+`
+		}
 		out += fmt.Sprintf(`
 resource "kiln_vsphere_vm" "clone" {
   name         = "go-image-clone"
-  source       = kiln_image.go.template_path
+  source       = %s
   linked_clone = true
-  snapshot     = kiln_image.go.snapshot
+  snapshot     = %s
   cluster      = %q
   num_cpus     = 1
   memory_mib   = 512
@@ -94,7 +107,7 @@ resource "kiln_vsphere_vm" "clone" {
   # The simulator's clone has no guest to report an address.
   wait_for_ip_timeout = "0s"
 }
-`, b.Cluster)
+`, source, snapshot, b.Cluster)
 	}
 	return out
 }
@@ -107,7 +120,8 @@ resource "kiln_vsphere_vm" "clone" {
 // a bake does after generalizing: clone, snapshot kiln-base, mark as template,
 // record) by import. From there it covers what needs no guest: plan-time
 // fingerprint and template path, read-back, an empty plan, a linked clone from
-// the image, a rename out of band planning a replacement, and destroy.
+// the image's snapshot, a destroy refused while that clone remains, a rename
+// out of band planning a replacement, and destroy.
 func TestAccImage_vsphere(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Vsphere(t)
@@ -119,6 +133,8 @@ func TestAccImage_vsphere(t *testing.T) {
 	clone.clone = true
 	missing := img
 	missing.folder = "no-such-folder"
+	inUse := src
+	inUse.clone, inUse.inUse = true, true
 
 	var fingerprint, templatePath, replanned string
 	pathPattern := regexp.MustCompile(`^/DC0/vm/` + bed.TemplateFolder + `/go-[0-9a-f]{12}$`)
@@ -191,6 +207,13 @@ func TestAccImage_vsphere(t *testing.T) {
 					checkVsphereVM(bed, "/DC0/vm/go-image-clone", vmWant{poweredOn: true, cpus: 1, memoryMiB: 512, diskGiB: testenv.TemplateDiskGiB}),
 				),
 			},
+			{
+				// The clone still starts from the template's snapshot: destroying
+				// the image is refused, naming it.
+				Config:          inUse.String(),
+				ConfigVariables: config.Variables{"template_path": lateString{&templatePath}},
+				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*still the base of linked\s+clones\s+go-image-clone`),
+			},
 			{Config: img.String()},
 			{
 				// Renamed out of band: the plan replaces it. The renamed template,
@@ -231,6 +254,11 @@ func capturePlanned(addr string, into map[string]*string) plancheck.PlanCheck {
 		resp.Error = fmt.Errorf("%s is not in the plan", addr)
 	})
 }
+
+// lateString is a configuration variable whose value a previous step captured.
+type lateString struct{ value *string }
+
+func (v lateString) MarshalJSON() ([]byte, error) { return json.Marshal(*v.value) }
 
 type planCheckFunc func(context.Context, plancheck.CheckPlanRequest, *plancheck.CheckPlanResponse)
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/vsphere"
@@ -143,9 +144,24 @@ func (b *VsphereBaker) Read(ctx context.Context, datacenter, id string) (Templat
 	return Template{ImageTemplate: t, Fingerprint: record.Fingerprint, Manifest: record.Manifest}, nil
 }
 
-// Delete destroys the template while it is still the one Kiln baked: a
-// template carrying known's fingerprint.
-func (b *VsphereBaker) Delete(ctx context.Context, datacenter string, known Template) error {
+// Delete destroys the template while it is still the one Kiln baked (a
+// template carrying known's fingerprint), refusing while Kiln's linked clones
+// of it remain unless force.
+func (b *VsphereBaker) Delete(ctx context.Context, datacenter string, known Template, force bool) error {
+	t, err := b.Vsphere.ReadImageTemplate(ctx, datacenter, known.UUID)
+	if errors.Is(err, vsphere.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	clones, err := b.Vsphere.LinkedClonesOf(ctx, datacenter, t)
+	if err != nil {
+		return err
+	}
+	if len(clones) > 0 && !force {
+		return fmt.Errorf("template %q is still the base of linked clones %s: destroy those first, or set force_destroy", t.Path, strings.Join(clones, ", "))
+	}
 	return b.Vsphere.DeleteImageTemplate(ctx, datacenter, known.UUID, func(got vsphere.ImageTemplate) error {
 		var record templateRecord
 		if got.Record == "" || json.Unmarshal([]byte(got.Record), &record) != nil || record.Fingerprint != known.Fingerprint {

@@ -123,20 +123,28 @@ func TestVsphereBake(t *testing.T) {
 	}
 	foreign := img
 	foreign.UUID = tpl.UUID
-	if err := b.Delete(ctx, "", foreign); err == nil {
+	if err := b.Delete(ctx, "", foreign, false); err == nil {
 		t.Error("delete of a template Kiln did not bake succeeded")
 	}
 	if _, err := b.Vsphere.FindTemplate(ctx, "", bed.Template); err != nil {
 		t.Errorf("the bed's template after the refused delete: %v", err)
 	}
 
-	if err := b.Delete(ctx, "", img); err != nil {
-		t.Fatalf("delete: %v", err)
+	// A linked clone of the template holds it, unless forced.
+	if _, err := b.Vsphere.CreateVM(ctx, vsphere.VM{Name: "go-linked", Source: FullName("go", spec.Fingerprint), LinkedClone: true,
+		Snapshot: vsphere.ImageSnapshot, Cluster: bed.Cluster, NumCPUs: 1, MemoryMiB: 512}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, "", img, false); err == nil || !strings.Contains(err.Error(), "linked clones go-linked") {
+		t.Errorf("delete with a linked clone left: %v, want it refused, naming the clone", err)
+	}
+	if err := b.Delete(ctx, "", img, true); err != nil {
+		t.Fatalf("forced delete: %v", err)
 	}
 	if _, err := b.Read(ctx, "", img.UUID); !errors.Is(err, vsphere.ErrNotFound) {
 		t.Errorf("read after delete: %v, want ErrNotFound", err)
 	}
-	if err := b.Delete(ctx, "", img); err != nil {
+	if err := b.Delete(ctx, "", img, false); err != nil {
 		t.Errorf("delete of a template already gone: %v", err)
 	}
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -241,4 +244,45 @@ func (c *Client) CheckFree(ctx context.Context, datacenter, folder, name string)
 		return fmt.Errorf("%q already exists and is not this image's: delete it, or import it", target)
 	}
 	return nil
+}
+
+// LinkedClonesOf names the VMs Kiln cloned as linked clones of the template
+// t: their disks are children of its snapshot's, so they stop booting when it
+// goes. A VM's clone source is matched as it was given: the template's path
+// (absolute or below the VM folder), name or UUID.
+func (c *Client) LinkedClonesOf(ctx context.Context, datacenter string, t ImageTemplate) ([]string, error) {
+	i, err := c.inventory(ctx, datacenter)
+	if err != nil {
+		return nil, err
+	}
+	v, err := view.NewManager(i.vc).CreateContainerView(ctx, i.dc.Reference(), []string{"VirtualMachine"}, true)
+	if err != nil {
+		return nil, fmt.Errorf("list VMs: %w", err)
+	}
+	defer func() { _ = v.Destroy(context.WithoutCancel(ctx)) }()
+	var vms []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "config.extraConfig"}, &vms); err != nil {
+		return nil, fmt.Errorf("list VMs: %w", err)
+	}
+	names := map[string]bool{t.Path: true, t.UUID: true, path.Base(t.Path): true,
+		strings.TrimPrefix(t.Path, i.vmFolderPath()+"/"): true}
+	var clones []string
+	for _, vm := range vms {
+		if vm.Config == nil {
+			continue
+		}
+		extra := map[string]string{}
+		for _, o := range vm.Config.ExtraConfig {
+			if ov := o.GetOptionValue(); ov != nil {
+				if s, ok := ov.Value.(string); ok {
+					extra[ov.Key] = s
+				}
+			}
+		}
+		if extra[keyLinkedClone] == "true" && names[extra[keySource]] {
+			clones = append(clones, vm.Name)
+		}
+	}
+	slices.Sort(clones)
+	return clones, nil
 }
