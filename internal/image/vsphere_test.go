@@ -123,11 +123,26 @@ func TestVsphereBake(t *testing.T) {
 	}
 	foreign := img
 	foreign.UUID = tpl.UUID
-	if err := b.Delete(ctx, "", foreign, false); err == nil {
-		t.Error("delete of a template Kiln did not bake succeeded")
+	if err := b.Delete(ctx, "", foreign, false); !errors.Is(err, vsphere.ErrLeftAlone) {
+		t.Errorf("delete of a template Kiln did not bake: %v, want ErrLeftAlone", err)
 	}
 	if _, err := b.Vsphere.FindTemplate(ctx, "", bed.Template); err != nil {
 		t.Errorf("the bed's template after the refused delete: %v", err)
+	}
+
+	// Turned back into a VM out of band: read shows it, and Kiln leaves it to
+	// whoever did that.
+	if err := b.Vsphere.MarkAsVirtualMachine(ctx, "", img.UUID, bed.Cluster, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Read(ctx, "", img.UUID); err != nil || got.Template {
+		t.Errorf("read of the template turned into a VM: %+v, %v", got.ImageTemplate, err)
+	}
+	if err := b.Delete(ctx, "", img, false); !errors.Is(err, vsphere.ErrLeftAlone) {
+		t.Errorf("delete of the template turned into a VM: %v, want ErrLeftAlone", err)
+	}
+	if err := b.Vsphere.MarkAsTemplate(ctx, "", img.UUID); err != nil {
+		t.Fatal(err)
 	}
 
 	// A linked clone of the template holds it, unless forced.
