@@ -145,7 +145,7 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"or by the template's inventory path.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
-				MarkdownDescription: "`<pool>/<volume>`.",
+				MarkdownDescription: "`<pool>/<volume>`; on vSphere the template's inventory path.",
 				Computed:            true,
 			},
 			"name": schema.StringAttribute{
@@ -233,8 +233,9 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			},
 			"template_path": schema.StringAttribute{
 				MarkdownDescription: "vSphere: the template's inventory path, `/<datacenter>/vm/[<folder>/]<name>-<fingerprint 12>`, " +
-					"known at plan time: give it to `kiln_vsphere_vm.source`. A template deleted, renamed or turned back into a " +
-					"VM out of band plans a replacement. Null on libvirt.",
+					"known at plan time: give it to `kiln_vsphere_vm.source`. A template deleted or renamed out of band plans a " +
+					"replacement (the renamed one, still Kiln's, is destroyed). One turned back into a VM fails the plan, naming " +
+					"it: Kiln leaves that VM to whoever made it one. Null on libvirt.",
 				Computed: true,
 			},
 			"template_moid": schema.StringAttribute{
