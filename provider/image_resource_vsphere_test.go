@@ -216,6 +216,20 @@ func TestAccImage_vsphere(t *testing.T) {
 			},
 			{Config: img.String()},
 			{
+				// Turned back into a VM out of band: Kiln will neither destroy
+				// that VM nor bake over it, and the plan says so.
+				PreConfig:   func() { markTemplate(t, bed, templatePath, false) },
+				Config:      img.String(),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Cannot bake the template here.*already exists and is not this\s+image's`),
+			},
+			{
+				// Made a template again: nothing to do.
+				PreConfig:        func() { markTemplate(t, bed, templatePath, true) },
+				Config:           img.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
 				// Renamed out of band: the plan replaces it. The renamed template,
 				// still Kiln's, goes; the new bake stops at SSH as before.
 				PreConfig: func() { renameVM(t, bed, templatePath, "go-renamed") },
@@ -282,6 +296,22 @@ func bakeTemplateStep(t *testing.T, bed testenv.VsphereBed, fingerprint string) 
 		Toolchains: []image.ManifestToolchain{{Version: "1.24.4", ArchiveSHA256: strings.Repeat("a", 64), GoBinarySHA256: strings.Repeat("b", 64)}},
 	}}
 	if _, err := c.BakeTemplate(ctx, "", "/DC0/vm/go-image-src", bed.TemplateFolder, image.FullName("go", fingerprint), baked.Record()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// markTemplate turns the template at path into a VM, or back, as an operator would.
+func markTemplate(t *testing.T, bed testenv.VsphereBed, path string, template bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := vsphere.NewClient(vsphere.Config{Server: bed.Server, User: bed.User, Password: bed.Password, AllowUnverifiedSSL: true})
+	defer c.Close(ctx)
+	err := c.MarkAsTemplate(ctx, "", path)
+	if !template {
+		err = c.MarkAsVirtualMachine(ctx, "", path, bed.Cluster, "")
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }
