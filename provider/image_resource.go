@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -34,6 +35,8 @@ var (
 	_ resource.ResourceWithConfigure   = (*imageResource)(nil)
 	_ resource.ResourceWithModifyPlan  = (*imageResource)(nil)
 	_ resource.ResourceWithImportState = (*imageResource)(nil)
+
+	_ resource.ResourceWithConfigValidators = (*imageResource)(nil)
 )
 
 func newImageResource() resource.Resource { return &imageResource{} }
@@ -60,12 +63,22 @@ type imageModel struct {
 	BackingVolume   types.String          `tfsdk:"backing_volume"`
 	Manifest        types.String          `tfsdk:"manifest"`
 	BakeSeconds     types.Float64         `tfsdk:"bake_seconds"`
+	Vsphere         *imageVsphereModel    `tfsdk:"vsphere"`
+	TemplatePath    types.String          `tfsdk:"template_path"`
+	TemplateMOID    types.String          `tfsdk:"template_moid"`
+	TemplateUUID    types.String          `tfsdk:"template_uuid"`
+	Snapshot        types.String          `tfsdk:"snapshot"`
 	Timeouts        timeouts.Value        `tfsdk:"timeouts"`
 }
 
 type imageSourceModel struct {
 	VMID       types.String `tfsdk:"vm_id"`
 	Toolchains types.List   `tfsdk:"toolchains"`
+}
+
+type imageVsphereModel struct {
+	Datacenter types.String `tfsdk:"datacenter"`
+	Folder     types.String `tfsdk:"folder"`
 }
 
 type imageGeneralizeModel struct {
@@ -109,7 +122,8 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 		return schema.BoolAttribute{MarkdownDescription: what + " Defaults to `true`.", Optional: true, Computed: true, Default: booldefault.StaticBool(true)}
 	}
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "A golden image baked from a libvirt VM that a `kiln_go_host` provisioned: what is on the " +
+		MarkdownDescription: "A golden image baked from a VM that a `kiln_go_host` provisioned: a libvirt volume from a " +
+			"`kiln_libvirt_vm`, or, with a `vsphere` block, a vSphere template from a `kiln_vsphere_vm`. What is on the " +
 			"host is baked as it is, with no second boot or install. The host is generalized over SSH (cloud-init " +
 			"state, SSH host keys and machine-id removed, so each clone gets its own on first boot; logs, histories, " +
 			"apt caches and temporary files cleared; the file systems trimmed; users' `~/.ssh` kept), a manifest is " +
@@ -121,10 +135,17 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"`volume` plan their replacement in the same run. A new source VM with the same fingerprint is recorded, " +
 			"not baked again.\n\n" +
 			"The source host is reached at the VM's SSH endpoint, pinned to its host key, with the user and key of the " +
-			"provider's `ssh` block; that user needs passwordless sudo.",
+			"provider's `ssh` block; that user needs passwordless sudo.\n\n" +
+			"On vSphere the same generalize step runs over SSH at the VM's guest IP address (as VMware Tools report it, " +
+			"port 22 or the provider's `ssh.port`), its host key checked against the provider's `ssh.known_hosts_file`; " +
+			"the guest is then shut down through VMware Tools (never powered off hard), cloned into `vsphere.folder` as " +
+			"`<name>-<fingerprint 12>`, given the snapshot `kiln-base` (for linked clones) and marked as a template. " +
+			"The template carries Kiln's record of the image (fingerprint and manifest) in its `extraConfig`; Kiln " +
+			"deletes only a template that still carries it and is still a template. Import an image by `<pool>/<volume>` " +
+			"or by the template's inventory path.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
-				MarkdownDescription: "`<pool>/<volume>`.",
+				MarkdownDescription: "`<pool>/<volume>`; on vSphere the template's inventory path.",
 				Computed:            true,
 			},
 			"name": schema.StringAttribute{
@@ -140,14 +161,14 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				Optional:    true,
 			},
 			"pool": schema.StringAttribute{
-				MarkdownDescription: "Storage pool that receives the image. Defaults to the source VM's pool.",
+				MarkdownDescription: "libvirt: storage pool that receives the image. Defaults to the source VM's pool. Null on vSphere.",
 				Optional:            true,
 				Computed:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplace()},
 			},
 			"source_after_bake": schema.StringAttribute{
 				MarkdownDescription: "What becomes of the source VM: `stopped` (it is left shut down, generalized) or `deleted` " +
-					"(its domain and volumes are removed). Defaults to `stopped`. Either way the source is no longer the host " +
+					"(its domain and volumes are removed; on vSphere the VM is destroyed). Defaults to `stopped`. Either way the source is no longer the host " +
 					"its `kiln_go_host` provisioned: bake from a VM kept out of the rest of the configuration, or remove it " +
 					"from the configuration (a `removed` block) in the same change.",
 				Optional:   true,
@@ -156,8 +177,9 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				Validators: []validator.String{stringvalidator.OneOf(image.SourceStopped, image.SourceDeleted)},
 			},
 			"force_destroy": schema.BoolAttribute{
-				MarkdownDescription: "Delete the image even while VMs or volumes still use it as their backing file " +
-					"(they stop booting). Defaults to `false`: destroy refuses, naming them.",
+				MarkdownDescription: "Delete the image even while VMs use it: on libvirt, VMs or volumes with it as their " +
+					"backing file; on vSphere, the linked clones `kiln_vsphere_vm` made of the template. They stop booting. " +
+					"Defaults to `false`: destroy refuses, naming them.",
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
@@ -167,38 +189,40 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				Computed:            true,
 			},
 			"volume": schema.StringAttribute{
-				MarkdownDescription: "The image volume in `pool`: give it to `kiln_libvirt_vm.base_volume`.",
+				MarkdownDescription: "libvirt: the image volume in `pool`: give it to `kiln_libvirt_vm.base_volume`. Null on vSphere.",
 				Computed:            true,
 			},
 			"format": schema.StringAttribute{
-				MarkdownDescription: "The volume's format, `qcow2`.",
+				MarkdownDescription: "libvirt: the volume's format, `qcow2`. Null on vSphere.",
 				Computed:            true,
 				PlanModifiers:       keep,
 			},
 			"virtual_size": schema.Int64Attribute{
-				MarkdownDescription: "The disk size VMs see, in bytes.",
+				MarkdownDescription: "libvirt: the disk size VMs see, in bytes. Null on vSphere.",
 				Computed:            true,
 				PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 			},
 			"allocation": schema.Int64Attribute{
-				MarkdownDescription: "Bytes the image takes in the pool.",
+				MarkdownDescription: "libvirt: bytes the image takes in the pool. Null on vSphere.",
 				Computed:            true,
 				PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 			},
 			"sha256": schema.StringAttribute{
-				MarkdownDescription: "SHA-256 of the volume as stored, streamed out of libvirt. Read back whenever the " +
-					"volume's size, format, backing file or modification time moved; a different digest plans a replacement.",
+				MarkdownDescription: "libvirt: SHA-256 of the volume as stored, streamed out of libvirt. Read back whenever the " +
+					"volume's size, format, backing file or modification time moved; a different digest plans a replacement. " +
+					"Null on vSphere.",
 				Computed:      true,
 				PlanModifiers: keep,
 			},
 			"backing_volume": schema.StringAttribute{
-				MarkdownDescription: "The file the image is an overlay on; empty, since images are standalone.",
+				MarkdownDescription: "libvirt: the file the image is an overlay on; empty, since images are standalone. Null on vSphere.",
 				Computed:            true,
 				PlanModifiers:       keep,
 			},
 			"manifest": schema.StringAttribute{
 				MarkdownDescription: "JSON manifest of the image, as written to `/etc/kiln/image.json` inside it: `name`, " +
-					"`fingerprint`, `os`, `kernel` and `toolchains` (`version`, `archive_sha256`, `go_binary_sha256`).",
+					"`fingerprint`, `os`, `kernel` and `toolchains` (`version`, `archive_sha256`, `go_binary_sha256`). " +
+					"On vSphere it is also read back from the template's record, so an imported template has it.",
 				Computed:      true,
 				PlanModifiers: keep,
 			},
@@ -207,13 +231,37 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				Computed:            true,
 				PlanModifiers:       []planmodifier.Float64{float64planmodifier.UseStateForUnknown()},
 			},
+			"template_path": schema.StringAttribute{
+				MarkdownDescription: "vSphere: the template's inventory path, `/<datacenter>/vm/[<folder>/]<name>-<fingerprint 12>`, " +
+					"known at plan time: give it to `kiln_vsphere_vm.source`. A template deleted or renamed out of band plans a " +
+					"replacement (the renamed one, still Kiln's, is destroyed). One turned back into a VM fails the plan, naming " +
+					"it: Kiln leaves that VM to whoever made it one. Null on libvirt.",
+				Computed: true,
+			},
+			"template_moid": schema.StringAttribute{
+				MarkdownDescription: "vSphere: the template's managed object ID (`vm-<n>`). Null on libvirt.",
+				Computed:            true,
+				PlanModifiers:       keep,
+			},
+			"template_uuid": schema.StringAttribute{
+				MarkdownDescription: "vSphere: the template's BIOS UUID. Null on libvirt.",
+				Computed:            true,
+				PlanModifiers:       keep,
+			},
+			"snapshot": schema.StringAttribute{
+				MarkdownDescription: "vSphere: the template's snapshot for linked clones, `kiln-base` " +
+					"(`kiln_vsphere_vm { linked_clone = true }` starts from it). Its loss plans a replacement. Null on libvirt.",
+				Computed:      true,
+				PlanModifiers: keep,
+			},
 		},
 		Blocks: map[string]schema.Block{
 			"source": schema.SingleNestedBlock{
 				MarkdownDescription: "The provisioned VM to bake. Required.",
 				Attributes: map[string]schema.Attribute{
 					"vm_id": schema.StringAttribute{
-						MarkdownDescription: "The `kiln_libvirt_vm` to bake (its `id`, or a domain name). It must be running. " +
+						MarkdownDescription: "The `kiln_libvirt_vm` to bake (its `id`, or a domain name), or with a `vsphere` block the " +
+							"`kiln_vsphere_vm` (its `id`, or an inventory path). It must be running. " +
 							"Another VM with the same fingerprint is recorded without a new bake.",
 						Required: true,
 					},
@@ -223,6 +271,23 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 							"(a VM no `kiln_go_host` provisioned) is refused at plan time.",
 						ElementType: types.ObjectType{AttrTypes: installedType},
 						Required:    true,
+					},
+				},
+			},
+			"vsphere": schema.SingleNestedBlock{
+				MarkdownDescription: "Bake a vSphere template from a `kiln_vsphere_vm` instead of a libvirt volume; needs the " +
+					"provider's `vsphere` block. Conflicts with `pool`.",
+				Attributes: map[string]schema.Attribute{
+					"datacenter": schema.StringAttribute{
+						MarkdownDescription: "Datacenter of the source VM and the template, by name or path. Defaults to the " +
+							"provider's `vsphere.datacenter`, or the only one.",
+						Optional:      true,
+						PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+					},
+					"folder": schema.StringAttribute{
+						MarkdownDescription: "VM folder that receives the template, a path below the datacenter's VM folder. " +
+							"Defaults to that folder. It must exist; a template of the same name there fails the plan.",
+						Optional: true,
 					},
 				},
 			},
@@ -244,6 +309,10 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 	}
 }
 
+func (r *imageResource) ConfigValidators(context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{resourcevalidator.Conflicting(path.MatchRoot("pool"), path.MatchRoot("vsphere"))}
+}
+
 func (r *imageResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.clients = configuredClients(req.ProviderData, &resp.Diagnostics)
 }
@@ -253,7 +322,7 @@ func (r *imageResource) baker(diags *diag.Diagnostics) *image.Baker {
 	if engine == nil {
 		return nil
 	}
-	return &image.Baker{Libvirt: engine, Log: kilnLog}
+	return &image.Baker{Libvirt: engine, Generalizer: image.SSHGeneralizer{Log: kilnLog}, Log: kilnLog}
 }
 
 // ModifyPlan computes the fingerprint and with it the image's volume; a new
@@ -265,12 +334,19 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	}
 	var plan imageModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	baker := r.baker(&resp.Diagnostics)
-	if resp.Diagnostics.HasError() || baker == nil {
-		return
+	if resp.Diagnostics.HasError() || plan.Source == nil {
+		return // a missing source's required attributes' errors name it
 	}
-	if plan.Source == nil {
-		return // its required attributes' errors name it
+	// The engine first: without it nothing else can be judged.
+	var baker *image.Baker
+	var vsphereBaker *image.VsphereBaker
+	if plan.Vsphere != nil {
+		vsphereBaker = r.vsphereBaker(&resp.Diagnostics)
+	} else {
+		baker = r.baker(&resp.Diagnostics)
+	}
+	if resp.Diagnostics.HasError() {
+		return
 	}
 	var prior *imageModel
 	if !req.State.Raw.IsNull() {
@@ -287,6 +363,11 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 				"kiln_go_host's installed attribute, with at least one Go version declared there.")
 		return
 	}
+	if vsphereBaker != nil {
+		modifyVspherePlan(ctx, vsphereBaker, req, resp, plan, prior, toolchains, known)
+		return
+	}
+	setPlanValues(ctx, &resp.Plan, vsphereOnly, &resp.Diagnostics)
 	fingerprint := types.StringUnknown()
 	if known && !plan.Source.VMID.IsUnknown() && !plan.Inputs.IsUnknown() && !hasUnknown(plan.Inputs) {
 		base, err := baker.BaseIdentity(ctx, plan.Source.VMID.ValueString())
@@ -343,12 +424,19 @@ func (r *imageResource) Create(ctx context.Context, req resource.CreateRequest, 
 	timeout, diags := plan.Timeouts.Create(ctx, defaultImageCreateTimeout)
 	resp.Diagnostics.Append(diags...)
 	toolchains, _ := plan.toolchains(ctx, &resp.Diagnostics)
-	baker := r.baker(&resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if plan.Vsphere != nil {
+		r.createVsphere(ctx, plan, toolchains, resp)
+		return
+	}
+	baker := r.baker(&resp.Diagnostics)
+	if baker == nil {
+		return
+	}
 	vmID := plan.Source.VMID.ValueString()
 	base, err := baker.BaseIdentity(ctx, vmID)
 	if err != nil {
@@ -393,6 +481,7 @@ func (r *imageResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	plan.ID, plan.Volume, plan.Pool = state.ID, state.Volume, state.Pool
 	plan.Format, plan.VirtualSize, plan.Allocation, plan.SHA256 = state.Format, state.VirtualSize, state.Allocation, state.SHA256
 	plan.BackingVolume, plan.Manifest, plan.BakeSeconds = state.BackingVolume, state.Manifest, state.BakeSeconds
+	plan.TemplatePath, plan.TemplateMOID, plan.TemplateUUID, plan.Snapshot = state.TemplatePath, state.TemplateMOID, state.TemplateUUID, state.Snapshot
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 
@@ -401,8 +490,15 @@ func (r *imageResource) Update(ctx context.Context, req resource.UpdateRequest, 
 func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state imageModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	baker := r.baker(&resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
+		return
+	}
+	if state.Vsphere != nil {
+		r.readVsphere(ctx, state, resp)
+		return
+	}
+	baker := r.baker(&resp.Diagnostics)
+	if baker == nil {
 		return
 	}
 	stat := privateString(ctx, req.Private, imageStatKey, &resp.Diagnostics)
@@ -428,9 +524,14 @@ func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	}
 }
 
-// ImportState takes `<pool>/<volume>`, the volume named `<name>-<fingerprint 12>.qcow2`.
+// ImportState takes `<pool>/<volume>`, the volume named `<name>-<fingerprint 12>.qcow2`,
+// or a template's inventory path.
 // The manifest and bake time are not known for an imported image.
 func (r *imageResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if strings.HasPrefix(req.ID, "/") {
+		importVsphere(ctx, req.ID, resp)
+		return
+	}
 	pool, volume, _ := strings.Cut(req.ID, "/")
 	m := importedVolume.FindStringSubmatch(volume)
 	if pool == "" || m == nil {
@@ -450,12 +551,19 @@ func (r *imageResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	timeout, diags := state.Timeouts.Delete(ctx, defaultImageDeleteTimeout)
 	resp.Diagnostics.Append(diags...)
-	baker := r.baker(&resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if state.Vsphere != nil {
+		r.deleteVsphere(ctx, state, resp)
+		return
+	}
+	baker := r.baker(&resp.Diagnostics)
+	if baker == nil {
+		return
+	}
 	if err := baker.Delete(ctx, state.Pool.ValueString(), state.Volume.ValueString(), state.ForceDestroy.ValueBool()); err != nil {
 		resp.Diagnostics.AddError("Could not delete the image", err.Error())
 	}
@@ -524,6 +632,7 @@ func (m *imageModel) readBack(img image.Image) {
 	m.Allocation = types.Int64Value(int64(v.Allocation))
 	m.SHA256 = types.StringValue(img.SHA256)
 	m.BackingVolume = types.StringValue(strings.TrimSpace(v.BackingPath))
+	m.TemplatePath, m.TemplateMOID, m.TemplateUUID, m.Snapshot = types.StringNull(), types.StringNull(), types.StringNull(), types.StringNull()
 }
 
 // privateStore is the private state of a request or a response.

@@ -520,6 +520,36 @@ resource "kiln_image" "go" {
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`Missing libvirt configuration`),
 			},
+			{
+				Config: provider + `
+resource "kiln_image" "go" {
+  name = "go"
+  pool = "default"
+  source {
+    vm_id      = "builder"
+    toolchains = []
+  }
+  vsphere {}
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Attribute Combination.*pool.*vsphere`),
+			},
+			{
+				// A vsphere block bakes on the provider's vSphere, which is not configured.
+				Config: provider + `
+resource "kiln_image" "go" {
+  name = "go"
+  source {
+    vm_id      = "builder"
+    toolchains = [{ version = "1.24.4", archive_sha256 = "", go_binary_sha256 = "" }]
+  }
+  vsphere {}
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Missing vSphere configuration.*kiln_image with a .vsphere. block`),
+			},
 		},
 	})
 }
@@ -553,5 +583,24 @@ func TestImageGeneralizeDefaults(t *testing.T) {
 	want.Logs = false
 	if got := m.generalize(); got != want {
 		t.Fatalf("logs off: %+v, want %+v", got, want)
+	}
+}
+
+func TestImageImportTemplatePath(t *testing.T) {
+	for id, want := range map[string][2]string{
+		"/DC1/vm/templates/go/go-builder-3f2a9c81d04e": {"templates/go", "go-builder"},
+		"/DC1/vm/go.v2-000000000000":                   {"", "go.v2"},
+		"/folder/DC1/vm/t/go-builder-3f2a9c81d04e":     {"t", "go-builder"},
+		"/DC1/vm/templates/go-builder":                 {"", ""},
+		"/DC1/host/go-builder-3f2a9c81d04e":            {"", ""},
+		"DC1/vm/go-builder-3f2a9c81d04e":               {"", ""},
+	} {
+		var got [2]string
+		if m := importedTemplate.FindStringSubmatch(id); m != nil {
+			got = [2]string{m[1], m[2]}
+		}
+		if got != want {
+			t.Errorf("%s: folder, name = %q, want %q (empty name: refused)", id, got, want)
+		}
 	}
 }

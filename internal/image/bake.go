@@ -55,7 +55,8 @@ type Image struct {
 
 // Baker bakes images on one libvirt daemon.
 type Baker struct {
-	Libvirt *libvirt.Client
+	Libvirt     *libvirt.Client
+	Generalizer Generalizer
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
 }
@@ -108,7 +109,7 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	} else if exists {
 		return Image{}, fmt.Errorf("volume %q already exists in pool %q and is not this resource's: delete it or import it", volume, pool)
 	}
-	manifest, err := b.generalize(ctx, spec, vm)
+	manifest, err := b.Generalizer.Generalize(ctx, vm.Name, sshConfig(spec, vm.SSHHost, vm.SSHPort, vm.SSHHostKey), spec)
 	if err != nil {
 		return Image{}, err
 	}
@@ -138,23 +139,28 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	return img, nil
 }
 
-// generalize checks the source host holds the recorded toolchains, writes
-// the manifest into it and generalizes it.
-func (b *Baker) generalize(ctx context.Context, spec Spec, vm libvirt.VM) (Manifest, error) {
-	cfg := spec.SSH
-	if cfg.Host == "" {
-		cfg.Host, cfg.Port = vm.SSHHost, int64(vm.SSHPort)
-		if cfg.HostKey == "" && cfg.KnownHostsFile == "" {
-			cfg.HostKey = vm.SSHHostKey
-		}
-	}
+// Generalizer prepares a running, provisioned source host for its bake: it
+// checks the host holds the recorded toolchains, writes the manifest into it
+// and generalizes it. Every bake, on libvirt or vSphere, goes through it.
+type Generalizer interface {
+	Generalize(ctx context.Context, vm string, cfg remote.Config, spec Spec) (Manifest, error)
+}
+
+// SSHGeneralizer generalizes the source host over SSH, as its sudo user.
+type SSHGeneralizer struct {
+	// Log receives progress messages; nil discards them.
+	Log *slog.Logger
+}
+
+// Generalize dials the source VM vm at cfg (resolved over spec.Defaults).
+func (g SSHGeneralizer) Generalize(ctx context.Context, vm string, cfg remote.Config, spec Spec) (Manifest, error) {
 	target, err := cfg.Target(spec.Defaults)
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, fmt.Errorf("source VM %q: %w", vm, err)
 	}
 	c, err := remote.Dial(ctx, target)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("source VM %q: %w", vm.Name, err)
+		return Manifest{}, fmt.Errorf("source VM %q: %w", vm, err)
 	}
 	defer c.Close()
 	facts, err := hostprep.ReadFactsOn(ctx, c, hostprep.Spec{Root: hostprep.DefaultRoot})
@@ -163,18 +169,33 @@ func (b *Baker) generalize(ctx context.Context, spec Spec, vm libvirt.VM) (Manif
 	}
 	manifest, err := manifestOf(spec, facts)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("source VM %q: %w", vm.Name, err)
+		return Manifest{}, fmt.Errorf("source VM %q: %w", vm, err)
 	}
 	doc, err := json.MarshalIndent(manifest, "", "  ")
 	if err != nil {
 		return Manifest{}, err
 	}
-	b.log(ctx, "generalizing the source host", "vm", vm.Name, "options", spec.Generalize)
+	if g.Log != nil {
+		g.Log.InfoContext(ctx, "generalizing the source host", "vm", vm, "options", spec.Generalize)
+	}
 	cmd := remote.BashCommand(generalizeScript, spec.Generalize.scriptArgs()...)
 	if _, err := c.RunInput(ctx, "generalize", cmd, bytes.NewReader(append(doc, '\n'))); err != nil {
 		return Manifest{}, err
 	}
 	return manifest, nil
+}
+
+// sshConfig is spec.SSH, or, without a host, the VM's own SSH endpoint with
+// its pinned host key.
+func sshConfig(spec Spec, host string, port int, hostKey string) remote.Config {
+	cfg := spec.SSH
+	if cfg.Host == "" {
+		cfg.Host, cfg.Port = host, int64(port)
+		if cfg.HostKey == "" && cfg.KnownHostsFile == "" {
+			cfg.HostKey = hostKey
+		}
+	}
+	return cfg
 }
 
 // manifestOf is the image's manifest, from the host's facts; every recorded

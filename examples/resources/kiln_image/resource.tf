@@ -95,3 +95,56 @@ output "image" {
     manifest = jsondecode(kiln_image.go.manifest)
   }
 }
+
+# The same on vSphere: a kiln_vsphere_vm that a kiln_go_host provisioned is
+# baked into a template (snapshot kiln-base) in the folder templates/go, and a
+# build VM is a linked clone of it. The bake reaches the source over SSH at
+# its guest IP address: list its host key in the provider's
+# ssh.known_hosts_file. Needs the provider's vsphere block.
+resource "kiln_vsphere_vm" "source" {
+  name       = "go-image-source"
+  source     = "templates/debian-12"
+  cluster    = "build-cluster"
+  num_cpus   = 2
+  memory_mib = 2048
+
+  customize {
+    hostname     = "go-image-source"
+    ipv4_address = "10.20.0.40/24"
+    ipv4_gateway = "10.20.0.1"
+  }
+}
+
+resource "kiln_go_host" "vsphere_source" {
+  ssh {
+    host             = kiln_vsphere_vm.source.default_ip_address
+    known_hosts_file = pathexpand("~/.ssh/known_hosts")
+  }
+
+  go {
+    versions = ["1.24"]
+  }
+}
+
+resource "kiln_image" "go_vsphere" {
+  name = "go-builder"
+
+  source {
+    vm_id      = kiln_vsphere_vm.source.id
+    toolchains = kiln_go_host.vsphere_source.installed
+  }
+
+  vsphere {
+    folder = "templates/go"
+  }
+}
+
+resource "kiln_vsphere_vm" "vsphere_builder" {
+  name         = "go-builder-2"
+  source       = kiln_image.go_vsphere.template_path
+  linked_clone = true
+  snapshot     = kiln_image.go_vsphere.snapshot
+  cluster      = "build-cluster"
+
+  customize {}
+}

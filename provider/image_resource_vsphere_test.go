@@ -1,0 +1,355 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/config"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/vim25/mo"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/image"
+	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
+	"github.com/kilnhq/terraform-provider-kiln/internal/vsphere"
+)
+
+// imageVsphereConfig renders a source kiln_vsphere_vm, and optionally a
+// kiln_image baking it and a linked clone of that image.
+type imageVsphereConfig struct {
+	bed     testenv.VsphereBed
+	keyFile string
+	folder  string
+	image   bool
+	clone   bool
+	// inUse gives the clone the template by a variable, not by the image.
+	inUse bool
+}
+
+const imageVsphereToolchain = `{ version = "1.24.4", archive_sha256 = "%s", go_binary_sha256 = "%s" }`
+
+func (c imageVsphereConfig) String() string {
+	b := c.bed
+	out := fmt.Sprintf(`
+provider "kiln" {
+  vsphere {
+    server               = %q
+    user                 = %q
+    password             = %q
+    allow_unverified_ssl = true
+    datacenter           = %q
+  }
+  ssh {
+    user        = "kiln"
+    private_key = file(%q)
+  }
+}
+
+resource "kiln_vsphere_vm" "src" {
+  name       = "go-image-src"
+  source     = %q
+  cluster    = %q
+  num_cpus   = 1
+  memory_mib = 512
+
+  customize {
+    hostname     = "go-image-src"
+    ipv4_address = "10.0.0.5/24"
+    ipv4_gateway = "10.0.0.1"
+  }
+}
+`, b.Server, b.User, b.Password, b.Datacenter, c.keyFile, b.Template, b.Cluster)
+	if c.image {
+		out += fmt.Sprintf(`
+resource "kiln_image" "go" {
+  name = "go"
+  source {
+    vm_id      = kiln_vsphere_vm.src.id
+    toolchains = [`+imageVsphereToolchain+`]
+  }
+  vsphere {
+    folder = %q
+  }
+}
+`, strings.Repeat("a", 64), strings.Repeat("b", 64), c.folder)
+	}
+	if c.clone {
+		source, snapshot := "kiln_image.go.template_path", "kiln_image.go.snapshot"
+		if c.inUse {
+			source, snapshot = "var.template_path", `"`+vsphere.ImageSnapshot+`"`
+			out += `
+variable "template_path" {
+  type = string
+}
+`
+		}
+		out += fmt.Sprintf(`
+resource "kiln_vsphere_vm" "clone" {
+  name         = "go-image-clone"
+  source       = %s
+  linked_clone = true
+  snapshot     = %s
+  cluster      = %q
+  num_cpus     = 1
+  memory_mib   = 512
+
+  # The simulator's clone has no guest to report an address.
+  wait_for_ip_timeout = "0s"
+}
+`, source, snapshot, b.Cluster)
+	}
+	return out
+}
+
+// TestAccImage_vsphere runs kiln_image's vSphere side on govmomi's simulator.
+// The simulator has no guest OS, so the bake's generalize step (SSH into the
+// guest, the same step TestAccImage_libvirt runs on a real guest) cannot run
+// here: the test shows the bake stops at that step, having touched nothing,
+// and then takes over a template made by the engine's own template step (what
+// a bake does after generalizing: clone, snapshot kiln-base, mark as template,
+// record) by import. From there it covers what needs no guest: plan-time
+// fingerprint and template path, read-back, an empty plan, a linked clone from
+// the image's snapshot, a destroy refused while that clone remains, a rename
+// out of band planning a replacement, and destroy.
+func TestAccImage_vsphere(t *testing.T) {
+	testAccPreCheck(t)
+	bed := testenv.Vsphere(t)
+	keyFile, _ := writeLoginKey(t, t.TempDir())
+	src := imageVsphereConfig{bed: bed, keyFile: keyFile, folder: bed.TemplateFolder}
+	img := src
+	img.image = true
+	clone := img
+	clone.clone = true
+	missing := img
+	missing.folder = "no-such-folder"
+	inUse := src
+	inUse.clone, inUse.inUse = true, true
+
+	var fingerprint, templatePath, replanned string
+	pathPattern := regexp.MustCompile(`^/DC0/vm/` + bed.TemplateFolder + `/go-[0-9a-f]{12}$`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkImageTemplatesGone(bed),
+		Steps: []resource.TestStep{
+			{Config: src.String()},
+			{
+				Config:      missing.String(),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Cannot bake the template here.*folder = "no-such-folder".*not found`),
+			},
+			{
+				// The plan knows the template's path; the bake goes to the guest
+				// over SSH at its VMware Tools address and stops there (no pinned
+				// host key for it), before it shuts anything down.
+				Config: img.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionCreate),
+					plancheck.ExpectKnownValue(imageAddr, tfjsonpath.New("template_path"), knownvalue.StringRegexp(pathPattern)),
+					plancheck.ExpectKnownValue(imageAddr, tfjsonpath.New("volume"), knownvalue.Null()),
+					capturePlanned(imageAddr, map[string]*string{"fingerprint": &fingerprint, "template_path": &templatePath}),
+				}},
+				ExpectError: regexp.MustCompile(`(?s)Could not bake the image.*host key of 10\.0\.0\.5:22 is not pinned`),
+			},
+			{
+				// Nothing was touched: the source still runs, and no template exists.
+				Config: src.String(),
+				Check: resource.ComposeTestCheckFunc(
+					checkVsphereVM(bed, "/DC0/vm/go-image-src", vmWant{poweredOn: true, cpus: 1, memoryMiB: 512, diskGiB: testenv.TemplateDiskGiB}),
+					checkImageTemplatesGone(bed),
+				),
+			},
+			{
+				PreConfig:          func() { bakeTemplateStep(t, bed, fingerprint) },
+				Config:             img.String(),
+				ResourceName:       imageAddr,
+				ImportState:        true,
+				ImportStateIdFunc:  func(*terraform.State) (string, error) { return templatePath, nil },
+				ImportStatePersist: true,
+				ImportStateCheck: func(states []*terraform.InstanceState) error {
+					a := states[0].Attributes
+					if a["fingerprint"] != fingerprint || a["snapshot"] != vsphere.ImageSnapshot || a["name"] != "go" || a["vsphere.folder"] != bed.TemplateFolder {
+						return fmt.Errorf("imported %v; want fingerprint %s, snapshot %s, name go, folder %s", a, fingerprint, vsphere.ImageSnapshot, bed.TemplateFolder)
+					}
+					return nil
+				},
+			},
+			{
+				// The imported template is the image the configuration names: what
+				// import cannot know (the source, the generalize options) is
+				// recorded in place, and the plan is empty after.
+				Config: img.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("template_moid"), knownvalue.StringRegexp(regexp.MustCompile(`^vm-[0-9]+$`))),
+					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("template_uuid"), knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f-]{36}$`))),
+					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("manifest"), knownvalue.StringRegexp(regexp.MustCompile(`"version":"1.24.4"`))),
+				},
+			},
+			{
+				// A VM boots from the image as a linked clone of its kiln-base snapshot.
+				Config: clone.String(),
+				Check: resource.ComposeTestCheckFunc(
+					resource.TestCheckResourceAttrPtr("kiln_vsphere_vm.clone", "source", &templatePath),
+					resource.TestCheckResourceAttr("kiln_vsphere_vm.clone", "linked_clone", "true"),
+					checkVsphereVM(bed, "/DC0/vm/go-image-clone", vmWant{poweredOn: true, cpus: 1, memoryMiB: 512, diskGiB: testenv.TemplateDiskGiB}),
+				),
+			},
+			{
+				// The clone still starts from the template's snapshot: destroying
+				// the image is refused, naming it.
+				Config:          inUse.String(),
+				ConfigVariables: config.Variables{"template_path": lateString{&templatePath}},
+				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*still the base of linked\s+clones\s+go-image-clone`),
+			},
+			{Config: img.String()},
+			{
+				// Turned back into a VM out of band: Kiln will neither destroy
+				// that VM nor bake over it, and the plan says so.
+				PreConfig:   func() { markTemplate(t, bed, templatePath, false) },
+				Config:      img.String(),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Cannot bake the template here.*already exists and is not this\s+image's`),
+			},
+			{
+				// Made a template again: nothing to do.
+				PreConfig:        func() { markTemplate(t, bed, templatePath, true) },
+				Config:           img.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				// Renamed out of band: the plan replaces it. The renamed template,
+				// still Kiln's, goes; the new bake stops at SSH as before.
+				PreConfig: func() { renameVM(t, bed, templatePath, "go-renamed") },
+				Config:    img.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionReplace),
+					capturePlanned(imageAddr, map[string]*string{"template_path": &replanned}),
+				}},
+				ExpectError: regexp.MustCompile(`(?s)Could not bake the image.*is not pinned`),
+			},
+		},
+	})
+	if replanned != templatePath {
+		t.Errorf("after the rename the plan bakes %q, want the configured path %q back", replanned, templatePath)
+	}
+}
+
+// capturePlanned records planned string attributes of addr.
+func capturePlanned(addr string, into map[string]*string) plancheck.PlanCheck {
+	return planCheckFunc(func(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+		for _, rc := range req.Plan.ResourceChanges {
+			if rc.Address != addr {
+				continue
+			}
+			after, _ := rc.Change.After.(map[string]any)
+			for name, dst := range into {
+				s, ok := after[name].(string)
+				if !ok {
+					resp.Error = fmt.Errorf("%s.%s is not planned as a known string: %v", addr, name, after[name])
+					return
+				}
+				*dst = s
+			}
+			return
+		}
+		resp.Error = fmt.Errorf("%s is not in the plan", addr)
+	})
+}
+
+// lateString is a configuration variable whose value a previous step captured.
+type lateString struct{ value *string }
+
+func (v lateString) MarshalJSON() ([]byte, error) { return json.Marshal(*v.value) }
+
+type planCheckFunc func(context.Context, plancheck.CheckPlanRequest, *plancheck.CheckPlanResponse)
+
+func (f planCheckFunc) CheckPlan(ctx context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	f(ctx, req, resp)
+}
+
+// bakeTemplateStep does what a bake does once the guest is generalized, with
+// the engine's own calls: shuts the source down and makes the template.
+func bakeTemplateStep(t *testing.T, bed testenv.VsphereBed, fingerprint string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := vsphere.NewClient(vsphere.Config{Server: bed.Server, User: bed.User, Password: bed.Password, AllowUnverifiedSSL: true})
+	defer c.Close(ctx)
+	if err := c.ShutdownGuest(ctx, "", "/DC0/vm/go-image-src", image.ShutdownGrace); err != nil {
+		t.Fatal(err)
+	}
+	baked := image.Template{Fingerprint: fingerprint, Manifest: image.Manifest{
+		Name: image.FullName("go", fingerprint), Fingerprint: fingerprint, OS: "Debian GNU/Linux 12 (bookworm)", Kernel: "6.1.0",
+		Toolchains: []image.ManifestToolchain{{Version: "1.24.4", ArchiveSHA256: strings.Repeat("a", 64), GoBinarySHA256: strings.Repeat("b", 64)}},
+	}}
+	if _, err := c.BakeTemplate(ctx, "", "/DC0/vm/go-image-src", bed.TemplateFolder, image.FullName("go", fingerprint), baked.Record()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// markTemplate turns the template at path into a VM, or back, as an operator would.
+func markTemplate(t *testing.T, bed testenv.VsphereBed, path string, template bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := vsphere.NewClient(vsphere.Config{Server: bed.Server, User: bed.User, Password: bed.Password, AllowUnverifiedSSL: true})
+	defer c.Close(ctx)
+	err := c.MarkAsTemplate(ctx, "", path)
+	if !template {
+		err = c.MarkAsVirtualMachine(ctx, "", path, bed.Cluster, "")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// renameVM renames the VM or template at path, as an operator would.
+func renameVM(t *testing.T, bed testenv.VsphereBed, path, name string) {
+	withVsphere(t, bed, func(ctx context.Context, f *find.Finder) error {
+		vm, err := f.VirtualMachine(ctx, path)
+		if err != nil {
+			return err
+		}
+		task, err := vm.Rename(ctx, name)
+		if err != nil {
+			return err
+		}
+		return task.Wait(ctx)
+	})
+}
+
+// checkImageTemplatesGone finds no VM or template named go-… left in the bed
+// but the test's own source and clone.
+func checkImageTemplatesGone(bed testenv.VsphereBed) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		return withVsphereErr(bed, func(ctx context.Context, f *find.Finder) error {
+			vms, err := f.VirtualMachineList(ctx, "/"+bed.Datacenter+"/vm/...")
+			if err != nil {
+				return err
+			}
+			for _, vm := range vms {
+				var m mo.VirtualMachine
+				if err := vm.Properties(ctx, vm.Reference(), []string{"config.template"}, &m); err != nil {
+					return err
+				}
+				if m.Config.Template && strings.HasPrefix(filepath.Base(vm.InventoryPath), "go-") {
+					return fmt.Errorf("template %s still exists", vm.InventoryPath)
+				}
+			}
+			return nil
+		})
+	}
+}
