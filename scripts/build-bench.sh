@@ -34,6 +34,7 @@
 #
 #   bash scripts/build-bench.sh [terraform-or-tofu-binary]
 #
+# KILN_BENCH_PHASES="pool" runs only the pool part (default "single pool").
 # Numbers from a loaded machine mean little: run it alone. KILN_BENCH_KEEP=1
 # keeps the work directory and the guest. KILN_BENCH_SEED=<tar.gz of a Go build
 # cache> (TestAccBuild_farm keeps one in ~/.cache/kiln/build-cache-seeds)
@@ -49,6 +50,7 @@ tf=$(realpath "${1:-$repo/.tools/bin/terraform}")
 cache=${KILN_CACHE:-$HOME/.cache/kiln}
 go_version=1.24.4
 work=$(mktemp -d "${TMPDIR:-/tmp}/kiln-build-bench.XXXXXX")
+phases=${KILN_BENCH_PHASES:-single pool}
 proxy_pid="" bare=""
 
 log() { echo "build-bench: $*" >&2; }
@@ -243,8 +245,6 @@ output "ssh" {
 HCL
 cd "$work"
 
-log "booting the guest, installing Go $go_version, registering the pool"
-seconds "$tf" apply -auto-approve -input=false -target=kiln_build_pool.bench >/dev/null
 # on_host N CMD...: CMD over ssh on the pool's host N (from 0).
 on_host() {
 	local n=$1
@@ -259,70 +259,76 @@ seed() { # seed N: the build user's Go build cache on host N, from KILN_BENCH_SE
 	log "seeding host $1's build cache from $KILN_BENCH_SEED"
 	on_host "$1" 'sudo -H -u kiln-build tar -xzmf - -C ~kiln-build/.cache/go-build' <"$KILN_BENCH_SEED"
 }
-seed 0
-log "first build"
-first=$(seconds "$tf" apply -auto-approve -input=false)
-echo "first_build_seconds=$first"
-commit "second"
-log "second build (a new commit, warm caches)"
-second=$(seconds "$tf" apply -auto-approve -input=false)
-echo "second_build_seconds=$second"
+if [[ $phases == *single* ]]; then
+	log "booting the guest, installing Go $go_version, registering the pool"
+	seconds "$tf" apply -auto-approve -input=false -target=kiln_build_pool.bench >/dev/null
+	seed 0
+	log "first build"
+	first=$(seconds "$tf" apply -auto-approve -input=false)
+	echo "first_build_seconds=$first"
+	commit "second"
+	log "second build (a new commit, warm caches)"
+	second=$(seconds "$tf" apply -auto-approve -input=false)
+	echo "second_build_seconds=$second"
 
-# No change: one registry HEAD for the build, no build (before the floor's
-# commit, which would be a rebuild).
-for i in 1 2 3; do
-	plan=$(seconds "$tf" plan -input=false -detailed-exitcode)
-	echo "plan_no_change_seconds_$i=$plan"
-done
+	# No change: one registry HEAD for the build, no build (before the floor's
+	# commit, which would be a rebuild).
+	for i in 1 2 3; do
+		plan=$(seconds "$tf" plan -input=false -detailed-exitcode)
+		echo "plan_no_change_seconds_$i=$plan"
+	done
 
-# The floor: a third commit built by hand with build.sh's flags as the build
-# user, the binary pushed as a one-layer image with the registry's HTTP API.
-commit "third"
-floor() {
-	local bin=$work/floor/ko-app/backend reg=http://$KILN_TEST_REGISTRY/v2/$name/floor
-	local auth=$KILN_TEST_REGISTRY_USERNAME:$KILN_TEST_REGISTRY_PASSWORD
-	mkdir -p "$(dirname "$bin")"
-	# shellcheck disable=SC2016 # expanded on the host, by the build user's shell
-	git -C "$work/src" archive main | on_host 0 'sudo -H -u kiln-build bash -c "
-		rm -rf ~/floor && mkdir ~/floor && cd ~/floor && tar -x &&
-		CGO_ENABLED=0 GOTOOLCHAIN=local /usr/local/go/'$go_version'/bin/go build -trimpath -buildvcs=false -ldflags=-buildid= -o backend . &&
-		cat backend"' >"$bin"
-	chmod 0755 "$bin"
-	tar -C "$work/floor" --owner=0 --group=0 --mtime=@0 -cf "$work/floor/layer.tar" ko-app
-	gzip -nkf "$work/floor/layer.tar"
-	local diff_id layer config manifest
-	diff_id=sha256:$(sha256sum <"$work/floor/layer.tar" | cut -d' ' -f1)
-	jq -cn --arg d "$diff_id" '{architecture: "amd64", os: "linux", config: {Entrypoint: ["/ko-app/backend"]},
-		rootfs: {type: "layers", diff_ids: [$d]}}' >"$work/floor/config.json"
-	upload() { # upload FILE: a blob, monolithically; prints its digest
-		local digest location
-		digest=sha256:$(sha256sum <"$1" | cut -d' ' -f1)
-		location=$(curl -fsS -u "$auth" -X POST -D - -o /dev/null "$reg/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
-		[[ $location == http* ]] || location=http://$KILN_TEST_REGISTRY$location
-		curl -fsS -u "$auth" -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$location&digest=$digest" >/dev/null
-		echo "$digest"
+	# The floor: a third commit built by hand with build.sh's flags as the build
+	# user, the binary pushed as a one-layer image with the registry's HTTP API.
+	commit "third"
+	floor() {
+		local bin=$work/floor/ko-app/backend reg=http://$KILN_TEST_REGISTRY/v2/$name/floor
+		local auth=$KILN_TEST_REGISTRY_USERNAME:$KILN_TEST_REGISTRY_PASSWORD
+		mkdir -p "$(dirname "$bin")"
+		# shellcheck disable=SC2016 # expanded on the host, by the build user's shell
+		git -C "$work/src" archive main | on_host 0 'sudo -H -u kiln-build bash -c "
+			rm -rf ~/floor && mkdir ~/floor && cd ~/floor && tar -x &&
+			CGO_ENABLED=0 GOTOOLCHAIN=local /usr/local/go/'$go_version'/bin/go build -trimpath -buildvcs=false -ldflags=-buildid= -o backend . &&
+			cat backend"' >"$bin"
+		chmod 0755 "$bin"
+		tar -C "$work/floor" --owner=0 --group=0 --mtime=@0 -cf "$work/floor/layer.tar" ko-app
+		gzip -nkf "$work/floor/layer.tar"
+		local diff_id layer config manifest
+		diff_id=sha256:$(sha256sum <"$work/floor/layer.tar" | cut -d' ' -f1)
+		jq -cn --arg d "$diff_id" '{architecture: "amd64", os: "linux", config: {Entrypoint: ["/ko-app/backend"]},
+			rootfs: {type: "layers", diff_ids: [$d]}}' >"$work/floor/config.json"
+		upload() { # upload FILE: a blob, monolithically; prints its digest
+			local digest location
+			digest=sha256:$(sha256sum <"$1" | cut -d' ' -f1)
+			location=$(curl -fsS -u "$auth" -X POST -D - -o /dev/null "$reg/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+			[[ $location == http* ]] || location=http://$KILN_TEST_REGISTRY$location
+			curl -fsS -u "$auth" -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$location&digest=$digest" >/dev/null
+			echo "$digest"
+		}
+		layer=$(upload "$work/floor/layer.tar.gz")
+		config=$(upload "$work/floor/config.json")
+		manifest=$(jq -cn --arg c "$config" --argjson cs "$(stat -c %s "$work/floor/config.json")" \
+			--arg l "$layer" --argjson ls "$(stat -c %s "$work/floor/layer.tar.gz")" \
+			'{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+			  config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs},
+			  layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l, size: $ls}]}')
+		curl -fsS -u "$auth" -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+			--data-binary "$manifest" "$reg/manifests/third" >/dev/null
 	}
-	layer=$(upload "$work/floor/layer.tar.gz")
-	config=$(upload "$work/floor/config.json")
-	manifest=$(jq -cn --arg c "$config" --argjson cs "$(stat -c %s "$work/floor/config.json")" \
-		--arg l "$layer" --argjson ls "$(stat -c %s "$work/floor/layer.tar.gz")" \
-		'{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
-		  config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs},
-		  layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l, size: $ls}]}')
-	curl -fsS -u "$auth" -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-		--data-binary "$manifest" "$reg/manifests/third" >/dev/null
-}
-log "the floor: a third commit by hand"
-floor_s=$(seconds floor)
-echo "floor_seconds=$floor_s"
+	log "the floor: a third commit by hand"
+	floor_s=$(seconds floor)
+	echo "floor_seconds=$floor_s"
 
-echo "second_over_floor=$(ratio "$second" "$floor_s") (target <= 1.1)"
-echo "second_over_first=$(ratio "$second" "$first")"
+	echo "second_over_floor=$(ratio "$second" "$floor_s") (target <= 1.1)"
+	echo "second_over_first=$(ratio "$second" "$first")"
+fi
 
-# The pool of two: a second guest, the same steps as the first.
-log "a second host for the pool"
-pool_grow=$(seconds "$tf" apply -auto-approve -input=false -var hosts=2)
+# The pool of two: a second guest, the same steps as the first. Only the pool
+# is applied: the build above follows main, whose last commit is the floor's.
+log "the pool of two hosts"
+pool_grow=$(seconds "$tf" apply -auto-approve -input=false -var hosts=2 -target=kiln_build_pool.bench)
 echo "pool_grow_seconds=$pool_grow"
+[[ $phases == *single* ]] || seed 0
 seed 1
 
 # Ten services, each its own repository of the sample, built by a second
