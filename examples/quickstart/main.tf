@@ -210,3 +210,13 @@ output "status" {
     }
   }
 }
+
+output "ssh_port" {
+  description = "The build VM's SSH port on 127.0.0.1."
+  value       = module.farm.hosts["kiln-quickstart-1"].port
+}
+
+output "known_hosts_line" {
+  description = "The build VM's SSH host key, as a known_hosts line."
+  value       = "[${module.farm.hosts["kiln-quickstart-1"].address}]:${module.farm.hosts["kiln-quickstart-1"].port} ${module.farm.hosts["kiln-quickstart-1"].host_key}"
+}
