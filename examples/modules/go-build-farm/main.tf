@@ -117,6 +117,15 @@ resource "kiln_go_host" "this" {
   verify {
     build = var.verify_build
   }
+
+  lifecycle {
+    # Here, not in the variable's validation: Terraform 1.8 validates a
+    # variable by itself alone.
+    precondition {
+      condition     = var.go_default == null || contains(var.go_versions, coalesce(var.go_default, "-"))
+      error_message = "go_default must be one of go_versions."
+    }
+  }
 }
 
 # The hosts as one build pool: builds and tests choose it by its labels.

@@ -120,11 +120,6 @@ variable "go_default" {
   type        = string
   default     = null
   description = "The version `/usr/local/bin/go` runs, one of `go_versions`. Defaults to the first."
-
-  validation {
-    condition     = var.go_default == null || contains(var.go_versions, coalesce(var.go_default, "-"))
-    error_message = "go_default must be one of go_versions."
-  }
 }
 
 variable "go_env" {
