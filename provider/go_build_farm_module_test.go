@@ -94,21 +94,25 @@ func TestAccModule_goBuildFarm(t *testing.T) {
 		return exampleDir(t, nil, map[string]string{"main.tf": goBuildFarmModule(bed, kube, source, name, keyFile, extra)})
 	}
 	farm := dir("")
+	// The configurations are directories (the CLI's init installs the module
+	// from them), whose provider blocks make the providers the steps'.
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
 			{
-				ConfigDirectory: dir(`  platform = "vsphere"`),
-				PlanOnly:        true,
-				ExpectError:     regexp.MustCompile(`platform is "vsphere": set vsphere`),
+				ProtoV6ProviderFactories: testAccProviders,
+				ConfigDirectory:          dir(`  platform = "vsphere"`),
+				PlanOnly:                 true,
+				ExpectError:              regexp.MustCompile(`platform is "vsphere": set vsphere`),
 			},
 			{
-				ConfigDirectory: dir(`  go_default = "1.23.10"`),
-				PlanOnly:        true,
-				ExpectError:     regexp.MustCompile(`go_default must be one of go_versions`),
+				ProtoV6ProviderFactories: testAccProviders,
+				ConfigDirectory:          dir(`  go_default = "1.23.10"`),
+				PlanOnly:                 true,
+				ExpectError:              regexp.MustCompile(`go_default must be one of go_versions`),
 			},
 			{
-				ConfigDirectory: farm,
+				ProtoV6ProviderFactories: testAccProviders,
+				ConfigDirectory:          farm,
 				ConfigStateChecks: []statecheck.StateCheck{outputsAre(func(out map[string]any) error {
 					if err := outputsEqual(out, map[string]string{
 						"pool": fmt.Sprintf(`%s {"pool":%q} kiln-build`, name, name),
@@ -143,13 +147,14 @@ func TestAccModule_goBuildFarm(t *testing.T) {
 				})},
 			},
 			{
-				ConfigDirectory:  farm,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				ProtoV6ProviderFactories: testAccProviders,
+				ConfigDirectory:          farm,
+				ConfigPlanChecks:         resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			// The checks read the state as JSON (outputsAre): the legacy
 			// state CheckDestroy gets has no child modules. So the last step
 			// destroys, and the VM's removal is checked after the test.
-			{ConfigDirectory: farm, Destroy: true},
+			{ProtoV6ProviderFactories: testAccProviders, ConfigDirectory: farm, Destroy: true},
 		},
 	})
 	if err := checkVMGone(bed, vmName)(nil); err != nil {

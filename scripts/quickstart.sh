@@ -88,7 +88,8 @@ tf() {
 # apply runs tf apply with args, showing the resources' progress; the whole
 # output is kept in $work/apply.log and its end shown when it fails.
 apply() {
-	local progress=': (Creating|Creation complete|Modifying|Modifications complete|Destroying|Destruction complete|Reading|Read complete)|^Apply complete|^(Error|Warning):'
+	# Every resource's start and end, and every half minute of a long one.
+	local progress=': (Creating|Creation complete|Modifying|Modifications complete|Destroying|Destruction complete|Reading|Read complete)|: Still [a-z]+\.\.\. \[([0-9]+m)?(0|30)s elapsed\]|^Apply complete|^(Error|Warning):'
 	if ! tf apply -auto-approve -input=false -no-color "$@" 2>&1 | tee "$work/apply.log" | { grep --line-buffered -E "$progress" || true; }; then
 		echo >&2
 		tail -n 40 "$work/apply.log" >&2
