@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -127,15 +128,15 @@ func TestAccModule_goBuildFarm(t *testing.T) {
 					if host["ready"] != true || fmt.Sprint(host["go_versions"]) != "["+buildGoVersion+"]" {
 						return fmt.Errorf("the pool's host is %v, want ready with go_versions [%s]", host, buildGoVersion)
 					}
-					port, ok := host["port"].(float64)
-					if !ok {
-						return fmt.Errorf("output host.port is %v", host["port"])
+					port, err := strconv.Atoi(fmt.Sprint(host["port"]))
+					if err != nil {
+						return fmt.Errorf("output host.port: %w", err)
 					}
 					hostKey, _ := host["host_key"].(string)
 					address, _ := host["address"].(string)
 					// The host as hardened: Go on the PATH, no swap, the
 					// open-file limit for logins, the pool's build user.
-					got, err := loginOutput(address, int(port), hostKey, signer,
+					got, err := loginOutput(address, port, hostKey, signer,
 						"go version | cut -d' ' -f3; swapon --noheadings | wc -l; ulimit -n; id -un kiln-build")
 					if err != nil {
 						return err

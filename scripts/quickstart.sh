@@ -36,6 +36,8 @@ fail() {
 	exit 1
 }
 
+trap 'echo "quickstart: step $step_no failed (scripts/quickstart.sh line $LINENO)" >&2' ERR
+
 case $mode in main | fix | destroy) ;; *) fail "unknown mode $mode: run it with no argument, fix or destroy" ;; esac
 
 # shellcheck source=scripts/dev-provider.sh
@@ -159,10 +161,10 @@ on_vm() {
 # the VM compiles only the shop's own packages: under software emulation that
 # is a minute instead of half an hour.
 seed_build_cache() {
-	local goroot key seed home s
+	local goroot seed_key seed home s
 	goroot=$(GOTOOLCHAIN=go$go_version go env GOROOT)
-	key=$(cd "$repo" && sha256sum internal/buildfarm/scripts/build.sh examples/quickstart/services/*/* | sha256sum | cut -c1-16)
-	seed=$work/build-cache-go$go_version-$key.tar.gz
+	seed_key=$(cd "$repo" && sha256sum internal/buildfarm/scripts/build.sh examples/quickstart/services/*/* | sha256sum | cut -c1-16)
+	seed=$work/build-cache-go$go_version-$seed_key.tar.gz
 	if [[ ! -f $seed ]]; then
 		log "compiling the build cache seed here (go$go_version)"
 		home=$(mktemp -d)
