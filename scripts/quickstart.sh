@@ -15,7 +15,7 @@
 # Terraform runs in a copy of examples/ under the cache (its state and
 # .terraform stay there, not in the checkout). The CLI is the first terraform
 # or tofu >= 1.8 on PATH, else the pinned Terraform, built once.
-set -euo pipefail
+set -eEuo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${KILN_CACHE:-$HOME/.cache/kiln}
