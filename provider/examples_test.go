@@ -131,7 +131,8 @@ func checkBody(t *testing.T, file, where string, body hcl.Body, s bodySchema) {
 	for _, m := range metaAttributes {
 		schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: m})
 	}
-	schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: "lifecycle"})
+	schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: "lifecycle"},
+		hcl.BlockHeaderSchema{Type: "dynamic", LabelNames: []string{"type"}})
 	content, diags := body.Content(schema)
 	if diags.HasErrors() {
 		t.Errorf("%s: %s: %s", file, where, diags.Error())
@@ -143,6 +144,21 @@ func checkBody(t *testing.T, file, where string, body hcl.Body, s bodySchema) {
 		}
 	}
 	for _, block := range content.Blocks {
+		if block.Type == "dynamic" {
+			// A dynamic block's content block is checked as the block it makes.
+			nested, ok := s.blocks[block.Labels[0]]
+			if !ok {
+				t.Errorf("%s: %s: dynamic %q: no such block", file, where, block.Labels[0])
+				continue
+			}
+			inner, _, diags := block.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "content"}}})
+			if diags.HasErrors() || len(inner.Blocks) != 1 {
+				t.Errorf("%s: %s: dynamic %q needs one content block", file, where, block.Labels[0])
+				continue
+			}
+			checkBody(t, file, where+"."+block.Labels[0], inner.Blocks[0].Body, nested)
+			continue
+		}
 		if nested, ok := s.blocks[block.Type]; ok {
 			checkBody(t, file, where+"."+block.Type, block.Body, nested)
 		}

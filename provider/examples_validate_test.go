@@ -40,8 +40,10 @@ func TestExamplesValidate(t *testing.T) {
 	}
 	examples := filepath.Join(root, "examples")
 	dirs := standaloneConfigs(t, examples)
-	if !slices.Contains(dirs, "modules/delivery-project") || !slices.Contains(dirs, "modules/delivery-project/example") {
-		t.Fatalf("the delivery-project module or its example was not found among %v", dirs)
+	for _, module := range []string{"delivery-project", "go-build-farm"} {
+		if !slices.Contains(dirs, "modules/"+module) || !slices.Contains(dirs, "modules/"+module+"/example") {
+			t.Fatalf("the %s module or its example was not found among %v", module, dirs)
+		}
 	}
 	// init writes .terraform into the directory it runs in: run in a copy.
 	work := filepath.Join(t.TempDir(), "examples")

@@ -391,20 +391,26 @@ var sourceSettings = map[string][]string{
 // keyring the host never checks, or a SHA-256 the module proxy path never
 // compares, would look like protection it is not.
 func (r *goHostResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var g *goToolchainsModel
+	// The block as an object, not goToolchainsModel: versions from a module
+	// variable are unknown when validating, which the model's list cannot hold.
+	var g types.Object
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("go"), &g)...)
-	if resp.Diagnostics.HasError() || g == nil || g.Source.IsUnknown() {
+	if resp.Diagnostics.HasError() || g.IsNull() || g.IsUnknown() {
 		return
 	}
-	source := firstSet(g.Source.ValueString(), gotoolchain.FromModuleProxy)
+	attrs := g.Attributes()
+	sourceValue, ok := attrs["source"].(types.String)
+	if !ok || sourceValue.IsUnknown() {
+		return
+	}
+	source := firstSet(sourceValue.ValueString(), gotoolchain.FromModuleProxy)
 	used, ok := sourceSettings[source]
 	if !ok {
 		return // the source's own validator names it
 	}
-	settings := map[string]attr.Value{"proxy_url": g.ProxyURL, "sumdb": g.SumDB, "mirror_url": g.MirrorURL,
-		"index_url": g.IndexURL, "keyring": g.Keyring, "key_fingerprint": g.KeyFingerprint, "sha256": g.SHA256}
-	for _, name := range slices.Sorted(maps.Keys(settings)) {
-		if settings[name].IsNull() || slices.Contains(used, name) {
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+		if !slices.ContainsFunc(gotoolchain.SourceKinds, func(kind string) bool { return slices.Contains(sourceSettings[kind], name) }) ||
+			attrs[name].IsNull() || slices.Contains(used, name) {
 			continue
 		}
 		var with []string

@@ -1,11 +1,24 @@
-# Quickstart: one Go build VM on the local libvirt daemon. `make quickstart`
-# sets the variables from the test bed and prints how to SSH into the VM.
+# The quickstart: the ZadigX course's main job on this machine. A build VM on
+# the local libvirt daemon becomes a hardened Go host and a build pool (the
+# go-build-farm module); the two-service shop in services/ is built and tested
+# on it from the local git server, its images pushed to the local registry,
+# released to dev on the local Kubernetes control plane, and the tested
+# images, pinned as a version, released to qa (the delivery-project module).
+# `make quickstart` sets the variables from the local test beds and runs it.
 terraform {
+  required_version = ">= 1.8"
+
   required_providers {
     kiln = {
       source = "kilnhq/kiln"
     }
   }
+}
+
+variable "libvirt_uri" {
+  type        = string
+  default     = "qemu:///system"
+  description = "The libvirt daemon the build VM runs on."
 }
 
 variable "pool" {
@@ -24,38 +37,186 @@ variable "domain_type" {
   description = "libvirt domain type: \"kvm\", or \"qemu\" (software emulation) where KVM cannot boot a stock guest. Unset picks kvm when offered."
 }
 
-variable "ssh_public_key" {
+variable "ssh_key_file" {
   type        = string
-  description = "Public key authorized for the VM's default user, debian."
+  description = "The build VM's login key (a private key file; its public key is the file with .pub appended)."
+}
+
+variable "kubeconfig" {
+  type        = string
+  description = "Kubeconfig of the cluster the environments and the pool's records live in."
+}
+
+variable "registry" {
+  type        = string
+  description = "The OCI registry the builds push to, host:port."
+}
+
+variable "registry_username" {
+  type        = string
+  description = "The registry's user."
+}
+
+variable "registry_password" {
+  type        = string
+  sensitive   = true
+  description = "The registry user's password."
+}
+
+variable "git_url" {
+  type        = string
+  description = "Base URL of the git server holding the shop's repositories, <git_url>/quickstart-backend.git and <git_url>/quickstart-frontend.git."
+}
+
+variable "git_username" {
+  type        = string
+  description = "The git server's user."
+}
+
+variable "git_password" {
+  type        = string
+  sensitive   = true
+  description = "The git user's password."
+}
+
+variable "go_version" {
+  type        = string
+  default     = "1.24.4"
+  description = "The Go toolchain of the build host, the builds and the tests."
+}
+
+variable "qa_version" {
+  type        = string
+  default     = "v1.0.0"
+  description = "The version of the tested images released to qa; a new name makes a new version of the current images."
 }
 
 provider "kiln" {
-  libvirt {}
-}
-
-resource "kiln_libvirt_vm" "quickstart" {
-  name          = "kiln-quickstart"
-  domain_type   = var.domain_type
-  pool          = var.pool
-  base_volume   = var.base_volume
-  vcpu          = 2
-  memory_mib    = 1024
-  disk_size_gib = 8
-
-  network_interface {
-    user_mode = true
+  libvirt {
+    uri = var.libvirt_uri
   }
 
-  cloud_init {
-    hostname            = "kiln-quickstart"
-    ssh_authorized_keys = [var.ssh_public_key]
+  kubernetes {
+    config_path = var.kubeconfig
+  }
+
+  registry {
+    url      = var.registry
+    username = var.registry_username
+    password = var.registry_password
+    # The local registry listens on 127.0.0.1 without TLS.
+    insecure = true
+  }
+}
+
+# A build VM → a hardened Go host → a build pool labelled pool = quickstart.
+module "farm" {
+  source = "../modules/go-build-farm"
+
+  name = "kiln-quickstart"
+  libvirt = {
+    pool        = var.pool
+    base_volume = var.base_volume
+    domain_type = var.domain_type
+  }
+  ssh_public_key  = file("${var.ssh_key_file}.pub")
+  ssh_private_key = file(var.ssh_key_file)
+
+  go_versions = [var.go_version]
+  labels      = { pool = "quickstart" }
+}
+
+# The shop: a project from k8s/*.yaml, each service built and tested on the
+# pool, released to dev once the tests pass, and a version released to qa.
+module "shop" {
+  source = "../modules/delivery-project"
+
+  name          = "shop"
+  description   = "The quickstart's shop: a backend serving /api/buildstamp and a frontend showing both build stamps."
+  services_dir  = "${path.module}/k8s"
+  startup_order = [["backend"], ["frontend"]]
+  variables     = { node_type = "kwok", log_level = "info" }
+  dev_variables = { log_level = "debug" }
+
+  pool_labels = module.farm.labels
+  go_version  = var.go_version
+
+  builds = {
+    backend = {
+      git_url = "${var.git_url}/quickstart-backend.git"
+      ldflags = "-X main.buildStamp={{.Git.CommitDate}}"
+    }
+    frontend = {
+      git_url = "${var.git_url}/quickstart-frontend.git"
+      ldflags = "-X main.buildStamp={{.Git.CommitDate}}"
+    }
+  }
+  git_username = var.git_username
+  git_password = var.git_password
+
+  qa_version = {
+    name        = var.qa_version
+    description = "The shop's tested images."
+  }
+
+  # The builds need the pool's hosts ready.
+  depends_on = [module.farm]
+}
+
+data "kiln_environment_status" "dev" {
+  project     = module.shop.project
+  environment = "dev"
+  depends_on  = [module.shop]
+}
+
+data "kiln_environment_status" "qa" {
+  project     = module.shop.project
+  environment = "qa"
+  depends_on  = [module.shop]
+}
+
+output "build_host" {
+  description = "The build VM: its SSH address and port, and the Go versions the pool found on it."
+  value       = module.farm.hosts
+}
+
+output "commits" {
+  description = "The commit each service was built and tested at."
+  value       = module.shop.commits
+}
+
+output "tests" {
+  description = "Each service's test run."
+  value       = module.shop.tests
+}
+
+output "versions" {
+  description = "What dev and qa run: dev's version label and images, qa's version and its images."
+  value = {
+    dev = { version = module.shop.dev_version, revision = module.shop.dev_revision, images = module.shop.dev_images }
+    qa  = { version = module.shop.version, revision = module.shop.qa_revision, images = module.shop.qa_images }
+  }
+}
+
+output "status" {
+  description = "The environments' workloads: rolled out or why not, and their images."
+  value = {
+    for env, s in { dev = data.kiln_environment_status.dev, qa = data.kiln_environment_status.qa } : env => {
+      for w in s.workloads : w.service => {
+        rolled_out = w.rolled_out
+        message    = w.message
+        images     = w.images
+      }
+    }
   }
 }
 
 output "ssh_port" {
-  value = kiln_libvirt_vm.quickstart.ssh_port
+  description = "The build VM's SSH port on 127.0.0.1."
+  value       = module.farm.hosts["kiln-quickstart-1"].port
 }
 
 output "known_hosts_line" {
-  value = "[${kiln_libvirt_vm.quickstart.ssh_host}]:${kiln_libvirt_vm.quickstart.ssh_port} ${kiln_libvirt_vm.quickstart.ssh_host_public_key}"
+  description = "The build VM's SSH host key, as a known_hosts line."
+  value       = "[${module.farm.hosts["kiln-quickstart-1"].address}]:${module.farm.hosts["kiln-quickstart-1"].port} ${module.farm.hosts["kiln-quickstart-1"].host_key}"
 }

@@ -1,0 +1,3 @@
+module example.com/shop/backend
+
+go 1.24
