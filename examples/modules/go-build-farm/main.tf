@@ -118,6 +118,9 @@ resource "kiln_go_host" "this" {
     build = var.verify_build
   }
 
+  # The VM goes with the host: removing its toolchains first would only cost time.
+  remove_on_destroy = false
+
   lifecycle {
     # Here, not in the variable's validation: Terraform 1.8 validates a
     # variable by itself alone.
