@@ -337,18 +337,27 @@ func buildMode(spec BuildSpec, src source) ([]string, error) {
 }
 
 // runOnAHost runs the job on the first candidate with a free slot,
-// starting from the run number's turn so runs spread over the hosts, and
-// polling while all are busy.
+// starting from the run number's turn so runs spread over the hosts. While
+// this process fills every slot, it waits for one of its builds to end; a
+// host busy with other processes' builds is asked again after slotPoll.
 func (f *Farm) runOnAHost(ctx context.Context, j job, hosts []candidate, version string, src source, out string, res *Result) (map[string]string, error) {
-	for {
+	for waited := false; ; waited = true {
+		freed := localSlots.changed()
 		var unreachable []error
+		askedBusy := false
 		for i := range hosts {
 			c := hosts[(res.Number+i)%len(hosts)]
+			slot := c.host.Addr + ":" + c.host.Workspace
+			if !localSlots.take(slot, max(c.host.Concurrency, 1)) {
+				continue
+			}
 			files, err := f.runOn(ctx, j, c, version, src, out, res)
+			localSlots.give(slot)
 			var be *BuildError
 			var ue *unreachableError
 			switch {
 			case errors.As(err, &be) && be.ExitCode == slotBusy:
+				askedBusy = true
 				continue
 			case errors.As(err, &ue) && ctx.Err() == nil:
 				f.log(ctx, "build host unreachable; trying the next", "host", c.host.Addr, "error", err.Error())
@@ -360,11 +369,18 @@ func (f *Farm) runOnAHost(ctx context.Context, j job, hosts []candidate, version
 		if len(unreachable) == len(hosts) {
 			return nil, fmt.Errorf("no build host reachable: %w", errors.Join(unreachable...))
 		}
-		f.log(ctx, "every build host is busy; waiting for a slot", "hosts", len(hosts))
+		if !waited {
+			f.log(ctx, "every build host is busy; waiting for a slot", "hosts", len(hosts))
+		}
+		var poll <-chan time.Time
+		if askedBusy {
+			poll = time.After(slotPoll)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("no free build slot on %d host(s) before the timeout: %w", len(hosts), ctx.Err())
-		case <-time.After(slotPoll):
+		case <-freed:
+		case <-poll:
 		}
 	}
 }
