@@ -242,7 +242,7 @@ main)
 	apply -target=module.farm
 	step "the build user's Go build cache, seeded"
 	seed_build_cache
-	step "build and test both services, release to dev, a version of the tested images released to qa (module delivery-project)"
+	step "build and test both services, release to dev, a version of the tested images released to qa (module delivery-project); the backend released on the build VM as a systemd service"
 	apply
 	;;
 esac
@@ -254,6 +254,9 @@ echo "Versions:"
 tf output -no-color versions
 echo "Tests:"
 tf output -no-color tests
+echo "The backend on the build VM (kiln_host_release), and what it answers there:"
+tf output -no-color host_release
+on_vm curl -fsS http://127.0.0.1:8080/api/buildstamp || fail "the backend released on the build VM does not answer /api/buildstamp"
 log "done in $((SECONDS - started))s"
 port=$(tf output -raw ssh_port)
 tf output -raw known_hosts_line >"$work/known_hosts"
@@ -267,6 +270,9 @@ What to try next:
     (its variable's default) and run make quickstart: a new version of the
     tested images, released to qa.
   - Look at the environments: KUBECONFIG=$KILN_TEST_KUBECONFIG kubectl -n shop-env-dev get deploy -o wide
+  - Break the backend on the build VM as a person would, then plan: the
+    drift shows, and apply repairs it:
+      ssh ... sudo systemctl stop quickstart-backend
   - Log in to the build VM (the pool's host):
       ssh -i $key -o UserKnownHostsFile=$work/known_hosts -p $port debian@127.0.0.1
   - Read the modules: examples/modules/go-build-farm and examples/modules/delivery-project.

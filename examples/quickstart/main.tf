@@ -107,6 +107,13 @@ provider "kiln" {
     # The local registry listens on 127.0.0.1 without TLS.
     insecure = true
   }
+
+  # The login for the host release below: the build pool's record pins each
+  # host's address and key, and the release logs in as this user, with sudo.
+  ssh {
+    user        = "debian"
+    private_key = file(var.ssh_key_file)
+  }
 }
 
 # A build VM → a hardened Go host → a build pool labelled pool = quickstart.
@@ -161,6 +168,55 @@ module "shop" {
 
   # The builds need the pool's hosts ready.
   depends_on = [module.farm]
+}
+
+# The backend runs on the build VM too, as a systemd service: a script build
+# leaves its binary in the registry as an artifact, and the release installs
+# it on the pool's hosts, waits until /healthz answers, and keeps the previous
+# release to roll back to.
+resource "kiln_build" "backend_binary" {
+  name        = "quickstart-backend"
+  go_version  = var.go_version
+  pool_labels = module.farm.labels
+
+  source {
+    git {
+      url      = "${var.git_url}/quickstart-backend.git"
+      ref      = "main"
+      username = var.git_username
+      password = var.git_password
+    }
+  }
+
+  # SOURCE_DATE_EPOCH is the commit's time: the same stamp as the image's.
+  script    = "mkdir -p dist && go build -trimpath -ldflags \"-X main.buildStamp=$(date -u -d @$SOURCE_DATE_EPOCH +%Y-%m-%dT%H:%M:%SZ)\" -o dist/backend ."
+  artifacts = ["dist/backend"]
+
+  depends_on = [module.farm]
+}
+
+resource "kiln_host_release" "backend" {
+  name        = "quickstart-backend"
+  pool_labels = module.farm.labels
+
+  artifact {
+    version = substr(kiln_build.backend_binary.commit, 0, 12)
+    oci_ref = kiln_build.backend_binary.artifact_files["dist/backend"].ref
+    sha256  = kiln_build.backend_binary.artifact_files["dist/backend"].sha256
+  }
+
+  systemd {
+    exec_start = "/opt/kiln/quickstart-backend/current/quickstart-backend -listen 127.0.0.1:8080"
+    user       = "shop"
+  }
+
+  health_check {
+    http {
+      port        = 8080
+      path        = "/healthz"
+      expect_body = "ok"
+    }
+  }
 }
 
 data "kiln_environment_status" "dev" {
@@ -219,4 +275,9 @@ output "ssh_port" {
 output "known_hosts_line" {
   description = "The build VM's SSH host key, as a known_hosts line."
   value       = "[${module.farm.hosts["kiln-quickstart-1"].address}]:${module.farm.hosts["kiln-quickstart-1"].port} ${module.farm.hosts["kiln-quickstart-1"].host_key}"
+}
+
+output "host_release" {
+  description = "The backend released on the build VM: its release and health per host."
+  value       = kiln_host_release.backend.pool_hosts
 }
