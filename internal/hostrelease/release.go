@@ -82,6 +82,8 @@ func (e *HealthError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: release %s failed its health check: %s.", e.Host, e.Release, e.Check)
 	switch {
+	case e.RolledBackTo == e.Release:
+		b.WriteString(" Rolled back to the unit and files it ran with before, and healthy again.")
 	case e.RolledBackTo != "":
 		fmt.Fprintf(&b, " Rolled back to %s, which is healthy again.", e.RolledBackTo)
 	case e.RollbackErr != nil:
@@ -264,15 +266,17 @@ func (e *Engine) releaseHost(ctx context.Context, h *Host, spec Spec, before Hos
 		journal = "(could not read the journal: " + jerr.Error() + ")"
 	}
 	fail := &HealthError{Host: h.Addr(), Release: release, Check: check, Journal: journal}
-	previous := before.Current
+	// Back to what the host ran: another release, or this one with the unit
+	// and files it had before (only those changed).
+	previous, mode := before.Current, "rollback"
 	if previous == release {
-		previous = before.Previous
+		mode = "restore"
 	}
 	if !spec.RollbackOnFailure || previous == "" || !before.hasRelease(previous) {
 		return Failed, h.Target.Secrets.Error(fail)
 	}
-	e.log(ctx, h, "release unhealthy: rolling back", "release", release, "to", previous, "check", check)
-	if err := e.activate(ctx, h, spec, previous, "rollback"); err != nil {
+	e.log(ctx, h, "release unhealthy: rolling back", "release", release, "to", previous, "mode", mode, "check", check)
+	if err := e.activate(ctx, h, spec, previous, mode); err != nil {
 		fail.RollbackErr = err
 		return Failed, h.Target.Secrets.Error(fail)
 	}

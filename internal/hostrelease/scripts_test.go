@@ -243,3 +243,86 @@ func TestRemoveScript(t *testing.T) {
 		}
 	}
 }
+
+// A running release restaged with other files keeps the files it ran with;
+// restore puts them back in place under the same release, and the prune
+// after a healthy release drops them. systemctl is a stub here.
+func TestRestageAndRestoreScripts(t *testing.T) {
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	dir := filepath.Join(t.TempDir(), "svc")
+	config := filepath.Join(t.TempDir(), "etc", "svc.conf")
+	binary := []byte("#!/bin/sh\necho hi\n")
+	sum := sha256.Sum256(binary)
+	digest := hex.EncodeToString(sum[:])
+	release := "v1-" + digest[:12]
+	stage := func(content, how string, withBinary bool) {
+		t.Helper()
+		in := []byte(fmt.Sprintf("0640 %d %s\n%s", len(content), config, content))
+		if withBinary {
+			in = append(append([]byte{}, binary...), in...)
+		}
+		if _, stderr, err := runScript(t, stageScript, in, dir, "svc", release, digest, how); err != nil {
+			t.Fatalf("stage %q: %v: %s", content, err, stderr)
+		}
+	}
+	activate := func(mode string) {
+		t.Helper()
+		if _, stderr, err := runScript(t, activateScript, nil, dir, "svc", release, "", mode); err != nil {
+			t.Fatalf("activate, %s: %v: %s", mode, err, stderr)
+		}
+	}
+	installed := func(want string) {
+		t.Helper()
+		if got, err := os.ReadFile(config); err != nil || string(got) != want {
+			t.Fatalf("the config in place is %q (%v), want %q", got, err, want)
+		}
+	}
+	before := filepath.Join(dir, "releases", ".before-"+release)
+
+	stage("good", fmt.Sprint(len(binary)), true)
+	activate("release")
+	installed("good")
+	if _, err := os.Stat(before); !os.IsNotExist(err) {
+		t.Fatalf("a first release kept files from before it: %v", err)
+	}
+	stage("broken", "reuse", false)
+	activate("release")
+	installed("broken")
+	activate("restore")
+	installed("good")
+	out, stderr, err := runScript(t, readScript, nil, dir, "svc", release, "")
+	if err != nil {
+		t.Fatalf("read: %v: %s", err, stderr)
+	}
+	if s, err := parseState(out); err != nil || !s.RolledBack || !slices.Contains(s.Drift(dir, release, digest),
+		"rolled back: the last release's unit and files failed their health check") {
+		t.Fatalf("a restored host reads as %q (%v)", out, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "releases", release, ".kiln", "files", config)); string(got) != "good" {
+		t.Fatalf("the release's staged config after the restore is %q", got)
+	}
+	if link, _ := os.Readlink(filepath.Join(dir, "current")); link != "releases/"+release {
+		t.Fatalf("current is %q after the restore", link)
+	}
+	if _, stderr, err := runScript(t, activateScript, nil, dir, "svc", release, "", "restore"); err == nil ||
+		!strings.Contains(stderr, "no files from before") {
+		t.Fatalf("a second restore with nothing kept: %v %s", err, stderr)
+	}
+
+	stage("good", "reuse", false)
+	activate("release")
+	if out, _, _ := runScript(t, readScript, nil, dir, "svc", release, ""); strings.Contains(out, "rolledback") {
+		t.Fatalf("a release after the restore still reads as rolled back: %q", out)
+	}
+	stage("broken", "reuse", false)
+	if _, stderr, err := runScript(t, pruneScript, nil, dir, "5"); err != nil {
+		t.Fatalf("prune: %v: %s", err, stderr)
+	}
+	if _, err := os.Stat(before); !os.IsNotExist(err) {
+		t.Fatalf("prune kept the files from before: %v", err)
+	}
+}

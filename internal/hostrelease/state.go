@@ -32,6 +32,10 @@ type HostState struct {
 	// Health is one probe's verdict: Healthy, or "unhealthy: <why>"; empty
 	// when not probed (no health check, or nothing released).
 	Health string
+	// RolledBack is set when the current release's unit and files were
+	// restored after new ones failed their health check, until a release
+	// succeeds.
+	RolledBack bool
 }
 
 // Healthy is the verdict of a probe that passed.
@@ -71,6 +75,8 @@ func parseState(out string) (HostState, error) {
 			s.MissingData = append(s.MissingData, value)
 		case "health":
 			s.Health = value
+		case "rolledback":
+			s.RolledBack = true
 		case "":
 		default:
 			return HostState{}, fmt.Errorf("unexpected line %q in the service's state", line)
@@ -124,6 +130,9 @@ func (s HostState) Drift(installDir, release, digest string) []string {
 	}
 	for _, d := range s.MissingData {
 		out = append(out, "data directory "+d+" is missing")
+	}
+	if s.RolledBack {
+		out = append(out, "rolled back: the last release's unit and files failed their health check")
 	}
 	return out
 }

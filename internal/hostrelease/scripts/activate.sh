@@ -8,11 +8,29 @@
 # systemd, enables the unit and restarts it.
 #
 # Arguments: install dir, service name, release, service user ("" for root),
-# mode: "release" or "rollback", then the data directories.
+# mode: "release", "rollback", or "restore" (the running release back to the
+# files it ran with before it was restaged, kept by stage.sh), then the data
+# directories.
 set -euo pipefail
 dir=$1 name=$2 release=$3 user=$4 mode=$5
 shift 5
 rel="$dir/releases/$release"
+if [ "$mode" = restore ]; then
+	before="$dir/releases/.before-$release"
+	if [ ! -d "$before" ]; then
+		echo "release $release has no files from before it was restaged" >&2
+		exit 1
+	fi
+	rm -rf "$dir/releases/.failed-$release"
+	mv "$rel" "$dir/releases/.failed-$release"
+	mv "$before" "$rel"
+	rm -rf "$dir/releases/.failed-$release"
+	# The host now matches Kiln's records but not the configuration that
+	# failed: read.sh reports it until a release succeeds.
+	: >"$dir/.kiln/rolled-back"
+elif [ "$mode" = release ]; then
+	rm -f "$dir/.kiln/rolled-back"
+fi
 if [ ! -f "$rel/$name" ]; then
 	echo "release $release is not staged in $dir" >&2
 	exit 1

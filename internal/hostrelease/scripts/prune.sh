@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Removes the oldest releases beyond the number to keep; the current and the
-# previous release are always kept.
+# previous release are always kept. Run after a healthy release, it also drops
+# the files a restaged release ran with before (stage.sh's .before-*).
 # Arguments: install dir, releases to keep.
 set -euo pipefail
 dir=$1 keep=$2
+rm -rf "${dir:?}"/releases/.before-*
 current=$(readlink "$dir/current" 2>/dev/null || true)
 previous=$(readlink "$dir/previous" 2>/dev/null || true)
 n=0

@@ -4,7 +4,8 @@
 # of the current binary and of the wanted release's binary, the unit's active
 # and enabled states, the files Kiln installed as its manifest records them,
 # those whose content no longer matches, the data directories that are
-# missing, and the verdict of one health check probe.
+# missing, whether its files were restored after a failed release, and the
+# verdict of one health check probe.
 #
 # Arguments: install dir, service name, wanted release, the data directories
 # (one a line), then, when the service has a health check, health.sh's text
@@ -24,6 +25,7 @@ fi
 if [ -f "$dir/releases/$wanted/$name" ]; then
 	echo "wanted $(sha256sum <"$dir/releases/$wanted/$name" | cut -d' ' -f1)"
 fi
+if [ -f "$dir/.kiln/rolled-back" ]; then echo "rolledback"; fi
 echo "active $(systemctl is-active "$name.service" 2>/dev/null)"
 echo "enabled $(systemctl is-enabled "$name.service" 2>/dev/null)"
 if [ -d "$dir/releases" ]; then

@@ -55,4 +55,10 @@ old="$dir/releases/.replaced-$release"
 rm -rf "$old"
 if [ -e "$dir/releases/$release" ]; then mv "$dir/releases/$release" "$old"; fi
 mv "$tmp" "$dir/releases/$release"
+# Restaging the running release (new files, same binary): what it ran with is
+# kept as .before-<release>, for activate.sh to restore if the new files fail.
+if [ "$(readlink "$dir/current" 2>/dev/null || true)" = "releases/$release" ] && [ -e "$old" ]; then
+	rm -rf "$dir/releases/.before-$release"
+	mv "$old" "$dir/releases/.before-$release"
+fi
 rm -rf "$old"
