@@ -380,6 +380,7 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 		return h.check("ls /opt/kiln/kiln-web/releases | tr '\\n' ' '", strings.Join(want, " "))
 	}
 	v1, v2, v3 := release("1.0.0", "web-1"), release("2.0.0", "web-2"), release("3.0.0", "web-broken")
+	movedPort := strings.Replace(config("2.0.0", "web-2"), `PORT = "18080"`, `PORT = "18081"`, 1)
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -456,6 +457,34 @@ func TestAccHostRelease_lifecycle(t *testing.T) {
 				Config: config("2.0.0", "web-2"),
 				Check:  answers("stamp-2"),
 			},
+			{
+				// The same build with its environment changed so that the
+				// health check gets no answer: the first host goes back to
+				// the unit and files it ran with, and the second is never
+				// touched.
+				Config: movedPort,
+				ExpectError: regexp.MustCompile(`(?s)` + spaced(`release `+regexp.QuoteMeta(v2)+` failed its health check`) +
+					`.*` + spaced(`Rolled back to the unit and files it ran with before, and healthy again.`)),
+			},
+			{
+				// The host matches Kiln's records but not the configuration:
+				// the plan says so and would release again.
+				Config: movedPort, PlanOnly: true, ExpectNonEmptyPlan: true,
+			},
+			{
+				RefreshState: true, ExpectNonEmptyPlan: true,
+				Check: resource.ComposeTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "host.0.drift.0", "rolled back: the last release's unit and files failed their health check"),
+					resource.TestCheckResourceAttr(addr, "host.1.drift.#", "0"),
+					answers("stamp-2"),
+				),
+			},
+			{
+				// Back to the configuration the host runs: the next plan is empty.
+				Config: config("2.0.0", "web-2"),
+				Check:  answers("stamp-2"),
+			},
+			{Config: config("2.0.0", "web-2"), PlanOnly: true},
 			{
 				// Out of band: the first host's binary replaced and its
 				// service frozen (the unit stays active, the health check
