@@ -177,7 +177,14 @@ func TestAccImage_vsphere(t *testing.T) {
 				ImportStateIdFunc:  func(*terraform.State) (string, error) { return templatePath, nil },
 				ImportStatePersist: true,
 				ImportStateCheck: func(states []*terraform.InstanceState) error {
-					a := states[0].Attributes
+					// With ImportStatePersist the source VM's state comes too, in
+					// no set order: the image is the one with a fingerprint.
+					var a map[string]string
+					for _, s := range states {
+						if _, ok := s.Attributes["fingerprint"]; ok {
+							a = s.Attributes
+						}
+					}
 					if a["fingerprint"] != fingerprint || a["snapshot"] != vsphere.ImageSnapshot || a["name"] != "go" || a["vsphere.folder"] != bed.TemplateFolder {
 						return fmt.Errorf("imported %v; want fingerprint %s, snapshot %s, name go, folder %s", a, fingerprint, vsphere.ImageSnapshot, bed.TemplateFolder)
 					}
