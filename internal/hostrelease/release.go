@@ -261,7 +261,7 @@ func (e *Engine) releaseHost(ctx context.Context, h *Host, spec Spec, before Hos
 	if err != nil {
 		return Failed, err
 	}
-	journal, jerr := h.client.Run(ctx, "read the journal", remote.BashCommand(journalScript, spec.Name, strconv.Itoa(JournalLines)))
+	journal, jerr := h.client.Run(ctx, "read the journal", remote.BashCommand(journalScript, spec.Name, strconv.Itoa(JournalLines), spec.installDir()))
 	if jerr != nil {
 		journal = "(could not read the journal: " + jerr.Error() + ")"
 	}

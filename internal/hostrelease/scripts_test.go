@@ -326,3 +326,42 @@ func TestRestageAndRestoreScripts(t *testing.T) {
 		t.Fatalf("prune kept the files from before: %v", err)
 	}
 }
+
+// A failed release quotes the unit's journal since its activation only: older
+// runs' lines would bury this one's. journalctl and systemctl are stubs here.
+func TestJournalScriptStartsAtTheActivation(t *testing.T) {
+	bin := t.TempDir()
+	for name, body := range map[string]string{
+		"systemctl":  "#!/bin/sh\nexit 0\n",
+		"journalctl": "#!/bin/sh\necho \"$@\"\n",
+	} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	dir := filepath.Join(t.TempDir(), "svc")
+
+	out, stderr, err := runScript(t, journalScript, nil, "svc", "200", dir)
+	if err != nil || strings.Contains(out, "--since") {
+		t.Fatalf("a host never activated: journalctl %q (%v %s)", out, err, stderr)
+	}
+
+	binary := []byte("#!/bin/sh\necho hi\n")
+	sum := sha256.Sum256(binary)
+	digest := hex.EncodeToString(sum[:])
+	release := "v1-" + digest[:12]
+	if _, stderr, err := runScript(t, stageScript, binary, dir, "svc", release, digest, fmt.Sprint(len(binary))); err != nil {
+		t.Fatalf("stage: %v: %s", err, stderr)
+	}
+	before := time.Now().Unix()
+	if _, stderr, err := runScript(t, activateScript, nil, dir, "svc", release, "", "release"); err != nil {
+		t.Fatalf("activate: %v: %s", err, stderr)
+	}
+	out, stderr, err = runScript(t, journalScript, nil, "svc", "200", dir)
+	var since int64
+	if _, scanErr := fmt.Sscanf(out, "--unit svc.service --since @%d --lines 200", &since); err != nil || scanErr != nil ||
+		since < before || since > time.Now().Unix() {
+		t.Fatalf("after an activation at %d: journalctl %q (%v %v %s)", before, out, err, scanErr, stderr)
+	}
+}

@@ -113,7 +113,8 @@ type Rollout struct {
 const (
 	// DefaultKeepReleases is how many releases a host keeps.
 	DefaultKeepReleases = 5
-	// JournalLines is how much of a failed unit's journal an error quotes.
+	// JournalLines is how much of a failed unit's journal, since its last
+	// activation, an error quotes.
 	JournalLines = 200
 )
 

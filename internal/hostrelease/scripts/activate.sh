@@ -5,7 +5,8 @@
 # atomically (the one it replaces becomes "previous" unless this is a
 # rollback), creates the data directories that are missing (owned by the
 # service user, recorded in .kiln/data-dirs as Kiln's to remove), reloads
-# systemd, enables the unit and restarts it.
+# systemd, enables the unit and restarts it, noting when in
+# .kiln/activated-at so a failure quotes only this run's journal.
 #
 # Arguments: install dir, service name, release, service user ("" for root),
 # mode: "release", "rollback", or "restore" (the running release back to the
@@ -70,4 +71,5 @@ for data in "$@"; do
 done
 systemctl daemon-reload
 systemctl enable --quiet "$name.service"
+date +%s >"$dir/.kiln/activated-at"
 systemctl restart "$name.service"
