@@ -237,7 +237,7 @@ func (r *libvirtVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"ip_addresses": schema.ListAttribute{
-				MarkdownDescription: "The guest's IP addresses, from the QEMU guest agent or DHCP leases; empty when stopped.",
+				MarkdownDescription: "The guest's IP addresses, from the QEMU guest agent or DHCP leases; empty when stopped. Known only after the apply when an update restarts the guest (a change of `vcpu` or `memory_mib` while it runs).",
 				ElementType:         types.StringType,
 				Computed:            true,
 				PlanModifiers:       []planmodifier.List{keepEndpoint{addresses: true}},
@@ -383,7 +383,9 @@ func (r *libvirtVMResource) Schema(ctx context.Context, _ resource.SchemaRequest
 // that does not start or stop the VM, so that resources using them (a
 // kiln_go_host's ssh block) are not replaced by an in-place update such as
 // growing memory. A user-mode forward keeps its endpoint even then; addresses
-// are read only from a running guest.
+// are read only from a running guest, and a running guest whose vcpu or
+// memory changes is restarted, coming back with addresses it may not have
+// all configured yet (an IPv6 one), so its list is left to the apply.
 type keepEndpoint struct{ addresses bool }
 
 func (keepEndpoint) Description(context.Context) string {
@@ -407,7 +409,24 @@ func (m keepEndpoint) keep(ctx context.Context, state tfsdk.State, plan tfsdk.Pl
 	if !m.addresses && slices.ContainsFunc(ifaces, func(i networkInterfaceModel) bool { return i.UserMode.ValueBool() }) {
 		return true
 	}
-	return !will.IsUnknown() && will.Equal(was)
+	if will.IsUnknown() || !will.Equal(was) {
+		return false
+	}
+	return !m.addresses || !was.ValueBool() || !restarts(ctx, state, plan, diags)
+}
+
+// restarts tells whether an update from state to plan redefines the domain,
+// which restarts a running guest: a change of vcpu or memory_mib.
+func restarts(ctx context.Context, state tfsdk.State, plan tfsdk.Plan, diags *diag.Diagnostics) bool {
+	for _, attr := range []string{"vcpu", "memory_mib"} {
+		var was, will types.Int64
+		diags.Append(state.GetAttribute(ctx, path.Root(attr), &was)...)
+		diags.Append(plan.GetAttribute(ctx, path.Root(attr), &will)...)
+		if will.IsUnknown() || !will.Equal(was) {
+			return true
+		}
+	}
+	return false
 }
 
 func (m keepEndpoint) PlanModifyString(ctx context.Context, req planmodifier.StringRequest, resp *planmodifier.StringResponse) {
