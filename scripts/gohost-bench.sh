@@ -260,7 +260,37 @@ run_fleet() {
 		timed fleet_apply_seconds kiln-fleet-apply kiln fleet apply -auto-approve
 	record fleet_tarball_gets $(($(tarball_gets) - before))
 	record fleet_hosts "$(kiln fleet output -json go_version | jq -c 'to_entries | map(.value) | length')"
+	fleet_floor
 	destroy_vms fleet
+}
+
+# qemu_cpu_seconds NAME: the CPU time the QEMU process of VM NAME has used.
+qemu_cpu_seconds() {
+	local pid
+	pid=$(pgrep -f "^/usr/bin/qemu-system.* -name guest=kiln-gohost-$1,") || die "no QEMU process for kiln-gohost-$1"
+	ps -o cputimes= -p "$pid" | tr -d ' '
+}
+
+# fleet_floor: the baseline on the fleet's hosts, on one alone and then on all
+# four at once, with the guests' CPU time during the one: what this machine
+# allows a fleet whatever the tool.
+fleet_floor() {
+	local ports=() port cpu pids=() first
+	mapfile -t ports < <(jq -r '.[].port' "$work/hosts-fleet.json")
+	first=$(jq -r 'keys[0]' "$work/hosts-fleet.json")
+	cpu=$(qemu_cpu_seconds "$first")
+	log "fleet floor: ssh tar -xzf - < tarball on one host"
+	timed fleet_one_baseline_seconds fleet-baseline-one baseline "${ports[0]}"
+	record fleet_one_baseline_cpu_seconds "$(($(qemu_cpu_seconds "$first") - cpu))"
+	log "fleet floor: ssh tar -xzf - < tarball on ${#ports[@]} hosts at once"
+	all_baselines() {
+		for port in "${ports[@]}"; do
+			baseline "$port" &
+			pids+=($!)
+		done
+		for port in "${pids[@]}"; do wait "$port"; done
+	}
+	timed fleet_baseline_seconds fleet-baseline-all all_baselines
 }
 
 # compare: kiln, ansible and shell each on a fresh VM, then the baseline and the no-op runs.
@@ -317,6 +347,19 @@ INV
 	record kiln_plan_seconds "$(median "${plan[@]}")"
 	record kiln_plan_runs "${plan[*]}"
 	record kiln_plan_exitcode 0
+	# What the plan costs without reading the host, and one login on its own.
+	plan=()
+	for i in 1 2 3; do
+		label=kiln-plan-norefresh-$i
+		plan+=("$(seconds kiln cmp plan -refresh=false -detailed-exitcode)")
+	done
+	record kiln_plan_norefresh_seconds "$(median "${plan[@]}")"
+	plan=()
+	for i in 1 2 3; do
+		label=ssh-login-$i
+		plan+=("$(seconds ssh_to "$shell_port" true)")
+	done
+	record ssh_login_seconds "$(median "${plan[@]}")"
 	for i in 1 2 3; do
 		log "no-op: ansible-playbook --check ($i)"
 		label=ansible-check-$i
@@ -398,11 +441,15 @@ kiln toolchain cache: ${kiln_cache:--}; Ansible with pipelining, no fact gatheri
   shell     ${snb}   (build ${sbuild:--})
   kiln / ansible without its build          $(ratio "${kiln_seconds:-}" "$anb")      <= 0.30  $(verdict "$(ratio "${kiln_seconds:-}" "$anb")" 0.30)
   kiln install step alone                   ${ki:--}   / baseline ${ki_ratio}  <= 1.15  $(verdict "$ki_ratio" 1.15)
-  no-op: terraform plan (median of 3)       ${kiln_plan_seconds:--}   <= 1.5  $(verdict "${kiln_plan_seconds:--}" 1.5)   runs: ${kiln_plan_runs:--}, exit code ${kiln_plan_exitcode:--}
+  no-op: terraform plan (median of 3)       ${kiln_plan_seconds:--}   <= 0.6  $(verdict "${kiln_plan_seconds:--}" 0.6)   runs: ${kiln_plan_runs:--}, exit code ${kiln_plan_exitcode:--}
+         of which: the plan with -refresh=false ${kiln_plan_norefresh_seconds:--}; one ssh login running true ${ssh_login_seconds:--}
   no-op: ansible-playbook --check (median)  ${ansible_check_seconds:--}   runs: ${ansible_check_runs:--}
          ansible --check recap: ${ansible_check_recap:--}
   fleet: ${fleet_hosts:--} hosts, one apply, empty cache        ${fleet_apply_seconds:--}
   fleet / one host                          $kf      <= 2.5  $(verdict "$kf" 2.5)
+  fleet floor: ssh tar on one host          ${fleet_one_baseline_seconds:--}   (guests' CPU ${fleet_one_baseline_cpu_seconds:--} s: $(ratio "${fleet_one_baseline_cpu_seconds:-}" "${fleet_one_baseline_seconds:-}") cores)
+  fleet floor: ssh tar on 4 hosts at once   ${fleet_baseline_seconds:--}   / one $(ratio "${fleet_baseline_seconds:-}" "${fleet_one_baseline_seconds:-}")
+  fleet / fleet floor                       $(ratio "${fleet_apply_seconds:-}" "${fleet_baseline_seconds:-}")      (kiln / baseline for one host: $kb)
   fleet: tarball GETs at the mirror         ${fleet_tarball_gets:--}        must be 1  $([[ ${fleet_tarball_gets:-} == 1 ]] && echo ok || echo MISSED)
   VM boot (terraform apply of the VMs)      fleet of 4: ${vms_fleet_boot_seconds:--}, compare set of 3: ${vms_cmp_boot_seconds:--}
   fleet steps (host, step, seconds):
