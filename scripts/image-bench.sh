@@ -40,6 +40,7 @@
 #   bash scripts/image-bench.sh            # the whole bench, then the table
 #   bash scripts/image-bench.sh table      # print the table of the last results
 #   bash scripts/image-bench.sh destroy    # remove what a kept run left
+#   bash scripts/image-bench.sh all <terraform-or-tofu-binary>
 #
 # KILN_BENCH_KEEP=1 keeps the images on exit; KILN_BENCH_MIRROR_PORT sets the
 # mirror's port.
@@ -49,7 +50,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cache=${KILN_CACHE:-$HOME/.cache/kiln}
 work=$cache/bench-image
-terraform=$repo/.tools/bin/terraform
+terraform=$(realpath -m "${2:-$repo/.tools/bin/terraform}")
 generalize=$repo/internal/image/scripts/generalize.sh
 go_version=1.24.4
 go_added=1.23.10
@@ -199,7 +200,7 @@ image_facts() {
 	id=$(dbg 'cat /etc/machine-id' | tr -d '\n')
 	if [[ -z $id ]]; then
 		id=absent
-		dbg 'ls -p /etc' | awk -F/ '$6 == "machine-id"' | grep -q . && id=empty
+		[[ -n $(dbg 'ls -p /etc' | awk -F/ '$6 == "machine-id"') ]] && id=empty
 	fi
 	record "${name}_machine_id" "$id"
 	keys=$(dbg 'ls -p /etc/ssh' | awk -F/ '$6 ~ /^ssh_host_/' | wc -l)
@@ -227,7 +228,7 @@ packer_build() {
 	for v in "$@"; do toolchains+="$v=${sha256[$v]} "; done
 	rm -rf "$dir"
 	mkdir -p "$dir/seed"
-	printf '#cloud-config\nhostname: %s\nmanage_etc_hosts: true\nssh_authorized_keys: [%s]\n' \
+	printf '#cloud-config\nhostname: %s\nmanage_etc_hosts: true\nssh_authorized_keys: ["%s"]\n' \
 		"$prefix-packer" "$(cat "$key.pub")" >"$dir/seed/user-data"
 	printf 'instance-id: %s\nlocal-hostname: %s\n' "$prefix-$name" "$prefix-packer" >"$dir/seed/meta-data"
 	jq -n --arg base "$base_path" --arg sum "sha256:$(sha256sum "$base_path" | cut -d' ' -f1)" --arg out "$dir/out" \

@@ -29,13 +29,13 @@ for pair in $TOOLCHAINS; do
 	curl -fsS -o "$dl/$file" "$MIRROR$file"
 	curl -fsS -o "$dl/$file.asc" "$MIRROR$file.asc"
 	echo "$sha  $dl/$file" | sha256sum -c --quiet
-	gpg --batch --homedir "$gnupghome" --status-fd 1 --verify "$dl/$file.asc" "$dl/$file" 2>/dev/null |
-		grep -Eq "^\[GNUPG:\] VALIDSIG .* $FPR\$"
+	status=$(gpg --batch --homedir "$gnupghome" --status-fd 1 --verify "$dl/$file.asc" "$dl/$file" 2>/dev/null || true)
+	grep -Eq "^\[GNUPG:\] VALIDSIG .* $FPR\$" <<<"$status"
 	rm -rf "$root/.tmp-$v"
 	mkdir -p "$root/.tmp-$v"
 	tar -C "$root/.tmp-$v" --strip-components=1 --no-same-owner -xzf "$dl/$file"
 	rm -f "$dl/$file" "$dl/$file.asc"
-	"$root/.tmp-$v/bin/go" version | grep -q "go$v "
+	[[ $("$root/.tmp-$v/bin/go" version) == *"go$v "* ]]
 	rm -rf "${root:?}/$v"
 	mv "$root/.tmp-$v" "$root/$v"
 	manifest+=("{\"version\":\"$v\",\"archive_sha256\":\"$sha\",\"go_binary_sha256\":\"$(sha256sum "$root/$v/bin/go" | cut -d' ' -f1)\"}")
