@@ -369,6 +369,11 @@ resource "kiln_image" "go" {
   }
 }
 
+# In both stages, so that taking the source out changes no output.
+output "source" {
+  value = local.source
+}
+
 output "image" {
   value = {
     volume       = kiln_image.go.volume
@@ -442,10 +447,6 @@ locals {
     toolchains = kiln_go_host.src.installed
     hardening  = jsonencode(kiln_go_host.src.hardening)
   }
-}
-
-output "source" {
-  value = local.source
 }
 HCL
 	jq -n --arg pool "$KILN_TEST_POOL" --arg type "$KILN_TEST_DOMAIN_TYPE" --arg pub "$(cat "$key.pub")" --arg key "$key" \
