@@ -120,7 +120,13 @@ setup() {
 	source "$cache/testbed.env"
 	# shellcheck source=scripts/testbed-lib.sh
 	source "$here/testbed-lib.sh"
-	install_missing packer genisoimage jq bc gnupg python3 curl qemu-utils e2fsprogs fdisk
+	# Packer makes the seed ISO with mkisofs; debugfs reads the images.
+	local missing=() pair
+	for pair in packer:packer mkisofs:genisoimage jq:jq bc:bc gpg:gnupg python3:python3 curl:curl \
+		qemu-img:qemu-utils debugfs:e2fsprogs sfdisk:fdisk; do
+		command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+	done
+	((${#missing[@]} == 0)) || install_missing "${missing[@]}"
 	[[ -x $terraform ]] || bash "$here/tools.sh" terraform
 	log "building the provider"
 	# shellcheck source=scripts/dev-provider.sh
