@@ -265,7 +265,7 @@ packer_build() {
 	}' >"$dir/template.json"
 	log "packer: build with Go $* from the base image"
 	PACKER_CACHE_DIR=$work/packer/cache CHECKPOINT_DISABLE=1 \
-		timed "packer_${name}_seconds" "packer-$name" packer build -color=false "$dir/template.json"
+		timed "packer_${name}_seconds" "packer-$name" packer build -color=false -timestamp-ui "$dir/template.json"
 	image_facts "packer_$name" "$dir/out/$prefix-$name.qcow2"
 }
 
@@ -275,7 +275,7 @@ kiln() {
 	shift
 	case $command in
 	output | state) "$terraform" -chdir="$work/tf" "$command" "$@" ;;
-	*) "$terraform" -chdir="$work/tf" "$command" -input=false -var-file="$work/kiln.tfvars.json" "$@" ;;
+	*) "$terraform" -chdir="$work/tf" "$command" -input=false -no-color -var-file="$work/kiln.tfvars.json" "$@" ;;
 	esac
 }
 
@@ -476,6 +476,12 @@ kiln_baked() {
 	mv "$work/kiln.tfvars.json.tmp" "$work/kiln.tfvars.json"
 }
 
+created() { # created ADDRESS LOG: seconds of "ADDRESS: Creation complete after 1m53s"
+	grep -o "^$1: Creation complete after [0-9hms]*" "$2" | sed 's/.* after //' |
+		awk '{n = 0; s = $0; while (match(s, /^[0-9]+[hms]/)) {v = substr(s, 1, RLENGTH - 1); u = substr(s, RLENGTH, 1)
+			n += v * (u == "h" ? 3600 : u == "m" ? 60 : 1); s = substr(s, RLENGTH + 1)} print n}'
+}
+
 kiln_volume_path() { virsh -q vol-path --pool "$KILN_TEST_POOL" "$(kiln output -json image | jq -r .volume)"; }
 
 # kiln_bake KEY: the two applies of a bake, timed, and the image measured.
@@ -485,6 +491,9 @@ kiln_bake() {
 	rm -f "$work/logs/kiln-$name-provision-provider.log" "$work/logs/kiln-$name-bake-provider.log" # TF_LOG_PATH appends
 	TF_LOG_PROVIDER=INFO TF_LOG_PATH=$work/logs/kiln-$name-provision-provider.log \
 		timed "kiln_${name}_provision_seconds" "kiln-$name-provision" kiln apply -auto-approve -target=kiln_go_host.src
+	# The VM's and the host's own times, as Terraform reports them.
+	record "kiln_${name}_vm_seconds" "$(created kiln_libvirt_vm.src "$work/logs/kiln-$name-provision.log")"
+	record "kiln_${name}_host_seconds" "$(created kiln_go_host.src "$work/logs/kiln-$name-provision.log")"
 	# The toolchains kiln_go_host installed (not those it found intact).
 	record "kiln_${name}_installed" "$(grep -o 'installed toolchain:.* version=[^ ]*' "$work/logs/kiln-$name-provision-provider.log" |
 		sed 's/.* version=//' | tr -d '"' | paste -sd, -)"
@@ -603,7 +612,7 @@ table() {
 	echo
 	row "first image: Go $go_version, swap off, nofile, generalized" packer kiln kiln/packer target
 	row "whole path, s" "${packer_first_seconds:--}" "$kf" "$kfr"
-	row "  kiln: VM + Go host (apply -target), s" "" "${kiln_first_provision_seconds:--}" "" "installed: ${kiln_first_installed:--}"
+	row "  kiln: VM + Go host (apply -target), s" "" "${kiln_first_provision_seconds:--}" "" "VM ${kiln_first_vm_seconds:--}, host ${kiln_first_host_seconds:--}; installed: ${kiln_first_installed:--}"
 	row "  kiln: bake apply (refresh, generalize, copy, hash), s" "" "${kiln_first_bake_apply_seconds:--}"
 	row "  kiln: bake alone (bake_seconds) / packer's whole path" "" "${kiln_first_bake_seconds:--}" "$kbr" "<= 0.5 $(verdict "$kbr" 0.5)"
 	row "image on disk (qemu-img actual size), MiB" "$(mib "${packer_first_alloc_bytes:--}")" "$(mib "${kiln_first_alloc_bytes:--}")" "$sf" "<= 0.6 $(verdict "$sf" 0.6)"
@@ -613,7 +622,7 @@ table() {
 	row "  machine-id" "${packer_first_machine_id:--}" "${kiln_first_machine_id:--}"
 	row "  SSH host keys / cloud-init instances" "${packer_first_host_keys:--} / ${packer_first_cloud_init_instances:--}" "${kiln_first_host_keys:--} / ${kiln_first_cloud_init_instances:--}"
 	row "  manifest inside: Go versions" "${packer_first_manifest:--}" "${kiln_first_manifest:--}"
-	row "load: packer; kiln VM + host, bake" "${load_packer_first_seconds:--}" "${load_kiln_first_provision_seconds:--}, ${load_kiln_first_bake_apply_seconds:--}"
+	row "load: packer; kiln VM + host / bake" "${load_packer_first_seconds:--}" "${load_kiln_first_provision_seconds:--}/${load_kiln_first_bake_apply_seconds:--}"
 	row "no change: plan -detailed-exitcode, median of 3, s" "" "${kiln_plan_seconds:--}" "" "<= 1 $pv"
 	row "  runs, s (exit codes: 0 is empty)" "" "" "" "${kiln_plan_runs:--} (${kiln_plan_exitcodes:--})"
 	echo
@@ -621,7 +630,7 @@ table() {
 	row "whole path, s" "${packer_added_seconds:--}" "$ka" "$kar"
 	row "  packer: from scratch (its template starts from the base)"
 	row "  kiln: re-plan, s" "" "${kiln_replan_seconds:--}" "" "${kiln_replan_summary:--}"
-	row "  kiln: VM from the first image + Go host, s" "" "${kiln_added_provision_seconds:--}" "" "installed: ${kiln_added_installed:--}"
+	row "  kiln: VM from the first image + Go host, s" "" "${kiln_added_provision_seconds:--}" "" "VM ${kiln_added_vm_seconds:--}, host ${kiln_added_host_seconds:--}; installed: ${kiln_added_installed:--}"
 	row "  kiln: bake apply (the first image destroyed after), s" "" "${kiln_added_bake_apply_seconds:--}"
 	row "  kiln: bake alone (bake_seconds), s" "" "${kiln_added_bake_seconds:--}" "$(ratio "${kiln_added_bake_seconds:--}" "${packer_added_seconds:--}")"
 	row "image on disk (qemu-img actual size), MiB" "$(mib "${packer_added_alloc_bytes:--}")" "$(mib "${kiln_added_alloc_bytes:--}")" "$sa"
@@ -629,7 +638,7 @@ table() {
 	row "backing file" "${packer_added_backing:--}" "${kiln_added_backing:--}"
 	row "generalized (machine-id, host keys, cloud-init state)" "$(generalized packer_added)" "$(generalized kiln_added)"
 	row "  manifest inside: Go versions" "${packer_added_manifest:--}" "${kiln_added_manifest:--}"
-	row "load: packer; kiln VM + host, bake" "${load_packer_added_seconds:--}" "${load_kiln_added_provision_seconds:--}, ${load_kiln_added_bake_apply_seconds:--}"
+	row "load: packer; kiln VM + host / bake" "${load_packer_added_seconds:--}" "${load_kiln_added_provision_seconds:--}/${load_kiln_added_bake_apply_seconds:--}"
 }
 
 main() {
