@@ -226,7 +226,7 @@ func TestAccQuickstart(t *testing.T) {
 							rec.Version, rec.FromVersion, rec.Images, quickstartVersion, images)
 					}
 					b.repo = repos["backend"]
-					return checkQuickstartHostRelease(b, host, out, commits["backend"])
+					return checkQuickstartHostRelease(b, host, out, s, commits["backend"])
 				})},
 			}),
 			step(resource.TestStep{
@@ -526,16 +526,28 @@ func checkQuickstartShop(cs kubernetes.Interface, out map[string]any, s *tfjson.
 }
 
 // checkQuickstartHostRelease checks the backend released on the build VM:
-// healthy at the backend's commit, and answering /api/buildstamp there with
-// the commit's time (the script build's stamp).
-func checkQuickstartHostRelease(b buildFarmBed, host sharedHost, out map[string]any, commit string) error {
+// healthy, its release the script build's binary at the backend's commit
+// (<commit 12>-<sha256 12>), and answering /api/buildstamp there with the
+// commit's time (the script build's stamp).
+func checkQuickstartHostRelease(b buildFarmBed, host sharedHost, out map[string]any, s *tfjson.State, commit string) error {
+	build, err := stateValues(s, "kiln_build.backend_binary")
+	if err != nil {
+		return err
+	}
+	files, _ := build["artifact_files"].(map[string]any)
+	binary, _ := files["dist/backend"].(map[string]any)
+	sum := strings.TrimPrefix(fmt.Sprint(binary["sha256"]), "sha256:")
+	if len(sum) != 64 {
+		return fmt.Errorf("the script build's dist/backend is %v", files["dist/backend"])
+	}
+	release := commit[:12] + "-" + sum[:12]
 	hosts, _ := out["host_release"].([]any)
 	if len(hosts) != 1 {
 		return fmt.Errorf("output host_release is %v, want the one pool host", out["host_release"])
 	}
 	h, _ := hosts[0].(map[string]any)
-	if h["release"] != commit[:12] || h["health"] != "healthy" {
-		return fmt.Errorf("the host release on the VM is %v, want release %s, healthy", h, commit[:12])
+	if h["release"] != release || h["health"] != "healthy" {
+		return fmt.Errorf("the host release on the VM is %v, want release %s, healthy", h, release)
 	}
 	answer, err := loginOutput(host.vm.SSHHost, host.vm.SSHPort, host.vm.SSHHostKey, host.signer,
 		"curl -fsS http://127.0.0.1:8080/api/buildstamp")
