@@ -275,7 +275,7 @@ func TestAccBuild_farm(t *testing.T) {
 			{
 				// The build and its release; the plan after the apply (every
 				// step's) is empty.
-				PreConfig: func() { b.seedBuildCache(t) },
+				PreConfig: func() { seedBuildCache(t, b.host, b.seed) },
 				Config:    b.config(""),
 				Check: resource.ComposeTestCheckFunc(
 					resource.TestCheckResourceAttr(buildAddr, "commit", first),
@@ -401,18 +401,19 @@ resource "kiln_build" "frontend" {
 	})
 }
 
-// seedBuildCache unpacks the build cache seed into the build user's GOCACHE
-// on the guest, as the build user. The entries' times are set to now (tar -m):
-// Go trims entries unused for five days by their modification time.
-func (b buildFarmBed) seedBuildCache(t *testing.T) {
+// seedBuildCache unpacks a build cache seed (a tar.gz of a Go build cache)
+// into the build user's GOCACHE on a pool host, as the build user. The
+// entries' times are set to now (tar -m): Go trims entries unused for five
+// days by their modification time.
+func seedBuildCache(t *testing.T, host sharedHost, seedFile string) {
 	t.Helper()
-	seed, err := os.Open(b.seed)
+	seed, err := os.Open(seedFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer seed.Close()
 	start := time.Now()
-	runOnHostInput(t, b.host, `runuser -u kiln-build -- tar -xzmf - -C "$(getent passwd kiln-build | cut -d: -f6)/.cache/go-build"`, seed)
+	runOnHostInput(t, host, `runuser -u kiln-build -- tar -xzmf - -C "$(getent passwd kiln-build | cut -d: -f6)/.cache/go-build"`, seed)
 	t.Logf("build cache seeded on the guest in %s", time.Since(start).Round(time.Second))
 }
 

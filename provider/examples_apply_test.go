@@ -163,7 +163,8 @@ func examplesStep(dir func(config.TestStepConfigRequest) string, vars config.Var
 func TestAccExamples_delivery(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Kube(t)
-	// The examples name their project "shop": one run at a time on this cluster.
+	// The examples name their project "shop", as the quickstart does
+	// (TestAccQuickstart): one run at a time on this cluster.
 	bed.Lock(t, "examples")
 	cs := kubeClient(t, bed)
 	removeProject(t, cs, "shop") // what a run that failed before destroy left

@@ -26,10 +26,19 @@ import (
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
 
-// readmeSnippets returns the HCL snippets of README.md's tour, in order. The
-// Install section's snippets (a provider requirement from the registry and a
-// CLI configuration) are what TestAccInstall exercises.
-func readmeSnippets(t *testing.T) []string {
+// README.md's HCL is applied by tests, each part by its own mechanism:
+//
+//   - the first screen (before the first "## " section): excerpts of
+//     examples/quickstart/main.tf, copied verbatim (TestReadme_firstScreen
+//     checks it), which TestAccQuickstart applies as written;
+//   - "## A short tour" (readmeSnippets): a configuration of its own, which
+//     TestAccReadme_tour applies snippet by snippet, rewritten for this
+//     machine (onThisMachine, farmOnThisMachine);
+//   - "## Install": a provider requirement from the registry and a CLI
+//     configuration, what TestAccInstall exercises.
+
+// readme returns README.md.
+func readme(t *testing.T) string {
 	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -39,15 +48,54 @@ func readmeSnippets(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tour, ok := markdownSection(string(data), "## A short tour")
-	if !ok {
-		t.Fatal(`README.md has no "## A short tour" section`)
-	}
+	return string(data)
+}
+
+// hclBlocks returns the ```hcl blocks of markdown, in order.
+func hclBlocks(markdown string) []string {
 	var out []string
-	for _, b := range regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllStringSubmatch(tour, -1) {
+	for _, b := range regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllStringSubmatch(markdown, -1) {
 		out = append(out, b[1])
 	}
 	return out
+}
+
+// readmeSnippets returns the HCL snippets of README.md's tour, in order.
+func readmeSnippets(t *testing.T) []string {
+	t.Helper()
+	tour, ok := markdownSection(readme(t), "## A short tour")
+	if !ok {
+		t.Fatal(`README.md has no "## A short tour" section`)
+	}
+	return hclBlocks(tour)
+}
+
+// TestReadme_firstScreen checks that every HCL block of README.md's first
+// screen (what comes before its first "## " section) is in
+// examples/quickstart/main.tf verbatim, so that what a reader sees first is
+// what TestAccQuickstart applies.
+func TestReadme_firstScreen(t *testing.T) {
+	first, _, ok := strings.Cut(readme(t), "\n## ")
+	if !ok {
+		t.Fatal(`README.md has no "## " section`)
+	}
+	blocks := hclBlocks(first)
+	if len(blocks) == 0 {
+		t.Fatal("README.md's first screen shows no HCL: it shows the quickstart's flow")
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainTF, err := os.ReadFile(filepath.Join(root, "examples", "quickstart", "main.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range blocks {
+		if !strings.Contains(string(mainTF), b) {
+			t.Errorf("README.md's first screen, HCL block %d, is not in examples/quickstart/main.tf as written (copy it from there):\n%s", i+1, b)
+		}
+	}
 }
 
 // readmeConfig is the configuration a reader has after copying snippets in
@@ -267,7 +315,7 @@ func TestAccReadme_tour(t *testing.T) {
 			{
 				// The build: its image is in the registry with the binary it
 				// reported. The plan after the apply is empty (every step's is).
-				PreConfig:       func() { farm.seedBuildCache(t) },
+				PreConfig:       func() { seedBuildCache(t, farm.host, farm.seed) },
 				Config:          withBuild,
 				ConfigVariables: buildVars,
 				Check: resource.ComposeTestCheckFunc(

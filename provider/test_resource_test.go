@@ -178,7 +178,7 @@ data "kiln_test_history" "half" {
 		Steps: []resource.TestStep{
 			{Config: b.pool()},
 			{
-				PreConfig: func() { b.seedBuildCache(t) },
+				PreConfig: func() { seedBuildCache(t, b.host, b.seed) },
 				Config:    b.passing(""),
 				Check: resource.ComposeTestCheckFunc(
 					resource.TestCheckResourceAttr("kiln_test.unit", "status", "passed"),

@@ -11,6 +11,8 @@
 #   quickstart.sh fix       commits the course's bug fix to the frontend's
 #                           repository and re-applies: only the frontend rebuilds
 #   quickstart.sh destroy   removes what the quickstart made (the test beds stay)
+#   quickstart.sh seed      makes (or finds) the build cache seed and prints its
+#                           path; TestAccQuickstart seeds its build VM with it
 #
 # Terraform runs in a copy of examples/ under the cache (its state and
 # .terraform stay there, not in the checkout). The CLI is the first terraform
@@ -38,7 +40,7 @@ fail() {
 
 trap 'echo "quickstart: step $step_no failed (scripts/quickstart.sh line $LINENO)" >&2' ERR
 
-case $mode in main | fix | destroy) ;; *) fail "unknown mode $mode: run it with no argument, fix or destroy" ;; esac
+case $mode in main | fix | destroy | seed) ;; *) fail "unknown mode $mode: run it with no argument, fix, destroy or seed" ;; esac
 
 # shellcheck source=scripts/dev-provider.sh
 source "$repo/scripts/dev-provider.sh"
@@ -153,15 +155,15 @@ on_vm() {
 		-o BatchMode=yes -p "$port" debian@127.0.0.1 "$@"
 }
 
-# seed_build_cache fills the build user's Go build cache on the VM with what
-# the shop's builds and tests compile (the standard library, testing, vet),
-# compiled here once with the same toolchain, flags and environment as
+# build_cache_seed sets seed to the path of a tar.gz of a Go build cache holding
+# what the shop's builds and tests compile (the standard library, testing,
+# vet), compiled here once with the same toolchain, flags and environment as
 # Kiln's build script (internal/buildfarm/scripts/build.sh) and kept in the
-# cache. Go keys its cache by the compiler and the inputs, not by paths, so
-# the VM compiles only the shop's own packages: under software emulation that
-# is a minute instead of half an hour.
-seed_build_cache() {
-	local goroot seed_key seed home s
+# cache. Go keys its cache by the compiler and the inputs, not by paths, so a
+# VM seeded with it compiles only the shop's own packages: under software
+# emulation that is a minute instead of half an hour.
+build_cache_seed() {
+	local goroot seed_key home s
 	goroot=$(GOTOOLCHAIN=go$go_version go env GOROOT)
 	seed_key=$(cd "$repo" && sha256sum internal/buildfarm/scripts/build.sh examples/quickstart/services/*/* | sha256sum | cut -c1-16)
 	seed=$work/build-cache-go$go_version-$seed_key.tar.gz
@@ -183,12 +185,24 @@ seed_build_cache() {
 		mv "$seed.tmp" "$seed"
 		chmod -R u+w "$home" && rm -rf "$home"
 	fi
+}
+
+# seed_build_cache unpacks the seed into the build user's Go build cache on
+# the VM.
+seed_build_cache() {
+	build_cache_seed
 	# shellcheck disable=SC2016 # expanded on the VM
 	on_vm 'sudo -n runuser -u kiln-build -- bash -c '\''c=$(getent passwd kiln-build | cut -d: -f6)/.cache/go-build; mkdir -p "$c" && tar -xzmf - -C "$c"'\' <"$seed"
 	log "build cache seeded ($(du -h "$seed" | cut -f1))"
 }
 
 go_version=1.24.4
+
+if [[ $mode == seed ]]; then
+	build_cache_seed
+	echo "$seed"
+	exit 0
+fi
 
 step "the test beds (libvirt, Kubernetes, registry, git server) and the provider"
 beds

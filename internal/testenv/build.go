@@ -108,6 +108,39 @@ func (g GitBed) NewRepo(t testing.TB) *GitRepo {
 	if err != nil {
 		t.Fatalf("new repository: %v", err)
 	}
+	return g.initRepo(t, bare)
+}
+
+// Group is the server with a directory of its own under Root, removed when
+// the test ends: a configuration that names its repositories itself (the
+// quickstart's <git_url>/quickstart-backend.git) finds them there with the
+// group's URL, apart from other tests' and from make quickstart's.
+func (g GitBed) Group(t testing.TB) GitBed {
+	t.Helper()
+	dir, err := os.MkdirTemp(g.Root, unsafeName.ReplaceAllString(t.Name(), "_")+"-*")
+	if err != nil {
+		t.Fatalf("new repository group: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	g.URL += "/" + filepath.Base(dir)
+	g.Root = dir
+	return g
+}
+
+// NamedRepo is NewRepo with the repository's name given: <URL>/<name>.git.
+func (g GitBed) NamedRepo(t testing.TB, name string) *GitRepo {
+	t.Helper()
+	bare := filepath.Join(g.Root, name+".git")
+	if err := os.Mkdir(bare, 0o755); err != nil {
+		t.Fatalf("new repository: %v", err)
+	}
+	return g.initRepo(t, bare)
+}
+
+// initRepo makes the empty directory bare a bare repository, and a work tree
+// that pushes to it.
+func (g GitBed) initRepo(t testing.TB, bare string) *GitRepo {
+	t.Helper()
 	t.Cleanup(func() { _ = os.RemoveAll(bare) })
 	main := git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")}
 	if _, err := git.PlainInitWithOptions(bare, &git.PlainInitOptions{Bare: true, InitOptions: main}); err != nil {
@@ -118,6 +151,7 @@ func (g GitBed) NewRepo(t testing.TB) *GitRepo {
 		Auth: &githttp.BasicAuth{Username: g.Username, Password: g.Password},
 		dir:  t.TempDir(),
 	}
+	var err error
 	r.work, err = git.PlainInitWithOptions(r.dir, &git.PlainInitOptions{InitOptions: main})
 	if err != nil {
 		t.Fatalf("new work tree: %v", err)
@@ -209,9 +243,18 @@ func SampleService(t testing.TB) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(root, "internal", "testenv", "sample")
+	files, err := DirFiles(filepath.Join(root, "internal", "testenv", "sample"))
+	if err != nil {
+		t.Fatalf("sample service: %v", err)
+	}
+	return files
+}
+
+// DirFiles returns the files below dir, path (relative, with slashes) →
+// content, ready to commit.
+func DirFiles(dir string) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -222,8 +265,5 @@ func SampleService(t testing.TB) map[string][]byte {
 		files[filepath.ToSlash(rel)], err = os.ReadFile(path)
 		return err
 	})
-	if err != nil {
-		t.Fatalf("sample service: %v", err)
-	}
-	return files
+	return files, err
 }
