@@ -43,20 +43,33 @@ type Spec struct {
 	Generalize Generalize
 	// SourceAfterBake is SourceStopped or SourceDeleted.
 	SourceAfterBake string
+	// Overlay keeps the image as a thin overlay on the source's base volume
+	// instead of a standalone copy.
+	Overlay bool
+	// Compress is CompressZstd to recompress the standalone image on the
+	// libvirt host (Baker.Host); empty or CompressNone for none.
+	Compress string
 }
 
 // Image is a baked image as stored.
 type Image struct {
-	Volume      libvirt.ImageVolume
-	SHA256      string
+	Volume libvirt.ImageVolume
+	SHA256 string
+	// Compress is CompressZstd when the image's qcow2 header declares zstd
+	// compression, CompressNone otherwise.
+	Compress    string
 	Manifest    Manifest
 	BakeSeconds float64
+	// BaseMissing is an overlay whose backing volume is gone: it no longer boots.
+	BaseMissing bool
 }
 
 // Baker bakes images on one libvirt daemon.
 type Baker struct {
 	Libvirt     *libvirt.Client
 	Generalizer Generalizer
+	// Host runs qemu-img on the libvirt host; only a compressed image needs it.
+	Host libvirt.Host
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
 }
@@ -102,6 +115,13 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	if !vm.Running {
 		return Image{}, fmt.Errorf("source VM %q is not running: the image is baked from a running, provisioned host", vm.Name)
 	}
+	compress := spec.Compress == CompressZstd
+	switch {
+	case compress && spec.Overlay:
+		return Image{}, errors.New("an overlay image is not compressed: compress needs a standalone image (flatten)")
+	case compress && b.Host == nil:
+		return Image{}, errors.New("compressing the image needs a way to run qemu-img on the libvirt host")
+	}
 	pool := cmp.Or(spec.Pool, vm.Pool)
 	volume := VolumeName(spec.Name, spec.Fingerprint)
 	if exists, err := b.Libvirt.VolumeExists(ctx, pool, volume); err != nil {
@@ -117,14 +137,18 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 		return Image{}, err
 	}
 	img := Image{Manifest: manifest}
-	if img.Volume, err = b.Libvirt.CopyToImage(ctx, vm, pool, volume); err != nil {
+	if spec.Overlay {
+		img.Volume, err = b.Libvirt.OverlayImage(ctx, vm, pool, volume)
+	} else {
+		img.Volume, err = b.Libvirt.CopyToImage(ctx, vm, pool, volume)
+	}
+	if err != nil {
 		return Image{}, err
 	}
-	b.log(ctx, "hashing the image", "volume", volume, "bytes", img.Volume.Allocation)
-	if img.SHA256, err = b.Libvirt.HashVolume(ctx, pool, volume); err != nil {
+	if err := b.finish(ctx, &img, compress); err != nil {
 		// Kiln made it and nothing records it: it goes, and the next apply bakes again.
 		if derr := b.Libvirt.DeleteImageVolume(context.WithoutCancel(ctx), pool, volume); derr != nil {
-			return Image{}, fmt.Errorf("%w (deleting the unhashed image failed too: %v)", err, derr)
+			return Image{}, fmt.Errorf("%w (deleting the unfinished image failed too: %v)", err, derr)
 		}
 		return Image{}, err
 	}
@@ -137,6 +161,53 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	img.BakeSeconds = time.Since(start).Seconds()
 	b.log(ctx, "image baked", "volume", volume, "seconds", img.BakeSeconds, "allocation", img.Volume.Allocation)
 	return img, nil
+}
+
+// finish recompresses the copied image when asked, then hashes it as stored.
+func (b *Baker) finish(ctx context.Context, img *Image, compress bool) error {
+	v := img.Volume
+	if compress {
+		b.log(ctx, "compressing the image with zstd", "volume", v.Name, "bytes", v.Allocation)
+		if err := Compress(ctx, b.Host, v.Path); err != nil {
+			return err
+		}
+		// libvirt learns the new file's sizes only from a refresh.
+		if err := b.Libvirt.RefreshPool(ctx, v.Pool); err != nil {
+			return err
+		}
+		var err error
+		if img.Volume, err = b.Libvirt.ReadImageVolume(ctx, v.Pool, v.Name); err != nil {
+			return err
+		}
+	}
+	var err error
+	if img.Compress, err = b.compression(ctx, img.Volume); err != nil {
+		return err
+	}
+	if compress && img.Compress != CompressZstd {
+		return fmt.Errorf("volume %q: qemu-img left the image without zstd compression", v.Name)
+	}
+	b.log(ctx, "hashing the image", "volume", v.Name, "bytes", img.Volume.Allocation)
+	img.SHA256, err = b.Libvirt.HashVolume(ctx, v.Pool, v.Name)
+	return err
+}
+
+// Compress recompresses the image file at path in place on host, every
+// cluster compressed with zstd.
+func Compress(ctx context.Context, host libvirt.Host, path string) error {
+	if _, err := host.Run(ctx, "compress image", compressScript, path); err != nil {
+		return fmt.Errorf("compress %s: %w", path, err)
+	}
+	return nil
+}
+
+// compression is the image's compression as its qcow2 header declares it.
+func (b *Baker) compression(ctx context.Context, v libvirt.ImageVolume) (string, error) {
+	kind, err := b.Libvirt.VolumeCompression(ctx, v.Pool, v.Name)
+	if kind == "zstd" {
+		return CompressZstd, err
+	}
+	return CompressNone, err
 }
 
 // Generalizer prepares a running, provisioned source host for its bake: it
@@ -232,19 +303,58 @@ func (b *Baker) Read(ctx context.Context, pool, volume string, known Image) (Ima
 		if img.SHA256, err = b.Libvirt.HashVolume(ctx, pool, volume); err != nil {
 			return Image{}, err
 		}
+		if img.Compress, err = b.compression(ctx, vol); err != nil {
+			return Image{}, err
+		}
+	}
+	if vol.BackingPath != "" {
+		_, err := b.Libvirt.VolumeByPath(ctx, vol.BackingPath)
+		img.BaseMissing = errors.Is(err, libvirt.ErrNotFound)
+		if err != nil && !img.BaseMissing {
+			return Image{}, err
+		}
 	}
 	return img, nil
 }
 
 // Delete deletes the image's volume, refusing while VMs or volumes still use
-// it unless force.
+// it unless force. Other Kiln images that are overlays on it are never
+// broken: they must go first, force or not.
 func (b *Baker) Delete(ctx context.Context, pool, volume string, force bool) error {
 	users, err := b.Libvirt.ImageUsers(ctx, pool, volume)
 	if err != nil {
 		return err
 	}
-	if len(users) > 0 && !force {
-		return fmt.Errorf("image volume %q is still in use by %s: destroy those first, or set force_destroy", volume, strings.Join(users, ", "))
+	if err := deletable(pool, volume, users, force); err != nil {
+		return err
 	}
 	return b.Libvirt.DeleteImageVolume(ctx, pool, volume)
+}
+
+// deletable refuses the image volume's deletion while Kiln images are
+// overlays on it, and while other users remain unless force.
+func deletable(pool, volume string, users libvirt.VolumeUsers, force bool) error {
+	var images, others []string
+	for _, d := range users.Domains {
+		others = append(others, "domain "+d)
+	}
+	for _, o := range users.Overlays {
+		name := o.Name
+		if o.Pool != pool {
+			name = o.String()
+		}
+		if _, ok := ParseVolumeName(o.Name); ok {
+			images = append(images, name)
+		} else {
+			others = append(others, "volume "+name)
+		}
+	}
+	switch {
+	case len(images) > 0:
+		return fmt.Errorf("image volume %q is the base of the Kiln image volumes %s: destroy those images first "+
+			"(force_destroy does not break images)", volume, strings.Join(images, ", "))
+	case len(others) > 0 && !force:
+		return fmt.Errorf("image volume %q is still in use by %s: destroy those first, or set force_destroy", volume, strings.Join(others, ", "))
+	}
+	return nil
 }
