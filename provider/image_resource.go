@@ -298,7 +298,8 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 					"flatten": schema.BoolAttribute{
 						MarkdownDescription: "`true`: the image is a standalone qcow2 (compat 1.1), the source's disk read through " +
 							"its backing chain. `false`: the image is a thin qcow2 overlay on the source VM's base volume, a " +
-							"copy of only what the source wrote on top of it (`backing_volume` names the base). Kiln then " +
+							"copy of only what the source wrote on top of it (`backing_volume` names the base), in the qcow2 " +
+							"version of the source's disk (compat 1.1 for VMs Kiln created). Kiln then " +
 							"refuses to destroy a `kiln_image` that other images are overlays on (even with `force_destroy`); " +
 							"a base deleted by other means shows as drift, and the plan bakes the image again. Part of the " +
 							"fingerprint. Defaults to `true`.",
@@ -308,8 +309,8 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 					},
 					"compress": schema.StringAttribute{
 						MarkdownDescription: "`zstd` recompresses the standalone image on the libvirt host with " +
-							"`qemu-img convert -c` (zstd clusters, compat 1.1): smaller images, clusters decompressed on " +
-							"first read. Kiln runs `qemu-img` itself: on this machine when the provider's `libvirt.uri` " +
+							"`qemu-img convert -c` (zstd clusters, compat 1.1): a smaller image, which QEMU decompresses " +
+							"as VMs read it. Kiln runs `qemu-img` itself: on this machine when the provider's `libvirt.uri` " +
 							"names a local daemon, or over SSH for a `qemu+ssh` URI (the URI's user, host, port and " +
 							"`keyfile`, else the provider's `ssh` block; the host key from the URI's `known_hosts`, else " +
 							"`ssh.known_hosts_file`, else `~/.ssh/known_hosts`; a user other than root needs passwordless " +
