@@ -149,7 +149,11 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"`volume` plan their replacement in the same run. A new source VM with the same fingerprint is recorded, " +
 			"not baked again.\n\n" +
 			"With `libvirt { compress = \"zstd\" }` the copy is recompressed on the libvirt host; with " +
-			"`libvirt { flatten = false }` the image is a thin overlay on the source's base volume instead of a copy.\n\n" +
+			"`libvirt { flatten = false }` the image is a thin overlay on the source's base volume instead of a copy. " +
+			"Beside the volume Kiln keeps its record of the image (fingerprint, SHA-256, manifest) in a small raw volume, " +
+			"`<name>-<fingerprint 12>.kiln.json`. A volume already named as the image is adopted, not baked, when it " +
+			"carries Kiln's record of the same fingerprint and still hashes to the recorded SHA-256 (the source VM is then " +
+			"left as it is); any other volume of that name fails the apply, naming it, and is neither overwritten nor deleted.\n\n" +
 			"The source host is reached at the VM's SSH endpoint, pinned to its host key, with the user and key of the " +
 			"provider's `ssh` block; that user needs passwordless sudo.\n\n" +
 			"On vSphere the same generalize step runs over SSH at the VM's guest IP address (as VMware Tools report it, " +

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -157,8 +158,9 @@ resource "kiln_image" "go" {
 
 // thinConfig bakes the clone, which leaves the configuration (kept, stopped),
 // into an overlay image on the compressed image, whose destroy even with
-// force_destroy is then refused while the overlay image is there.
-func (c imageTestConfig) thinConfig(withImage bool) string {
+// force_destroy is then refused while the overlay image is there. Without
+// thin, the overlay image leaves the state but stays.
+func (c imageTestConfig) thinConfig(withImage, thin bool) string {
 	config := c.provider()
 	if withImage {
 		config += c.image(true)
@@ -169,7 +171,7 @@ variable "toolchains" {
 }
 `
 	}
-	return config + fmt.Sprintf(`
+	config += `
 removed {
   from = kiln_go_host.clone
   lifecycle {
@@ -183,7 +185,18 @@ removed {
     destroy = false
   }
 }
-
+`
+	if !thin {
+		return config + `
+removed {
+  from = kiln_image.thin
+  lifecycle {
+    destroy = false
+  }
+}
+`
+	}
+	return config + fmt.Sprintf(`
 resource "kiln_image" "thin" {
   name = %q
 
@@ -247,6 +260,7 @@ func TestAccImage_libvirt(t *testing.T) {
 		toolchains       = json.RawMessage("null")
 		imageVolume      = json.RawMessage("null")
 		imagePath        string
+		thinSHA256       string
 		source           imageSource
 		variables        = config.Variables{"toolchains": lateJSON{&toolchains}}
 		goBinary         = "/usr/local/go/" + imageGoVersion + "/bin/go"
@@ -275,6 +289,7 @@ func TestAccImage_libvirt(t *testing.T) {
 				},
 				Check: resource.ComposeTestCheckFunc(
 					checkImageVolume(bed, imageAddr, "", &imagePath),
+					checkImageRecord(bed, imageAddr),
 					checkCompressed(t, &imagePath),
 					checkImageManifest(&source),
 					checkDomainGone(bed, c.srcName),
@@ -314,7 +329,7 @@ func TestAccImage_libvirt(t *testing.T) {
 			{
 				// The provisioned clone baked into an overlay on the
 				// compressed image it booted from: no copy of the base.
-				Config:          c.thinConfig(true),
+				Config:          c.thinConfig(true, true),
 				ConfigVariables: variables,
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(thinImageAddr, tfjsonpath.New("libvirt").AtMapKey("flatten"), knownvalue.Bool(false)),
@@ -322,16 +337,38 @@ func TestAccImage_libvirt(t *testing.T) {
 				},
 				Check: resource.ComposeTestCheckFunc(
 					checkImageVolume(bed, thinImageAddr, imageAddr, nil),
+					checkImageRecord(bed, thinImageAddr),
 					func(s *terraform.State) error {
 						a := s.RootModule().Resources[thinImageAddr].Primary.Attributes
 						t.Logf("overlay image %s baked in %s s: %s bytes allocated", a["volume"], a["bake_seconds"], a["allocation"])
+						thinSHA256 = a["sha256"]
 						return nil
 					},
 				),
 			},
 			{
+				// The overlay image leaves the state, its volume kept...
+				Config:          c.thinConfig(true, false),
+				ConfigVariables: variables,
+			},
+			{
+				// ... and is adopted by its record: the source, stopped by the
+				// bake, could not be baked again.
+				Config:          c.thinConfig(true, true),
+				ConfigVariables: variables,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(thinImageAddr, plancheck.ResourceActionCreate),
+				}},
+				Check: func(s *terraform.State) error {
+					if got := s.RootModule().Resources[thinImageAddr].Primary.Attributes["sha256"]; got != thinSHA256 {
+						return fmt.Errorf("adopted image hashes to %s, baked to %s", got, thinSHA256)
+					}
+					return nil
+				},
+			},
+			{
 				// Even with force_destroy, the image an image is an overlay on stays.
-				Config:          c.thinConfig(false),
+				Config:          c.thinConfig(false, true),
 				ConfigVariables: variables,
 				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*base\s+of\s+the\s+Kiln\s+image\s+volumes\s+` + c.thinName),
 			},
@@ -339,7 +376,7 @@ func TestAccImage_libvirt(t *testing.T) {
 				// The image volume deleted out of band: the plan bakes it
 				// again, and the overlay on it, which lost its base.
 				PreConfig:       func() { deleteImageVolume(t, bed, c.imageName) },
-				Config:          c.thinConfig(true),
+				Config:          c.thinConfig(true, true),
 				ConfigVariables: variables,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionReplace),
@@ -468,6 +505,34 @@ func volumePath(bed testenv.LibvirtBed, volume string) (string, error) {
 	return path, err
 }
 
+// checkImageRecord asserts Kiln's record beside the image's volume names its
+// fingerprint, SHA-256 and manifest.
+func checkImageRecord(bed testenv.LibvirtBed, addr string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		a := s.RootModule().Resources[addr].Primary.Attributes
+		path, err := volumePath(bed, strings.TrimSuffix(a["volume"], ".qcow2")+".kiln.json")
+		if err != nil {
+			return err
+		}
+		doc, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var rec image.Record
+		if err := json.Unmarshal(doc, &rec); err != nil {
+			return fmt.Errorf("record %s: %w", path, err)
+		}
+		var manifest image.Manifest
+		if err := json.Unmarshal([]byte(a["manifest"]), &manifest); err != nil {
+			return err
+		}
+		if rec.Fingerprint != a["fingerprint"] || rec.SHA256 != a["sha256"] || !reflect.DeepEqual(rec.Manifest, manifest) {
+			return fmt.Errorf("record %s = %s, want the image's fingerprint, SHA-256 and manifest", path, doc)
+		}
+		return nil
+	}
+}
+
 // checkCompressed asserts the image at *path has zstd clusters and takes no
 // more space than the same image uncompressed, as the bake made it before
 // compressing.
@@ -583,6 +648,7 @@ func deleteImageVolume(t *testing.T, bed testenv.LibvirtBed, name string) {
 	t.Helper()
 	err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
 		_, vols, err := imageVolumes(l, bed, name)
+		vols = slices.DeleteFunc(vols, func(v golibvirt.StorageVol) bool { return !strings.HasSuffix(v.Name, ".qcow2") })
 		if err != nil || len(vols) != 1 {
 			return fmt.Errorf("image volumes %v: %v", vols, err)
 		}

@@ -101,8 +101,11 @@ func (b *Baker) BaseIdentity(ctx context.Context, vmID string) (string, error) {
 }
 
 // Bake generalizes the running source VM, shuts it down cleanly, and copies
-// its disk into a standalone image, hashed as stored. A volume already under
-// the image's name is left alone and fails the bake.
+// its disk into a standalone image (or an overlay on its base), hashed as
+// stored, with Kiln's record beside it. A volume already under the image's
+// name is adopted, the source left as it is, when it carries Kiln's record of
+// this fingerprint and still hashes to the recorded SHA-256; any other fails
+// the bake and is left alone.
 func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	start := time.Now()
 	if len(spec.Toolchains) == 0 {
@@ -111,6 +114,13 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	vm, err := b.Libvirt.ReadVM(ctx, spec.SourceVM)
 	if err != nil {
 		return Image{}, fmt.Errorf("source VM: %w", err)
+	}
+	pool := cmp.Or(spec.Pool, vm.Pool)
+	volume := VolumeName(spec.Name, spec.Fingerprint)
+	if exists, err := b.Libvirt.VolumeExists(ctx, pool, volume); err != nil {
+		return Image{}, err
+	} else if exists {
+		return b.adopt(ctx, pool, volume, spec.Fingerprint, start)
 	}
 	if !vm.Running {
 		return Image{}, fmt.Errorf("source VM %q is not running: the image is baked from a running, provisioned host", vm.Name)
@@ -121,13 +131,6 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 		return Image{}, errors.New("an overlay image is not compressed: compress needs a standalone image (flatten)")
 	case compress && b.Host == nil:
 		return Image{}, errors.New("compressing the image needs a way to run qemu-img on the libvirt host")
-	}
-	pool := cmp.Or(spec.Pool, vm.Pool)
-	volume := VolumeName(spec.Name, spec.Fingerprint)
-	if exists, err := b.Libvirt.VolumeExists(ctx, pool, volume); err != nil {
-		return Image{}, err
-	} else if exists {
-		return Image{}, fmt.Errorf("volume %q already exists in pool %q and is not this resource's: delete it or import it", volume, pool)
 	}
 	manifest, err := b.Generalizer.Generalize(ctx, vm.Name, sshConfig(spec, vm.SSHHost, vm.SSHPort, vm.SSHHostKey), spec)
 	if err != nil {
@@ -145,7 +148,11 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	if err := b.finish(ctx, &img, compress); err != nil {
+	err = b.finish(ctx, &img, compress)
+	if err == nil {
+		err = b.record(ctx, img, spec.Fingerprint)
+	}
+	if err != nil {
 		// Kiln made it and nothing records it: it goes, and the next apply bakes again.
 		if derr := b.Libvirt.DeleteImageVolume(context.WithoutCancel(ctx), pool, volume); derr != nil {
 			return Image{}, fmt.Errorf("%w (deleting the unfinished image failed too: %v)", err, derr)
@@ -190,6 +197,76 @@ func (b *Baker) finish(ctx context.Context, img *Image, compress bool) error {
 	b.log(ctx, "hashing the image", "volume", v.Name, "bytes", img.Volume.Allocation)
 	img.SHA256, err = b.Libvirt.HashVolume(ctx, v.Pool, v.Name)
 	return err
+}
+
+// Record is Kiln's record of a libvirt image, kept beside its volume
+// (libvirt.RecordVolumeName): what lets a later apply adopt the volume.
+type Record struct {
+	Fingerprint string   `json:"fingerprint"`
+	SHA256      string   `json:"sha256"`
+	Manifest    Manifest `json:"manifest"`
+}
+
+func (b *Baker) record(ctx context.Context, img Image, fingerprint string) error {
+	doc, err := json.Marshal(Record{Fingerprint: fingerprint, SHA256: img.SHA256, Manifest: img.Manifest})
+	if err != nil {
+		return err
+	}
+	return b.Libvirt.WriteRecord(ctx, img.Volume.Pool, img.Volume.Name, doc)
+}
+
+// adopt takes the existing volume as the image when Kiln's record beside it
+// names this fingerprint and its content still hashes as recorded.
+func (b *Baker) adopt(ctx context.Context, pool, volume, fingerprint string, start time.Time) (Image, error) {
+	doc, err := b.Libvirt.ReadRecord(ctx, pool, volume)
+	var img Image
+	rec, err := adoptable(pool, volume, fingerprint, doc, err, func() (string, error) {
+		b.log(ctx, "an image volume of this fingerprint exists; hashing it to adopt it", "volume", volume)
+		var err error
+		if img.Volume, err = b.Libvirt.ReadImageVolume(ctx, pool, volume); err != nil {
+			return "", err
+		}
+		return b.Libvirt.HashVolume(ctx, pool, volume)
+	})
+	if err != nil {
+		return Image{}, err
+	}
+	img.SHA256, img.Manifest = rec.SHA256, rec.Manifest
+	if img.Compress, err = b.compression(ctx, img.Volume); err != nil {
+		return Image{}, err
+	}
+	img.BakeSeconds = time.Since(start).Seconds()
+	b.log(ctx, "image adopted", "volume", volume, "seconds", img.BakeSeconds)
+	return img, nil
+}
+
+// adoptable judges an existing volume under the image's name by the record
+// read beside it (doc, or readErr) and then by its content's hash, taken
+// only when the record names this fingerprint. Anything but a match is an
+// error naming the volume: Kiln neither overwrites nor deletes it.
+func adoptable(pool, volume, fingerprint string, doc []byte, readErr error, hash func() (string, error)) (Record, error) {
+	taken := fmt.Sprintf("volume %q already exists in pool %q", volume, pool)
+	var rec Record
+	switch {
+	case errors.Is(readErr, libvirt.ErrNotFound):
+		return rec, fmt.Errorf("%s and carries no Kiln record: it is not this resource's, and Kiln leaves it alone; delete it or import it", taken)
+	case readErr != nil:
+		return rec, fmt.Errorf("%s; reading Kiln's record of it failed: %w", taken, readErr)
+	}
+	if err := json.Unmarshal(doc, &rec); err != nil || rec.Fingerprint == "" || rec.SHA256 == "" {
+		return rec, fmt.Errorf("%s and its record %q is not one Kiln wrote: Kiln leaves it alone; delete it or import it", taken, libvirt.RecordVolumeName(volume))
+	}
+	if rec.Fingerprint != fingerprint {
+		return rec, fmt.Errorf("%s and Kiln's record gives it fingerprint %s, not this image's %s: Kiln leaves it alone; delete it", taken, rec.Fingerprint, fingerprint)
+	}
+	sum, err := hash()
+	if err != nil {
+		return rec, fmt.Errorf("%s: %w", taken, err)
+	}
+	if sum != rec.SHA256 {
+		return rec, fmt.Errorf("%s and was changed since Kiln baked it (SHA-256 %s, recorded %s): Kiln leaves it alone; delete it", taken, sum, rec.SHA256)
+	}
+	return rec, nil
 }
 
 // Compress recompresses the image file at path in place on host, every

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -247,6 +248,44 @@ func TestManifestOf(t *testing.T) {
 		facts.Toolchains = host
 		if _, err := manifestOf(spec, facts); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// An existing volume under the image's name is adopted only with Kiln's record
+// of this fingerprint and the recorded content; its content is hashed only
+// once the record fits.
+func TestAdoptable(t *testing.T) {
+	const fp, volume = "3f2a9c81d04e0000", "go-3f2a9c81d04e.qcow2"
+	record := func(fingerprint, sum string) []byte {
+		doc, _ := json.Marshal(Record{Fingerprint: fingerprint, SHA256: sum, Manifest: Manifest{Name: "go-3f2a9c81d04e"}})
+		return doc
+	}
+	for name, c := range map[string]struct {
+		doc     []byte
+		readErr error
+		sum     string
+		hashed  bool
+		want    string // in the error; "" to adopt
+	}{
+		"match":           {record(fp, "ab"), nil, "ab", true, ""},
+		"no record":       {nil, libvirt.ErrNotFound, "ab", false, "carries no Kiln record"},
+		"unreadable":      {nil, errors.New("connection reset"), "ab", false, "connection reset"},
+		"not a record":    {[]byte("hello"), nil, "ab", false, "not one Kiln wrote"},
+		"empty record":    {[]byte("{}"), nil, "ab", false, "not one Kiln wrote"},
+		"other image":     {record("0123", "ab"), nil, "ab", false, "fingerprint 0123"},
+		"changed content": {record(fp, "ab"), nil, "cd", true, "changed since Kiln baked it"},
+	} {
+		hashed := false
+		rec, err := adoptable("default", volume, fp, c.doc, c.readErr, func() (string, error) { hashed = true; return c.sum, nil })
+		switch {
+		case c.want == "" && (err != nil || rec.Manifest.Name != "go-3f2a9c81d04e"):
+			t.Errorf("%s: %v, record %+v", name, err, rec)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), volume)):
+			t.Errorf("%s: error %v, want one naming the volume and saying %q", name, err, c.want)
+		}
+		if hashed != c.hashed {
+			t.Errorf("%s: hashed %v, want %v", name, hashed, c.hashed)
 		}
 	}
 }

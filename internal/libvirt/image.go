@@ -436,18 +436,83 @@ func (c *Client) OverlayImage(ctx context.Context, vm VM, pool, name string) (Im
 	return c.ReadImageVolume(ctx, pool, name)
 }
 
-// DeleteImageVolume deletes the image volume; one already gone is not an error.
+// DeleteImageVolume deletes the image volume, then Kiln's record of it; one
+// already gone is not an error.
 func (c *Client) DeleteImageVolume(ctx context.Context, pool, name string) error {
 	return c.change(ctx, func(conn *golibvirt.Libvirt) error {
 		p, err := conn.StoragePoolLookupByName(pool)
 		if err != nil {
 			return fmt.Errorf("look up storage pool %q: %w", pool, err)
 		}
-		if err := deleteVolume(conn, p, name); err != nil {
-			return fmt.Errorf("delete volume %q: %w", name, err)
+		for _, vol := range []string{name, RecordVolumeName(name)} {
+			if err := deleteVolume(conn, p, vol); err != nil {
+				return fmt.Errorf("delete volume %q: %w", vol, err)
+			}
 		}
 		return nil
 	})
+}
+
+// RecordVolumeName is the raw volume beside an image volume that holds
+// Kiln's record of the image: libvirt volumes carry no metadata of their own.
+func RecordVolumeName(image string) string { return strings.TrimSuffix(image, ".qcow2") + ".kiln.json" }
+
+// maxRecordBytes bounds a record read back: records are a few kilobytes.
+const maxRecordBytes = 1 << 20
+
+// WriteRecord stores doc as Kiln's record of the image volume, replacing a
+// record left by an image deleted out of band.
+func (c *Client) WriteRecord(ctx context.Context, pool, image string, doc []byte) error {
+	name := RecordVolumeName(image)
+	return c.change(ctx, func(conn *golibvirt.Libvirt) error {
+		p, err := conn.StoragePoolLookupByName(pool)
+		if err != nil {
+			return fmt.Errorf("look up storage pool %q: %w", pool, err)
+		}
+		if err := deleteVolume(conn, p, name); err != nil {
+			return fmt.Errorf("delete stale record %q: %w", name, err)
+		}
+		def, err := (&libvirtxml.StorageVolume{
+			Name:     name,
+			Capacity: &libvirtxml.StorageVolumeSize{Value: uint64(len(doc))},
+			Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "raw"}},
+		}).Marshal()
+		if err != nil {
+			return fmt.Errorf("encode record volume XML: %w", err)
+		}
+		vol, err := conn.StorageVolCreateXML(p, def, 0)
+		if err != nil {
+			return fmt.Errorf("create record volume %q: %w", name, err)
+		}
+		if err := conn.StorageVolUpload(vol, bytes.NewReader(doc), 0, uint64(len(doc)), 0); err != nil {
+			return fmt.Errorf("write record volume %q: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// ReadRecord reads Kiln's record of the image volume; ErrNotFound when there
+// is none.
+func (c *Client) ReadRecord(ctx context.Context, pool, image string) ([]byte, error) {
+	name := RecordVolumeName(image)
+	var doc bytes.Buffer
+	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+		doc.Reset()
+		vol, err := lookupVolume(conn, pool, name)
+		if err != nil {
+			return err
+		}
+		if _, capacity, _, err := conn.StorageVolGetInfo(vol); err != nil {
+			return fmt.Errorf("read record volume %q: %w", name, err)
+		} else if capacity > maxRecordBytes {
+			return fmt.Errorf("volume %q holds %d bytes: not a record Kiln wrote", name, capacity)
+		}
+		if err := conn.StorageVolDownload(vol, &doc, 0, 0, 0); err != nil {
+			return fmt.Errorf("read record volume %q: %w", name, err)
+		}
+		return nil
+	})
+	return doc.Bytes(), err
 }
 
 // VolumeExists reports whether pool holds a volume of that name.
