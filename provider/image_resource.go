@@ -162,7 +162,7 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"`<name>-<fingerprint 12>`, given the snapshot `kiln-base` (for linked clones) and marked as a template. " +
 			"The template carries Kiln's record of the image (fingerprint and manifest) in its `extraConfig`; Kiln " +
 			"deletes only a template that still carries it and is still a template. Import an image by `<pool>/<volume>` " +
-			"or by the template's inventory path.",
+			"(its fingerprint and manifest read from Kiln's record beside it) or by the template's inventory path.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "`<pool>/<volume>`; on vSphere the template's inventory path.",
@@ -618,8 +618,18 @@ func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	}
 	setPrivateString(ctx, resp.Private, imageBaseMissingKey, missing, &resp.Diagnostics)
 	if privateString(ctx, req.Private, imageBakedKey, &resp.Diagnostics) == "" {
-		// Just imported: the content found is what later reads compare with.
+		// Just imported: the content found is what later reads compare with,
+		// and Kiln's record of it, if it still describes it, gives the rest.
 		setPrivateString(ctx, resp.Private, imageBakedKey, img.SHA256, &resp.Diagnostics)
+		if rec, err := baker.Record(ctx, pool, img.Volume.Name); err == nil && rec.SHA256 == img.SHA256 {
+			manifest, err := json.Marshal(rec.Manifest)
+			if err != nil {
+				resp.Diagnostics.AddError("Could not encode the image manifest", err.Error())
+				return
+			}
+			state.Fingerprint, state.Manifest = types.StringValue(rec.Fingerprint), types.StringValue(string(manifest))
+			resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+		}
 	}
 }
 

@@ -316,7 +316,7 @@ func TestAccImage_libvirt(t *testing.T) {
 				ImportState:       true,
 				ImportStateIdFunc: func(s *terraform.State) (string, error) { return s.RootModule().Resources[imageAddr].Primary.ID, nil },
 				ImportStateVerify: true,
-				ImportStateVerifyIgnore: []string{"fingerprint", "manifest", "bake_seconds", "source", "inputs", "generalize",
+				ImportStateVerifyIgnore: []string{"bake_seconds", "source", "inputs", "generalize",
 					"source_after_bake", "force_destroy", "timeouts"},
 			},
 			{

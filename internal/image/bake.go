@@ -207,6 +207,20 @@ type Record struct {
 	Manifest    Manifest `json:"manifest"`
 }
 
+// Record reads Kiln's record of the image volume; libvirt's ErrNotFound when
+// there is none.
+func (b *Baker) Record(ctx context.Context, pool, volume string) (Record, error) {
+	var rec Record
+	doc, err := b.Libvirt.ReadRecord(ctx, pool, volume)
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(doc, &rec); err != nil {
+		return rec, fmt.Errorf("record %q: %w", libvirt.RecordVolumeName(volume), err)
+	}
+	return rec, nil
+}
+
 func (b *Baker) record(ctx context.Context, img Image, fingerprint string) error {
 	doc, err := json.Marshal(Record{Fingerprint: fingerprint, SHA256: img.SHA256, Manifest: img.Manifest})
 	if err != nil {

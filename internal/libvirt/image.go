@@ -426,6 +426,11 @@ func (c *Client) OverlayImage(ctx context.Context, vm VM, pool, name string) (Im
 		}
 		return nil
 	})
+	if err == nil {
+		// libvirt refreshes the pool after an upload in the background: the
+		// sizes read next must be the uploaded file's.
+		err = c.RefreshPool(ctx, pool)
+	}
 	if err != nil {
 		// Kiln made it and nothing records it: it goes, and the next apply bakes again.
 		if derr := c.DeleteImageVolume(context.WithoutCancel(ctx), pool, name); derr != nil {
