@@ -193,7 +193,8 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"force_destroy": schema.BoolAttribute{
 				MarkdownDescription: "Delete the image even while VMs use it: on libvirt, VMs or volumes with it as their " +
 					"backing file; on vSphere, the linked clones `kiln_vsphere_vm` made of the template. They stop booting. " +
-					"Defaults to `false`: destroy refuses, naming them.",
+					"Defaults to `false`: destroy refuses, naming them. An image other images are overlays on " +
+					"(`libvirt.flatten = false`) is never deleted before them.",
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
