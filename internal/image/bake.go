@@ -187,16 +187,15 @@ func (b *Baker) finish(ctx context.Context, img *Image, compress bool) error {
 			return err
 		}
 	}
+	b.log(ctx, "hashing the image", "volume", v.Name, "bytes", img.Volume.Allocation)
 	var err error
-	if img.Compress, err = b.compression(ctx, img.Volume); err != nil {
+	if img.SHA256, img.Compress, err = b.hash(ctx, img.Volume); err != nil {
 		return err
 	}
 	if compress && img.Compress != CompressZstd {
 		return fmt.Errorf("volume %q: qemu-img left the image without zstd compression", v.Name)
 	}
-	b.log(ctx, "hashing the image", "volume", v.Name, "bytes", img.Volume.Allocation)
-	img.SHA256, err = b.Libvirt.HashVolume(ctx, v.Pool, v.Name)
-	return err
+	return nil
 }
 
 // Record is Kiln's record of a libvirt image, kept beside its volume
@@ -240,15 +239,13 @@ func (b *Baker) adopt(ctx context.Context, pool, volume, fingerprint string, sta
 		if img.Volume, err = b.Libvirt.ReadImageVolume(ctx, pool, volume); err != nil {
 			return "", err
 		}
-		return b.Libvirt.HashVolume(ctx, pool, volume)
+		img.SHA256, img.Compress, err = b.hash(ctx, img.Volume)
+		return img.SHA256, err
 	})
 	if err != nil {
 		return Image{}, err
 	}
-	img.SHA256, img.Manifest = rec.SHA256, rec.Manifest
-	if img.Compress, err = b.compression(ctx, img.Volume); err != nil {
-		return Image{}, err
-	}
+	img.Manifest = rec.Manifest
 	img.BakeSeconds = time.Since(start).Seconds()
 	b.log(ctx, "image adopted", "volume", volume, "seconds", img.BakeSeconds)
 	return img, nil
@@ -292,13 +289,14 @@ func Compress(ctx context.Context, host libvirt.Host, path string) error {
 	return nil
 }
 
-// compression is the image's compression as its qcow2 header declares it.
-func (b *Baker) compression(ctx context.Context, v libvirt.ImageVolume) (string, error) {
-	kind, err := b.Libvirt.VolumeCompression(ctx, v.Pool, v.Name)
+// hash is the image's SHA-256 as stored, and its compression as its qcow2
+// header declares it.
+func (b *Baker) hash(ctx context.Context, v libvirt.ImageVolume) (sum, compress string, err error) {
+	sum, kind, err := b.Libvirt.HashVolume(ctx, v.Pool, v.Name)
 	if kind == "zstd" {
-		return CompressZstd, err
+		return sum, CompressZstd, err
 	}
-	return CompressNone, err
+	return sum, CompressNone, err
 }
 
 // Generalizer prepares a running, provisioned source host for its bake: it
@@ -391,10 +389,7 @@ func (b *Baker) Read(ctx context.Context, pool, volume string, known Image) (Ima
 	img.Volume = vol
 	if vol.Stat != known.Volume.Stat || known.SHA256 == "" {
 		b.log(ctx, "the image volume changed; hashing it again", "volume", volume)
-		if img.SHA256, err = b.Libvirt.HashVolume(ctx, pool, volume); err != nil {
-			return Image{}, err
-		}
-		if img.Compress, err = b.compression(ctx, vol); err != nil {
+		if img.SHA256, img.Compress, err = b.hash(ctx, vol); err != nil {
 			return Image{}, err
 		}
 	}

@@ -189,22 +189,27 @@ func parseImageVolume(doc, key string) (ImageVolume, error) {
 	return img, nil
 }
 
-// HashVolume streams the volume's content out of libvirt and returns its SHA-256.
-func (c *Client) HashVolume(ctx context.Context, pool, name string) (string, error) {
-	var sum string
-	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
+// HashVolume streams the qcow2 volume's content out of libvirt and returns
+// its SHA-256 and the compression type its header declares, "zlib" (qcow2's
+// default) or "zstd": read from the same stream, since go-libvirt can
+// deadlock on a download of part of a volume.
+func (c *Client) HashVolume(ctx context.Context, pool, name string) (sum, compression string, err error) {
+	err = c.read(ctx, func(conn *golibvirt.Libvirt) error {
 		vol, err := lookupVolume(conn, pool, name)
 		if err != nil {
 			return err
 		}
-		h := sha256.New()
-		if err := conn.StorageVolDownload(vol, h, 0, 0, 0); err != nil {
+		h, header := sha256.New(), &headerWriter{}
+		if err := conn.StorageVolDownload(vol, io.MultiWriter(h, header), 0, 0, 0); err != nil {
 			return fmt.Errorf("download volume %q: %w", name, err)
 		}
 		sum = hex.EncodeToString(h.Sum(nil))
+		if compression, err = qcow2Compression(header.b); err != nil {
+			return fmt.Errorf("volume %q: %w", name, err)
+		}
 		return nil
 	})
-	return sum, err
+	return sum, compression, err
 }
 
 // VolumeRef names a volume by its pool.
@@ -304,25 +309,14 @@ func (c *Client) RefreshPool(ctx context.Context, pool string) error {
 // including its compression type.
 const qcow2HeaderBytes = 105
 
-// VolumeCompression reads the qcow2 header of the volume and returns its
-// compression type: "zlib" (qcow2's default) or "zstd".
-func (c *Client) VolumeCompression(ctx context.Context, pool, name string) (string, error) {
-	var header bytes.Buffer
-	err := c.read(ctx, func(conn *golibvirt.Libvirt) error {
-		header.Reset()
-		vol, err := lookupVolume(conn, pool, name)
-		if err != nil {
-			return err
-		}
-		if err := conn.StorageVolDownload(vol, &header, 0, qcow2HeaderBytes, 0); err != nil {
-			return fmt.Errorf("read the header of volume %q: %w", name, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return "", err
+// headerWriter keeps the first qcow2HeaderBytes written through it.
+type headerWriter struct{ b []byte }
+
+func (w *headerWriter) Write(p []byte) (int, error) {
+	if n := qcow2HeaderBytes - len(w.b); n > 0 {
+		w.b = append(w.b, p[:min(n, len(p))]...)
 	}
-	return qcow2Compression(header.Bytes())
+	return len(p), nil
 }
 
 // qcow2Compression is the compression type a qcow2 header declares. Only a

@@ -77,3 +77,15 @@ func TestQcow2Compression(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderWriterKeepsTheHeaderOnly(t *testing.T) {
+	w := &headerWriter{}
+	for _, chunk := range [][]byte{make([]byte, 100), []byte("abcdefgh"), []byte("ijk")} {
+		if n, err := w.Write(chunk); n != len(chunk) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if len(w.b) != qcow2HeaderBytes || string(w.b[100:]) != "abcde" {
+		t.Fatalf("kept %d bytes ending %q", len(w.b), w.b[100:])
+	}
+}
