@@ -736,7 +736,7 @@ resource "kiln_image" "go" {
 			{
 				Config:      provider + image(""),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)Invalid Attribute Combination.*Exactly\s+one.*\[libvirt,vsphere\]`),
+				ExpectError: regexp.MustCompile(`(?s)Missing Attribute Configuration.*Exactly\s+one.*\[libvirt,vsphere\]`),
 			},
 			{
 				Config:      provider + image("libvirt {}\nvsphere {}"),
