@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/image"
 	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
@@ -37,6 +38,8 @@ var (
 	_ resource.ResourceWithImportState = (*imageResource)(nil)
 
 	_ resource.ResourceWithConfigValidators = (*imageResource)(nil)
+	_ resource.ResourceWithValidateConfig   = (*imageResource)(nil)
+	_ resource.ResourceWithUpgradeState     = (*imageResource)(nil)
 )
 
 func newImageResource() resource.Resource { return &imageResource{} }
@@ -50,7 +53,7 @@ type imageModel struct {
 	Name            types.String          `tfsdk:"name"`
 	Source          *imageSourceModel     `tfsdk:"source"`
 	Inputs          types.Map             `tfsdk:"inputs"`
-	Pool            types.String          `tfsdk:"pool"`
+	Libvirt         *imageLibvirtModel    `tfsdk:"libvirt"`
 	Generalize      *imageGeneralizeModel `tfsdk:"generalize"`
 	SourceAfterBake types.String          `tfsdk:"source_after_bake"`
 	ForceDestroy    types.Bool            `tfsdk:"force_destroy"`
@@ -74,6 +77,12 @@ type imageModel struct {
 type imageSourceModel struct {
 	VMID       types.String `tfsdk:"vm_id"`
 	Toolchains types.List   `tfsdk:"toolchains"`
+}
+
+type imageLibvirtModel struct {
+	Pool     types.String `tfsdk:"pool"`
+	Flatten  types.Bool   `tfsdk:"flatten"`
+	Compress types.String `tfsdk:"compress"`
 }
 
 type imageVsphereModel struct {
@@ -101,6 +110,9 @@ const (
 	// imageBaseKey holds the base identity the bake saw, for plans after the
 	// source VM is gone.
 	imageBaseKey = "base"
+	// imageBaseMissingKey marks an overlay image whose base volume is gone,
+	// as Read found it: the plan replaces the image.
+	imageBaseMissingKey = "base_missing"
 )
 
 var imageNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -122,6 +134,8 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 		return schema.BoolAttribute{MarkdownDescription: what + " Defaults to `true`.", Optional: true, Computed: true, Default: booldefault.StaticBool(true)}
 	}
 	resp.Schema = schema.Schema{
+		// Version 1 moved the top-level pool into the libvirt block.
+		Version: 1,
 		MarkdownDescription: "A golden image baked from a VM that a `kiln_go_host` provisioned: a libvirt volume from a " +
 			"`kiln_libvirt_vm`, or, with a `vsphere` block, a vSphere template from a `kiln_vsphere_vm`. What is on the " +
 			"host is baked as it is, with no second boot or install. The host is generalized over SSH (cloud-init " +
@@ -134,6 +148,12 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"Kiln's bake script, so a changed input plans a new image, and the VMs with `base_volume` set to its " +
 			"`volume` plan their replacement in the same run. A new source VM with the same fingerprint is recorded, " +
 			"not baked again.\n\n" +
+			"With `libvirt { compress = \"zstd\" }` the copy is recompressed on the libvirt host; with " +
+			"`libvirt { flatten = false }` the image is a thin overlay on the source's base volume instead of a copy. " +
+			"Beside the volume Kiln keeps its record of the image (fingerprint, SHA-256, manifest) in a small raw volume, " +
+			"`<name>-<fingerprint 12>.kiln.json`. A volume already named as the image is adopted, not baked, when it " +
+			"carries Kiln's record of the same fingerprint and still hashes to the recorded SHA-256 (the source VM is then " +
+			"left as it is); any other volume of that name fails the apply, naming it, and is neither overwritten nor deleted.\n\n" +
 			"The source host is reached at the VM's SSH endpoint, pinned to its host key, with the user and key of the " +
 			"provider's `ssh` block; that user needs passwordless sudo.\n\n" +
 			"On vSphere the same generalize step runs over SSH at the VM's guest IP address (as VMware Tools report it, " +
@@ -142,7 +162,7 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"`<name>-<fingerprint 12>`, given the snapshot `kiln-base` (for linked clones) and marked as a template. " +
 			"The template carries Kiln's record of the image (fingerprint and manifest) in its `extraConfig`; Kiln " +
 			"deletes only a template that still carries it and is still a template. Import an image by `<pool>/<volume>` " +
-			"or by the template's inventory path.",
+			"(its fingerprint and manifest read from Kiln's record beside it) or by the template's inventory path.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "`<pool>/<volume>`; on vSphere the template's inventory path.",
@@ -160,12 +180,6 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				ElementType: types.StringType,
 				Optional:    true,
 			},
-			"pool": schema.StringAttribute{
-				MarkdownDescription: "libvirt: storage pool that receives the image. Defaults to the source VM's pool. Null on vSphere.",
-				Optional:            true,
-				Computed:            true,
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplace()},
-			},
 			"source_after_bake": schema.StringAttribute{
 				MarkdownDescription: "What becomes of the source VM: `stopped` (it is left shut down, generalized) or `deleted` " +
 					"(its domain and volumes are removed; on vSphere the VM is destroyed). Defaults to `stopped`. Either way the source is no longer the host " +
@@ -179,7 +193,8 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"force_destroy": schema.BoolAttribute{
 				MarkdownDescription: "Delete the image even while VMs use it: on libvirt, VMs or volumes with it as their " +
 					"backing file; on vSphere, the linked clones `kiln_vsphere_vm` made of the template. They stop booting. " +
-					"Defaults to `false`: destroy refuses, naming them.",
+					"Defaults to `false`: destroy refuses, naming them. An image other images are overlays on " +
+					"(`libvirt.flatten = false`) is never deleted before them.",
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
@@ -215,9 +230,10 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				PlanModifiers: keep,
 			},
 			"backing_volume": schema.StringAttribute{
-				MarkdownDescription: "libvirt: the file the image is an overlay on; empty, since images are standalone. Null on vSphere.",
-				Computed:            true,
-				PlanModifiers:       keep,
+				MarkdownDescription: "libvirt: the path of the base volume the image is an overlay on (`libvirt.flatten = false`); " +
+					"empty for a standalone image. Null on vSphere.",
+				Computed:      true,
+				PlanModifiers: keep,
 			},
 			"manifest": schema.StringAttribute{
 				MarkdownDescription: "JSON manifest of the image, as written to `/etc/kiln/image.json` inside it: `name`, " +
@@ -274,9 +290,47 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 					},
 				},
 			},
+			"libvirt": schema.SingleNestedBlock{
+				MarkdownDescription: "Bake a libvirt volume from a `kiln_libvirt_vm`; needs the provider's `libvirt` block. " +
+					"Exactly one of `libvirt` and `vsphere` is required; `libvirt {}` takes every default.",
+				Attributes: map[string]schema.Attribute{
+					"pool": schema.StringAttribute{
+						MarkdownDescription: "Storage pool that receives the image. Defaults to the source VM's pool.",
+						Optional:            true,
+						Computed:            true,
+						PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplace()},
+					},
+					"flatten": schema.BoolAttribute{
+						MarkdownDescription: "`true`: the image is a standalone qcow2 (compat 1.1), the source's disk read through " +
+							"its backing chain. `false`: the image is a thin qcow2 overlay on the source VM's base volume, a " +
+							"copy of only what the source wrote on top of it (`backing_volume` names the base), in the qcow2 " +
+							"version of the source's disk (compat 1.1 for VMs Kiln created). Kiln then " +
+							"refuses to destroy a `kiln_image` that other images are overlays on (even with `force_destroy`); " +
+							"a base deleted by other means shows as drift, and the plan bakes the image again. Part of the " +
+							"fingerprint. Defaults to `true`.",
+						Optional: true,
+						Computed: true,
+						Default:  booldefault.StaticBool(true),
+					},
+					"compress": schema.StringAttribute{
+						MarkdownDescription: "`zstd` recompresses the standalone image on the libvirt host with " +
+							"`qemu-img convert -c` (zstd clusters, compat 1.1): a smaller image, which QEMU decompresses " +
+							"as VMs read it. Kiln runs `qemu-img` itself: on this machine when the provider's `libvirt.uri` " +
+							"names a local daemon, or over SSH for a `qemu+ssh` URI (the URI's user, host, port and " +
+							"`keyfile`, else the provider's `ssh` block; the host key from the URI's `known_hosts`, else " +
+							"`ssh.known_hosts_file`, else `~/.ssh/known_hosts`; a user other than root needs passwordless " +
+							"sudo). Other transports fail the plan. Needs `flatten = true`. Part of the fingerprint. " +
+							"`none` or `zstd`; defaults to `none`.",
+						Optional:   true,
+						Computed:   true,
+						Default:    stringdefault.StaticString(image.CompressNone),
+						Validators: []validator.String{stringvalidator.OneOf(image.CompressNone, image.CompressZstd)},
+					},
+				},
+			},
 			"vsphere": schema.SingleNestedBlock{
-				MarkdownDescription: "Bake a vSphere template from a `kiln_vsphere_vm` instead of a libvirt volume; needs the " +
-					"provider's `vsphere` block. Conflicts with `pool`.",
+				MarkdownDescription: "Bake a vSphere template from a `kiln_vsphere_vm`; needs the provider's `vsphere` block. " +
+					"Exactly one of `libvirt` and `vsphere` is required.",
 				Attributes: map[string]schema.Attribute{
 					"datacenter": schema.StringAttribute{
 						MarkdownDescription: "Datacenter of the source VM and the template, by name or path. Defaults to the " +
@@ -310,7 +364,18 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 }
 
 func (r *imageResource) ConfigValidators(context.Context) []resource.ConfigValidator {
-	return []resource.ConfigValidator{resourcevalidator.Conflicting(path.MatchRoot("pool"), path.MatchRoot("vsphere"))}
+	return []resource.ConfigValidator{resourcevalidator.ExactlyOneOf(path.MatchRoot("libvirt"), path.MatchRoot("vsphere"))}
+}
+
+// ValidateConfig refuses what the libvirt block cannot combine.
+func (r *imageResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var l *imageLibvirtModel
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("libvirt"), &l)...)
+	if l != nil && l.Compress.ValueString() == image.CompressZstd && !l.Flatten.IsNull() && !l.Flatten.IsUnknown() && !l.Flatten.ValueBool() {
+		resp.Diagnostics.AddAttributeError(path.Root("libvirt").AtName("compress"), "Compression needs a standalone image",
+			`libvirt.compress = "zstd" recompresses a standalone copy; with libvirt.flatten = false the image is an overlay `+
+				`on its base and is not compressed. Set compress = "none", or flatten = true.`)
+	}
 }
 
 func (r *imageResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -334,8 +399,8 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	}
 	var plan imageModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || plan.Source == nil {
-		return // a missing source's required attributes' errors name it
+	if resp.Diagnostics.HasError() || plan.Source == nil || (plan.Libvirt == nil && plan.Vsphere == nil) {
+		return // a missing source's required attributes' errors name it, as the config validator names a missing block
 	}
 	// The engine first: without it nothing else can be judged.
 	var baker *image.Baker
@@ -368,8 +433,20 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		return
 	}
 	setPlanValues(ctx, &resp.Plan, vsphereOnly, &resp.Diagnostics)
+	newCompression := prior == nil || prior.Libvirt == nil || prior.Libvirt.Compress.ValueString() != image.CompressZstd
+	if plan.Libvirt.Compress.ValueString() == image.CompressZstd && newCompression {
+		// Checked before anything is dialled: the URI alone says whether Kiln
+		// can reach the host. An image compressed before is checked only when
+		// a new bake is applied, so that plans elsewhere need no host access.
+		if _, err := baker.Libvirt.Host(r.libvirtHostDefaults()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("libvirt").AtName("compress"), "Cannot compress on the libvirt host",
+				fmt.Sprintf(`libvirt.compress = "zstd" runs qemu-img on the libvirt host, on this machine for a local daemon or over SSH for a qemu+ssh URI: %s`, err))
+			return
+		}
+	}
 	fingerprint := types.StringUnknown()
-	if known && !plan.Source.VMID.IsUnknown() && !plan.Inputs.IsUnknown() && !hasUnknown(plan.Inputs) {
+	libvirtKnown := !plan.Libvirt.Flatten.IsUnknown() && !plan.Libvirt.Compress.IsUnknown()
+	if known && libvirtKnown && !plan.Source.VMID.IsUnknown() && !plan.Inputs.IsUnknown() && !hasUnknown(plan.Inputs) {
 		base, err := baker.BaseIdentity(ctx, plan.Source.VMID.ValueString())
 		if errors.Is(err, libvirt.ErrNotFound) && prior != nil {
 			// The source went after the bake (source_after_bake = "deleted"):
@@ -401,6 +478,8 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("fingerprint"))
 	case changed:
 		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("sha256"))
+	case privateString(ctx, req.Private, imageBaseMissingKey, &resp.Diagnostics) != "":
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("backing_volume"))
 	default:
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), prior.ID)...)
 		return
@@ -444,11 +523,19 @@ func (r *imageResource) Create(ctx context.Context, req resource.CreateRequest, 
 		return
 	}
 	fingerprint := image.Fingerprint(plan.inputs(base, toolchains))
+	l := plan.Libvirt
+	if l.Compress.ValueString() == image.CompressZstd {
+		if baker.Host, err = baker.Libvirt.Host(r.libvirtHostDefaults()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("libvirt").AtName("compress"), "Cannot compress on the libvirt host", err.Error())
+			return
+		}
+	}
 	d := r.clients.ssh
 	img, err := baker.Bake(ctx, image.Spec{
-		Name: plan.Name.ValueString(), Fingerprint: fingerprint, SourceVM: vmID, Pool: plan.Pool.ValueString(),
+		Name: plan.Name.ValueString(), Fingerprint: fingerprint, SourceVM: vmID, Pool: l.Pool.ValueString(),
 		Defaults:   remote.Defaults{User: d.User, PrivateKey: d.PrivateKey, UseAgent: d.UseAgent},
 		Toolchains: toolchains, Generalize: plan.generalize(), SourceAfterBake: plan.SourceAfterBake.ValueString(),
+		Overlay: !l.Flatten.ValueBool(), Compress: l.Compress.ValueString(),
 	})
 	if err != nil {
 		resp.Diagnostics.AddError("Could not bake the image", fmt.Sprintf("image %q from VM %q: %s", plan.Name.ValueString(), vmID, err))
@@ -478,7 +565,7 @@ func (r *imageResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	plan.ID, plan.Volume, plan.Pool = state.ID, state.Volume, state.Pool
+	plan.ID, plan.Volume, plan.Libvirt = state.ID, state.Volume, state.Libvirt
 	plan.Format, plan.VirtualSize, plan.Allocation, plan.SHA256 = state.Format, state.VirtualSize, state.Allocation, state.SHA256
 	plan.BackingVolume, plan.Manifest, plan.BakeSeconds = state.BackingVolume, state.Manifest, state.BakeSeconds
 	plan.TemplatePath, plan.TemplateMOID, plan.TemplateUUID, plan.Snapshot = state.TemplatePath, state.TemplateMOID, state.TemplateUUID, state.Snapshot
@@ -501,9 +588,14 @@ func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if baker == nil {
 		return
 	}
+	if state.Libvirt == nil {
+		resp.Diagnostics.AddError("Could not read the image", "its state has neither a libvirt nor a vsphere block")
+		return
+	}
 	stat := privateString(ctx, req.Private, imageStatKey, &resp.Diagnostics)
-	known := image.Image{SHA256: state.SHA256.ValueString(), Volume: libvirt.ImageVolume{Stat: stat}}
-	img, err := baker.Read(ctx, state.Pool.ValueString(), state.Volume.ValueString(), known)
+	pool := state.Libvirt.Pool.ValueString()
+	known := image.Image{SHA256: state.SHA256.ValueString(), Compress: state.Libvirt.Compress.ValueString(), Volume: libvirt.ImageVolume{Stat: stat}}
+	img, err := baker.Read(ctx, pool, state.Volume.ValueString(), known)
 	if errors.Is(err, libvirt.ErrNotFound) {
 		// Kept, with no content: the plan replaces it, its fingerprint from
 		// the recorded base even when the source VM is gone too.
@@ -512,15 +604,33 @@ func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		return
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Could not read the image", fmt.Sprintf("volume %q in pool %q: %s", state.Volume.ValueString(), state.Pool.ValueString(), err))
+		resp.Diagnostics.AddError("Could not read the image", fmt.Sprintf("volume %q in pool %q: %s", state.Volume.ValueString(), pool, err))
 		return
 	}
 	state.readBack(img)
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 	setPrivateString(ctx, resp.Private, imageStatKey, img.Volume.Stat, &resp.Diagnostics)
+	missing := ""
+	if img.BaseMissing {
+		missing = img.Volume.BackingPath
+		resp.Diagnostics.AddWarning("Image base volume is gone",
+			fmt.Sprintf("image volume %q is an overlay on %s, which no longer exists: VMs cannot boot from it, and the plan bakes it again.",
+				img.Volume.Name, missing))
+	}
+	setPrivateString(ctx, resp.Private, imageBaseMissingKey, missing, &resp.Diagnostics)
 	if privateString(ctx, req.Private, imageBakedKey, &resp.Diagnostics) == "" {
-		// Just imported: the content found is what later reads compare with.
+		// Just imported: the content found is what later reads compare with,
+		// and Kiln's record of it, if it still describes it, gives the rest.
 		setPrivateString(ctx, resp.Private, imageBakedKey, img.SHA256, &resp.Diagnostics)
+		if rec, err := baker.Record(ctx, pool, img.Volume.Name); err == nil && rec.SHA256 == img.SHA256 {
+			manifest, err := json.Marshal(rec.Manifest)
+			if err != nil {
+				resp.Diagnostics.AddError("Could not encode the image manifest", err.Error())
+				return
+			}
+			state.Fingerprint, state.Manifest = types.StringValue(rec.Fingerprint), types.StringValue(string(manifest))
+			resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+		}
 	}
 }
 
@@ -533,18 +643,19 @@ func (r *imageResource) ImportState(ctx context.Context, req resource.ImportStat
 		return
 	}
 	pool, volume, _ := strings.Cut(req.ID, "/")
-	m := importedVolume.FindStringSubmatch(volume)
-	if pool == "" || m == nil {
+	name, ok := image.ParseVolumeName(volume)
+	if pool == "" || !ok {
 		resp.Diagnostics.AddError("Invalid import ID",
 			fmt.Sprintf("want <pool>/<name>-<fingerprint 12>.qcow2, the volume a kiln_image baked; got %q", req.ID))
 		return
 	}
-	for name, value := range map[string]string{"id": req.ID, "pool": pool, "volume": volume, "name": m[1]} {
-		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(name), value)...)
+	// flatten and compress are read back from the volume.
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("libvirt"),
+		imageLibvirtModel{Pool: types.StringValue(pool), Flatten: types.BoolNull(), Compress: types.StringNull()})...)
+	for attr, value := range map[string]string{"id": req.ID, "volume": volume, "name": name} {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(attr), value)...)
 	}
 }
-
-var importedVolume = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.-]*)-[0-9a-f]{12}\.qcow2$`)
 
 func (r *imageResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state imageModel
@@ -564,7 +675,11 @@ func (r *imageResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 	if baker == nil {
 		return
 	}
-	if err := baker.Delete(ctx, state.Pool.ValueString(), state.Volume.ValueString(), state.ForceDestroy.ValueBool()); err != nil {
+	if state.Libvirt == nil {
+		resp.Diagnostics.AddError("Could not delete the image", "its state has neither a libvirt nor a vsphere block")
+		return
+	}
+	if err := baker.Delete(ctx, state.Libvirt.Pool.ValueString(), state.Volume.ValueString(), state.ForceDestroy.ValueBool()); err != nil {
 		resp.Diagnostics.AddError("Could not delete the image", err.Error())
 	}
 }
@@ -618,14 +733,27 @@ func hasUnknown(m types.Map) bool {
 }
 
 func (m imageModel) inputs(base string, toolchains []image.Toolchain) image.Inputs {
-	return image.Inputs{Base: base, Toolchains: toolchains, Extra: stringMap(m.Inputs), Generalize: m.generalize()}
+	in := image.Inputs{Base: base, Toolchains: toolchains, Extra: stringMap(m.Inputs), Generalize: m.generalize()}
+	if l := m.Libvirt; l != nil {
+		in.Compress = l.Compress.ValueString()
+		in.Overlay = !l.Flatten.IsNull() && !l.Flatten.ValueBool()
+	}
+	return in
+}
+
+// libvirtHostDefaults are the provider's SSH defaults for the libvirt host:
+// its port is the URI's, or 22, as for libvirt's own SSH transport.
+func (r *imageResource) libvirtHostDefaults() remote.Defaults {
+	d := r.clients.ssh
+	d.Port = 0
+	return d
 }
 
 // readBack records the image volume as read.
 func (m *imageModel) readBack(img image.Image) {
 	v := img.Volume
 	m.ID = types.StringValue(v.Pool + "/" + v.Name)
-	m.Pool = types.StringValue(v.Pool)
+	m.Libvirt = &imageLibvirtModel{Pool: types.StringValue(v.Pool), Flatten: types.BoolValue(v.BackingPath == ""), Compress: types.StringValue(img.Compress)}
 	m.Volume = types.StringValue(v.Name)
 	m.Format = types.StringValue(v.Format)
 	m.VirtualSize = types.Int64Value(int64(v.Capacity))
@@ -662,4 +790,46 @@ func setPrivateString(ctx context.Context, p privateStore, key, value string, di
 		return
 	}
 	diags.Append(p.SetKey(ctx, key, raw)...)
+}
+
+// UpgradeState moves a version 0 state's top-level pool into the libvirt
+// block, with the defaults that version baked with: a standalone,
+// uncompressed image. A vSphere image gets no libvirt block.
+func (r *imageResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return map[int64]resource.StateUpgrader{0: {StateUpgrader: upgradeImageStateV0}}
+}
+
+func upgradeImageStateV0(_ context.Context, req resource.UpgradeStateRequest, resp *resource.UpgradeStateResponse) {
+	if req.RawState == nil {
+		resp.Diagnostics.AddError("Could not upgrade the image state", "no state to upgrade")
+		return
+	}
+	var state map[string]json.RawMessage
+	if err := json.Unmarshal(req.RawState.JSON, &state); err != nil {
+		resp.Diagnostics.AddError("Could not upgrade the image state", err.Error())
+		return
+	}
+	var pool *string
+	if raw, ok := state["pool"]; ok {
+		if err := json.Unmarshal(raw, &pool); err != nil {
+			resp.Diagnostics.AddError("Could not upgrade the image state", fmt.Sprintf("pool: %s", err))
+			return
+		}
+	}
+	delete(state, "pool")
+	state["libvirt"] = json.RawMessage("null")
+	if vs, ok := state["vsphere"]; !ok || string(vs) == "null" {
+		block, err := json.Marshal(map[string]any{"pool": pool, "flatten": true, "compress": image.CompressNone})
+		if err != nil {
+			resp.Diagnostics.AddError("Could not upgrade the image state", err.Error())
+			return
+		}
+		state["libvirt"] = block
+	}
+	doc, err := json.Marshal(state)
+	if err != nil {
+		resp.Diagnostics.AddError("Could not upgrade the image state", err.Error())
+		return
+	}
+	resp.DynamicValue = &tfprotov6.DynamicValue{JSON: doc}
 }

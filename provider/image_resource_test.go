@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,6 +31,7 @@ import (
 
 const (
 	imageAddr      = "kiln_image.go"
+	thinImageAddr  = "kiln_image.thin"
 	imageGoVersion = "1.24.4"
 )
 
@@ -38,6 +41,7 @@ type imageTestConfig struct {
 	keyFile            string
 	srcName, clone     string
 	imageName, goBlock string
+	thinName           string
 	loginKey           string
 }
 
@@ -105,11 +109,17 @@ func (c imageTestConfig) sourceConfig() string {
 	return c.provider() + c.vm("src", c.srcName, fmt.Sprintf("%q", c.bed.BaseVolume)) + c.goHost("src", "src")
 }
 
-// imageConfig bakes the source, which leaves the configuration without being
-// destroyed (the bake deletes it), and boots a clone from the image with a Go
-// host on it.
+// imageConfig bakes the source into a zstd-compressed image, the source
+// leaving the configuration without being destroyed (the bake deletes it),
+// and boots a clone from the image with a Go host on it.
 func (c imageTestConfig) imageConfig() string {
-	return c.provider() + fmt.Sprintf(`
+	return c.provider() + c.image(false) + c.vm("clone", c.clone, "kiln_image.go.volume") + c.goHost("clone", "clone")
+}
+
+// image is the compressed image baked from the source, with the variable its
+// toolchains come from.
+func (c imageTestConfig) image(forceDestroy bool) string {
+	return fmt.Sprintf(`
 variable "toolchains" {
   type = list(object({ version = string, archive_sha256 = string, go_binary_sha256 = string }))
 }
@@ -136,9 +146,70 @@ resource "kiln_image" "go" {
     toolchains = var.toolchains
   }
 
+  libvirt {
+    compress = "zstd"
+  }
+
   source_after_bake = "deleted"
+  force_destroy     = %t
 }
-`, c.imageName, c.srcName) + c.vm("clone", c.clone, "kiln_image.go.volume") + c.goHost("clone", "clone")
+`, c.imageName, c.srcName, forceDestroy)
+}
+
+// thinConfig bakes the clone, which leaves the configuration (kept, stopped),
+// into an overlay image on the compressed image, whose destroy even with
+// force_destroy is then refused while the overlay image is there. Without
+// thin, the overlay image leaves the state but stays.
+func (c imageTestConfig) thinConfig(withImage, thin bool) string {
+	config := c.provider()
+	if withImage {
+		config += c.image(true)
+	} else {
+		config += `
+variable "toolchains" {
+  type = list(object({ version = string, archive_sha256 = string, go_binary_sha256 = string }))
+}
+`
+	}
+	config += `
+removed {
+  from = kiln_go_host.clone
+  lifecycle {
+    destroy = false
+  }
+}
+
+removed {
+  from = kiln_libvirt_vm.clone
+  lifecycle {
+    destroy = false
+  }
+}
+`
+	if !thin {
+		return config + `
+removed {
+  from = kiln_image.thin
+  lifecycle {
+    destroy = false
+  }
+}
+`
+	}
+	return config + fmt.Sprintf(`
+resource "kiln_image" "thin" {
+  name = %q
+
+  source {
+    vm_id      = %q
+    toolchains = var.toolchains
+  }
+
+  libvirt {
+    flatten = false
+  }
+}
+`, c.thinName, c.clone)
 }
 
 // inUseConfig drops the image while the clone still boots from its volume,
@@ -179,14 +250,17 @@ func TestAccImage_libvirt(t *testing.T) {
 	}
 	c := imageTestConfig{bed: bed, keyFile: keyFile, srcName: acctest.RandomWithPrefix("kiln-img-src"),
 		clone: acctest.RandomWithPrefix("kiln-img-clone"), imageName: acctest.RandomWithPrefix("kiln-img"),
-		goBlock: dlSource(mirror, keyringFile, nil), loginKey: strings.TrimSpace(string(pub))}
+		thinName: acctest.RandomWithPrefix("kiln-thin"),
+		goBlock:  dlSource(mirror, keyringFile, nil), loginKey: strings.TrimSpace(string(pub))}
 	bed.RemoveGuestAtCleanup(t, c.srcName)
 	bed.RemoveGuestAtCleanup(t, c.clone)
-	t.Cleanup(func() { removeImageVolumes(t, bed, c.imageName) })
+	t.Cleanup(func() { removeImageVolumes(t, bed, c.imageName); removeImageVolumes(t, bed, c.thinName) })
 
 	var (
 		toolchains       = json.RawMessage("null")
 		imageVolume      = json.RawMessage("null")
+		imagePath        string
+		thinSHA256       string
 		source           imageSource
 		variables        = config.Variables{"toolchains": lateJSON{&toolchains}}
 		goBinary         = "/usr/local/go/" + imageGoVersion + "/bin/go"
@@ -205,13 +279,18 @@ func TestAccImage_libvirt(t *testing.T) {
 				ConfigVariables: variables,
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("format"), knownvalue.StringExact("qcow2")),
+					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("libvirt"), knownvalue.ObjectExact(map[string]knownvalue.Check{
+						"pool": knownvalue.StringExact(bed.Pool), "flatten": knownvalue.Bool(true), "compress": knownvalue.StringExact("zstd"),
+					})),
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("backing_volume"), knownvalue.StringExact("")),
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("volume"), knownvalue.StringRegexp(volumeNamePrefix)),
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("fingerprint"), knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f]{64}$`))),
 					statecheck.ExpectKnownValue("kiln_go_host.clone", tfjsonpath.New("installed"), knownvalue.ListSizeExact(1)),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					checkImageVolume(bed),
+					checkImageVolume(bed, imageAddr, "", &imagePath),
+					checkImageRecord(bed, imageAddr),
+					checkCompressed(t, &imagePath),
 					checkImageManifest(&source),
 					checkDomainGone(bed, c.srcName),
 					checkHostOf("kiln_libvirt_vm.clone", signer, "go version", "go version go"+imageGoVersion+" linux/amd64"),
@@ -237,7 +316,7 @@ func TestAccImage_libvirt(t *testing.T) {
 				ImportState:       true,
 				ImportStateIdFunc: func(s *terraform.State) (string, error) { return s.RootModule().Resources[imageAddr].Primary.ID, nil },
 				ImportStateVerify: true,
-				ImportStateVerifyIgnore: []string{"fingerprint", "manifest", "bake_seconds", "source", "inputs", "generalize",
+				ImportStateVerifyIgnore: []string{"bake_seconds", "source", "inputs", "generalize",
 					"source_after_bake", "force_destroy", "timeouts"},
 			},
 			{
@@ -248,13 +327,61 @@ func TestAccImage_libvirt(t *testing.T) {
 				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*still\s+in\s+use\s+by\s+volume\s+` + c.clone + `-root.qcow2`),
 			},
 			{
-				// The image volume deleted out of band: the plan bakes it again.
+				// The provisioned clone baked into an overlay on the
+				// compressed image it booted from: no copy of the base.
+				Config:          c.thinConfig(true, true),
+				ConfigVariables: variables,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(thinImageAddr, tfjsonpath.New("libvirt").AtMapKey("flatten"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(thinImageAddr, tfjsonpath.New("libvirt").AtMapKey("compress"), knownvalue.StringExact("none")),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					checkImageVolume(bed, thinImageAddr, imageAddr, nil),
+					checkImageRecord(bed, thinImageAddr),
+					func(s *terraform.State) error {
+						a := s.RootModule().Resources[thinImageAddr].Primary.Attributes
+						t.Logf("overlay image %s baked in %s s: %s bytes allocated", a["volume"], a["bake_seconds"], a["allocation"])
+						thinSHA256 = a["sha256"]
+						return nil
+					},
+				),
+			},
+			{
+				// The overlay image leaves the state, its volume kept...
+				Config:          c.thinConfig(true, false),
+				ConfigVariables: variables,
+			},
+			{
+				// ... and is adopted by its record: the source, stopped by the
+				// bake, could not be baked again.
+				Config:          c.thinConfig(true, true),
+				ConfigVariables: variables,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(thinImageAddr, plancheck.ResourceActionCreate),
+				}},
+				Check: func(s *terraform.State) error {
+					if got := s.RootModule().Resources[thinImageAddr].Primary.Attributes["sha256"]; got != thinSHA256 {
+						return fmt.Errorf("adopted image hashes to %s, baked to %s", got, thinSHA256)
+					}
+					return nil
+				},
+			},
+			{
+				// Even with force_destroy, the image an image is an overlay on stays.
+				Config:          c.thinConfig(false, true),
+				ConfigVariables: variables,
+				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*base\s+of\s+the\s+Kiln\s+image\s+volumes\s+` + c.thinName),
+			},
+			{
+				// The image volume deleted out of band: the plan bakes it
+				// again, and the overlay on it, which lost its base.
 				PreConfig:       func() { deleteImageVolume(t, bed, c.imageName) },
-				Config:          c.imageConfig(),
+				Config:          c.thinConfig(true, true),
 				ConfigVariables: variables,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionReplace),
 					plancheck.ExpectUnknownValue(imageAddr, tfjsonpath.New("sha256")),
+					plancheck.ExpectResourceAction(thinImageAddr, plancheck.ResourceActionReplace),
 				}},
 				// The source is gone: the bake fails, naming it.
 				ExpectError: regexp.MustCompile(`(?s)Could not read the source VM.*not found`),
@@ -296,54 +423,141 @@ func captureImageSource(signer ssh.Signer, goBinary string, src *imageSource, va
 	}
 }
 
-// checkImageVolume asserts on the volume itself: a standalone qcow2, compat
-// 1.1, whose SHA-256 is the recorded one.
-func checkImageVolume(bed testenv.LibvirtBed) resource.TestCheckFunc {
+// qemuImgInfo is what the tests read of `qemu-img info`.
+type qemuImgInfo struct {
+	Format          string `json:"format"`
+	BackingFilename string `json:"backing-filename"`
+	ActualSize      int64  `json:"actual-size"`
+	Specific        struct {
+		Data struct {
+			Compat          string `json:"compat"`
+			CompressionType string `json:"compression-type"`
+		} `json:"data"`
+	} `json:"format-specific"`
+}
+
+func readQemuImgInfo(path string) (qemuImgInfo, error) {
+	var info qemuImgInfo
+	out, err := exec.Command("qemu-img", "info", "-U", "--output=json", path).Output()
+	if err != nil {
+		return info, fmt.Errorf("qemu-img info %s: %w", path, err)
+	}
+	return info, json.Unmarshal(out, &info)
+}
+
+// checkImageVolume asserts on the volume of the image at addr itself: a
+// qcow2, compat 1.1, standalone or (with base, an image's address) an
+// overlay on base's volume, as backing_volume says; whose SHA-256 and
+// allocation are the recorded ones. path, if set, receives the file's path.
+func checkImageVolume(bed testenv.LibvirtBed, addr, base string, path *string) resource.TestCheckFunc {
 	return func(s *terraform.State) error {
-		a := s.RootModule().Resources[imageAddr].Primary.Attributes
-		var path string
-		err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
-			pool, err := l.StoragePoolLookupByName(bed.Pool)
-			if err != nil {
+		a := s.RootModule().Resources[addr].Primary.Attributes
+		file, err := volumePath(bed, a["volume"])
+		if err != nil {
+			return err
+		}
+		if path != nil {
+			*path = file
+		}
+		info, err := readQemuImgInfo(file)
+		if err != nil {
+			return err
+		}
+		wantBacking := ""
+		if base != "" {
+			if wantBacking, err = volumePath(bed, s.RootModule().Resources[base].Primary.Attributes["volume"]); err != nil {
 				return err
 			}
-			vol, err := l.StorageVolLookupByName(pool, a["volume"])
-			if err != nil {
-				return fmt.Errorf("volume %q: %w", a["volume"], err)
-			}
-			path, err = l.StorageVolGetPath(vol)
-			return err
-		})
-		if err != nil {
-			return err
 		}
-		out, err := exec.Command("qemu-img", "info", "-U", "--output=json", path).Output()
-		if err != nil {
-			return fmt.Errorf("qemu-img info %s: %w", path, err)
+		if info.Format != "qcow2" || info.BackingFilename != wantBacking || a["backing_volume"] != wantBacking || info.Specific.Data.Compat != "1.1" {
+			return fmt.Errorf("image %s: format %q, backing file %q (backing_volume %q), compat %q; want a qcow2, compat 1.1, backing file %q",
+				file, info.Format, info.BackingFilename, a["backing_volume"], info.Specific.Data.Compat, wantBacking)
 		}
-		var info struct {
-			Format          string `json:"format"`
-			BackingFilename string `json:"backing-filename"`
-			Specific        struct {
-				Data struct {
-					Compat string `json:"compat"`
-				} `json:"data"`
-			} `json:"format-specific"`
+		if got := strconv.FormatInt(info.ActualSize, 10); got != a["allocation"] {
+			return fmt.Errorf("image %s takes %s bytes, state says %s", file, got, a["allocation"])
 		}
-		if err := json.Unmarshal(out, &info); err != nil {
-			return err
-		}
-		if info.Format != "qcow2" || info.BackingFilename != "" || info.Specific.Data.Compat != "1.1" {
-			return fmt.Errorf("image %s: format %q, backing file %q, compat %q; want a standalone qcow2, compat 1.1",
-				path, info.Format, info.BackingFilename, info.Specific.Data.Compat)
-		}
-		sum, err := exec.Command("sha256sum", path).Output()
+		sum, err := exec.Command("sha256sum", file).Output()
 		if err != nil {
 			return err
 		}
 		if got := strings.Fields(string(sum))[0]; got != a["sha256"] {
-			return fmt.Errorf("image %s hashes to %s, state says %s", path, got, a["sha256"])
+			return fmt.Errorf("image %s hashes to %s, state says %s", file, got, a["sha256"])
 		}
+		return nil
+	}
+}
+
+// volumePath is the path of the volume in the test bed's pool.
+func volumePath(bed testenv.LibvirtBed, volume string) (string, error) {
+	var path string
+	err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+		pool, err := l.StoragePoolLookupByName(bed.Pool)
+		if err != nil {
+			return err
+		}
+		vol, err := l.StorageVolLookupByName(pool, volume)
+		if err != nil {
+			return fmt.Errorf("volume %q: %w", volume, err)
+		}
+		path, err = l.StorageVolGetPath(vol)
+		return err
+	})
+	return path, err
+}
+
+// checkImageRecord asserts Kiln's record beside the image's volume names its
+// fingerprint, SHA-256 and manifest.
+func checkImageRecord(bed testenv.LibvirtBed, addr string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		a := s.RootModule().Resources[addr].Primary.Attributes
+		path, err := volumePath(bed, strings.TrimSuffix(a["volume"], ".qcow2")+".kiln.json")
+		if err != nil {
+			return err
+		}
+		doc, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var rec image.Record
+		if err := json.Unmarshal(doc, &rec); err != nil {
+			return fmt.Errorf("record %s: %w", path, err)
+		}
+		var manifest image.Manifest
+		if err := json.Unmarshal([]byte(a["manifest"]), &manifest); err != nil {
+			return err
+		}
+		if rec.Fingerprint != a["fingerprint"] || rec.SHA256 != a["sha256"] || !reflect.DeepEqual(rec.Manifest, manifest) {
+			return fmt.Errorf("record %s = %s, want the image's fingerprint, SHA-256 and manifest", path, doc)
+		}
+		return nil
+	}
+}
+
+// checkCompressed asserts the image at *path has zstd clusters and takes no
+// more space than the same image uncompressed, as the bake made it before
+// compressing.
+func checkCompressed(t *testing.T, path *string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		info, err := readQemuImgInfo(*path)
+		if err != nil {
+			return err
+		}
+		if info.Specific.Data.CompressionType != "zstd" {
+			return fmt.Errorf("image %s: compression type %q, want zstd", *path, info.Specific.Data.CompressionType)
+		}
+		plain := filepath.Join(os.TempDir(), filepath.Base(*path)+".plain")
+		defer os.Remove(plain)
+		if out, err := exec.Command("qemu-img", "convert", "-U", "-O", "qcow2", "-o", "compat=1.1", *path, plain).CombinedOutput(); err != nil {
+			return fmt.Errorf("qemu-img convert %s: %w: %s", *path, err, out)
+		}
+		uncompressed, err := readQemuImgInfo(plain)
+		if err != nil {
+			return err
+		}
+		if info.ActualSize > uncompressed.ActualSize {
+			return fmt.Errorf("the compressed image takes %d bytes, uncompressed it takes %d", info.ActualSize, uncompressed.ActualSize)
+		}
+		t.Logf("compressed image: %d bytes, uncompressed %d", info.ActualSize, uncompressed.ActualSize)
 		return nil
 	}
 }
@@ -434,6 +648,7 @@ func deleteImageVolume(t *testing.T, bed testenv.LibvirtBed, name string) {
 	t.Helper()
 	err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
 		_, vols, err := imageVolumes(l, bed, name)
+		vols = slices.DeleteFunc(vols, func(v golibvirt.StorageVol) bool { return !strings.HasSuffix(v.Name, ".qcow2") })
 		if err != nil || len(vols) != 1 {
 			return fmt.Errorf("image volumes %v: %v", vols, err)
 		}
@@ -467,6 +682,19 @@ provider "kiln" {
   libvirt {}
 }
 `
+	// image is a kiln_image with the given extra lines.
+	image := func(lines string) string {
+		return `
+resource "kiln_image" "go" {
+  name = "go"
+  source {
+    vm_id      = "builder"
+    toolchains = [{ version = "1.24.4", archive_sha256 = "", go_binary_sha256 = "" }]
+  }
+` + lines + `
+}
+`
+	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
@@ -479,6 +707,7 @@ resource "kiln_image" "go" {
     vm_id      = "builder"
     toolchains = []
   }
+  libvirt {}
 }
 `,
 				PlanOnly:    true,
@@ -488,65 +717,70 @@ resource "kiln_image" "go" {
 				Config: provider + `
 resource "kiln_image" "go" {
   name = "go"
+  libvirt {}
 }
 `,
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Missing Configuration for Required Attribute.*source.vm_id`),
 			},
 			{
-				Config: provider + `
-resource "kiln_image" "go" {
-  name              = "go"
-  source_after_bake = "kept"
-  source {
-    vm_id      = "builder"
-    toolchains = []
-  }
-}
-`,
+				Config:      provider + image(`source_after_bake = "kept"`+"\n"+`libvirt {}`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)source_after_bake.*value must be one of`),
 			},
 			{
-				Config: `
-resource "kiln_image" "go" {
-  name = "go"
-  source {
-    vm_id      = "builder"
-    toolchains = []
-  }
-}
-`,
+				Config:      image(`libvirt {}`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`Missing libvirt configuration`),
 			},
 			{
-				Config: provider + `
-resource "kiln_image" "go" {
-  name = "go"
-  pool = "default"
-  source {
-    vm_id      = "builder"
-    toolchains = []
-  }
-  vsphere {}
-}
-`,
+				Config:      provider + image(""),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)Invalid Attribute Combination.*pool.*vsphere`),
+				ExpectError: regexp.MustCompile(`(?s)Missing Attribute Configuration.*Exactly\s+one.*\[libvirt,vsphere\]`),
+			},
+			{
+				Config:      provider + image("libvirt {}\nvsphere {}"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Attribute Combination.*\[libvirt,vsphere\]`),
+			},
+			{
+				Config:      provider + image("libvirt {\n  compress = \"gzip\"\n}"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)libvirt.compress\s+value\s+must\s+be\s+one\s+of`),
+			},
+			{
+				Config:      provider + image("libvirt {\n  flatten  = false\n  compress = \"zstd\"\n}"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Compression needs a standalone image.*libvirt.flatten\s+=\s+false`),
+			},
+			{
+				// qemu-img cannot be run on a daemon reached over TCP: the
+				// plan fails before anything is dialled.
+				Config: `
+provider "kiln" {
+  libvirt {
+    uri = "qemu+tcp://libvirt.invalid/system"
+  }
+}
+` + image("libvirt {\n  compress = \"zstd\"\n}"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Cannot compress on the libvirt host.*libvirt.compress.*over\s+tcp`),
+			},
+			{
+				// Over SSH without credentials: the plan says which are missing.
+				Config: `
+provider "kiln" {
+  libvirt {
+    uri = "qemu+ssh://virt@libvirt.invalid/system"
+  }
+}
+` + image("libvirt {\n  compress = \"zstd\"\n}"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Cannot compress on the libvirt host.*no\s+SSH\s+credentials`),
 			},
 			{
 				// A vsphere block bakes on the provider's vSphere, which is not configured.
-				Config: provider + `
-resource "kiln_image" "go" {
-  name = "go"
-  source {
-    vm_id      = "builder"
-    toolchains = [{ version = "1.24.4", archive_sha256 = "", go_binary_sha256 = "" }]
-  }
-  vsphere {}
-}
-`,
+				Config:      provider + image("vsphere {}"),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Missing vSphere configuration.*kiln_image with a .vsphere. block`),
 			},
@@ -563,11 +797,7 @@ func TestImageImportID(t *testing.T) {
 		"default/go-builder-3f2a9c81d04e.qcow2.bak": "",
 	} {
 		_, volume, _ := strings.Cut(id, "/")
-		got := ""
-		if m := importedVolume.FindStringSubmatch(volume); m != nil {
-			got = m[1]
-		}
-		if got != name {
+		if got, _ := image.ParseVolumeName(volume); got != name {
 			t.Errorf("%s: name %q, want %q (empty: refused)", id, got, name)
 		}
 	}

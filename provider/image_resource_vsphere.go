@@ -31,7 +31,7 @@ var imageVsphereBlock = engineBlock[vsphere.Client]{
 
 // libvirtOnly are the attributes that describe a libvirt image: null on vSphere.
 var libvirtOnly = map[string]attr.Value{
-	"pool": types.StringNull(), "volume": types.StringNull(), "format": types.StringNull(), "sha256": types.StringNull(),
+	"volume": types.StringNull(), "format": types.StringNull(), "sha256": types.StringNull(),
 	"backing_volume": types.StringNull(), "virtual_size": types.Int64Null(), "allocation": types.Int64Null(),
 }
 
@@ -229,6 +229,6 @@ func (m *imageModel) readBackTemplate(img image.Template, diags *diag.Diagnostic
 	m.Snapshot = types.StringValue(img.Snapshot)
 	m.Fingerprint = types.StringValue(img.Fingerprint)
 	m.Manifest = types.StringValue(string(manifest))
-	m.Pool, m.Volume, m.Format, m.SHA256, m.BackingVolume = types.StringNull(), types.StringNull(), types.StringNull(), types.StringNull(), types.StringNull()
+	m.Volume, m.Format, m.SHA256, m.BackingVolume = types.StringNull(), types.StringNull(), types.StringNull(), types.StringNull()
 	m.VirtualSize, m.Allocation = types.Int64Null(), types.Int64Null()
 }

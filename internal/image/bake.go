@@ -43,20 +43,33 @@ type Spec struct {
 	Generalize Generalize
 	// SourceAfterBake is SourceStopped or SourceDeleted.
 	SourceAfterBake string
+	// Overlay keeps the image as a thin overlay on the source's base volume
+	// instead of a standalone copy.
+	Overlay bool
+	// Compress is CompressZstd to recompress the standalone image on the
+	// libvirt host (Baker.Host); empty or CompressNone for none.
+	Compress string
 }
 
 // Image is a baked image as stored.
 type Image struct {
-	Volume      libvirt.ImageVolume
-	SHA256      string
+	Volume libvirt.ImageVolume
+	SHA256 string
+	// Compress is CompressZstd when the image's qcow2 header declares zstd
+	// compression, CompressNone otherwise.
+	Compress    string
 	Manifest    Manifest
 	BakeSeconds float64
+	// BaseMissing is an overlay whose backing volume is gone: it no longer boots.
+	BaseMissing bool
 }
 
 // Baker bakes images on one libvirt daemon.
 type Baker struct {
 	Libvirt     *libvirt.Client
 	Generalizer Generalizer
+	// Host runs qemu-img on the libvirt host; only a compressed image needs it.
+	Host libvirt.Host
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
 }
@@ -88,8 +101,11 @@ func (b *Baker) BaseIdentity(ctx context.Context, vmID string) (string, error) {
 }
 
 // Bake generalizes the running source VM, shuts it down cleanly, and copies
-// its disk into a standalone image, hashed as stored. A volume already under
-// the image's name is left alone and fails the bake.
+// its disk into a standalone image (or an overlay on its base), hashed as
+// stored, with Kiln's record beside it. A volume already under the image's
+// name is adopted, the source left as it is, when it carries Kiln's record of
+// this fingerprint and still hashes to the recorded SHA-256; any other fails
+// the bake and is left alone.
 func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	start := time.Now()
 	if len(spec.Toolchains) == 0 {
@@ -99,15 +115,22 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("source VM: %w", err)
 	}
-	if !vm.Running {
-		return Image{}, fmt.Errorf("source VM %q is not running: the image is baked from a running, provisioned host", vm.Name)
-	}
 	pool := cmp.Or(spec.Pool, vm.Pool)
 	volume := VolumeName(spec.Name, spec.Fingerprint)
 	if exists, err := b.Libvirt.VolumeExists(ctx, pool, volume); err != nil {
 		return Image{}, err
 	} else if exists {
-		return Image{}, fmt.Errorf("volume %q already exists in pool %q and is not this resource's: delete it or import it", volume, pool)
+		return b.adopt(ctx, pool, volume, spec.Fingerprint, start)
+	}
+	if !vm.Running {
+		return Image{}, fmt.Errorf("source VM %q is not running: the image is baked from a running, provisioned host", vm.Name)
+	}
+	compress := spec.Compress == CompressZstd
+	switch {
+	case compress && spec.Overlay:
+		return Image{}, errors.New("an overlay image is not compressed: compress needs a standalone image (flatten)")
+	case compress && b.Host == nil:
+		return Image{}, errors.New("compressing the image needs a way to run qemu-img on the libvirt host")
 	}
 	manifest, err := b.Generalizer.Generalize(ctx, vm.Name, sshConfig(spec, vm.SSHHost, vm.SSHPort, vm.SSHHostKey), spec)
 	if err != nil {
@@ -117,14 +140,22 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 		return Image{}, err
 	}
 	img := Image{Manifest: manifest}
-	if img.Volume, err = b.Libvirt.CopyToImage(ctx, vm, pool, volume); err != nil {
+	if spec.Overlay {
+		img.Volume, err = b.Libvirt.OverlayImage(ctx, vm, pool, volume)
+	} else {
+		img.Volume, err = b.Libvirt.CopyToImage(ctx, vm, pool, volume)
+	}
+	if err != nil {
 		return Image{}, err
 	}
-	b.log(ctx, "hashing the image", "volume", volume, "bytes", img.Volume.Allocation)
-	if img.SHA256, err = b.Libvirt.HashVolume(ctx, pool, volume); err != nil {
+	err = b.finish(ctx, &img, compress)
+	if err == nil {
+		err = b.record(ctx, img, spec.Fingerprint)
+	}
+	if err != nil {
 		// Kiln made it and nothing records it: it goes, and the next apply bakes again.
 		if derr := b.Libvirt.DeleteImageVolume(context.WithoutCancel(ctx), pool, volume); derr != nil {
-			return Image{}, fmt.Errorf("%w (deleting the unhashed image failed too: %v)", err, derr)
+			return Image{}, fmt.Errorf("%w (deleting the unfinished image failed too: %v)", err, derr)
 		}
 		return Image{}, err
 	}
@@ -137,6 +168,135 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	img.BakeSeconds = time.Since(start).Seconds()
 	b.log(ctx, "image baked", "volume", volume, "seconds", img.BakeSeconds, "allocation", img.Volume.Allocation)
 	return img, nil
+}
+
+// finish recompresses the copied image when asked, then hashes it as stored.
+func (b *Baker) finish(ctx context.Context, img *Image, compress bool) error {
+	v := img.Volume
+	if compress {
+		b.log(ctx, "compressing the image with zstd", "volume", v.Name, "bytes", v.Allocation)
+		if err := Compress(ctx, b.Host, v.Path); err != nil {
+			return err
+		}
+		// libvirt learns the new file's sizes only from a refresh.
+		if err := b.Libvirt.RefreshPool(ctx, v.Pool); err != nil {
+			return err
+		}
+		var err error
+		if img.Volume, err = b.Libvirt.ReadImageVolume(ctx, v.Pool, v.Name); err != nil {
+			return err
+		}
+	}
+	b.log(ctx, "hashing the image", "volume", v.Name, "bytes", img.Volume.Allocation)
+	var err error
+	if img.SHA256, img.Compress, err = b.hash(ctx, img.Volume); err != nil {
+		return err
+	}
+	if compress && img.Compress != CompressZstd {
+		return fmt.Errorf("volume %q: qemu-img left the image without zstd compression", v.Name)
+	}
+	return nil
+}
+
+// Record is Kiln's record of a libvirt image, kept beside its volume
+// (libvirt.RecordVolumeName): what lets a later apply adopt the volume.
+type Record struct {
+	Fingerprint string   `json:"fingerprint"`
+	SHA256      string   `json:"sha256"`
+	Manifest    Manifest `json:"manifest"`
+}
+
+// Record reads Kiln's record of the image volume; libvirt's ErrNotFound when
+// there is none.
+func (b *Baker) Record(ctx context.Context, pool, volume string) (Record, error) {
+	var rec Record
+	doc, err := b.Libvirt.ReadRecord(ctx, pool, volume)
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(doc, &rec); err != nil {
+		return rec, fmt.Errorf("record %q: %w", libvirt.RecordVolumeName(volume), err)
+	}
+	return rec, nil
+}
+
+func (b *Baker) record(ctx context.Context, img Image, fingerprint string) error {
+	doc, err := json.Marshal(Record{Fingerprint: fingerprint, SHA256: img.SHA256, Manifest: img.Manifest})
+	if err != nil {
+		return err
+	}
+	return b.Libvirt.WriteRecord(ctx, img.Volume.Pool, img.Volume.Name, doc)
+}
+
+// adopt takes the existing volume as the image when Kiln's record beside it
+// names this fingerprint and its content still hashes as recorded.
+func (b *Baker) adopt(ctx context.Context, pool, volume, fingerprint string, start time.Time) (Image, error) {
+	doc, err := b.Libvirt.ReadRecord(ctx, pool, volume)
+	var img Image
+	rec, err := adoptable(pool, volume, fingerprint, doc, err, func() (string, error) {
+		b.log(ctx, "an image volume of this fingerprint exists; hashing it to adopt it", "volume", volume)
+		var err error
+		if img.Volume, err = b.Libvirt.ReadImageVolume(ctx, pool, volume); err != nil {
+			return "", err
+		}
+		img.SHA256, img.Compress, err = b.hash(ctx, img.Volume)
+		return img.SHA256, err
+	})
+	if err != nil {
+		return Image{}, err
+	}
+	img.Manifest = rec.Manifest
+	img.BakeSeconds = time.Since(start).Seconds()
+	b.log(ctx, "image adopted", "volume", volume, "seconds", img.BakeSeconds)
+	return img, nil
+}
+
+// adoptable judges an existing volume under the image's name by the record
+// read beside it (doc, or readErr) and then by its content's hash, taken
+// only when the record names this fingerprint. Anything but a match is an
+// error naming the volume: Kiln neither overwrites nor deletes it.
+func adoptable(pool, volume, fingerprint string, doc []byte, readErr error, hash func() (string, error)) (Record, error) {
+	taken := fmt.Sprintf("volume %q already exists in pool %q", volume, pool)
+	var rec Record
+	switch {
+	case errors.Is(readErr, libvirt.ErrNotFound):
+		return rec, fmt.Errorf("%s and carries no Kiln record: it is not this resource's, and Kiln leaves it alone; delete it or import it", taken)
+	case readErr != nil:
+		return rec, fmt.Errorf("%s; reading Kiln's record of it failed: %w", taken, readErr)
+	}
+	if err := json.Unmarshal(doc, &rec); err != nil || rec.Fingerprint == "" || rec.SHA256 == "" {
+		return rec, fmt.Errorf("%s and its record %q is not one Kiln wrote: Kiln leaves it alone; delete it or import it", taken, libvirt.RecordVolumeName(volume))
+	}
+	if rec.Fingerprint != fingerprint {
+		return rec, fmt.Errorf("%s and Kiln's record gives it fingerprint %s, not this image's %s: Kiln leaves it alone; delete it", taken, rec.Fingerprint, fingerprint)
+	}
+	sum, err := hash()
+	if err != nil {
+		return rec, fmt.Errorf("%s: %w", taken, err)
+	}
+	if sum != rec.SHA256 {
+		return rec, fmt.Errorf("%s and was changed since Kiln baked it (SHA-256 %s, recorded %s): Kiln leaves it alone; delete it", taken, sum, rec.SHA256)
+	}
+	return rec, nil
+}
+
+// Compress recompresses the image file at path in place on host, every
+// cluster compressed with zstd.
+func Compress(ctx context.Context, host libvirt.Host, path string) error {
+	if _, err := host.Run(ctx, "compress image", compressScript, path); err != nil {
+		return fmt.Errorf("compress %s: %w", path, err)
+	}
+	return nil
+}
+
+// hash is the image's SHA-256 as stored, and its compression as its qcow2
+// header declares it.
+func (b *Baker) hash(ctx context.Context, v libvirt.ImageVolume) (sum, compress string, err error) {
+	sum, kind, err := b.Libvirt.HashVolume(ctx, v.Pool, v.Name)
+	if kind == "zstd" {
+		return sum, CompressZstd, err
+	}
+	return sum, CompressNone, err
 }
 
 // Generalizer prepares a running, provisioned source host for its bake: it
@@ -229,7 +389,14 @@ func (b *Baker) Read(ctx context.Context, pool, volume string, known Image) (Ima
 	img.Volume = vol
 	if vol.Stat != known.Volume.Stat || known.SHA256 == "" {
 		b.log(ctx, "the image volume changed; hashing it again", "volume", volume)
-		if img.SHA256, err = b.Libvirt.HashVolume(ctx, pool, volume); err != nil {
+		if img.SHA256, img.Compress, err = b.hash(ctx, vol); err != nil {
+			return Image{}, err
+		}
+	}
+	if vol.BackingPath != "" {
+		_, err := b.Libvirt.VolumeByPath(ctx, vol.BackingPath)
+		img.BaseMissing = errors.Is(err, libvirt.ErrNotFound)
+		if err != nil && !img.BaseMissing {
 			return Image{}, err
 		}
 	}
@@ -237,14 +404,43 @@ func (b *Baker) Read(ctx context.Context, pool, volume string, known Image) (Ima
 }
 
 // Delete deletes the image's volume, refusing while VMs or volumes still use
-// it unless force.
+// it unless force. Other Kiln images that are overlays on it are never
+// broken: they must go first, force or not.
 func (b *Baker) Delete(ctx context.Context, pool, volume string, force bool) error {
 	users, err := b.Libvirt.ImageUsers(ctx, pool, volume)
 	if err != nil {
 		return err
 	}
-	if len(users) > 0 && !force {
-		return fmt.Errorf("image volume %q is still in use by %s: destroy those first, or set force_destroy", volume, strings.Join(users, ", "))
+	if err := deletable(pool, volume, users, force); err != nil {
+		return err
 	}
 	return b.Libvirt.DeleteImageVolume(ctx, pool, volume)
+}
+
+// deletable refuses the image volume's deletion while Kiln images are
+// overlays on it, and while other users remain unless force.
+func deletable(pool, volume string, users libvirt.VolumeUsers, force bool) error {
+	var images, others []string
+	for _, d := range users.Domains {
+		others = append(others, "domain "+d)
+	}
+	for _, o := range users.Overlays {
+		name := o.Name
+		if o.Pool != pool {
+			name = o.String()
+		}
+		if _, ok := ParseVolumeName(o.Name); ok {
+			images = append(images, name)
+		} else {
+			others = append(others, "volume "+name)
+		}
+	}
+	switch {
+	case len(images) > 0:
+		return fmt.Errorf("image volume %q is the base of the Kiln image volumes %s: destroy those images first "+
+			"(force_destroy does not break images)", volume, strings.Join(images, ", "))
+	case len(others) > 0 && !force:
+		return fmt.Errorf("image volume %q is still in use by %s: destroy those first, or set force_destroy", volume, strings.Join(others, ", "))
+	}
+	return nil
 }

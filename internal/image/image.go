@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 )
@@ -64,7 +65,18 @@ type Inputs struct {
 	// hardening settings of the source host.
 	Extra      map[string]string
 	Generalize Generalize
+	// Compress is CompressZstd for a recompressed image; empty or
+	// CompressNone for none.
+	Compress string
+	// Overlay is an image kept as an overlay on the source's base volume.
+	Overlay bool
 }
+
+// Image compression: none, or qcow2 clusters compressed with zstd.
+const (
+	CompressNone = "none"
+	CompressZstd = "zstd"
+)
 
 // ScriptVersion identifies the bake script: a changed script makes new images.
 func ScriptVersion() string {
@@ -72,8 +84,8 @@ func ScriptVersion() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Fingerprint is the SHA-256 of the normalised inputs and the bake script
-// version: the order toolchains are listed in does not matter.
+// Fingerprint is the SHA-256 of the normalised inputs and the bake scripts'
+// versions: the order toolchains are listed in does not matter.
 func Fingerprint(in Inputs) string {
 	toolchains := slices.Clone(in.Toolchains)
 	slices.SortFunc(toolchains, func(a, b Toolchain) int { return cmp.Compare(a.Version, b.Version) })
@@ -82,13 +94,22 @@ func Fingerprint(in Inputs) string {
 	for _, k := range slices.Sorted(maps.Keys(in.Extra)) {
 		extras = append(extras, extra{k, in.Extra[k]})
 	}
+	var compress string
+	if in.Compress == CompressZstd {
+		sum := sha256.Sum256([]byte(compressScript))
+		compress = in.Compress + ":" + hex.EncodeToString(sum[:])
+	}
+	// The libvirt options are left out at their defaults: images baked
+	// before they existed keep their fingerprints.
 	doc, err := json.Marshal(struct {
 		Base       string
 		Toolchains []Toolchain
 		Extra      []extra
 		Generalize Generalize
 		Script     string
-	}{in.Base, toolchains, extras, in.Generalize, ScriptVersion()})
+		Compress   string `json:",omitempty"`
+		Overlay    bool   `json:",omitempty"`
+	}{in.Base, toolchains, extras, in.Generalize, ScriptVersion(), compress, in.Overlay})
 	if err != nil {
 		panic(err) // plain strings and bools always encode
 	}
@@ -101,6 +122,19 @@ func FullName(name, fingerprint string) string { return name + "-" + fingerprint
 
 // VolumeName is the libvirt volume an image is stored in.
 func VolumeName(name, fingerprint string) string { return FullName(name, fingerprint) + ".qcow2" }
+
+// volumeName matches VolumeName's names.
+var volumeName = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.-]*)-[0-9a-f]{12}\.qcow2$`)
+
+// ParseVolumeName is the image name in a volume named as VolumeName names
+// them; ok is false for any other name.
+func ParseVolumeName(volume string) (name string, ok bool) {
+	m := volumeName.FindStringSubmatch(volume)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
 
 // ManifestPath is where the manifest is written inside the image.
 const ManifestPath = "/etc/kiln/image.json"

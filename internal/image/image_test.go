@@ -1,12 +1,19 @@
 package image
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
+	"github.com/kilnhq/terraform-provider-kiln/internal/libvirt"
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
 
@@ -47,12 +54,131 @@ func TestFingerprintChangesWithEachInput(t *testing.T) {
 		"toolchain gone": func(in *Inputs) { in.Toolchains = in.Toolchains[:1] },
 		"extra input":    func(in *Inputs) { in.Extra["hardening"] = `{"swap_off":false}` },
 		"generalize":     func(in *Inputs) { in.Generalize.Fstrim = false },
+		"compression":    func(in *Inputs) { in.Compress = CompressZstd },
+		"overlay":        func(in *Inputs) { in.Overlay = true },
 	} {
 		in := sampleInputs()
 		change(&in)
 		if Fingerprint(in) == base {
 			t.Errorf("changing the %s left the fingerprint as it was", name)
 		}
+	}
+}
+
+// The libvirt options at their defaults leave the fingerprint as it was
+// before they existed, so images baked then are not planned again.
+func TestFingerprintKeepsImagesBakedBeforeLibvirtOptions(t *testing.T) {
+	in := sampleInputs()
+	type extra struct{ Key, Value string }
+	before, err := json.Marshal(struct {
+		Base       string
+		Toolchains []Toolchain
+		Extra      []extra
+		Generalize Generalize
+		Script     string
+	}{in.Base, []Toolchain{in.Toolchains[1], in.Toolchains[0]},
+		[]extra{{"hardening", in.Extra["hardening"]}, {"team", in.Extra["team"]}}, in.Generalize, ScriptVersion()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(before)
+	want := hex.EncodeToString(sum[:])
+	for _, compress := range []string{"", CompressNone} {
+		in.Compress = compress
+		if got := Fingerprint(in); got != want {
+			t.Errorf("compress %q: fingerprint %s, want the earlier %s", compress, got, want)
+		}
+	}
+}
+
+func TestParseVolumeName(t *testing.T) {
+	for volume, want := range map[string]string{
+		"go-builder-3f2a9c81d04e.qcow2":     "go-builder",
+		"go.v2-000000000000.qcow2":          "go.v2",
+		"go-builder.qcow2":                  "",
+		"go-builder-3F2A9C81D04E.qcow2":     "",
+		"go-builder-3f2a9c81d04e.qcow2.bak": "",
+		"vm-root.qcow2":                     "",
+	} {
+		got, ok := ParseVolumeName(volume)
+		if got != want || ok != (want != "") {
+			t.Errorf("%s: %q, %v; want %q", volume, got, ok, want)
+		}
+	}
+}
+
+// Destroy leaves an image in place while other Kiln images are overlays on
+// it, force or not; other users hold it only without force.
+func TestDeletable(t *testing.T) {
+	const image = "go-3f2a9c81d04e.qcow2"
+	thin := libvirt.VolumeRef{Pool: "images", Name: "thin-0123456789ab.qcow2"}
+	vmRoot := libvirt.VolumeRef{Pool: "default", Name: "builder-root.qcow2"}
+	for name, c := range map[string]struct {
+		users libvirt.VolumeUsers
+		force bool
+		want  string // in the error; "" for none
+	}{
+		"unused":                   {libvirt.VolumeUsers{}, false, ""},
+		"a VM's disk":              {libvirt.VolumeUsers{Overlays: []libvirt.VolumeRef{vmRoot}}, false, "in use by volume builder-root.qcow2"},
+		"a VM's disk, forced":      {libvirt.VolumeUsers{Overlays: []libvirt.VolumeRef{vmRoot}}, true, ""},
+		"a domain":                 {libvirt.VolumeUsers{Domains: []string{"builder"}}, false, "in use by domain builder"},
+		"an image in another pool": {libvirt.VolumeUsers{Overlays: []libvirt.VolumeRef{vmRoot, thin}}, false, "base of the Kiln image volumes images/thin-0123456789ab.qcow2"},
+		"an image, forced":         {libvirt.VolumeUsers{Overlays: []libvirt.VolumeRef{thin}}, true, "force_destroy does not break images"},
+	} {
+		err := deletable("default", image, c.users, c.force)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: error %v, want one saying %q", name, err, c.want)
+		}
+	}
+}
+
+// fakeHost records the scripts it is given instead of running them.
+type fakeHost struct{ script, args []string }
+
+func (h *fakeHost) Run(_ context.Context, _, script string, args ...string) (string, error) {
+	h.script = append(h.script, script)
+	h.args = append(h.args, args...)
+	return "", nil
+}
+
+func TestCompressRunsTheScriptOnTheHost(t *testing.T) {
+	h := &fakeHost{}
+	if err := Compress(context.Background(), h, "/pool/go-3f2a9c81d04e.qcow2"); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.script) != 1 || h.script[0] != compressScript || !slices.Equal(h.args, []string{"/pool/go-3f2a9c81d04e.qcow2"}) {
+		t.Fatalf("ran %d scripts with %q", len(h.script), h.args)
+	}
+	if !strings.Contains(compressScript, "compression_type=zstd") || !strings.Contains(compressScript, "compat=1.1") {
+		t.Fatal("the script does not ask qemu-img for zstd clusters in a compat 1.1 image")
+	}
+}
+
+// The script compresses an image in place, keeping its path, where this
+// machine has qemu-img.
+func TestCompressScript(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("no qemu-img here")
+	}
+	path := filepath.Join(t.TempDir(), "go-3f2a9c81d04e.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-f", "qcow2", "-o", "compat=0.10", path, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img create: %v: %s", err, out)
+	}
+	if out, err := exec.Command("bash", "-c", compressScript, "kiln", path).CombinedOutput(); err != nil {
+		t.Fatalf("script: %v: %s", err, out)
+	}
+	out, err := exec.Command("qemu-img", "info", "--output=json", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"compression-type": "zstd"`) || !strings.Contains(string(out), `"compat": "1.1"`) {
+		t.Fatalf("image after the script: %s", out)
+	}
+	if left, _ := filepath.Glob(path + ".*"); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
 	}
 }
 
@@ -122,6 +248,44 @@ func TestManifestOf(t *testing.T) {
 		facts.Toolchains = host
 		if _, err := manifestOf(spec, facts); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// An existing volume under the image's name is adopted only with Kiln's record
+// of this fingerprint and the recorded content; its content is hashed only
+// once the record fits.
+func TestAdoptable(t *testing.T) {
+	const fp, volume = "3f2a9c81d04e0000", "go-3f2a9c81d04e.qcow2"
+	record := func(fingerprint, sum string) []byte {
+		doc, _ := json.Marshal(Record{Fingerprint: fingerprint, SHA256: sum, Manifest: Manifest{Name: "go-3f2a9c81d04e"}})
+		return doc
+	}
+	for name, c := range map[string]struct {
+		doc     []byte
+		readErr error
+		sum     string
+		hashed  bool
+		want    string // in the error; "" to adopt
+	}{
+		"match":           {record(fp, "ab"), nil, "ab", true, ""},
+		"no record":       {nil, libvirt.ErrNotFound, "ab", false, "carries no Kiln record"},
+		"unreadable":      {nil, errors.New("connection reset"), "ab", false, "connection reset"},
+		"not a record":    {[]byte("hello"), nil, "ab", false, "not one Kiln wrote"},
+		"empty record":    {[]byte("{}"), nil, "ab", false, "not one Kiln wrote"},
+		"other image":     {record("0123", "ab"), nil, "ab", false, "fingerprint 0123"},
+		"changed content": {record(fp, "ab"), nil, "cd", true, "changed since Kiln baked it"},
+	} {
+		hashed := false
+		rec, err := adoptable("default", volume, fp, c.doc, c.readErr, func() (string, error) { hashed = true; return c.sum, nil })
+		switch {
+		case c.want == "" && (err != nil || rec.Manifest.Name != "go-3f2a9c81d04e"):
+			t.Errorf("%s: %v, record %+v", name, err, rec)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), volume)):
+			t.Errorf("%s: error %v, want one naming the volume and saying %q", name, err, c.want)
+		}
+		if hashed != c.hashed {
+			t.Errorf("%s: hashed %v, want %v", name, hashed, c.hashed)
 		}
 	}
 }

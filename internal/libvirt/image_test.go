@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"libvirt.org/go/libvirtxml"
@@ -41,5 +42,50 @@ func TestParseImageVolume(t *testing.T) {
 	}
 	if touched.Stat == img.Stat {
 		t.Fatal("a new modification time left the stat as it was")
+	}
+}
+
+func TestQcow2Compression(t *testing.T) {
+	header := func(version uint32, incompatible uint64, length uint32, kind byte) []byte {
+		h := make([]byte, qcow2HeaderBytes)
+		copy(h, "QFI\xfb")
+		binary.BigEndian.PutUint32(h[4:], version)
+		binary.BigEndian.PutUint64(h[72:], incompatible)
+		binary.BigEndian.PutUint32(h[100:], length)
+		h[104] = kind
+		return h
+	}
+	for name, c := range map[string]struct {
+		h    []byte
+		want string
+	}{
+		"zstd":               {header(3, 1<<3, 112, 1), "zstd"},
+		"zlib, explicit":     {header(3, 1<<3, 112, 0), "zlib"},
+		"no compression bit": {header(3, 0, 112, 1), "zlib"},
+		"short header":       {header(3, 1<<3, 104, 1), "zlib"},
+		"version 2":          {header(2, 0, 0, 0), "zlib"},
+		"unknown type":       {header(3, 1<<3, 112, 7), "error"},
+		"not qcow2":          {append([]byte("RAW!"), make([]byte, 101)...), "error"},
+		"truncated":          {[]byte("QFI\xfb"), "error"},
+	} {
+		got, err := qcow2Compression(c.h)
+		if err != nil {
+			got = "error"
+		}
+		if got != c.want {
+			t.Errorf("%s: %q (%v), want %q", name, got, err, c.want)
+		}
+	}
+}
+
+func TestHeaderWriterKeepsTheHeaderOnly(t *testing.T) {
+	w := &headerWriter{}
+	for _, chunk := range [][]byte{make([]byte, 100), []byte("abcdefgh"), []byte("ijk")} {
+		if n, err := w.Write(chunk); n != len(chunk) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if len(w.b) != qcow2HeaderBytes || string(w.b[100:]) != "abcde" {
+		t.Fatalf("kept %d bytes ending %q", len(w.b), w.b[100:])
 	}
 }

@@ -59,9 +59,12 @@ func createRootVolume(conn *golibvirt.Libvirt, pool golibvirt.StoragePool, vm VM
 		return 0, fmt.Errorf("disk size %d bytes is smaller than the base image's %d bytes", vm.DiskBytes, baseCapacity)
 	}
 	capacity := max(vm.DiskBytes, baseCapacity)
+	// compat 1.1: libvirt's default, 0.10, has no zero clusters, so blocks
+	// the guest zeroes would stay allocated; an overlay image (kiln_image
+	// with flatten = false) also keeps its source's version.
 	spec := libvirtxml.StorageVolume{
 		Name:   vm.RootVolume,
-		Target: &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "qcow2"}},
+		Target: &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "qcow2"}, Compat: "1.1"},
 	}
 	if vm.FullCopy {
 		if !haveBaseVol {

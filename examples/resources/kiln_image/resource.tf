@@ -60,6 +60,14 @@ resource "kiln_image" "go" {
     hardening = jsonencode(kiln_go_host.source.hardening)
   }
 
+  # A standalone qcow2 in the source VM's pool, recompressed with zstd on the
+  # libvirt host (here the local daemon, so qemu-img runs on this machine).
+  # Without compress, flatten = false would instead keep the image as a thin
+  # overlay on the source's base volume, debian12-base.qcow2 (backing_volume).
+  libvirt {
+    compress = "zstd"
+  }
+
   generalize {
     # Keep the logs of the provisioning for inspection; the rest is removed.
     logs = false
@@ -72,7 +80,7 @@ resource "kiln_image" "go" {
 # finds it intact and installs nothing.
 resource "kiln_libvirt_vm" "builder" {
   name          = "go-builder-1"
-  pool          = kiln_image.go.pool
+  pool          = kiln_image.go.libvirt.pool
   base_volume   = kiln_image.go.volume
   vcpu          = 2
   memory_mib    = 2048
