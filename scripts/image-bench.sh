@@ -358,6 +358,9 @@ provider "kiln" {
 resource "kiln_image" "go" {
   name = var.image_name
 
+  # The source VM's pool, a standalone qcow2, not recompressed: as Packer makes it.
+  libvirt {}
+
   source {
     vm_id      = local.source.vm_id
     toolchains = local.source.toolchains
