@@ -99,8 +99,24 @@ func (s *Secrets) Get(ctx context.Context, name string) (record, error) {
 	return s.fromSecret(sec)
 }
 
+// create creates the record's Secret, and the namespace first when it is
+// missing (a fresh cluster): Kiln's control namespace, never deleted by Kiln.
+func (s *Secrets) create(ctx context.Context, r record) error {
+	api := s.Client.CoreV1().Secrets(s.Namespace)
+	_, err := api.Create(ctx, s.secret(r), metav1.CreateOptions{FieldManager: kube.FieldManager})
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	meta := metav1.ObjectMeta{Name: s.Namespace, Labels: map[string]string{label.ManagedBy: label.Kiln}}
+	if _, nerr := kube.CreateNamespace(ctx, s.Client, meta); nerr != nil {
+		return nerr
+	}
+	_, err = api.Create(ctx, s.secret(r), metav1.CreateOptions{FieldManager: kube.FieldManager})
+	return err
+}
+
 func (s *Secrets) Create(ctx context.Context, r record) error {
-	_, err := s.Client.CoreV1().Secrets(s.Namespace).Create(ctx, s.secret(r), metav1.CreateOptions{FieldManager: kube.FieldManager})
+	err := s.create(ctx, r)
 	if apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("record %s/%s: %w", s.Namespace, r.Name, errExists)
 	}
@@ -114,7 +130,7 @@ func (s *Secrets) Put(ctx context.Context, r record) error {
 	api := s.Client.CoreV1().Secrets(s.Namespace)
 	_, err := api.Update(ctx, s.secret(r), metav1.UpdateOptions{FieldManager: kube.FieldManager})
 	if apierrors.IsNotFound(err) {
-		_, err = api.Create(ctx, s.secret(r), metav1.CreateOptions{FieldManager: kube.FieldManager})
+		err = s.create(ctx, r)
 	}
 	if err != nil {
 		return fmt.Errorf("store record %s/%s: %w", s.Namespace, r.Name, err)

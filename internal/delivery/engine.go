@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -113,26 +111,13 @@ func (e *Engine) readRecord(ctx context.Context, control, name, kind, project, e
 	return d, nil
 }
 
-// createNamespace creates a namespace unless it exists. created is true only
-// when this call created it: an existing namespace, or one Kiln may not create
-// but can see, is someone else's.
+// createNamespace creates a namespace unless it exists (kube.CreateNamespace).
 func (e *Engine) createNamespace(ctx context.Context, meta metav1.ObjectMeta) (created bool, err error) {
 	cs, err := e.Kube.Typed()
 	if err != nil {
 		return false, err
 	}
-	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: meta}, metav1.CreateOptions{FieldManager: kube.FieldManager})
-	switch {
-	case err == nil:
-		return true, nil
-	case apierrors.IsAlreadyExists(err):
-		return false, nil
-	case apierrors.IsForbidden(err):
-		if _, gerr := cs.CoreV1().Namespaces().Get(ctx, meta.Name, metav1.GetOptions{}); gerr == nil {
-			return false, nil
-		}
-	}
-	return false, fmt.Errorf("create namespace %s: %w", meta.Name, err)
+	return kube.CreateNamespace(ctx, cs, meta)
 }
 
 // ApplyProject writes the project's record in its control namespace, which is
