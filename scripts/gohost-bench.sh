@@ -48,22 +48,9 @@ known_hosts=$work/known_hosts
 results=$work/results.env
 mirror_pid=""
 
-log() { echo "gohost-bench: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
-# seconds CMD... runs CMD with its output in $work/logs/<label>.log (label from
-# $label) and prints the wall-clock seconds it took.
-seconds() {
-	local start=$EPOCHREALTIME
-	"$@" >"$work/logs/$label.log" 2>&1 || {
-		tail -n 40 "$work/logs/$label.log" >&2
-		die "$label failed (log: $work/logs/$label.log)"
-	}
-	echo "$EPOCHREALTIME - $start" | bc | awk '{printf "%.1f", $1}'
-}
+bench=gohost-bench
+# shellcheck source=scripts/bench-lib.sh
+source "$here/bench-lib.sh"
 
 # timed KEY LABEL CMD...: record how long CMD took as KEY.
 timed() {
@@ -74,14 +61,6 @@ timed() {
 	record "$name" "$t"
 }
 
-record() { # record KEY VALUE: keep a result across partial runs
-	touch "$results"
-	sed -i "/^$1=/d" "$results"
-	echo "$1=$2" >>"$results"
-	log "$1 = $2"
-}
-
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 setup() {
 	mkdir -p "$work/logs" "$work/tf"

@@ -60,22 +60,9 @@ key=$work/id_ed25519
 results=$work/results.env
 mirror_pid="" sampler_pid="" prefix=""
 
-log() { echo "image-bench: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
-# seconds CMD... runs CMD with its output in $work/logs/<label>.log (label from
-# $label) and prints the wall-clock seconds it took.
-seconds() {
-	local start=$EPOCHREALTIME
-	"$@" >"$work/logs/$label.log" 2>&1 || {
-		tail -n 40 "$work/logs/$label.log" >&2
-		die "$label failed (log: $work/logs/$label.log)"
-	}
-	echo "$EPOCHREALTIME - $start" | bc | awk '{printf "%.1f", $1}'
-}
+bench=image-bench
+# shellcheck source=scripts/bench-lib.sh
+source "$here/bench-lib.sh"
 
 # timed KEY LABEL CMD...: record how long CMD took as KEY, and the mean load
 # while it ran as load_KEY.
@@ -88,14 +75,6 @@ timed() {
 	record "load_$name" "$(mean_load "$from")"
 }
 
-record() { # record KEY VALUE: keep a result across partial runs
-	touch "$results"
-	sed -i "/^$1=/d" "$results"
-	echo "$1=$2" >>"$results"
-	log "$1 = $2"
-}
-
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 # sample_load appends, every 10 s: the time, the 1-minute load, and the QEMU
 # processes of others (not this run's guests nor Packer's) and of this run.
