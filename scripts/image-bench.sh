@@ -18,6 +18,9 @@
 #   no-op     terraform plan -detailed-exitcode of the baked image (must be 0),
 #             once the source has left the configuration, as the docs' removed
 #             blocks make it
+#   boot      two kiln_libvirt_vms, one after the other, each created when its
+#             SSH server answers with its pinned host key: one from the plain
+#             base volume, one from the image, which then runs go version
 #   incremental  a second Go version added: Packer rebuilds from scratch, as
 #             its template starts from the base image; Kiln re-plans (timed)
 #             and re-bakes from a VM booted from its first image, whose
@@ -177,6 +180,14 @@ image_facts() {
 	record "${name}_alloc_bytes" "$(jq '."actual-size"' <<<"$info")"
 	record "${name}_virtual_bytes" "$(jq '."virtual-size"' <<<"$info")"
 	record "${name}_backing" "$(jq -r '."backing-filename" // "none"' <<<"$info")"
+	# The other side of compression: Packer's output as its disk_compression
+	# makes it (qemu-img convert -c, zlib), Kiln's zstd image written plain,
+	# as compress = "none" leaves it.
+	local converted=$work/converted.qcow2 opts=()
+	[[ $name == packer_* ]] && opts=(-c)
+	qemu-img convert -U "${opts[@]}" -O qcow2 "$path" "$converted"
+	record "${name}_converted_bytes" "$(qemu-img info -U --output=json "$converted" | jq '."actual-size"')"
+	rm -f "$converted"
 	qemu-img convert -U -O raw "$path" "$raw"
 	off=$(($(sfdisk -J "$raw" | jq '.partitiontable.partitions[0].start') * 512))
 	fs="$raw?offset=$off"
@@ -337,8 +348,11 @@ provider "kiln" {
 resource "kiln_image" "go" {
   name = var.image_name
 
-  # The source VM's pool, a standalone qcow2, not recompressed: as Packer makes it.
-  libvirt {}
+  # The source VM's pool, a standalone qcow2 recompressed with zstd on the
+  # libvirt host: the smallest image Kiln makes.
+  libvirt {
+    compress = "zstd"
+  }
 
   source {
     vm_id      = local.source.vm_id
@@ -488,6 +502,58 @@ kiln_bake() {
 	kiln_baked
 }
 
+# kiln_boot times two VMs to an SSH answer, one after the other: from the
+# plain base volume and from the first image, which must run its baked Go.
+kiln_boot() {
+	local which key_file=$work/known_hosts out
+	cat >"$work/tf/boot.tf" <<'HCL'
+resource "kiln_libvirt_vm" "boot" {
+  for_each = {
+    plain  = var.base_volume
+    golden = kiln_image.go.volume
+  }
+
+  name          = "${var.image_name}-boot-${each.key}"
+  pool          = var.pool
+  domain_type   = var.domain_type
+  base_volume   = each.value
+  vcpu          = 2
+  memory_mib    = 1024
+  disk_size_gib = 4
+
+  network_interface {
+    user_mode = true
+  }
+
+  cloud_init {
+    hostname            = "${var.image_name}-boot-${each.key}"
+    ssh_authorized_keys = [var.ssh_public_key]
+  }
+}
+
+output "boot" {
+  value = { for k, vm in kiln_libvirt_vm.boot : k => { host = vm.ssh_host, port = vm.ssh_port, host_key = vm.ssh_host_public_key } }
+}
+HCL
+	jq --arg base "$KILN_TEST_BASE_VOLUME" '.base_volume = $base' "$work/kiln.tfvars.json" >"$work/kiln.tfvars.json.tmp"
+	mv "$work/kiln.tfvars.json.tmp" "$work/kiln.tfvars.json"
+	for which in plain golden; do
+		log "kiln: a VM from the $which volume"
+		timed "kiln_boot_${which}_apply_seconds" "kiln-boot-$which" kiln apply -auto-approve "-target=kiln_libvirt_vm.boot[\"$which\"]"
+		record "kiln_boot_${which}_seconds" "$(created "kiln_libvirt_vm.boot\\[\"$which\"\\]" "$work/logs/kiln-boot-$which.log")"
+	done
+	kiln output -json boot | jq -r '.golden | "[\(.host)]:\(.port) \(.host_key)"' >"$key_file"
+	out=$(kiln output -json boot | jq -r '.golden | "\(.port) \(.host)"' | {
+		read -r port host
+		ssh -i "$key" -p "$port" -o UserKnownHostsFile="$key_file" -o StrictHostKeyChecking=yes -o BatchMode=yes \
+			"debian@$host" "/usr/local/go/$go_version/bin/go version"
+	}) || out=failed
+	record kiln_boot_golden_go "$out"
+	log "kiln: removing the two VMs"
+	kiln destroy -auto-approve -target=kiln_libvirt_vm.boot >"$work/logs/kiln-boot-destroy.log" 2>&1
+	rm -f "$work/tf/boot.tf"
+}
+
 run() {
 	local plan=() codes=() i t rc out
 	write_kiln_config
@@ -515,6 +581,8 @@ run() {
 	record kiln_plan_seconds "$(median "${plan[@]}")"
 	record kiln_plan_runs "${plan[*]}"
 	record kiln_plan_exitcodes "${codes[*]}"
+	kiln_boot
+
 
 	# One input changed: a second Go version.
 	packer_build added "$go_version" "$go_added"
@@ -597,7 +665,11 @@ table() {
 	row "  kiln: VM + Go host (apply -target), s" "" "${kiln_first_provision_seconds:--}" "" "VM ${kiln_first_vm_seconds:--}, host ${kiln_first_host_seconds:--}; installed: ${kiln_first_installed:--}"
 	row "  kiln: bake apply (refresh, generalize, copy, hash), s" "" "${kiln_first_bake_apply_seconds:--}"
 	row "  kiln: bake alone (bake_seconds) / packer's whole path" "" "${kiln_first_bake_seconds:--}" "$kbr" "<= 0.5 $(verdict "$kbr" 0.5)"
-	row "image on disk (qemu-img actual size), MiB" "$(mib "${packer_first_alloc_bytes:--}")" "$(mib "${kiln_first_alloc_bytes:--}")" "$sf" "<= 0.6 $(verdict "$sf" 0.6)"
+	row "image on disk (qemu-img actual size), MiB; kiln zstd" "$(mib "${packer_first_alloc_bytes:--}")" "$(mib "${kiln_first_alloc_bytes:--}")" "$sf" "<= 0.6 $(verdict "$sf" 0.6)"
+	row "  both compressed: packer's disk_compression (zlib), MiB" "$(mib "${packer_first_converted_bytes:--}")" "$(mib "${kiln_first_alloc_bytes:--}")" \
+		"$(ratio "${kiln_first_alloc_bytes:--}" "${packer_first_converted_bytes:--}")"
+	row "  neither: kiln's image written plain, MiB" "$(mib "${packer_first_alloc_bytes:--}")" "$(mib "${kiln_first_converted_bytes:--}")" \
+		"$(ratio "${kiln_first_converted_bytes:--}" "${packer_first_alloc_bytes:--}")"
 	row "virtual size, GiB" "$(gib "${packer_first_virtual_bytes:--}")" "$(gib "${kiln_first_virtual_bytes:--}")"
 	row "backing file" "${packer_first_backing:--}" "${kiln_first_backing:--}"
 	row "generalized (machine-id, host keys, cloud-init state)" "$(generalized packer_first)" "$(generalized kiln_first)"
@@ -607,6 +679,10 @@ table() {
 	row "load: packer; kiln VM + host / bake" "${load_packer_first_seconds:--}" "${load_kiln_first_provision_seconds:--}/${load_kiln_first_bake_apply_seconds:--}"
 	row "no change: plan -detailed-exitcode, median of 3, s" "" "${kiln_plan_seconds:--}" "" "<= 1 $pv"
 	row "  runs, s (exit codes: 0 is empty)" "" "" "" "${kiln_plan_runs:--} (${kiln_plan_exitcodes:--})"
+	row "boot to SSH: VM from the plain base volume, s" "" "${kiln_boot_plain_seconds:--}"
+	row "boot to SSH: VM from the image, s" "" "${kiln_boot_golden_seconds:--}" "" \
+		"<= plain + 2 $(verdict "$(sum "${kiln_boot_golden_seconds:--}" "-${kiln_boot_plain_seconds:-0}")" 2)"
+	row "  the image's VM runs its Go, no install" "" "" "" "${kiln_boot_golden_go:--}"
 	echo
 	row "incremental: Go $go_added added" packer kiln kiln/packer
 	row "whole path, s" "${packer_added_seconds:--}" "$ka" "$kar"
