@@ -29,7 +29,22 @@ if [ "$cloud_init" = true ] && command -v cloud-init >/dev/null; then
 	opts=(--logs --seed)
 	[[ $usage == *--machine-id* ]] && opts+=(--machine-id)
 	[[ $usage == *--configs* ]] && opts+=(--configs all)
-	cloud-init clean "${opts[@]}"
+	# clean empties /var/lib/cloud, and with it the scripts the image keeps
+	# there to run on every boot, once, or on each clone's first boot: those
+	# are the image's, not this instance's state, so they stay. (Its vendor
+	# scripts came with this instance's vendor data, and go.)
+	kept=$(mktemp -d /var/lib/kiln-generalize.XXXXXX)
+	for dir in per-boot per-instance per-once; do
+		if [ -d "/var/lib/cloud/scripts/$dir" ]; then mv "/var/lib/cloud/scripts/$dir" "$kept/"; fi
+	done
+	status=0
+	cloud-init clean "${opts[@]}" || status=$?
+	if [ -n "$(ls -A "$kept")" ]; then
+		install -d -m 0755 /var/lib/cloud/scripts
+		mv "$kept"/* /var/lib/cloud/scripts/
+	fi
+	rmdir "$kept"
+	if [ "$status" -ne 0 ]; then exit "$status"; fi
 	# cloud-init's own off switch: a host may have turned it off after its
 	# first boot, but a clone needs that first boot to become itself.
 	rm -f /etc/cloud/cloud-init.disabled
