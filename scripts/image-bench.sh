@@ -18,6 +18,9 @@
 #   no-op     terraform plan -detailed-exitcode of the baked image (must be 0),
 #             once the source has left the configuration, as the docs' removed
 #             blocks make it
+#   from base kiln_image from the base volume plus the same provisioning, in
+#             one apply: Kiln boots, provisions, bakes and removes a transient
+#             VM (toolchain cache empty at start)
 #   boot      two kiln_libvirt_vms, one after the other, each created when its
 #             SSH server answers with its pinned host key: one from the plain
 #             base volume, one from the image, which then runs go version
@@ -502,6 +505,58 @@ kiln_bake() {
 	kiln_baked
 }
 
+# kiln_from_base bakes the first image's equivalent from the base volume and
+# the provisioning spec alone, in one timed apply, measures it and removes it.
+kiln_from_base() {
+	cat >"$work/tf/base.tf" <<'HCL'
+resource "kiln_image" "base" {
+  name = "${var.image_name}-base"
+
+  libvirt {
+    compress = "zstd"
+  }
+
+  source {
+    base_volume = var.base_volume
+    base_pool   = var.pool
+    domain_type = var.domain_type
+
+    go {
+      versions        = var.go_versions
+      source          = "dl"
+      mirror_url      = var.mirror_url
+      index_url       = "${var.mirror_url}dl.json"
+      keyring         = file(var.keyring_file)
+      key_fingerprint = var.key_fingerprint
+    }
+
+    hardening {
+      swap_off = true
+      nofile   = 65536
+    }
+  }
+}
+
+output "base_image" {
+  value = { volume = kiln_image.base.volume, bake_seconds = kiln_image.base.bake_seconds }
+}
+HCL
+	jq --arg base "$KILN_TEST_BASE_VOLUME" '.base_volume = $base' "$work/kiln.tfvars.json" >"$work/kiln.tfvars.json.tmp"
+	mv "$work/kiln.tfvars.json.tmp" "$work/kiln.tfvars.json"
+	export KILN_CACHE_DIR=$work/kiln-cache-base
+	rm -rf "$KILN_CACHE_DIR"
+	log "kiln: the image from the base volume"
+	TF_LOG_PROVIDER=INFO TF_LOG_PATH=$work/logs/kiln-base-provider.log \
+		timed kiln_base_seconds kiln-base kiln apply -auto-approve -target=kiln_image.base
+	export KILN_CACHE_DIR=$work/kiln-cache
+	record kiln_base_bake_seconds "$(kiln output -json base_image | jq .bake_seconds | awk '{printf "%.1f", $1}')"
+	image_facts kiln_base "$(virsh -q vol-path --pool "$KILN_TEST_POOL" "$(kiln output -json base_image | jq -r .volume)")"
+	record kiln_base_leftovers "$(virsh -q list --all --name | grep -c -- '-bake$' || true)"
+	log "kiln: removing the image from the base volume"
+	kiln destroy -auto-approve -target=kiln_image.base >"$work/logs/kiln-base-destroy.log" 2>&1
+	rm -f "$work/tf/base.tf"
+}
+
 # kiln_boot times two VMs to an SSH answer, one after the other: from the
 # plain base volume and from the first image, which must run its baked Go.
 kiln_boot() {
@@ -582,6 +637,7 @@ run() {
 	record kiln_plan_runs "${plan[*]}"
 	record kiln_plan_exitcodes "${codes[*]}"
 	kiln_boot
+	kiln_from_base
 
 
 	# One input changed: a second Go version.
@@ -683,6 +739,17 @@ table() {
 	row "boot to SSH: VM from the image, s" "" "${kiln_boot_golden_seconds:--}" "" \
 		"<= plain + 2 $(verdict "$(sum "${kiln_boot_golden_seconds:--}" "-${kiln_boot_plain_seconds:-0}")" 2)"
 	row "  the image's VM runs its Go, no install" "" "" "" "${kiln_boot_golden_go:--}"
+	echo
+	row "first image from the base volume (one apply, transient VM)" packer kiln kiln/packer target
+	row "whole path, s" "${packer_first_seconds:--}" "${kiln_base_seconds:--}" "$(ratio "${kiln_base_seconds:--}" "${packer_first_seconds:--}")"
+	row "  kiln: bake alone (bake_seconds: generalize, copy, hash), s" "" "${kiln_base_bake_seconds:--}" \
+		"$(ratio "${kiln_base_bake_seconds:--}" "${packer_first_seconds:--}")" "<= 0.5 $(verdict "$(ratio "${kiln_base_bake_seconds:--}" "${packer_first_seconds:--}")" 0.5)"
+	row "image on disk (qemu-img actual size), MiB; kiln zstd" "$(mib "${packer_first_alloc_bytes:--}")" "$(mib "${kiln_base_alloc_bytes:--}")" \
+		"$(ratio "${kiln_base_alloc_bytes:--}" "${packer_first_alloc_bytes:--}")" "<= 0.6 $(verdict "$(ratio "${kiln_base_alloc_bytes:--}" "${packer_first_alloc_bytes:--}")" 0.6)"
+	row "generalized (machine-id, host keys, cloud-init state)" "$(generalized packer_first)" "$(generalized kiln_base)"
+	row "  manifest inside: Go versions" "${packer_first_manifest:--}" "${kiln_base_manifest:--}"
+	row "  transient VMs left after the apply" "" "${kiln_base_leftovers:--}"
+	row "load: packer; kiln" "${load_packer_first_seconds:--}" "${load_kiln_base_seconds:--}"
 	echo
 	row "incremental: Go $go_added added" packer kiln kiln/packer
 	row "whole path, s" "${packer_added_seconds:--}" "$ka" "$kar"
