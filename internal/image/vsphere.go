@@ -104,7 +104,7 @@ func (b *VsphereBaker) Bake(ctx context.Context, spec Spec, datacenter, folder, 
 		if strings.Trim(folder, "/") == LibraryFolder {
 			return Template{}, ErrLibraryFolder
 		}
-		if _, err := b.CheckPublish(ctx, datacenter, library, name); err != nil {
+		if _, err := b.CheckPublish(ctx, datacenter, library, name, ""); err != nil {
 			return Template{}, err
 		}
 	}
@@ -150,16 +150,20 @@ var ErrLibraryFolder = errors.New("a template published to a content library nee
 	"named as the template, in the datacenter's VM folder")
 
 // CheckPublish finds the content library (by name or ID) and checks that
-// neither it nor LibraryFolder holds anything named name yet.
-func (b *VsphereBaker) CheckPublish(ctx context.Context, datacenter, library, name string) (vsphere.Library, error) {
+// neither it nor LibraryFolder holds anything named name yet, but the item
+// replaced (an ID, or "") and its copy, which are deleted before a publish.
+func (b *VsphereBaker) CheckPublish(ctx context.Context, datacenter, library, name, replaced string) (vsphere.Library, error) {
 	lib, err := b.Vsphere.FindLibrary(ctx, library)
 	if err != nil {
 		return vsphere.Library{}, err
 	}
-	if item, err := b.Vsphere.FindLibraryItem(ctx, lib.ID, name); err == nil {
+	if item, err := b.Vsphere.FindLibraryItem(ctx, lib.ID, name); err == nil && item.ID != replaced {
 		return vsphere.Library{}, fmt.Errorf("content library %q already holds an item %q (%s), which is not this image's: delete it", lib.Name, name, item.ID)
-	} else if !errors.Is(err, vsphere.ErrNotFound) {
+	} else if err != nil && !errors.Is(err, vsphere.ErrNotFound) {
 		return vsphere.Library{}, err
+	}
+	if replaced != "" {
+		return lib, nil
 	}
 	if err := b.Vsphere.CheckFree(ctx, datacenter, LibraryFolder, name); err != nil {
 		return vsphere.Library{}, fmt.Errorf("the library's copy of the template goes in the datacenter's VM folder: %w", err)
@@ -171,7 +175,7 @@ func (b *VsphereBaker) CheckPublish(ctx context.Context, datacenter, library, na
 // or ID) as a VM-template item of the template's name.
 func (b *VsphereBaker) Publish(ctx context.Context, datacenter string, t Template, library string) (vsphere.LibraryItem, error) {
 	name := path.Base(t.Path)
-	lib, err := b.CheckPublish(ctx, datacenter, library, name)
+	lib, err := b.CheckPublish(ctx, datacenter, library, name, "")
 	if err != nil {
 		return vsphere.LibraryItem{}, err
 	}
