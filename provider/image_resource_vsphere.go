@@ -82,7 +82,8 @@ func validateVsphereConfig(ctx context.Context, req resource.ValidateConfigReque
 	}
 	if strings.Trim(v.Folder.ValueString(), "/") == image.LibraryFolder {
 		resp.Diagnostics.AddAttributeError(path.Root("vsphere").AtName("content_library"), "Content library needs a template folder",
-			image.ErrLibraryFolder.Error()+": set vsphere.folder to a folder below it.")
+			"vsphere.content_library is set with the template in the datacenter's VM folder, but "+image.ErrLibraryFolder.Error()+
+				". Set vsphere.folder to a folder below it.")
 	}
 }
 

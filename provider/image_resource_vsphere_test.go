@@ -173,7 +173,7 @@ func TestAccImage_vsphere(t *testing.T) {
 				// the template's name: the template needs a folder of its own.
 				Config:      rootFolder.String(),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)Content library needs a template folder.*set vsphere.folder`),
+				ExpectError: regexp.MustCompile(`(?s)Content library needs a template folder.*Set vsphere.folder`),
 			},
 			{
 				// The plan knows the template's path; the bake goes to the guest
