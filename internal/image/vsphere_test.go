@@ -237,6 +237,11 @@ func TestVsphereBakeLibrary(t *testing.T) {
 	if found, err := b.Vsphere.FindLibraryItem(ctx, lib.ID, name); err != nil || found.ID != item.ID {
 		t.Errorf("item by name: %+v, %v; want %s", found, err, item.ID)
 	}
+	// The template was a VM for the copy (vCenter copies no template to a
+	// library), and is the image's template again, snapshot and record kept.
+	if got, err := b.Read(ctx, "", img.UUID); err != nil || !got.Template || got.Snapshot != vsphere.ImageSnapshot || got.Fingerprint != spec.Fingerprint {
+		t.Errorf("template after the publish: %+v, %v; want a template with its snapshot and record", got, err)
+	}
 	// vCenter's copy of the item's template is in the inventory, in the VM folder.
 	if copied, err := b.Vsphere.FindTemplate(ctx, "", "/DC0/vm/"+name); err != nil || !copied.IsTemplate {
 		t.Errorf("the library's copy of the template: %+v, %v", copied, err)

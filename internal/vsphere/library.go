@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vapi/library"
 	"github.com/vmware/govmomi/vapi/rest"
 	"github.com/vmware/govmomi/vapi/vcenter"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // Library is a content library, found by name or ID.
@@ -90,10 +93,13 @@ func (c *Client) ReadLibraryItem(ctx context.Context, id string) (LibraryItem, e
 }
 
 // PublishTemplate copies the template uuid into the library libraryID as a
-// VM-template item named name. vCenter keeps the item's own template in the
-// inventory too: it is placed in folder (below the datacenter's VM folder)
-// and in the resource pool of the template's host.
-func (c *Client) PublishTemplate(ctx context.Context, datacenter, uuid, libraryID, folder, name, description string) (LibraryItem, error) {
+// VM-template item named name. vCenter copies VMs, not templates, into a
+// library (it refuses a template as the source): the template is turned into
+// a VM, in the root pool of its host's compute resource, for the copy, and
+// back into a template after, whatever the copy's outcome. vCenter keeps the
+// item's own template in the inventory too, in folder (below the datacenter's
+// VM folder).
+func (c *Client) PublishTemplate(ctx context.Context, datacenter, uuid, libraryID, folder, name, description string) (_ LibraryItem, err error) {
 	i, err := c.inventory(ctx, datacenter)
 	if err != nil {
 		return LibraryItem{}, err
@@ -106,29 +112,27 @@ func (c *Client) PublishTemplate(ctx context.Context, datacenter, uuid, libraryI
 	if err != nil {
 		return LibraryItem{}, err
 	}
-	// A template has no resource pool: the item's copy takes the one of the
-	// compute resource its host belongs to.
 	var m mo.VirtualMachine
-	if err := vm.Properties(ctx, vm.Reference(), []string{"name", "runtime.host"}, &m); err != nil {
+	if err := vm.Properties(ctx, vm.Reference(), []string{"name", "config.template", "runtime.host"}, &m); err != nil {
 		return LibraryItem{}, fmt.Errorf("read template %s: %w", uuid, err)
 	}
-	if m.Runtime.Host == nil {
-		return LibraryItem{}, fmt.Errorf("template %q is on no host: its library copy needs a resource pool", m.Name)
+	if m.Config == nil || !m.Config.Template {
+		return LibraryItem{}, fmt.Errorf("%q is not a template", m.Name)
 	}
-	pc := property.DefaultCollector(i.vc)
-	var host mo.HostSystem
-	if err := pc.RetrieveOne(ctx, *m.Runtime.Host, []string{"parent"}, &host); err != nil {
-		return LibraryItem{}, fmt.Errorf("read the host of template %q: %w", m.Name, err)
+	pool, err := hostPool(ctx, i, m)
+	if err != nil {
+		return LibraryItem{}, err
 	}
-	var compute mo.ComputeResource
-	if host.Parent != nil {
-		if err := pc.RetrieveOne(ctx, *host.Parent, []string{"resourcePool"}, &compute); err != nil {
-			return LibraryItem{}, fmt.Errorf("read the resource pool of template %q's host: %w", m.Name, err)
+	if err := vm.MarkAsVirtualMachine(ctx, *object.NewResourcePool(i.vc, pool), nil); err != nil {
+		return LibraryItem{}, fmt.Errorf("turn template %q into a VM for its copy to the library: %w", m.Name, err)
+	}
+	defer func() {
+		back, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if terr := vm.MarkAsTemplate(back); terr != nil {
+			err = errors.Join(err, fmt.Errorf("turn %q back into a template after its copy to the library: %w", m.Name, terr))
 		}
-	}
-	if compute.ResourcePool == nil {
-		return LibraryItem{}, fmt.Errorf("template %q: its host's compute resource has no resource pool for the library copy", m.Name)
-	}
+	}()
 	rc, err := c.restClient(ctx)
 	if err != nil {
 		return LibraryItem{}, err
@@ -136,12 +140,35 @@ func (c *Client) PublishTemplate(ctx context.Context, datacenter, uuid, libraryI
 	c.log(ctx, "publishing the template to the content library", "template", m.Name, "library", libraryID, "item", name)
 	id, err := vcenter.NewManager(rc).CreateTemplate(ctx, vcenter.Template{
 		Name: name, Description: description, Library: libraryID, SourceVM: vm.Reference().Value,
-		Placement: &vcenter.Placement{Folder: dest.Reference().Value, ResourcePool: compute.ResourcePool.Value},
+		Placement: &vcenter.Placement{Folder: dest.Reference().Value, ResourcePool: pool.Value},
 	})
 	if err != nil {
 		return LibraryItem{}, fmt.Errorf("copy template %q to content library %s as %q: %w", m.Name, libraryID, name, err)
 	}
 	return c.ReadLibraryItem(ctx, id)
+}
+
+// hostPool is the root resource pool of the compute resource of the host the
+// template m is registered on.
+func hostPool(ctx context.Context, i inv, m mo.VirtualMachine) (types.ManagedObjectReference, error) {
+	if m.Runtime.Host == nil {
+		return types.ManagedObjectReference{}, fmt.Errorf("template %q is registered on no host", m.Name)
+	}
+	pc := property.DefaultCollector(i.vc)
+	var host mo.HostSystem
+	if err := pc.RetrieveOne(ctx, *m.Runtime.Host, []string{"parent"}, &host); err != nil {
+		return types.ManagedObjectReference{}, fmt.Errorf("read the host of template %q: %w", m.Name, err)
+	}
+	var compute mo.ComputeResource
+	if host.Parent != nil {
+		if err := pc.RetrieveOne(ctx, *host.Parent, []string{"resourcePool"}, &compute); err != nil {
+			return types.ManagedObjectReference{}, fmt.Errorf("read the resource pool of template %q's host: %w", m.Name, err)
+		}
+	}
+	if compute.ResourcePool == nil {
+		return types.ManagedObjectReference{}, fmt.Errorf("template %q: its host's compute resource has no resource pool", m.Name)
+	}
+	return *compute.ResourcePool, nil
 }
 
 // DeleteLibraryItem deletes the library item id (and with it vCenter's copy
