@@ -371,7 +371,7 @@ func (r *imageResource) ConfigValidators(context.Context) []resource.ConfigValid
 	return []resource.ConfigValidator{resourcevalidator.ExactlyOneOf(path.MatchRoot("libvirt"), path.MatchRoot("vsphere"))}
 }
 
-// ValidateConfig refuses what the libvirt block cannot combine.
+// ValidateConfig refuses what the libvirt and vsphere blocks cannot combine.
 func (r *imageResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	validateVsphereConfig(ctx, req, resp)
 	var l *imageLibvirtModel
