@@ -54,7 +54,9 @@ var vsphereOnly = map[string]attr.Value{
 var contentLibraryAttribute = schema.StringAttribute{
 	MarkdownDescription: "Content library (its name or ID) that also receives the template, as a VM-template item named " +
 		"like it (`<name>-<fingerprint 12>`): `library_item_id`. vCenter keeps the item's own copy of the template in the " +
-		"datacenter's VM folder under that name, so `folder` must name another folder. An unknown library fails the plan; " +
+		"datacenter's VM folder under that name, so `folder` must name another folder. vCenter copies only VMs into a library: " +
+		"for the copy the template is a VM for a moment, in the root resource pool of its host, and then a template again. " +
+		"An unknown library fails the plan; " +
 		"an item or VM of that name already there fails the plan of an existing image, and the bake of a new one before it " +
 		"starts. Changing the library deletes the item Kiln published and publishes the template to the new library in " +
 		"place: nothing is baked again. An item deleted out of band is published again the same way. Import does not " +
