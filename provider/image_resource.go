@@ -71,6 +71,7 @@ type imageModel struct {
 	TemplateMOID    types.String          `tfsdk:"template_moid"`
 	TemplateUUID    types.String          `tfsdk:"template_uuid"`
 	Snapshot        types.String          `tfsdk:"snapshot"`
+	LibraryItemID   types.String          `tfsdk:"library_item_id"`
 	Timeouts        timeouts.Value        `tfsdk:"timeouts"`
 }
 
@@ -86,8 +87,9 @@ type imageLibvirtModel struct {
 }
 
 type imageVsphereModel struct {
-	Datacenter types.String `tfsdk:"datacenter"`
-	Folder     types.String `tfsdk:"folder"`
+	Datacenter     types.String `tfsdk:"datacenter"`
+	Folder         types.String `tfsdk:"folder"`
+	ContentLibrary types.String `tfsdk:"content_library"`
 }
 
 type imageGeneralizeModel struct {
@@ -270,6 +272,7 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				Computed:      true,
 				PlanModifiers: keep,
 			},
+			"library_item_id": libraryItemIDAttribute,
 		},
 		Blocks: map[string]schema.Block{
 			"source": schema.SingleNestedBlock{
@@ -343,6 +346,7 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 							"Defaults to that folder. It must exist; a template of the same name there fails the plan.",
 						Optional: true,
 					},
+					"content_library": contentLibraryAttribute,
 				},
 			},
 			"generalize": schema.SingleNestedBlock{
@@ -367,8 +371,9 @@ func (r *imageResource) ConfigValidators(context.Context) []resource.ConfigValid
 	return []resource.ConfigValidator{resourcevalidator.ExactlyOneOf(path.MatchRoot("libvirt"), path.MatchRoot("vsphere"))}
 }
 
-// ValidateConfig refuses what the libvirt block cannot combine.
+// ValidateConfig refuses what the libvirt and vsphere blocks cannot combine.
 func (r *imageResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	validateVsphereConfig(ctx, req, resp)
 	var l *imageLibvirtModel
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("libvirt"), &l)...)
 	if l != nil && l.Compress.ValueString() == image.CompressZstd && !l.Flatten.IsNull() && !l.Flatten.IsUnknown() && !l.Flatten.ValueBool() {
@@ -569,6 +574,9 @@ func (r *imageResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	plan.Format, plan.VirtualSize, plan.Allocation, plan.SHA256 = state.Format, state.VirtualSize, state.Allocation, state.SHA256
 	plan.BackingVolume, plan.Manifest, plan.BakeSeconds = state.BackingVolume, state.Manifest, state.BakeSeconds
 	plan.TemplatePath, plan.TemplateMOID, plan.TemplateUUID, plan.Snapshot = state.TemplatePath, state.TemplateMOID, state.TemplateUUID, state.Snapshot
+	if plan.Vsphere != nil {
+		r.updateLibraryItem(ctx, &plan, state, &resp.Diagnostics)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 
@@ -761,6 +769,7 @@ func (m *imageModel) readBack(img image.Image) {
 	m.SHA256 = types.StringValue(img.SHA256)
 	m.BackingVolume = types.StringValue(strings.TrimSpace(v.BackingPath))
 	m.TemplatePath, m.TemplateMOID, m.TemplateUUID, m.Snapshot = types.StringNull(), types.StringNull(), types.StringNull(), types.StringNull()
+	m.LibraryItemID = types.StringNull()
 }
 
 // privateStore is the private state of a request or a response.

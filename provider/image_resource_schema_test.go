@@ -132,8 +132,11 @@ func TestImageValidatesAtPlanTime(t *testing.T) {
 			"compress": tftypes.NewValue(tftypes.String, c),
 		})
 	}
-	vsphereBlock := tftypes.NewValue(vsphereType, map[string]tftypes.Value{
-		"datacenter": tftypes.NewValue(tftypes.String, nil), "folder": tftypes.NewValue(tftypes.String, nil)})
+	vsphereWith := func(folder, library any) tftypes.Value {
+		return tftypes.NewValue(vsphereType, map[string]tftypes.Value{"datacenter": tftypes.NewValue(tftypes.String, nil),
+			"folder": tftypes.NewValue(tftypes.String, folder), "content_library": tftypes.NewValue(tftypes.String, library)})
+	}
+	vsphereBlock := vsphereWith(nil, nil)
 	no, zstd, gzip := false, "zstd", "gzip"
 	for name, c := range map[string]struct {
 		libvirt, vsphere tftypes.Value
@@ -147,6 +150,9 @@ func TestImageValidatesAtPlanTime(t *testing.T) {
 		"gzip":               {libvirtBlock(nil, &gzip), tftypes.NewValue(vsphereType, nil), "libvirt.compress"},
 		"overlay":            {libvirtBlock(&no, nil), tftypes.NewValue(vsphereType, nil), ""},
 		"compressed overlay": {libvirtBlock(&no, &zstd), tftypes.NewValue(vsphereType, nil), "libvirt.compress"},
+		"library":            {tftypes.NewValue(libvirtType, nil), vsphereWith("templates", "go-images"), ""},
+		"library, VM folder": {tftypes.NewValue(libvirtType, nil), vsphereWith(nil, "go-images"), "vsphere.content_library"},
+		"library, empty":     {tftypes.NewValue(libvirtType, nil), vsphereWith("templates", ""), "vsphere.content_library"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			values := map[string]tftypes.Value{}

@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -38,7 +42,51 @@ var libvirtOnly = map[string]attr.Value{
 // vsphereOnly are the attributes that describe a vSphere image: null on libvirt.
 var vsphereOnly = map[string]attr.Value{
 	"template_path": types.StringNull(), "template_moid": types.StringNull(), "template_uuid": types.StringNull(),
-	"snapshot": types.StringNull(),
+	"snapshot": types.StringNull(), "library_item_id": types.StringNull(),
+}
+
+// contentLibraryAttribute is vsphere.content_library. A new library is an
+// in-place change, not a new image: the library item is a copy of the
+// template, and the template (what was baked) is unchanged, so Kiln deletes
+// its item and publishes the template again, with no second bake (which
+// would need the source VM running again). For the same reason it is not
+// part of the fingerprint: it says where the image goes, not what it is.
+var contentLibraryAttribute = schema.StringAttribute{
+	MarkdownDescription: "Content library (its name or ID) that also receives the template, as a VM-template item named " +
+		"like it (`<name>-<fingerprint 12>`): `library_item_id`. vCenter keeps the item's own copy of the template in the " +
+		"datacenter's VM folder under that name, so `folder` must name another folder. vCenter copies only VMs into a library: " +
+		"for the copy the template is a VM for a moment, in the root resource pool of its host, and then a template again. " +
+		"An unknown library fails the plan; " +
+		"an item or VM of that name already there fails the plan of an existing image, and the bake of a new one before it " +
+		"starts. Changing the library deletes the item Kiln published and publishes the template to the new library in " +
+		"place: nothing is baked again. An item deleted out of band is published again the same way. Import does not " +
+		"adopt an item: with `content_library` set, the apply after an import publishes one, and an item of that name " +
+		"already in the library fails the plan, naming it.",
+	Optional:   true,
+	Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+}
+
+// libraryItemIDAttribute is the top-level library_item_id.
+var libraryItemIDAttribute = schema.StringAttribute{
+	MarkdownDescription: "vSphere: the ID of the content library item Kiln published the template as (`vsphere.content_library`). " +
+		"Kiln deletes that item, and only that one, when the image is destroyed or the library changes. Null on libvirt and " +
+		"without `content_library`.",
+	Computed: true,
+}
+
+// validateVsphereConfig refuses a content library with the template in the
+// datacenter's VM folder, where the library's copy of it goes.
+func validateVsphereConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var v *imageVsphereModel
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("vsphere"), &v)...)
+	if v == nil || v.ContentLibrary.IsNull() || v.ContentLibrary.IsUnknown() || v.Folder.IsUnknown() {
+		return
+	}
+	if strings.Trim(v.Folder.ValueString(), "/") == image.LibraryFolder {
+		resp.Diagnostics.AddAttributeError(path.Root("vsphere").AtName("content_library"), "Content library needs a template folder",
+			"vsphere.content_library is set with the template in the datacenter's VM folder, but "+image.ErrLibraryFolder.Error()+
+				". Set vsphere.folder to a folder below it.")
+	}
 }
 
 func (r *imageResource) vsphereBaker(diags *diag.Diagnostics) *image.VsphereBaker {
@@ -92,7 +140,9 @@ func modifyVspherePlan(ctx context.Context, baker *image.VsphereBaker, req resou
 	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("fingerprint"), fingerprint)...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("template_path"), templatePath)...)
-	if prior == nil {
+	replace := prior != nil && (templatePath.IsUnknown() || templatePath.ValueString() != prior.TemplatePath.ValueString() ||
+		prior.Snapshot.ValueString() != vsphere.ImageSnapshot)
+	if !planLibraryItem(ctx, baker, resp, plan, prior, replace, fingerprint) || prior == nil {
 		return
 	}
 	switch {
@@ -110,6 +160,80 @@ func modifyVspherePlan(ctx context.Context, baker *image.VsphereBaker, req resou
 	}, &resp.Diagnostics)
 }
 
+// planLibraryItem plans library_item_id: null without a content library, the
+// recorded item while it is there in an unchanged library and the template
+// stays, otherwise unknown (a publish), checked against the library now. It
+// reports false when the plan failed.
+func planLibraryItem(ctx context.Context, baker *image.VsphereBaker, resp *resource.ModifyPlanResponse,
+	plan imageModel, prior *imageModel, replace bool, fingerprint types.String) bool {
+	lib := plan.Vsphere.ContentLibrary
+	item := types.StringUnknown()
+	var recorded string
+	if prior != nil {
+		recorded = prior.LibraryItemID.ValueString()
+	}
+	switch {
+	case lib.IsNull():
+		item = types.StringNull()
+	case lib.IsUnknown():
+	case !replace && recorded != "" && prior.Vsphere != nil && prior.Vsphere.ContentLibrary.Equal(lib):
+		item = prior.LibraryItemID
+	default:
+		// A publish: the library must be there, and free of the name. A
+		// replacement's create is planned with no prior state, while the old
+		// item and its copy still hold the name until the destroy: for a
+		// create the name is checked when the bake starts.
+		attr := path.Root("vsphere").AtName("content_library")
+		var err error
+		if fingerprint.IsUnknown() || prior == nil {
+			_, err = baker.Vsphere.FindLibrary(ctx, lib.ValueString())
+		} else {
+			name := image.FullName(plan.Name.ValueString(), fingerprint.ValueString())
+			_, err = baker.CheckPublish(ctx, plan.Vsphere.Datacenter.ValueString(), lib.ValueString(), name, recorded)
+		}
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(attr, "Cannot publish to the content library", err.Error())
+			return false
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("library_item_id"), item)...)
+	return true
+}
+
+// updateLibraryItem deletes the recorded library item and publishes the
+// template again when the plan says so (a new library, the item gone, or no
+// library any more).
+func (r *imageResource) updateLibraryItem(ctx context.Context, plan *imageModel, state imageModel, diags *diag.Diagnostics) {
+	recorded := state.LibraryItemID.ValueString()
+	if !plan.LibraryItemID.IsUnknown() && plan.LibraryItemID.ValueString() == recorded {
+		return
+	}
+	baker := r.vsphereBaker(diags)
+	if baker == nil {
+		return
+	}
+	if recorded != "" {
+		if err := baker.Vsphere.DeleteLibraryItem(ctx, recorded); err != nil {
+			diags.AddError("Could not delete the content library item", err.Error())
+			return
+		}
+	}
+	plan.LibraryItemID = types.StringNull()
+	if plan.Vsphere.ContentLibrary.IsNull() {
+		return
+	}
+	tmpl := image.Template{ImageTemplate: vsphere.ImageTemplate{Path: state.TemplatePath.ValueString(), UUID: state.TemplateUUID.ValueString()},
+		Fingerprint: state.Fingerprint.ValueString()}
+	item, err := baker.Publish(ctx, plan.Vsphere.Datacenter.ValueString(), tmpl, plan.Vsphere.ContentLibrary.ValueString())
+	if err != nil {
+		plan.LibraryItemID = types.StringValue("")
+		diags.AddAttributeError(path.Root("vsphere").AtName("content_library"), "Could not publish the template to the content library",
+			fmt.Sprintf("template %q: %s", tmpl.Path, err))
+		return
+	}
+	plan.LibraryItemID = types.StringValue(item.ID)
+}
+
 func (r *imageResource) createVsphere(ctx context.Context, plan imageModel, toolchains []image.Toolchain, resp *resource.CreateResponse) {
 	baker := r.vsphereBaker(&resp.Diagnostics)
 	if baker == nil {
@@ -125,13 +249,21 @@ func (r *imageResource) createVsphere(ctx context.Context, plan imageModel, tool
 	img, err := baker.Bake(ctx, image.Spec{
 		Name: plan.Name.ValueString(), Fingerprint: fingerprint, SourceVM: vmID, Defaults: r.clients.ssh,
 		Toolchains: toolchains, Generalize: plan.generalize(), SourceAfterBake: plan.SourceAfterBake.ValueString(),
-	}, dc, plan.Vsphere.Folder.ValueString())
+	}, dc, plan.Vsphere.Folder.ValueString(), plan.Vsphere.ContentLibrary.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Could not bake the image", fmt.Sprintf("template %q from VM %q: %s", plan.Name.ValueString(), vmID, err))
-		return
+		if img.UUID == "" {
+			return
+		}
+		// The template was made: it is recorded (and the resource tainted),
+		// so that it is Kiln's to delete.
 	}
 	plan.BakeSeconds = types.Float64Value(img.BakeSeconds)
 	plan.readBackTemplate(img, &resp.Diagnostics)
+	plan.LibraryItemID = types.StringNull()
+	if !plan.Vsphere.ContentLibrary.IsNull() {
+		plan.LibraryItemID = types.StringValue(img.LibraryItem.ID)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 	setPrivateString(ctx, resp.Private, imageBaseKey, base, &resp.Diagnostics)
 }
@@ -156,6 +288,16 @@ func (r *imageResource) readVsphere(ctx context.Context, state imageModel, resp 
 		state.readBackTemplate(img, &resp.Diagnostics)
 		if imported {
 			state.Name = types.StringValue(importedTemplate.FindStringSubmatch(img.Path)[2])
+		}
+		if item := state.LibraryItemID.ValueString(); item != "" {
+			// An item gone is kept as "": the plan publishes the template again.
+			_, err := baker.Vsphere.ReadLibraryItem(ctx, item)
+			if errors.Is(err, vsphere.ErrNotFound) {
+				state.LibraryItemID = types.StringValue("")
+			} else if err != nil {
+				resp.Diagnostics.AddError("Could not read the image", fmt.Sprintf("content library item %s of template %q: %s", item, img.Path, err))
+				return
+			}
 		}
 	case imported:
 		resp.Diagnostics.AddError("Could not import the image", fmt.Sprintf("template %q: %s", id, cmpErr(err, "it is not a template")))
@@ -182,7 +324,8 @@ func (r *imageResource) deleteVsphere(ctx context.Context, state imageModel, res
 	if baker == nil {
 		return
 	}
-	known := image.Template{ImageTemplate: vsphere.ImageTemplate{UUID: state.TemplateUUID.ValueString()}, Fingerprint: state.Fingerprint.ValueString()}
+	known := image.Template{ImageTemplate: vsphere.ImageTemplate{UUID: state.TemplateUUID.ValueString()}, Fingerprint: state.Fingerprint.ValueString(),
+		LibraryItem: vsphere.LibraryItem{ID: state.LibraryItemID.ValueString()}}
 	err := baker.Delete(ctx, state.Vsphere.Datacenter.ValueString(), known, state.ForceDestroy.ValueBool())
 	if errors.Is(err, vsphere.ErrLeftAlone) {
 		resp.Diagnostics.AddWarning("Template left in place", err.Error())
@@ -209,7 +352,7 @@ func importVsphere(ctx context.Context, id string, resp *resource.ImportStateRes
 	if m[1] != "" {
 		folder = types.StringValue(m[1])
 	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("vsphere"), imageVsphereModel{Datacenter: types.StringNull(), Folder: folder})...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("vsphere"), imageVsphereModel{Datacenter: types.StringNull(), Folder: folder, ContentLibrary: types.StringNull()})...)
 	for name, value := range map[string]string{"id": id, "template_path": id, "name": m[2]} {
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(name), value)...)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/vapi/library"
 	"github.com/vmware/govmomi/vim25/mo"
 
 	"github.com/kilnhq/terraform-provider-kiln/internal/image"
@@ -31,6 +32,7 @@ type imageVsphereConfig struct {
 	bed     testenv.VsphereBed
 	keyFile string
 	folder  string
+	library string
 	image   bool
 	clone   bool
 	// inUse gives the clone the template by a variable, not by the image.
@@ -80,9 +82,9 @@ resource "kiln_image" "go" {
   }
   vsphere {
     folder = %q
-  }
+%s  }
 }
-`, strings.Repeat("a", 64), strings.Repeat("b", 64), c.folder)
+`, strings.Repeat("a", 64), strings.Repeat("b", 64), c.folder, c.libraryLine())
 	}
 	if c.clone {
 		source, snapshot := "kiln_image.go.template_path", "kiln_image.go.snapshot"
@@ -112,6 +114,13 @@ resource "kiln_vsphere_vm" "clone" {
 	return out
 }
 
+func (c imageVsphereConfig) libraryLine() string {
+	if c.library == "" {
+		return ""
+	}
+	return fmt.Sprintf("    content_library = %q\n", c.library)
+}
+
 // TestAccImage_vsphere runs kiln_image's vSphere side on govmomi's simulator.
 // The simulator has no guest OS, so the bake's generalize step (SSH into the
 // guest, the same step TestAccImage_libvirt runs on a real guest) cannot run
@@ -119,34 +128,52 @@ resource "kiln_vsphere_vm" "clone" {
 // and then takes over a template made by the engine's own template step (what
 // a bake does after generalizing: clone, snapshot kiln-base, mark as template,
 // record) by import. From there it covers what needs no guest: plan-time
-// fingerprint and template path, read-back, an empty plan, a linked clone from
-// the image's snapshot, a destroy refused while that clone remains, a rename
-// out of band planning a replacement, and destroy.
+// fingerprint and template path, the template published to a content library,
+// read-back, an empty plan, a linked clone from the image's snapshot, a
+// destroy refused while that clone remains, the library item deleted out of
+// band and published again, a rename out of band planning a replacement, and
+// destroy, which takes the library item with the template.
 func TestAccImage_vsphere(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Vsphere(t)
 	keyFile, _ := writeLoginKey(t, t.TempDir())
 	src := imageVsphereConfig{bed: bed, keyFile: keyFile, folder: bed.TemplateFolder}
 	img := src
-	img.image = true
+	img.image, img.library = true, bed.Library
 	clone := img
 	clone.clone = true
 	missing := img
 	missing.folder = "no-such-folder"
+	noLibrary := img
+	noLibrary.library = "no-such-library"
+	rootFolder := img
+	rootFolder.folder = ""
 	inUse := src
 	inUse.clone, inUse.inUse = true, true
 
-	var fingerprint, templatePath, replanned string
+	var fingerprint, templatePath, replanned, itemID, republished string
 	pathPattern := regexp.MustCompile(`^/DC0/vm/` + bed.TemplateFolder + `/go-[0-9a-f]{12}$`)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
-		CheckDestroy:             checkImageTemplatesGone(bed),
+		CheckDestroy:             resource.ComposeTestCheckFunc(checkImageTemplatesGone(bed), checkLibraryEmpty(bed)),
 		Steps: []resource.TestStep{
 			{Config: src.String()},
 			{
 				Config:      missing.String(),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Cannot bake the template here.*folder = "no-such-folder".*not found`),
+			},
+			{
+				Config:      noLibrary.String(),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Cannot publish to the content library.*content_library.*"no-such-library".*not found`),
+			},
+			{
+				// The library's copy of the template goes in the VM folder, under
+				// the template's name: the template needs a folder of its own.
+				Config:      rootFolder.String(),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Content library needs a template folder.*Set vsphere.folder`),
 			},
 			{
 				// The plan knows the template's path; the bake goes to the guest
@@ -157,6 +184,7 @@ func TestAccImage_vsphere(t *testing.T) {
 					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionCreate),
 					plancheck.ExpectKnownValue(imageAddr, tfjsonpath.New("template_path"), knownvalue.StringRegexp(pathPattern)),
 					plancheck.ExpectKnownValue(imageAddr, tfjsonpath.New("volume"), knownvalue.Null()),
+					plancheck.ExpectUnknownValue(imageAddr, tfjsonpath.New("library_item_id")),
 					capturePlanned(imageAddr, map[string]*string{"fingerprint": &fingerprint, "template_path": &templatePath}),
 				}},
 				ExpectError: regexp.MustCompile(`(?s)Could not bake the image.*host key of 10\.0\.0\.5:22 is not pinned`),
@@ -194,11 +222,17 @@ func TestAccImage_vsphere(t *testing.T) {
 			{
 				// The imported template is the image the configuration names: what
 				// import cannot know (the source, the generalize options) is
-				// recorded in place, and the plan is empty after.
+				// recorded in place, the template is published to the library (import
+				// adopts no item), and the plan is empty after.
 				Config: img.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectUnknownValue(imageAddr, tfjsonpath.New("library_item_id")),
 				}},
+				Check: resource.ComposeTestCheckFunc(
+					captureAttr(imageAddr, "library_item_id", &itemID),
+					checkLibraryItem(bed, &itemID, &templatePath),
+				),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("template_moid"), knownvalue.StringRegexp(regexp.MustCompile(`^vm-[0-9]+$`))),
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("template_uuid"), knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f-]{36}$`))),
@@ -221,7 +255,14 @@ func TestAccImage_vsphere(t *testing.T) {
 				ConfigVariables: config.Variables{"template_path": lateString{&templatePath}},
 				ExpectError:     regexp.MustCompile(`(?s)Could not delete the image.*still the base of linked\s+clones\s+go-image-clone`),
 			},
-			{Config: img.String()},
+			{
+				// The clone goes; the refused destroy left the library item alone.
+				Config: img.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionNoop),
+				}},
+				Check: checkLibraryItem(bed, &itemID, &templatePath),
+			},
 			{
 				// Turned back into a VM out of band: Kiln will neither destroy
 				// that VM nor bake over it, and the plan says so.
@@ -233,6 +274,36 @@ func TestAccImage_vsphere(t *testing.T) {
 			{
 				// Made a template again: nothing to do.
 				PreConfig:        func() { markTemplate(t, bed, templatePath, true) },
+				Config:           img.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				// The library item deleted out of band: the template is intact,
+				// so the plan publishes it again in place, baking nothing.
+				PreConfig: func() { deleteLibraryItem(t, bed, itemID) },
+				Config:    img.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectUnknownValue(imageAddr, tfjsonpath.New("library_item_id")),
+					plancheck.ExpectKnownValue(imageAddr, tfjsonpath.New("template_path"), knownvalue.StringFunc(func(v string) error {
+						if v != templatePath {
+							return fmt.Errorf("template_path %q, want %q kept", v, templatePath)
+						}
+						return nil
+					})),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					captureAttr(imageAddr, "library_item_id", &republished),
+					checkLibraryItem(bed, &republished, &templatePath),
+					func(*terraform.State) error {
+						if republished == itemID {
+							return fmt.Errorf("library_item_id still %s, the deleted item", itemID)
+						}
+						return nil
+					},
+				),
+			},
+			{
 				Config:           img.String(),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
@@ -336,6 +407,82 @@ func renameVM(t *testing.T, bed testenv.VsphereBed, path, name string) {
 		}
 		return task.Wait(ctx)
 	})
+}
+
+// captureAttr records a string attribute of addr from state.
+func captureAttr(addr, name string, into *string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		rs, ok := s.RootModule().Resources[addr]
+		if !ok {
+			return fmt.Errorf("%s is not in state", addr)
+		}
+		*into = rs.Primary.Attributes[name]
+		return nil
+	}
+}
+
+// checkLibraryItem finds the library item *id in the bed's library: a VM
+// template named like the template at *templatePath.
+func checkLibraryItem(bed testenv.VsphereBed, id, templatePath *string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		m, err := bed.Libraries(ctx)
+		if err != nil {
+			return err
+		}
+		item, err := m.GetLibraryItem(ctx, *id)
+		if err != nil {
+			return fmt.Errorf("library item %q: %w", *id, err)
+		}
+		lib, err := m.GetLibraryByID(ctx, item.LibraryID)
+		if err != nil {
+			return err
+		}
+		if want := filepath.Base(*templatePath); item.Name != want || item.Type != library.ItemTypeVMTX || lib.Name != bed.Library {
+			return fmt.Errorf("library item %s: %q of type %q in library %q; want %q of type %q in %q",
+				*id, item.Name, item.Type, lib.Name, want, library.ItemTypeVMTX, bed.Library)
+		}
+		return nil
+	}
+}
+
+// deleteLibraryItem deletes a library item, as an operator would.
+func deleteLibraryItem(t *testing.T, bed testenv.VsphereBed, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, err := bed.Libraries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DeleteLibraryItem(ctx, &library.Item{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkLibraryEmpty finds no item left in the bed's library.
+func checkLibraryEmpty(bed testenv.VsphereBed) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		m, err := bed.Libraries(ctx)
+		if err != nil {
+			return err
+		}
+		lib, err := m.GetLibraryByName(ctx, bed.Library)
+		if err != nil {
+			return err
+		}
+		items, err := m.ListLibraryItems(ctx, lib.ID)
+		if err != nil {
+			return err
+		}
+		if len(items) > 0 {
+			return fmt.Errorf("library %q still holds items %v", bed.Library, items)
+		}
+		return nil
+	}
 }
 
 // checkImageTemplatesGone finds no VM or template named go-… left in the bed

@@ -28,6 +28,9 @@ type Template struct {
 	Fingerprint string
 	Manifest    Manifest
 	BakeSeconds float64
+	// LibraryItem is the content library copy Kiln published; its ID is empty
+	// when there is none.
+	LibraryItem vsphere.LibraryItem
 }
 
 // templateRecord is what a baked template carries (vsphere.ImageTemplate.Record):
@@ -77,9 +80,11 @@ func (b *VsphereBaker) BaseIdentity(ctx context.Context, datacenter, vmID string
 
 // Bake generalizes the running source VM over SSH (at its guest IP address),
 // shuts it down through VMware Tools, and clones it into a template named
-// FullName in folder, with snapshot vsphere.ImageSnapshot. A template already
-// there is left alone and fails the bake.
-func (b *VsphereBaker) Bake(ctx context.Context, spec Spec, datacenter, folder string) (Template, error) {
+// FullName in folder, with snapshot vsphere.ImageSnapshot; with a library,
+// the template is then published to it (see Publish). A template already
+// there is left alone and fails the bake. A publish that fails returns the
+// template made with the error.
+func (b *VsphereBaker) Bake(ctx context.Context, spec Spec, datacenter, folder, library string) (Template, error) {
 	start := time.Now()
 	if len(spec.Toolchains) == 0 {
 		return Template{}, ErrNotProvisioned
@@ -94,6 +99,14 @@ func (b *VsphereBaker) Bake(ctx context.Context, spec Spec, datacenter, folder s
 	name := FullName(spec.Name, spec.Fingerprint)
 	if err := b.Vsphere.CheckFree(ctx, datacenter, folder, name); err != nil {
 		return Template{}, err
+	}
+	if library != "" {
+		if strings.Trim(folder, "/") == LibraryFolder {
+			return Template{}, ErrLibraryFolder
+		}
+		if _, err := b.CheckPublish(ctx, datacenter, library, name, ""); err != nil {
+			return Template{}, err
+		}
 	}
 	cfg := sshConfig(spec, vm.DefaultIP, 0, "")
 	if cfg.Host == "" {
@@ -110,6 +123,11 @@ func (b *VsphereBaker) Bake(ctx context.Context, spec Spec, datacenter, folder s
 	if img.ImageTemplate, err = b.Vsphere.BakeTemplate(ctx, datacenter, vm.UUID, folder, name, img.Record()); err != nil {
 		return Template{}, err
 	}
+	if library != "" {
+		if img.LibraryItem, err = b.Publish(ctx, datacenter, img, library); err != nil {
+			return img, fmt.Errorf("template %q baked, but: %w", img.Path, err)
+		}
+	}
 	if spec.SourceAfterBake == SourceDeleted {
 		b.log(ctx, "deleting the source VM", "vm", vm.Name)
 		if err := b.Vsphere.DeleteVM(ctx, datacenter, vm.UUID); err != nil {
@@ -119,6 +137,55 @@ func (b *VsphereBaker) Bake(ctx context.Context, spec Spec, datacenter, folder s
 	img.BakeSeconds = time.Since(start).Seconds()
 	b.log(ctx, "template baked", "template", img.Path, "seconds", img.BakeSeconds)
 	return img, nil
+}
+
+// LibraryFolder is where vCenter's copy of a library item's template goes in
+// the inventory: the datacenter's VM folder. vCenter shows that copy there
+// under the item's name, the name of the image's template, and two VMs of one
+// name cannot share a folder: the image's template must be in another folder.
+const LibraryFolder = ""
+
+// ErrLibraryFolder is a bake to a library with the template in LibraryFolder.
+var ErrLibraryFolder = errors.New("a template published to a content library needs a folder of its own: vCenter keeps the library's copy, " +
+	"named as the template, in the datacenter's VM folder")
+
+// CheckPublish finds the content library (by name or ID) and checks that
+// neither it nor LibraryFolder holds anything named name yet, but the item
+// replaced (an ID, or "") and its copy, which are deleted before a publish.
+func (b *VsphereBaker) CheckPublish(ctx context.Context, datacenter, library, name, replaced string) (vsphere.Library, error) {
+	lib, err := b.Vsphere.FindLibrary(ctx, library)
+	if err != nil {
+		return vsphere.Library{}, err
+	}
+	if item, err := b.Vsphere.FindLibraryItem(ctx, lib.ID, name); err == nil && item.ID != replaced {
+		return vsphere.Library{}, fmt.Errorf("content library %q already holds an item %q (%s), which is not this image's: delete it", lib.Name, name, item.ID)
+	} else if err != nil && !errors.Is(err, vsphere.ErrNotFound) {
+		return vsphere.Library{}, err
+	}
+	if replaced != "" {
+		return lib, nil
+	}
+	if err := b.Vsphere.CheckFree(ctx, datacenter, LibraryFolder, name); err != nil {
+		return vsphere.Library{}, fmt.Errorf("the library's copy of the template goes in the datacenter's VM folder: %w", err)
+	}
+	return lib, nil
+}
+
+// Publish copies the image's template t into the content library (by name
+// or ID) as a VM-template item of the template's name.
+func (b *VsphereBaker) Publish(ctx context.Context, datacenter string, t Template, library string) (vsphere.LibraryItem, error) {
+	name := path.Base(t.Path)
+	lib, err := b.CheckPublish(ctx, datacenter, library, name, "")
+	if err != nil {
+		return vsphere.LibraryItem{}, err
+	}
+	item, err := b.Vsphere.PublishTemplate(ctx, datacenter, t.UUID, lib.ID, LibraryFolder, name,
+		"Golden image "+t.Fingerprint+", baked by Kiln's kiln_image.")
+	if err != nil {
+		return vsphere.LibraryItem{}, err
+	}
+	b.log(ctx, "template published", "template", t.Path, "library", lib.Name, "item", item.ID)
+	return item, nil
 }
 
 // TemplatePath is where Bake puts the image's template: in folder (a path
@@ -146,11 +213,19 @@ func (b *VsphereBaker) Read(ctx context.Context, datacenter, id string) (Templat
 
 // Delete destroys the template while it is still the one Kiln baked (a
 // template carrying known's fingerprint), refusing while Kiln's linked clones
-// of it remain unless force.
+// of it remain unless force. Before the template goes, the library item
+// known.LibraryItem.ID is deleted: Kiln records the ID of the item it
+// published, and no other.
 func (b *VsphereBaker) Delete(ctx context.Context, datacenter string, known Template, force bool) error {
+	deleteItem := func() error {
+		if known.LibraryItem.ID == "" {
+			return nil
+		}
+		return b.Vsphere.DeleteLibraryItem(ctx, known.LibraryItem.ID)
+	}
 	t, err := b.Vsphere.ReadImageTemplate(ctx, datacenter, known.UUID)
 	if errors.Is(err, vsphere.ErrNotFound) {
-		return nil
+		return deleteItem()
 	}
 	if err != nil {
 		return err
@@ -161,6 +236,9 @@ func (b *VsphereBaker) Delete(ctx context.Context, datacenter string, known Temp
 	}
 	if len(clones) > 0 && !force {
 		return fmt.Errorf("template %q is still the base of linked clones %s: destroy those first, or set force_destroy", t.Path, strings.Join(clones, ", "))
+	}
+	if err := deleteItem(); err != nil {
+		return err
 	}
 	return b.Vsphere.DeleteImageTemplate(ctx, datacenter, known.UUID, func(got vsphere.ImageTemplate) error {
 		var record templateRecord

@@ -80,7 +80,7 @@ func TestVsphereBake(t *testing.T) {
 		t.Errorf("base identity = %q, want the UUID of the template the source was cloned from (%s)", base, tpl.UUID)
 	}
 
-	img, err := b.Bake(ctx, spec, "", bed.TemplateFolder)
+	img, err := b.Bake(ctx, spec, "", bed.TemplateFolder, "")
 	if err != nil {
 		t.Fatalf("bake: %v", err)
 	}
@@ -110,7 +110,7 @@ func TestVsphereBake(t *testing.T) {
 	// The same image again: the template is there, and nothing is generalized.
 	src2 := vsphereSource(t, ctx, b.Vsphere, bed, "go-src-2")
 	spec2 := bakeSpec(src2)
-	if _, err := b.Bake(ctx, spec2, "", bed.TemplateFolder); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if _, err := b.Bake(ctx, spec2, "", bed.TemplateFolder, ""); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second bake under the same name: %v, want it refused", err)
 	}
 	if len(g.calls) != 1 {
@@ -173,12 +173,12 @@ func TestVsphereBakeSource(t *testing.T) {
 
 	unprovisioned := spec
 	unprovisioned.Toolchains = nil
-	if _, err := b.Bake(ctx, unprovisioned, "", ""); !errors.Is(err, ErrNotProvisioned) {
+	if _, err := b.Bake(ctx, unprovisioned, "", "", ""); !errors.Is(err, ErrNotProvisioned) {
 		t.Errorf("unprovisioned source: %v, want ErrNotProvisioned", err)
 	}
 
 	g.err = errors.New("sudo: a password is required")
-	if _, err := b.Bake(ctx, spec, "", ""); err == nil || !strings.Contains(err.Error(), "sudo") {
+	if _, err := b.Bake(ctx, spec, "", "", ""); err == nil || !strings.Contains(err.Error(), "sudo") {
 		t.Errorf("failed generalize: %v", err)
 	}
 	if vm, err := b.Vsphere.ReadVM(ctx, "", src.UUID); err != nil || !vm.PowerOn {
@@ -190,7 +190,7 @@ func TestVsphereBakeSource(t *testing.T) {
 
 	g.err = nil
 	spec.SourceAfterBake = SourceDeleted
-	img, err := b.Bake(ctx, spec, "", "")
+	img, err := b.Bake(ctx, spec, "", "", "")
 	if err != nil {
 		t.Fatalf("bake: %v", err)
 	}
@@ -199,5 +199,88 @@ func TestVsphereBakeSource(t *testing.T) {
 	}
 	if _, err := b.Vsphere.ReadVM(ctx, "", src.UUID); !errors.Is(err, vsphere.ErrNotFound) {
 		t.Errorf("source after source_after_bake=deleted: %v, want it gone", err)
+	}
+}
+
+// With a content library, the bake publishes the template as a VM-template
+// item of the same name; delete removes that item (the one Kiln recorded)
+// with the template, and an item Kiln did not publish blocks a bake.
+func TestVsphereBakeLibrary(t *testing.T) {
+	b, _, bed, ctx := vsphereBaker(t)
+	src := vsphereSource(t, ctx, b.Vsphere, bed, "go-src")
+	spec := bakeSpec(src)
+	name := FullName("go", spec.Fingerprint)
+
+	if _, err := b.Bake(ctx, spec, "", "", bed.Library); !errors.Is(err, ErrLibraryFolder) {
+		t.Errorf("bake to a library with the template in the VM folder: %v, want ErrLibraryFolder", err)
+	}
+	if _, err := b.Bake(ctx, spec, "", bed.TemplateFolder, "no-such-library"); !errors.Is(err, vsphere.ErrNotFound) ||
+		!strings.Contains(err.Error(), `content library "no-such-library"`) {
+		t.Errorf("bake to an unknown library: %v, want not found, naming it", err)
+	}
+
+	img, err := b.Bake(ctx, spec, "", bed.TemplateFolder, bed.Library)
+	if err != nil {
+		t.Fatalf("bake: %v", err)
+	}
+	lib, err := b.Vsphere.FindLibrary(ctx, bed.Library)
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := img.LibraryItem
+	if item.ID == "" || item.Name != name || item.LibraryID != lib.ID || item.Type != "vm-template" {
+		t.Errorf("library item %+v, want a vm-template named %s in library %s", item, name, lib.ID)
+	}
+	if byID, err := b.Vsphere.FindLibrary(ctx, lib.ID); err != nil || byID.ID != lib.ID {
+		t.Errorf("library by ID: %+v, %v", byID, err)
+	}
+	if found, err := b.Vsphere.FindLibraryItem(ctx, lib.ID, name); err != nil || found.ID != item.ID {
+		t.Errorf("item by name: %+v, %v; want %s", found, err, item.ID)
+	}
+	// The template was a VM for the copy (vCenter copies no template to a
+	// library), and is the image's template again, snapshot and record kept.
+	if got, err := b.Read(ctx, "", img.UUID); err != nil || !got.Template || got.Snapshot != vsphere.ImageSnapshot || got.Fingerprint != spec.Fingerprint {
+		t.Errorf("template after the publish: %+v, %v; want a template with its snapshot and record", got, err)
+	}
+	// vCenter's copy of the item's template is in the inventory, in the VM folder.
+	if copied, err := b.Vsphere.FindTemplate(ctx, "", "/DC0/vm/"+name); err != nil || !copied.IsTemplate {
+		t.Errorf("the library's copy of the template: %+v, %v", copied, err)
+	}
+
+	// The same name again, in another folder: the library already holds it.
+	src2 := vsphereSource(t, ctx, b.Vsphere, bed, "go-src-2")
+	if _, err := b.Bake(ctx, bakeSpec(src2), "", bed.OtherFolder, bed.Library); err == nil || !strings.Contains(err.Error(), "already holds an item") {
+		t.Errorf("second bake to the library: %v, want it refused", err)
+	}
+
+	// Publishing again (the item deleted out of band) makes a new item.
+	if err := b.Vsphere.DeleteLibraryItem(ctx, item.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Vsphere.ReadLibraryItem(ctx, item.ID); !errors.Is(err, vsphere.ErrNotFound) {
+		t.Errorf("item after delete: %v, want ErrNotFound", err)
+	}
+	again, err := b.Publish(ctx, "", img, lib.ID)
+	if err != nil || again.ID == "" || again.ID == item.ID || again.Name != name {
+		t.Fatalf("publish again: %+v, %v", again, err)
+	}
+
+	// Delete with the old item's ID: the template goes, the new item (not
+	// the recorded one) stays.
+	if err := b.Delete(ctx, "", img, false); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := b.Vsphere.ReadLibraryItem(ctx, again.ID); err != nil {
+		t.Errorf("an item Kiln did not record was deleted: %v", err)
+	}
+	img.LibraryItem = again
+	if err := b.Delete(ctx, "", img, false); err != nil {
+		t.Fatalf("delete with the template gone: %v", err)
+	}
+	if _, err := b.Vsphere.ReadLibraryItem(ctx, again.ID); !errors.Is(err, vsphere.ErrNotFound) {
+		t.Errorf("recorded item after delete: %v, want it gone", err)
+	}
+	if err := b.Vsphere.CheckFree(ctx, "", "", name); err != nil {
+		t.Errorf("the library's copy of the template after the item's delete: %v", err)
 	}
 }

@@ -14,13 +14,17 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vapi/library"
+	"github.com/vmware/govmomi/vapi/rest"
+	// The vAPI endpoints: content libraries.
+	_ "github.com/vmware/govmomi/vapi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
 // VsphereBed is a vCenter simulated in process by govmomi's simulator: one
 // datacenter with a cluster of three hosts and a standalone host, two datastores,
 // the standard port group "VM Network" and a distributed port group, and a template
-// the bed creates.
+// and a local content library the bed creates.
 type VsphereBed struct {
 	// Server is host:port on 127.0.0.1 (HTTPS, with a self-signed certificate).
 	Server   string
@@ -42,6 +46,8 @@ type VsphereBed struct {
 	// TemplateFolder and OtherFolder are VM folders below the datacenter's VM folder.
 	TemplateFolder string
 	OtherFolder    string
+	// Library is the name of a local content library on the first datastore.
+	Library string
 
 	// Service is the simulator itself, for fault injection.
 	Service *simulator.Service
@@ -88,6 +94,7 @@ func startVsphere(t testing.TB, names VsphereNames) VsphereBed {
 	t.Cleanup(model.Remove)
 	model.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword("kiln", "kiln-secret")}
 	model.Service.TLS = new(tls.Config)
+	model.Service.RegisterEndpoints = true
 	server := model.Service.NewServer()
 	t.Cleanup(server.Close)
 
@@ -105,6 +112,7 @@ func startVsphere(t testing.TB, names VsphereNames) VsphereBed {
 		TemplateSnapshot: "base",
 		TemplateFolder:   "templates",
 		OtherFolder:      "archive",
+		Library:          "kiln-images",
 		Service:          model.Service,
 		url:              server.URL,
 	}
@@ -142,6 +150,20 @@ func (b VsphereBed) Finder(ctx context.Context) (*govmomi.Client, *find.Finder, 
 	}
 	f.SetDatacenter(dc)
 	return c, f, nil
+}
+
+// Libraries logs in to the simulator's vAPI endpoint on a session of its own,
+// as Client does, and returns its content library manager.
+func (b VsphereBed) Libraries(ctx context.Context) (*library.Manager, error) {
+	c, err := b.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rc := rest.NewClient(c.Client)
+	if err := rc.Login(ctx, url.UserPassword(b.User, b.Password)); err != nil {
+		return nil, err
+	}
+	return library.NewManager(rc), nil
 }
 
 // prepare builds the template: a clone of the model's VM, resized, attached to
@@ -221,6 +243,23 @@ func (b VsphereBed) prepare(ctx context.Context) error {
 	}
 	if err := tmpl.MarkAsTemplate(ctx); err != nil {
 		return fmt.Errorf("mark template: %w", err)
+	}
+	return b.createLibrary(ctx, f)
+}
+
+func (b VsphereBed) createLibrary(ctx context.Context, f *find.Finder) error {
+	ds, err := f.Datastore(ctx, b.Datastores[0])
+	if err != nil {
+		return err
+	}
+	m, err := b.Libraries(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = m.CreateLibrary(ctx, library.Library{Name: b.Library, Type: "LOCAL",
+		Storage: []library.StorageBacking{{DatastoreID: ds.Reference().Value, Type: "DATASTORE"}}})
+	if err != nil {
+		return fmt.Errorf("create content library %q: %w", b.Library, err)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/session/keepalive"
+	"github.com/vmware/govmomi/vapi/rest"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
@@ -52,6 +53,9 @@ type Client struct {
 	mu  sync.Mutex
 	vim *vim25.Client
 	ka  *keepalive.HandlerSOAP
+	// rest is the vAPI (REST) session of the same user, for content
+	// libraries; opened on first use and dropped with the SOAP session.
+	rest *rest.Client
 }
 
 // NewClient returns a client for cfg; nothing is dialled until first use.
@@ -127,11 +131,39 @@ func (c *Client) dropLocked(ctx context.Context) {
 	if c.vim == nil {
 		return
 	}
+	if c.rest != nil {
+		_ = c.rest.Logout(ctx)
+		c.rest = nil
+	}
 	_ = session.NewManager(c.vim).Logout(ctx)
 	if c.ka != nil {
 		c.ka.Stop()
 	}
 	c.vim, c.ka = nil, nil
+}
+
+// restClient returns the vAPI client, logged in over the SOAP session's
+// connection with the same credentials: vCenter's REST endpoints (content
+// libraries) take a session of their own.
+func (c *Client) restClient(ctx context.Context) (*rest.Client, error) {
+	vc, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rest != nil {
+		if s, err := c.rest.Session(ctx); err == nil && s != nil {
+			return c.rest, nil
+		}
+		c.rest = nil
+	}
+	rc := rest.NewClient(vc)
+	if err := rc.Login(ctx, url.UserPassword(c.cfg.User, c.cfg.Password)); err != nil {
+		return nil, fmt.Errorf("log in to the vSphere REST API at %s as %q: %w", c.cfg.Server, c.cfg.User, err)
+	}
+	c.rest = rc
+	return rc, nil
 }
 
 // Close logs out, if logged in.

@@ -105,8 +105,9 @@ output "image" {
 }
 
 # The same on vSphere: a kiln_vsphere_vm that a kiln_go_host provisioned is
-# baked into a template (snapshot kiln-base) in the folder templates/go, and a
-# build VM is a linked clone of it. The bake reaches the source over SSH at
+# baked into a template (snapshot kiln-base) in the folder templates/go, also
+# published to the content library go-images (library_item_id), and a build
+# VM is a linked clone of it. The bake reaches the source over SSH at
 # its guest IP address: list its host key in the provider's
 # ssh.known_hosts_file. Needs the provider's vsphere block.
 resource "kiln_vsphere_vm" "source" {
@@ -143,7 +144,8 @@ resource "kiln_image" "go_vsphere" {
   }
 
   vsphere {
-    folder = "templates/go"
+    folder          = "templates/go"
+    content_library = "go-images"
   }
 }
 
