@@ -41,7 +41,7 @@ type Spec struct {
 	// on the host, intact and from the same archive, or nothing is baked.
 	Toolchains []Toolchain
 	// Root holds the toolchains on the host; empty is hostprep.DefaultRoot.
-	Root string
+	Root       string
 	Generalize Generalize
 	// SourceAfterBake is SourceStopped or SourceDeleted.
 	SourceAfterBake string
