@@ -181,19 +181,21 @@ type retiringGeneralizer struct {
 }
 
 func (g retiringGeneralizer) Generalize(ctx context.Context, vm string, cfg remote.Config, spec Spec) (Manifest, error) {
+	target, err := cfg.Target(spec.Defaults)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("transient VM %q: %w", vm, err)
+	}
+	// Connected before generalizing: generalizing removes the host keys,
+	// and sshd reads them again for every new connection.
+	c, err := remote.Dial(ctx, target)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("transient VM %q: %w", vm, err)
+	}
+	defer c.Close()
 	manifest, err := g.Generalizer.Generalize(ctx, vm, cfg, spec)
 	if err != nil {
 		return manifest, err
 	}
-	target, err := cfg.Target(spec.Defaults)
-	if err != nil {
-		return manifest, fmt.Errorf("transient VM %q: %w", vm, err)
-	}
-	c, err := remote.Dial(ctx, target)
-	if err != nil {
-		return manifest, fmt.Errorf("transient VM %q: %w", vm, err)
-	}
-	defer c.Close()
 	if _, err := c.Run(ctx, "remove the bake login", remote.BashCommand(retireLoginScript, g.user)); err != nil {
 		return manifest, fmt.Errorf("transient VM %q: %w", vm, err)
 	}
