@@ -144,14 +144,16 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 		Version: 1,
 		MarkdownDescription: "A golden image baked from a VM that a `kiln_go_host` provisioned: a libvirt volume from a " +
 			"`kiln_libvirt_vm`, or, with a `vsphere` block, a vSphere template from a `kiln_vsphere_vm`. What is on the " +
-			"host is baked as it is, with no second boot or install. The host is generalized over SSH (cloud-init " +
+			"host is baked as it is, with no second boot or install. On libvirt the image can also be baked from a base " +
+			"volume plus a provisioning spec (`source.base_volume` with `kiln_go_host`'s `go` and `hardening` blocks), " +
+			"in a transient VM Kiln boots, provisions and removes: see the `source` block. The host is generalized over SSH (cloud-init " +
 			"state, SSH host keys and machine-id removed, so each clone gets its own on first boot; logs, histories, " +
 			"apt caches and temporary files cleared; the file systems trimmed; users' `~/.ssh` kept), a manifest is " +
 			"written to `/etc/kiln/image.json`, the guest is shut down (Kiln waits for libvirt's lifecycle event) and its " +
 			"disk copied into a standalone qcow2 (compat 1.1) without the clusters the guest freed or zeroed.\n\n" +
 			"The image is named `<name>-<fingerprint 12>`: the fingerprint is computed at plan time from the base image's " +
-			"identity, the toolchains (versions, archive and `bin/go` digests), `inputs`, the generalize options and " +
-			"Kiln's bake script, so a changed input plans a new image, and the VMs with `base_volume` set to its " +
+			"identity, the toolchains (versions, archive and `bin/go` digests; from a base volume, the resolved versions, " +
+			"their archives' identities and the hardening), `inputs`, the generalize options and Kiln's bake scripts, so a changed input plans a new image, and the VMs with `base_volume` set to its " +
 			"`volume` plan their replacement in the same run. A new source VM with the same fingerprint is recorded, " +
 			"not baked again.\n\n" +
 			"With `libvirt { compress = \"zstd\" }` the copy is recompressed on the libvirt host; with " +
@@ -343,11 +345,11 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				},
 			},
 			"libvirt": schema.SingleNestedBlock{
-				MarkdownDescription: "Bake a libvirt volume from a `kiln_libvirt_vm`; needs the provider's `libvirt` block. " +
+				MarkdownDescription: "Bake a libvirt volume from a `kiln_libvirt_vm` or a base volume; needs the provider's `libvirt` block. " +
 					"Exactly one of `libvirt` and `vsphere` is required; `libvirt {}` takes every default.",
 				Attributes: map[string]schema.Attribute{
 					"pool": schema.StringAttribute{
-						MarkdownDescription: "Storage pool that receives the image. Defaults to the source VM's pool.",
+						MarkdownDescription: "Storage pool that receives the image. Defaults to the source VM's pool, or the base volume's.",
 						Optional:            true,
 						Computed:            true,
 						PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplace()},
