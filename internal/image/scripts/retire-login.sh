@@ -5,9 +5,17 @@
 # user, whose session ends with the VM. Argument: the user name.
 set -euo pipefail
 user=$1
-if id -u "$user" >/dev/null 2>&1; then
+if entry=$(getent passwd "$user"); then
+	home=$(cut -d: -f6 <<<"$entry")
 	# --force: the user is logged in, running this.
-	userdel --force --remove "$user" 2>/dev/null || userdel --force "$user"
+	userdel --force --remove "$user" 2>/dev/null || true
+	if getent passwd "$user" >/dev/null; then
+		echo "could not remove user $user" >&2
+		exit 1
+	fi
+	case $home in
+	/home/?*) rm -rf -- "$home" ;;
+	esac
 fi
 rules=/etc/sudoers.d/90-cloud-init-users
 if [ -f "$rules" ]; then
