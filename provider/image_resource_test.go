@@ -372,18 +372,26 @@ func TestAccImage_libvirt(t *testing.T) {
 			},
 			{
 				// The image volume deleted out of band: the plan bakes it
-				// again, and the overlay on it, which lost its base. Planned
-				// only: applying it would boot another transient VM.
+				// again from its base volume. Planned only: applying it would
+				// boot another transient VM.
 				PreConfig:          func() { deleteImageVolume(t, bed, c.imageName) },
-				Config:             c.thinConfig(true, true),
+				Config:             c.thinConfig(true, false),
 				ConfigVariables:    variables,
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionReplace),
 					plancheck.ExpectUnknownValue(imageAddr, tfjsonpath.New("sha256")),
-					plancheck.ExpectResourceAction(thinImageAddr, plancheck.ResourceActionReplace),
 				}},
+			},
+			{
+				// The overlay image lost its base with it: it is to be baked
+				// again, but its source, the clone, lost its base too, and the
+				// plan fails, naming it.
+				Config:          c.thinConfig(true, true),
+				ConfigVariables: variables,
+				PlanOnly:        true,
+				ExpectError:     regexp.MustCompile(`(?s)Could not read the source VM.*` + c.clone + `.*not\s+found`),
 			},
 		},
 	})
