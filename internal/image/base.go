@@ -125,17 +125,26 @@ func (b *Baker) BakeFromBase(ctx context.Context, spec BaseSpec) (img Image, err
 // under name; a domain of that name without the mark is not Kiln's to touch.
 func (b *Baker) removeLeftover(ctx context.Context, name, volume string) error {
 	vm, err := b.Libvirt.ReadVM(ctx, name)
-	switch {
-	case errors.Is(err, libvirt.ErrNotFound):
-		return nil
-	case err != nil:
+	if remove, err := leftover(name, volume, vm, err); !remove {
 		return err
-	case vm.BakeOf != volume:
-		return fmt.Errorf("domain %q already exists and is not Kiln's transient VM for baking %q: Kiln leaves it alone; "+
-			"remove it, or give the image another name", name, volume)
 	}
 	b.log(ctx, "removing the transient VM a failed bake left", "vm", name)
 	return b.Libvirt.DeleteVM(ctx, vm)
+}
+
+// leftover judges the domain found under the transient VM's name (vm, or
+// readErr): remove it only when it carries the mark of a bake of volume.
+func leftover(name, volume string, vm libvirt.VM, readErr error) (remove bool, err error) {
+	switch {
+	case errors.Is(readErr, libvirt.ErrNotFound):
+		return false, nil
+	case readErr != nil:
+		return false, readErr
+	case vm.BakeOf != volume:
+		return false, fmt.Errorf("domain %q already exists and is not Kiln's transient VM for baking %q: Kiln leaves it alone; "+
+			"remove it, or give the image another name", name, volume)
+	}
+	return true, nil
 }
 
 // provision brings the transient VM to spec.Provision over its pinned SSH

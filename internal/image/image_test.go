@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -367,5 +368,28 @@ func TestProvisioned(t *testing.T) {
 	facts.Toolchains["1.24.4"] = tc
 	if _, err := provisioned([]string{"1.24.4"}, facts); err == nil {
 		t.Error("a changed bin/go was accepted")
+	}
+}
+
+// A domain under the transient VM's name is removed only when it carries the
+// mark of a bake of this very image; anything else fails the bake, untouched.
+func TestLeftover(t *testing.T) {
+	const name, volume = "go-0123456789ab-bake", "go-0123456789ab.qcow2"
+	for what, c := range map[string]struct {
+		vm      libvirt.VM
+		readErr error
+		remove  bool
+		fails   bool
+	}{
+		"no domain":             {readErr: fmt.Errorf("domain %q: %w", name, libvirt.ErrNotFound)},
+		"this image's bake":     {vm: libvirt.VM{Name: name, BakeOf: volume}, remove: true},
+		"another image's bake":  {vm: libvirt.VM{Name: name, BakeOf: "go-ba9876543210.qcow2"}, fails: true},
+		"a domain Kiln did not": {vm: libvirt.VM{Name: name}, fails: true},
+		"libvirt unreachable":   {readErr: errors.New("connection refused"), fails: true},
+	} {
+		remove, err := leftover(name, volume, c.vm, c.readErr)
+		if remove != c.remove || (err != nil) != c.fails {
+			t.Errorf("%s: remove %v, error %v; want remove %v, failing %v", what, remove, err, c.remove, c.fails)
+		}
 	}
 }
