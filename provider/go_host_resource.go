@@ -143,170 +143,9 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 			},
 		},
 		Blocks: map[string]schema.Block{
-			"ssh": sshResourceBlock(),
-			"go": schema.SingleNestedBlock{
-				MarkdownDescription: "Go toolchains to install side by side under `root`.",
-				Attributes: map[string]schema.Attribute{
-					"versions": schema.ListAttribute{
-						MarkdownDescription: "Go versions: an exact release (`1.24.4`), a minor version for its newest patch " +
-							"(`1.24`) or `stable` for the newest release, resolved at plan time against the source; " +
-							"a new patch release then shows as an update. A version whose `bin/go` was changed or removed " +
-							"on the host reads as missing and is reinstalled. A version dropped from the list is removed " +
-							"unless another `kiln_go_host` on the host declares it; toolchains this resource never declared " +
-							"(installed by hand or by another resource) are left alone, and without `versions` no toolchain is removed.",
-						ElementType: types.StringType,
-						Optional:    true,
-						Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues(),
-							listvalidator.ValueStringsAre(stringvalidator.RegexMatches(goVersionRequest, "must be a Go release like 1.24.4, a minor version like 1.24, or stable"))},
-					},
-					"resolved_versions": schema.ListAttribute{
-						MarkdownDescription: "The release each entry of `versions` resolved to, in the same order.",
-						ElementType:         types.StringType,
-						Computed:            true,
-					},
-					"default": schema.StringAttribute{
-						MarkdownDescription: "The version `/usr/local/bin/go` runs; one of `versions`. Defaults to the first.",
-						Optional:            true,
-						Computed:            true,
-					},
-					"sha256": schema.MapAttribute{
-						MarkdownDescription: "With `dl` or `host`: SHA-256 of release tarballs by exact version, for example " +
-							"`{ \"1.24.4\" = \"77e5da33…\" }`, used instead of the release index's.",
-						ElementType: types.StringType,
-						Optional:    true,
-						Validators: []validator.Map{
-							mapvalidator.KeysAre(stringvalidator.RegexMatches(goRelease, "must be an exact Go release like 1.24.4")),
-							mapvalidator.ValueStringsAre(stringvalidator.RegexMatches(sha256Hex, "must be 64 lowercase hex digits")),
-						},
-					},
-					"source": schema.StringAttribute{
-						MarkdownDescription: "`module_proxy` (golang.org/toolchain modules verified against the checksum " +
-							"database), `dl` (release tarballs verified by SHA-256 and OpenPGP signature on the machine " +
-							"running Terraform, then streamed to the host) or `host` (the host downloads the tarball from " +
-							"`mirror_url` itself, for fleets next to their mirror, and the SHA-256 from the release index " +
-							"or `sha256` is checked there). Defaults to `module_proxy`. Settings only another source uses " +
-							"(a `keyring` with `host`, a `sha256` with `module_proxy`) are refused rather than ignored.",
-						Optional:   true,
-						Computed:   true,
-						Default:    stringdefault.StaticString(gotoolchain.FromModuleProxy),
-						Validators: []validator.String{stringvalidator.OneOf(gotoolchain.SourceKinds...)},
-					},
-					"root": schema.StringAttribute{
-						MarkdownDescription: "Directory holding one sub-directory per version. Defaults to `" + hostprep.DefaultRoot + "`.",
-						Optional:            true,
-						Computed:            true,
-						Default:             stringdefault.StaticString(hostprep.DefaultRoot),
-						PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-						Validators:          []validator.String{cleanAbsolutePath},
-					},
-					"proxy_url": schema.StringAttribute{
-						MarkdownDescription: "With `module_proxy`: the GOPROXY to fetch from. Defaults to `" + gotoolchain.DefaultProxy + "`.",
-						Optional:            true,
-					},
-					"sumdb": schema.StringAttribute{
-						MarkdownDescription: "With `module_proxy`: the checksum database as in GOSUMDB (`name+hash+key`). Defaults to sum.golang.org.",
-						Optional:            true,
-					},
-					"mirror_url": schema.StringAttribute{
-						MarkdownDescription: "With `dl` or `host`: base URL of the release files, as the machine running Terraform " +
-							"(`dl`) or the host (`host`) reaches it. Defaults to `" + gotoolchain.DefaultMirror + "`.",
-						Optional: true,
-					},
-					"index_url": schema.StringAttribute{
-						MarkdownDescription: "With `dl` or `host`: the release index giving each file's SHA-256, read by the machine " +
-							"running Terraform. Defaults to `" + gotoolchain.DefaultIndexURL + "`.",
-						Optional: true,
-					},
-					"keyring": schema.StringAttribute{
-						MarkdownDescription: "With `dl`: armored OpenPGP public keys for a private mirror's signatures. " +
-							"Defaults to the embedded Go release signing keys.",
-						Optional: true,
-					},
-					"tools": schema.ListAttribute{
-						MarkdownDescription: "Go programs to install on the host, as `go install` takes them: a main package and a " +
-							"module version, exact (`github.com/go-delve/delve/cmd/dlv@v1.27.2`) or `latest`, resolved when planning " +
-							"through `proxy_url` (the module proxy the toolchains come from; the resolved version is in `resolved_tools`). " +
-							"Each is built on the machine running Terraform, for the host's OS and architecture, as pure Go " +
-							"(`CGO_ENABLED=0`, `-trimpath`), by the newest of `versions` that the module's `go` line accepts, its modules " +
-							"downloaded through `proxy_url` and checked against `sumdb`; the binary is cached there, so further hosts and " +
-							"applies reuse it. Tools that need cgo are not supported: their build fails with an error saying so. " +
-							"The binary is streamed to the host, checked by SHA-256 and renamed into `tools_dir` with mode 0755. Every " +
-							"refresh hashes it again whenever its inode, size or change time moved, so a replaced or deleted binary " +
-							"shows in the plan and the next apply puts Kiln's back. A tool dropped from the list is removed, unless another " +
-							"`kiln_go_host` on the host declares it. Kiln never overwrites a file it did not install at the tool's path " +
-							"(the apply fails, naming it), and never deletes a binary it did not install or one replaced since. " +
-							"Needs `versions`.",
-						ElementType: types.StringType,
-						Optional:    true,
-						Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues(),
-							listvalidator.ValueStringsAre(goToolRequest)},
-					},
-					"resolved_tools": schema.ListAttribute{
-						MarkdownDescription: "The `package@version` each entry of `tools` resolved to, in the same order.",
-						ElementType:         types.StringType,
-						Computed:            true,
-					},
-					"tools_dir": schema.StringAttribute{
-						MarkdownDescription: "Directory the `tools` binaries are installed into. Defaults to `" + hostprep.DefaultToolsDir + "`.",
-						Optional:            true,
-						Computed:            true,
-						Default:             stringdefault.StaticString(hostprep.DefaultToolsDir),
-						Validators:          []validator.String{cleanAbsolutePath},
-					},
-					"key_fingerprint": schema.StringAttribute{
-						MarkdownDescription: "With `dl`: the primary key fingerprint signatures must come from. Defaults to " +
-							"`" + gotoolchain.GoReleaseKeyFingerprint + "` with the embedded keys.",
-						Optional: true,
-					},
-				},
-			},
-			"hardening": schema.SingleNestedBlock{
-				MarkdownDescription: "Host settings for build machines.",
-				Attributes: map[string]schema.Attribute{
-					"swap_off": schema.BoolAttribute{
-						MarkdownDescription: "Turn swap off now and for good: `swapoff -a`, swap lines in `/etc/fstab` commented out, swap units masked. Defaults to `false`.",
-						Optional:            true,
-						Computed:            true,
-						Default:             booldefault.StaticBool(false),
-					},
-					"nofile": schema.Int64Attribute{
-						MarkdownDescription: "Open-file limit for logins (`/etc/security/limits.d`) and services (systemd `DefaultLimitNOFILE`). Unset leaves limits alone.",
-						Optional:            true,
-						Validators:          []validator.Int64{int64validator.Between(1024, 1<<30)},
-					},
-					"nproc": schema.Int64Attribute{
-						MarkdownDescription: "Process limit for logins and services. Unset leaves it alone.",
-						Optional:            true,
-						Validators:          []validator.Int64{int64validator.Between(64, 1<<30)},
-					},
-					"sysctls": schema.MapAttribute{
-						MarkdownDescription: "Kernel parameters, written to `/etc/sysctl.d/90-kiln.conf` and applied.",
-						ElementType:         types.StringType,
-						Optional:            true,
-						Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z0-9_.]+$`), "must be a sysctl name")),
-							mapvalidator.ValueStringsAre(oneLine)},
-					},
-					"gocache_tmpfs_mib": schema.Int64Attribute{
-						MarkdownDescription: "Mount a tmpfs of this many MiB, owned by `gocache_user`, on that user's default " +
-							"`GOCACHE` (`~/.cache/go-build`) and list it in `/etc/fstab`: the build cache lives in memory. Unset leaves the cache alone.",
-						Optional:   true,
-						Validators: []validator.Int64{int64validator.Between(64, 1<<20)},
-					},
-					"gocache_user": schema.StringAttribute{
-						MarkdownDescription: "The build user whose `GOCACHE` gets the tmpfs. Defaults to the login user.",
-						Optional:            true,
-						Validators:          []validator.String{userName},
-					},
-					"cgroup_v2": schema.StringAttribute{
-						MarkdownDescription: "`verify` fails unless the host runs cgroup v2; `enable` puts " +
-							"`systemd.unified_cgroup_hierarchy=1` on the kernel command line and reboots when needed; `ignore`. Defaults to `verify`.",
-						Optional:   true,
-						Computed:   true,
-						Default:    stringdefault.StaticString("verify"),
-						Validators: []validator.String{stringvalidator.OneOf("verify", "enable", "ignore")},
-					},
-				},
-			},
+			"ssh":       sshResourceBlock(),
+			"go":        goToolchainsBlock(),
+			"hardening": hardeningBlock(),
 			"verify": schema.SingleNestedBlock{
 				MarkdownDescription: "Checks run with the default toolchain, as the login user, after each apply; results in " +
 					"`verification`. Without this block (or with `build = false`) the checks are the cheap ones, which build " +
@@ -332,6 +171,179 @@ func (r *goHostResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 				},
 			},
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+		},
+	}
+}
+
+// goToolchainsBlock is the `go` block: the toolchains a host is provisioned
+// with, in kiln_go_host and in a kiln_image baked from a base volume.
+func goToolchainsBlock() schema.SingleNestedBlock {
+	return schema.SingleNestedBlock{
+		MarkdownDescription: "Go toolchains to install side by side under `root`.",
+		Attributes: map[string]schema.Attribute{
+			"versions": schema.ListAttribute{
+				MarkdownDescription: "Go versions: an exact release (`1.24.4`), a minor version for its newest patch " +
+					"(`1.24`) or `stable` for the newest release, resolved at plan time against the source; " +
+					"a new patch release then shows as an update. A version whose `bin/go` was changed or removed " +
+					"on the host reads as missing and is reinstalled. A version dropped from the list is removed " +
+					"unless another `kiln_go_host` on the host declares it; toolchains this resource never declared " +
+					"(installed by hand or by another resource) are left alone, and without `versions` no toolchain is removed.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues(),
+					listvalidator.ValueStringsAre(stringvalidator.RegexMatches(goVersionRequest, "must be a Go release like 1.24.4, a minor version like 1.24, or stable"))},
+			},
+			"resolved_versions": schema.ListAttribute{
+				MarkdownDescription: "The release each entry of `versions` resolved to, in the same order.",
+				ElementType:         types.StringType,
+				Computed:            true,
+			},
+			"default": schema.StringAttribute{
+				MarkdownDescription: "The version `/usr/local/bin/go` runs; one of `versions`. Defaults to the first.",
+				Optional:            true,
+				Computed:            true,
+			},
+			"sha256": schema.MapAttribute{
+				MarkdownDescription: "With `dl` or `host`: SHA-256 of release tarballs by exact version, for example " +
+					"`{ \"1.24.4\" = \"77e5da33…\" }`, used instead of the release index's.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators: []validator.Map{
+					mapvalidator.KeysAre(stringvalidator.RegexMatches(goRelease, "must be an exact Go release like 1.24.4")),
+					mapvalidator.ValueStringsAre(stringvalidator.RegexMatches(sha256Hex, "must be 64 lowercase hex digits")),
+				},
+			},
+			"source": schema.StringAttribute{
+				MarkdownDescription: "`module_proxy` (golang.org/toolchain modules verified against the checksum " +
+					"database), `dl` (release tarballs verified by SHA-256 and OpenPGP signature on the machine " +
+					"running Terraform, then streamed to the host) or `host` (the host downloads the tarball from " +
+					"`mirror_url` itself, for fleets next to their mirror, and the SHA-256 from the release index " +
+					"or `sha256` is checked there). Defaults to `module_proxy`. Settings only another source uses " +
+					"(a `keyring` with `host`, a `sha256` with `module_proxy`) are refused rather than ignored.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(gotoolchain.FromModuleProxy),
+				Validators: []validator.String{stringvalidator.OneOf(gotoolchain.SourceKinds...)},
+			},
+			"root": schema.StringAttribute{
+				MarkdownDescription: "Directory holding one sub-directory per version. Defaults to `" + hostprep.DefaultRoot + "`.",
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString(hostprep.DefaultRoot),
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Validators:          []validator.String{cleanAbsolutePath},
+			},
+			"proxy_url": schema.StringAttribute{
+				MarkdownDescription: "With `module_proxy`: the GOPROXY to fetch from. Defaults to `" + gotoolchain.DefaultProxy + "`.",
+				Optional:            true,
+			},
+			"sumdb": schema.StringAttribute{
+				MarkdownDescription: "With `module_proxy`: the checksum database as in GOSUMDB (`name+hash+key`). Defaults to sum.golang.org.",
+				Optional:            true,
+			},
+			"mirror_url": schema.StringAttribute{
+				MarkdownDescription: "With `dl` or `host`: base URL of the release files, as the machine running Terraform " +
+					"(`dl`) or the host (`host`) reaches it. Defaults to `" + gotoolchain.DefaultMirror + "`.",
+				Optional: true,
+			},
+			"index_url": schema.StringAttribute{
+				MarkdownDescription: "With `dl` or `host`: the release index giving each file's SHA-256, read by the machine " +
+					"running Terraform. Defaults to `" + gotoolchain.DefaultIndexURL + "`.",
+				Optional: true,
+			},
+			"keyring": schema.StringAttribute{
+				MarkdownDescription: "With `dl`: armored OpenPGP public keys for a private mirror's signatures. " +
+					"Defaults to the embedded Go release signing keys.",
+				Optional: true,
+			},
+			"tools": schema.ListAttribute{
+				MarkdownDescription: "Go programs to install on the host, as `go install` takes them: a main package and a " +
+					"module version, exact (`github.com/go-delve/delve/cmd/dlv@v1.27.2`) or `latest`, resolved when planning " +
+					"through `proxy_url` (the module proxy the toolchains come from; the resolved version is in `resolved_tools`). " +
+					"Each is built on the machine running Terraform, for the host's OS and architecture, as pure Go " +
+					"(`CGO_ENABLED=0`, `-trimpath`), by the newest of `versions` that the module's `go` line accepts, its modules " +
+					"downloaded through `proxy_url` and checked against `sumdb`; the binary is cached there, so further hosts and " +
+					"applies reuse it. Tools that need cgo are not supported: their build fails with an error saying so. " +
+					"The binary is streamed to the host, checked by SHA-256 and renamed into `tools_dir` with mode 0755. Every " +
+					"refresh hashes it again whenever its inode, size or change time moved, so a replaced or deleted binary " +
+					"shows in the plan and the next apply puts Kiln's back. A tool dropped from the list is removed, unless another " +
+					"`kiln_go_host` on the host declares it. Kiln never overwrites a file it did not install at the tool's path " +
+					"(the apply fails, naming it), and never deletes a binary it did not install or one replaced since. " +
+					"Needs `versions`.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators: []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues(),
+					listvalidator.ValueStringsAre(goToolRequest)},
+			},
+			"resolved_tools": schema.ListAttribute{
+				MarkdownDescription: "The `package@version` each entry of `tools` resolved to, in the same order.",
+				ElementType:         types.StringType,
+				Computed:            true,
+			},
+			"tools_dir": schema.StringAttribute{
+				MarkdownDescription: "Directory the `tools` binaries are installed into. Defaults to `" + hostprep.DefaultToolsDir + "`.",
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString(hostprep.DefaultToolsDir),
+				Validators:          []validator.String{cleanAbsolutePath},
+			},
+			"key_fingerprint": schema.StringAttribute{
+				MarkdownDescription: "With `dl`: the primary key fingerprint signatures must come from. Defaults to " +
+					"`" + gotoolchain.GoReleaseKeyFingerprint + "` with the embedded keys.",
+				Optional: true,
+			},
+		},
+	}
+}
+
+// hardeningBlock is the `hardening` block of a provisioned host, in
+// kiln_go_host and in a kiln_image baked from a base volume.
+func hardeningBlock() schema.SingleNestedBlock {
+	return schema.SingleNestedBlock{
+		MarkdownDescription: "Host settings for build machines.",
+		Attributes: map[string]schema.Attribute{
+			"swap_off": schema.BoolAttribute{
+				MarkdownDescription: "Turn swap off now and for good: `swapoff -a`, swap lines in `/etc/fstab` commented out, swap units masked. Defaults to `false`.",
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(false),
+			},
+			"nofile": schema.Int64Attribute{
+				MarkdownDescription: "Open-file limit for logins (`/etc/security/limits.d`) and services (systemd `DefaultLimitNOFILE`). Unset leaves limits alone.",
+				Optional:            true,
+				Validators:          []validator.Int64{int64validator.Between(1024, 1<<30)},
+			},
+			"nproc": schema.Int64Attribute{
+				MarkdownDescription: "Process limit for logins and services. Unset leaves it alone.",
+				Optional:            true,
+				Validators:          []validator.Int64{int64validator.Between(64, 1<<30)},
+			},
+			"sysctls": schema.MapAttribute{
+				MarkdownDescription: "Kernel parameters, written to `/etc/sysctl.d/90-kiln.conf` and applied.",
+				ElementType:         types.StringType,
+				Optional:            true,
+				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z0-9_.]+$`), "must be a sysctl name")),
+					mapvalidator.ValueStringsAre(oneLine)},
+			},
+			"gocache_tmpfs_mib": schema.Int64Attribute{
+				MarkdownDescription: "Mount a tmpfs of this many MiB, owned by `gocache_user`, on that user's default " +
+					"`GOCACHE` (`~/.cache/go-build`) and list it in `/etc/fstab`: the build cache lives in memory. Unset leaves the cache alone.",
+				Optional:   true,
+				Validators: []validator.Int64{int64validator.Between(64, 1<<20)},
+			},
+			"gocache_user": schema.StringAttribute{
+				MarkdownDescription: "The build user whose `GOCACHE` gets the tmpfs. Defaults to the login user.",
+				Optional:            true,
+				Validators:          []validator.String{userName},
+			},
+			"cgroup_v2": schema.StringAttribute{
+				MarkdownDescription: "`verify` fails unless the host runs cgroup v2; `enable` puts " +
+					"`systemd.unified_cgroup_hierarchy=1` on the kernel command line and reboots when needed; `ignore`. Defaults to `verify`.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString("verify"),
+				Validators: []validator.String{stringvalidator.OneOf("verify", "enable", "ignore")},
+			},
 		},
 	}
 }
@@ -395,7 +407,16 @@ func (r *goHostResource) ValidateConfig(ctx context.Context, req resource.Valida
 	// variable are unknown when validating, which the model's list cannot hold.
 	var g types.Object
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("go"), &g)...)
-	if resp.Diagnostics.HasError() || g.IsNull() || g.IsUnknown() {
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	checkGoSourceSettings(g, path.Root("go"), &resp.Diagnostics)
+}
+
+// checkGoSourceSettings refuses the settings of the go block g (at at) that
+// its source ignores.
+func checkGoSourceSettings(g types.Object, at path.Path, diags *diag.Diagnostics) {
+	if g.IsNull() || g.IsUnknown() {
 		return
 	}
 	attrs := g.Attributes()
@@ -419,9 +440,9 @@ func (r *goHostResource) ValidateConfig(ctx context.Context, req resource.Valida
 				with = append(with, strconv.Quote(kind))
 			}
 		}
-		resp.Diagnostics.AddAttributeError(path.Root("go").AtName(name), "Setting has no effect for this source",
-			fmt.Sprintf("go.%s has no effect with source = %q (it is used with source %s): remove it, or choose that source.",
-				name, source, strings.Join(with, " or ")))
+		diags.AddAttributeError(at.AtName(name), "Setting has no effect for this source",
+			fmt.Sprintf("%s.%s has no effect with source = %q (it is used with source %s): remove it, or choose that source.",
+				at, name, source, strings.Join(with, " or ")))
 	}
 }
 
@@ -510,29 +531,14 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 			}
 		}
 	}
-	requests := stringsOf(g.Versions)
 	// The default is checked as configured, resolved like the versions: the
 	// plan's value may be the release an unset default resolved to last time.
 	defaultPath := path.Root("go").AtName("default")
 	var configured types.String
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, defaultPath, &configured)...)
-	lookups := requests
-	if !configured.IsUnknown() && !configured.IsNull() {
-		lookups = append(slices.Clone(requests), configured.ValueString())
-	}
-	resolved, err := r.source(g).Resolve(ctx, lookups, platform)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("go").AtName("versions"), "Could not resolve Go versions", redact.URLCredentials(err.Error()))
+	resolved := resolveGoVersions(ctx, r.source(g), stringsOf(g.Versions), configured, platform, path.Root("go"), &resp.Diagnostics)
+	if resolved == nil {
 		return
-	}
-	if len(lookups) > len(requests) {
-		d := resolved[len(requests)]
-		resolved = resolved[:len(requests)]
-		if !slices.Contains(resolved, d) {
-			resp.Diagnostics.AddAttributeError(defaultPath, "Default Go version not declared",
-				fmt.Sprintf("default %q (go%s) must be one of the versions: %v resolve to %v", configured.ValueString(), d, requests, resolved))
-			return
-		}
 	}
 	planned := stringList(resolved)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, resolvedPath, planned)...)
@@ -551,6 +557,32 @@ func (r *goHostResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, defaultPath, types.StringUnknown())...)
 		}
 	}
+}
+
+// resolveGoVersions resolves the version requests of the go block at at, and
+// its configured default, against src for platform; nil, with the error in
+// diags, when they do not resolve or the default is not among them.
+func resolveGoVersions(ctx context.Context, src gotoolchain.Source, requests []string, configured types.String,
+	platform gotoolchain.Platform, at path.Path, diags *diag.Diagnostics) []string {
+	lookups := requests
+	if !configured.IsUnknown() && !configured.IsNull() {
+		lookups = append(slices.Clone(requests), configured.ValueString())
+	}
+	resolved, err := src.Resolve(ctx, lookups, platform)
+	if err != nil {
+		diags.AddAttributeError(at.AtName("versions"), "Could not resolve Go versions", redact.URLCredentials(err.Error()))
+		return nil
+	}
+	if len(lookups) > len(requests) {
+		d := resolved[len(requests)]
+		resolved = resolved[:len(requests)]
+		if !slices.Contains(resolved, d) {
+			diags.AddAttributeError(at.AtName("default"), "Default Go version not declared",
+				fmt.Sprintf("default %q (go%s) must be one of the versions: %v resolve to %v", configured.ValueString(), d, requests, resolved))
+			return nil
+		}
+	}
+	return resolved
 }
 
 // planTools resolves go.tools (latest through the module proxy) into
@@ -729,6 +761,12 @@ func (r *goHostResource) toolBuilder(g *goToolchainsModel) *gotool.Builder {
 
 // source is the toolchain source a go block names.
 func (r *goHostResource) source(g *goToolchainsModel) gotoolchain.Source {
+	return toolchainSource(r.clients, g)
+}
+
+// toolchainSource is the toolchain source a go block names, fetched through
+// the provider's cache (c, nil before the provider is configured).
+func toolchainSource(c *clients, g *goToolchainsModel) gotoolchain.Source {
 	s := gotoolchain.Source{
 		Kind:  g.Source.ValueString(),
 		Proxy: gotoolchain.ModuleProxy{URL: g.ProxyURL.ValueString(), SumDB: g.SumDB.ValueString()},
@@ -737,8 +775,8 @@ func (r *goHostResource) source(g *goToolchainsModel) gotoolchain.Source {
 		Keyring: g.Keyring.ValueString(),
 		SHA256:  stringMap(g.SHA256),
 	}
-	if r.clients != nil {
-		s.Fetcher = r.clients.toolchains
+	if c != nil {
+		s.Fetcher = c.toolchains
 	}
 	return s
 }

@@ -76,8 +76,14 @@ type imageModel struct {
 }
 
 type imageSourceModel struct {
-	VMID       types.String `tfsdk:"vm_id"`
-	Toolchains types.List   `tfsdk:"toolchains"`
+	VMID       types.String       `tfsdk:"vm_id"`
+	Toolchains types.List         `tfsdk:"toolchains"`
+	BaseVolume types.String       `tfsdk:"base_volume"`
+	BasePool   types.String       `tfsdk:"base_pool"`
+	DomainType types.String       `tfsdk:"domain_type"`
+	Network    types.String       `tfsdk:"network"`
+	Go         *goToolchainsModel `tfsdk:"go"`
+	Hardening  *hardeningModel    `tfsdk:"hardening"`
 }
 
 type imageLibvirtModel struct {
@@ -140,14 +146,16 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 		Version: 1,
 		MarkdownDescription: "A golden image baked from a VM that a `kiln_go_host` provisioned: a libvirt volume from a " +
 			"`kiln_libvirt_vm`, or, with a `vsphere` block, a vSphere template from a `kiln_vsphere_vm`. What is on the " +
-			"host is baked as it is, with no second boot or install. The host is generalized over SSH (cloud-init " +
+			"host is baked as it is, with no second boot or install. On libvirt the image can also be baked from a base " +
+			"volume plus a provisioning spec (`source.base_volume` with `kiln_go_host`'s `go` and `hardening` blocks), " +
+			"in a transient VM Kiln boots, provisions and removes: see the `source` block. The host is generalized over SSH (cloud-init " +
 			"state, SSH host keys and machine-id removed, so each clone gets its own on first boot; logs, histories, " +
 			"apt caches and temporary files cleared; the file systems trimmed; users' `~/.ssh` kept), a manifest is " +
 			"written to `/etc/kiln/image.json`, the guest is shut down (Kiln waits for libvirt's lifecycle event) and its " +
 			"disk copied into a standalone qcow2 (compat 1.1) without the clusters the guest freed or zeroed.\n\n" +
 			"The image is named `<name>-<fingerprint 12>`: the fingerprint is computed at plan time from the base image's " +
-			"identity, the toolchains (versions, archive and `bin/go` digests), `inputs`, the generalize options and " +
-			"Kiln's bake script, so a changed input plans a new image, and the VMs with `base_volume` set to its " +
+			"identity, the toolchains (versions, archive and `bin/go` digests; from a base volume, the resolved versions, " +
+			"their archives' identities and the hardening), `inputs`, the generalize options and Kiln's bake scripts, so a changed input plans a new image, and the VMs with `base_volume` set to its " +
 			"`volume` plan their replacement in the same run. A new source VM with the same fingerprint is recorded, " +
 			"not baked again.\n\n" +
 			"With `libvirt { compress = \"zstd\" }` the copy is recompressed on the libvirt host; with " +
@@ -276,29 +284,75 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 		},
 		Blocks: map[string]schema.Block{
 			"source": schema.SingleNestedBlock{
-				MarkdownDescription: "The provisioned VM to bake. Required.",
+				MarkdownDescription: "What to bake, one of two forms. Required.\n\n" +
+					"- A provisioned VM: `vm_id` and `toolchains`.\n" +
+					"- libvirt only: a base volume and a provisioning spec, `base_volume` with a `go` block (and optionally " +
+					"`hardening`, `base_pool`, `domain_type`, `network`). Kiln boots a transient VM, " +
+					"`<name>-<fingerprint 12>-bake` (2 vCPUs, 1024 MiB), from a copy-on-write overlay on the base volume, with a " +
+					"cloud-init seed giving it a host key Kiln pins and a login, `" + image.BakeUser + "`, whose key exists only in " +
+					"Kiln's memory; provisions it as `kiln_go_host` would (toolchains verified on this machine and streamed " +
+					"to it, or fetched by the guest with `source = \"host\"`; the hardening applied), bakes it, and removes " +
+					"it, with its volumes, whether the bake succeeds or fails. The login is removed from the host before " +
+					"its disk is copied. A transient VM a crashed bake left is removed by the next apply; any other domain " +
+					"of that name fails the apply and is left alone. `source_after_bake` does not apply to this form.",
 				Attributes: map[string]schema.Attribute{
 					"vm_id": schema.StringAttribute{
 						MarkdownDescription: "The `kiln_libvirt_vm` to bake (its `id`, or a domain name), or with a `vsphere` block the " +
 							"`kiln_vsphere_vm` (its `id`, or an inventory path). It must be running. " +
-							"Another VM with the same fingerprint is recorded without a new bake.",
-						Required: true,
+							"Another VM with the same fingerprint is recorded without a new bake. Exactly one of `vm_id` and `base_volume`.",
+						Optional: true,
 					},
 					"toolchains": schema.ListAttribute{
-						MarkdownDescription: "The toolchains the VM's provisioning recorded: `kiln_go_host.<name>.installed`. Each " +
-							"must be on the host, from the same archive, with `bin/go` intact, or nothing is baked; an empty list " +
-							"(a VM no `kiln_go_host` provisioned) is refused at plan time.",
+						MarkdownDescription: "With `vm_id`, required: the toolchains the VM's provisioning recorded: " +
+							"`kiln_go_host.<name>.installed`. Each must be on the host, from the same archive, with `bin/go` intact, " +
+							"or nothing is baked; an empty list (a VM no `kiln_go_host` provisioned) is refused at plan time.",
 						ElementType: types.ObjectType{AttrTypes: installedType},
-						Required:    true,
+						Optional:    true,
 					},
+					"base_volume": schema.StringAttribute{
+						MarkdownDescription: "The volume to bake from, provisioned as the `go` and `hardening` blocks say: a " +
+							"cloud-init image, such as a `kiln_libvirt_vm`'s `base_volume`. Its identity (key, sizes, modification " +
+							"time) is part of the fingerprint. A volume that is not there fails the plan. Exactly one of `vm_id` " +
+							"and `base_volume`.",
+						Optional: true,
+					},
+					"base_pool": schema.StringAttribute{
+						MarkdownDescription: "With `base_volume`: the storage pool holding it, where the transient VM's volumes " +
+							"go too. Defaults to `libvirt.pool`; `libvirt.pool` defaults to it. One of the two is required.",
+						Optional: true,
+					},
+					"domain_type": schema.StringAttribute{
+						MarkdownDescription: "With `base_volume`: the transient VM's libvirt domain type, `kvm` or `qemu` " +
+							"(software emulation). Defaults to `kvm` when the host offers it.",
+						Optional:   true,
+						Validators: []validator.String{stringvalidator.OneOf("kvm", "qemu")},
+					},
+					"network": schema.StringAttribute{
+						MarkdownDescription: "With `base_volume`: the libvirt network the transient VM is attached to; Kiln " +
+							"reaches it at the address it is given there. Defaults to QEMU user-mode networking, its SSH port " +
+							"forwarded on 127.0.0.1, which needs libvirtd on the machine running Terraform.",
+						Optional:   true,
+						Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+				},
+				Blocks: map[string]schema.Block{
+					"go": imageBaseBlock(goToolchainsBlock(), "With `base_volume`, required: the Go toolchains the transient VM "+
+						"is provisioned with, as in `kiln_go_host`'s `go` block, `versions` required. The resolved versions, the "+
+						"default, the root and what identifies each archive (the release index's or a pinned SHA-256, or the "+
+						"checksum database's hash of a toolchain module) are part of the fingerprint: a new Go version, or a "+
+						"version request resolving to a new release, plans a new image. `tools` are not installed in images: "+
+						"install them with a `kiln_go_host` on the VMs booted from the image."),
+					"hardening": imageBaseBlock(hardeningBlock(), "With `base_volume`: host settings applied to the transient VM, "+
+						"as in `kiln_go_host`'s `hardening` block, and part of the fingerprint. Without the block, none, as "+
+						"there. `gocache_user` is required with `gocache_tmpfs_mib`: the bake's own login is removed."),
 				},
 			},
 			"libvirt": schema.SingleNestedBlock{
-				MarkdownDescription: "Bake a libvirt volume from a `kiln_libvirt_vm`; needs the provider's `libvirt` block. " +
+				MarkdownDescription: "Bake a libvirt volume from a `kiln_libvirt_vm` or a base volume; needs the provider's `libvirt` block. " +
 					"Exactly one of `libvirt` and `vsphere` is required; `libvirt {}` takes every default.",
 				Attributes: map[string]schema.Attribute{
 					"pool": schema.StringAttribute{
-						MarkdownDescription: "Storage pool that receives the image. Defaults to the source VM's pool.",
+						MarkdownDescription: "Storage pool that receives the image. Defaults to the source VM's pool, or the base volume's.",
 						Optional:            true,
 						Computed:            true,
 						PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplace()},
@@ -368,12 +422,24 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 }
 
 func (r *imageResource) ConfigValidators(context.Context) []resource.ConfigValidator {
-	return []resource.ConfigValidator{resourcevalidator.ExactlyOneOf(path.MatchRoot("libvirt"), path.MatchRoot("vsphere"))}
+	return []resource.ConfigValidator{
+		resourcevalidator.ExactlyOneOf(path.MatchRoot("libvirt"), path.MatchRoot("vsphere")),
+		resourcevalidator.ExactlyOneOf(path.MatchRoot("source").AtName("vm_id"), path.MatchRoot("source").AtName("base_volume")),
+	}
 }
 
-// ValidateConfig refuses what the libvirt and vsphere blocks cannot combine.
+// ValidateConfig refuses what the libvirt and vsphere blocks cannot combine,
+// and source settings of the other source form.
 func (r *imageResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	validateVsphereConfig(ctx, req, resp)
+	// Objects, not models: values from module variables are unknown here.
+	var source, vsphere types.Object
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("source"), &source)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("vsphere"), &vsphere)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	validateImageSource(source, !vsphere.IsNull(), &resp.Diagnostics)
 	var l *imageLibvirtModel
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("libvirt"), &l)...)
 	if l != nil && l.Compress.ValueString() == image.CompressZstd && !l.Flatten.IsNull() && !l.Flatten.IsUnknown() && !l.Flatten.ValueBool() {
@@ -423,11 +489,18 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		prior = &imageModel{}
 		resp.Diagnostics.Append(req.State.Get(ctx, prior)...)
 	}
-	toolchains, known := plan.toolchains(ctx, &resp.Diagnostics)
+	fromBase := plan.Source.fromBase()
+	if fromBase && (plan.Vsphere != nil || plan.Source.Go == nil) {
+		return // ValidateConfig names what is missing
+	}
+	toolchains, known := []image.Toolchain(nil), true
+	if !fromBase {
+		toolchains, known = plan.toolchains(ctx, &resp.Diagnostics)
+	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if known && len(toolchains) == 0 {
+	if !fromBase && known && len(toolchains) == 0 {
 		resp.Diagnostics.AddAttributeError(path.Root("source").AtName("toolchains"), "Source VM not provisioned",
 			"source.toolchains is empty: the image is baked from a VM a kiln_go_host provisioned. Set it to that "+
 				"kiln_go_host's installed attribute, with at least one Go version declared there.")
@@ -451,7 +524,12 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	}
 	fingerprint := types.StringUnknown()
 	libvirtKnown := !plan.Libvirt.Flatten.IsUnknown() && !plan.Libvirt.Compress.IsUnknown()
-	if known && libvirtKnown && !plan.Source.VMID.IsUnknown() && !plan.Inputs.IsUnknown() && !hasUnknown(plan.Inputs) {
+	if fromBase {
+		var ok bool
+		if fingerprint, ok = r.planBase(ctx, baker, req, resp, plan, prior); !ok {
+			return
+		}
+	} else if known && libvirtKnown && !plan.Source.VMID.IsUnknown() && !plan.Inputs.IsUnknown() && !hasUnknown(plan.Inputs) {
 		base, err := baker.BaseIdentity(ctx, plan.Source.VMID.ValueString())
 		if errors.Is(err, libvirt.ErrNotFound) && prior != nil {
 			// The source went after the bake (source_after_bake = "deleted"):
@@ -521,29 +599,25 @@ func (r *imageResource) Create(ctx context.Context, req resource.CreateRequest, 
 	if baker == nil {
 		return
 	}
-	vmID := plan.Source.VMID.ValueString()
-	base, err := baker.BaseIdentity(ctx, vmID)
-	if err != nil {
-		resp.Diagnostics.AddError("Could not read the source VM", fmt.Sprintf("VM %q on %s: %s", vmID, baker.Libvirt.URI(), err))
-		return
-	}
-	fingerprint := image.Fingerprint(plan.inputs(base, toolchains))
 	l := plan.Libvirt
 	if l.Compress.ValueString() == image.CompressZstd {
+		var err error
 		if baker.Host, err = baker.Libvirt.Host(r.libvirtHostDefaults()); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("libvirt").AtName("compress"), "Cannot compress on the libvirt host", err.Error())
 			return
 		}
 	}
-	d := r.clients.ssh
-	img, err := baker.Bake(ctx, image.Spec{
-		Name: plan.Name.ValueString(), Fingerprint: fingerprint, SourceVM: vmID, Pool: l.Pool.ValueString(),
-		Defaults:   remote.Defaults{User: d.User, PrivateKey: d.PrivateKey, UseAgent: d.UseAgent},
-		Toolchains: toolchains, Generalize: plan.generalize(), SourceAfterBake: plan.SourceAfterBake.ValueString(),
-		Overlay: !l.Flatten.ValueBool(), Compress: l.Compress.ValueString(),
-	})
-	if err != nil {
-		resp.Diagnostics.AddError("Could not bake the image", fmt.Sprintf("image %q from VM %q: %s", plan.Name.ValueString(), vmID, err))
+	var (
+		img               image.Image
+		fingerprint, base string
+		ok                bool
+	)
+	if plan.Source.fromBase() {
+		img, fingerprint, base, ok = r.bakeFromBase(ctx, baker, plan, &resp.Diagnostics)
+	} else {
+		img, fingerprint, base, ok = r.bakeFromVM(ctx, baker, plan, toolchains, &resp.Diagnostics)
+	}
+	if !ok {
 		return
 	}
 	plan.Fingerprint = types.StringValue(fingerprint)
@@ -559,6 +633,32 @@ func (r *imageResource) Create(ctx context.Context, req resource.CreateRequest, 
 	setPrivateString(ctx, resp.Private, imageBaseKey, base, &resp.Diagnostics)
 	setPrivateString(ctx, resp.Private, imageStatKey, img.Volume.Stat, &resp.Diagnostics)
 	setPrivateString(ctx, resp.Private, imageBakedKey, img.SHA256, &resp.Diagnostics)
+}
+
+// bakeFromVM bakes the image from the provisioned source VM; the
+// fingerprint and the base's identity come with it. ok is false when the
+// bake failed, with the error in diags.
+func (r *imageResource) bakeFromVM(ctx context.Context, baker *image.Baker, plan imageModel, toolchains []image.Toolchain,
+	diags *diag.Diagnostics) (img image.Image, fingerprint, base string, ok bool) {
+	vmID := plan.Source.VMID.ValueString()
+	base, err := baker.BaseIdentity(ctx, vmID)
+	if err != nil {
+		diags.AddError("Could not read the source VM", fmt.Sprintf("VM %q on %s: %s", vmID, baker.Libvirt.URI(), err))
+		return img, "", "", false
+	}
+	fingerprint = image.Fingerprint(plan.inputs(base, toolchains))
+	l, d := plan.Libvirt, r.clients.ssh
+	img, err = baker.Bake(ctx, image.Spec{
+		Name: plan.Name.ValueString(), Fingerprint: fingerprint, SourceVM: vmID, Pool: l.Pool.ValueString(),
+		Defaults:   remote.Defaults{User: d.User, PrivateKey: d.PrivateKey, UseAgent: d.UseAgent},
+		Toolchains: toolchains, Generalize: plan.generalize(), SourceAfterBake: plan.SourceAfterBake.ValueString(),
+		Overlay: !l.Flatten.ValueBool(), Compress: l.Compress.ValueString(),
+	})
+	if err != nil {
+		diags.AddError("Could not bake the image", fmt.Sprintf("image %q from VM %q: %s", plan.Name.ValueString(), vmID, err))
+		return img, "", "", false
+	}
+	return img, fingerprint, base, true
 }
 
 // Update records a new source, or new settings, of an image whose fingerprint

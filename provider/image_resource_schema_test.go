@@ -110,8 +110,21 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// Configurations the libvirt block cannot take fail validation, naming the
-// field.
+// nullObject is an object of typ with the given attributes set, the others null.
+func nullObject(typ tftypes.Object, set map[string]tftypes.Value) tftypes.Value {
+	values := map[string]tftypes.Value{}
+	for name, at := range typ.AttributeTypes {
+		values[name] = tftypes.NewValue(at, nil)
+		if v, ok := set[name]; ok {
+			values[name] = v
+		}
+	}
+	return tftypes.NewValue(typ, values)
+}
+
+// Configurations the libvirt block or the source block cannot take fail
+// validation, naming the field: the source is a provisioned VM, or a base
+// volume with a provisioning spec, never both or neither.
 func TestImageValidatesAtPlanTime(t *testing.T) {
 	ctx := context.Background()
 	server := imageServer(t)
@@ -138,21 +151,61 @@ func TestImageValidatesAtPlanTime(t *testing.T) {
 	}
 	vsphereBlock := vsphereWith(nil, nil)
 	no, zstd, gzip := false, "zstd", "gzip"
+	sourceType := objType.AttributeTypes["source"].(tftypes.Object)
+	goType := sourceType.AttributeTypes["go"].(tftypes.Object)
+	hardeningType := sourceType.AttributeTypes["hardening"].(tftypes.Object)
+	str := func(s string) tftypes.Value { return tftypes.NewValue(tftypes.String, s) }
+	versions := tftypes.NewValue(goType.AttributeTypes["versions"], []tftypes.Value{str("1.24.4")})
+	vmSource := nullObject(sourceType, map[string]tftypes.Value{
+		"vm_id": str("src"), "toolchains": tftypes.NewValue(sourceType.AttributeTypes["toolchains"], []tftypes.Value{}),
+	})
+	// baseSource is a base volume source with a go block of these settings
+	// and the other source settings given.
+	baseSource := func(goSettings, other map[string]tftypes.Value) tftypes.Value {
+		g := map[string]tftypes.Value{"versions": versions}
+		for k, v := range goSettings {
+			g[k] = v
+		}
+		set := map[string]tftypes.Value{"base_volume": str("debian12.qcow2"), "go": nullObject(goType, g)}
+		for k, v := range other {
+			set[k] = v
+		}
+		return nullObject(sourceType, set)
+	}
+	noVsphere := tftypes.NewValue(vsphereType, nil)
 	for name, c := range map[string]struct {
+		source           tftypes.Value // vmSource when unset
 		libvirt, vsphere tftypes.Value
 		want             string // in the error's attribute path or text; "" for none
 	}{
-		"libvirt {}":         {libvirtBlock(nil, nil), tftypes.NewValue(vsphereType, nil), ""},
-		"vsphere {}":         {tftypes.NewValue(libvirtType, nil), vsphereBlock, ""},
-		"neither":            {tftypes.NewValue(libvirtType, nil), tftypes.NewValue(vsphereType, nil), "[libvirt,vsphere]"},
-		"both":               {libvirtBlock(nil, nil), vsphereBlock, "[libvirt,vsphere]"},
-		"zstd":               {libvirtBlock(nil, &zstd), tftypes.NewValue(vsphereType, nil), ""},
-		"gzip":               {libvirtBlock(nil, &gzip), tftypes.NewValue(vsphereType, nil), "libvirt.compress"},
-		"overlay":            {libvirtBlock(&no, nil), tftypes.NewValue(vsphereType, nil), ""},
-		"compressed overlay": {libvirtBlock(&no, &zstd), tftypes.NewValue(vsphereType, nil), "libvirt.compress"},
-		"library":            {tftypes.NewValue(libvirtType, nil), vsphereWith("templates", "go-images"), ""},
-		"library, VM folder": {tftypes.NewValue(libvirtType, nil), vsphereWith(nil, "go-images"), "vsphere.content_library"},
-		"library, empty":     {tftypes.NewValue(libvirtType, nil), vsphereWith("templates", ""), "vsphere.content_library"},
+		"base volume":              {source: baseSource(nil, nil), libvirt: libvirtBlock(nil, &zstd), vsphere: noVsphere},
+		"base volume, dl":          {source: baseSource(map[string]tftypes.Value{"source": str("dl"), "mirror_url": str("http://m/")}, nil), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere},
+		"both source forms":        {source: baseSource(nil, map[string]tftypes.Value{"vm_id": str("src")}), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "source.base_volume"},
+		"neither source form":      {source: nullObject(sourceType, nil), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "[source.vm_id,source.base_volume]"},
+		"no source block":          {source: tftypes.NewValue(sourceType, nil), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "[source.vm_id,source.base_volume]"},
+		"base volume without go":   {source: nullObject(sourceType, map[string]tftypes.Value{"base_volume": str("debian12.qcow2")}), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "source.go"},
+		"go without versions":      {source: baseSource(map[string]tftypes.Value{"versions": tftypes.NewValue(goType.AttributeTypes["versions"], nil)}, nil), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "source.go.versions"},
+		"base volume, toolchains":  {source: baseSource(nil, map[string]tftypes.Value{"toolchains": tftypes.NewValue(sourceType.AttributeTypes["toolchains"], []tftypes.Value{})}), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "source.toolchains"},
+		"vm with a go block":       {source: nullObject(sourceType, map[string]tftypes.Value{"vm_id": str("src"), "toolchains": tftypes.NewValue(sourceType.AttributeTypes["toolchains"], []tftypes.Value{}), "go": nullObject(goType, map[string]tftypes.Value{"versions": versions})}), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "source.go"},
+		"vm without toolchains":    {source: nullObject(sourceType, map[string]tftypes.Value{"vm_id": str("src")}), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "source.toolchains"},
+		"go tools in an image":     {source: baseSource(map[string]tftypes.Value{"tools": tftypes.NewValue(goType.AttributeTypes["tools"], []tftypes.Value{str("golang.org/x/tools/cmd/stringer@v0.30.0")})}, nil), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "source.go.tools"},
+		"keyring from the proxy":   {source: baseSource(map[string]tftypes.Value{"keyring": str("keys")}, nil), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "source.go.keyring"},
+		"base volume on vSphere":   {source: baseSource(nil, nil), libvirt: tftypes.NewValue(libvirtType, nil), vsphere: vsphereBlock, want: "source.base_volume"},
+		"GOCACHE tmpfs, no user":   {source: baseSource(nil, map[string]tftypes.Value{"hardening": nullObject(hardeningType, map[string]tftypes.Value{"gocache_tmpfs_mib": tftypes.NewValue(tftypes.Number, 512)})}), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "source.hardening.gocache_user"},
+		"bad domain type":          {source: baseSource(nil, map[string]tftypes.Value{"domain_type": str("xen")}), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere, want: "source.domain_type"},
+		"hardening, GOCACHE owned": {source: baseSource(nil, map[string]tftypes.Value{"hardening": nullObject(hardeningType, map[string]tftypes.Value{"gocache_tmpfs_mib": tftypes.NewValue(tftypes.Number, 512), "gocache_user": str("build")})}), libvirt: libvirtBlock(nil, nil), vsphere: noVsphere},
+
+		"libvirt {}":         {libvirt: libvirtBlock(nil, nil), vsphere: noVsphere},
+		"vsphere {}":         {libvirt: tftypes.NewValue(libvirtType, nil), vsphere: vsphereBlock},
+		"neither":            {libvirt: tftypes.NewValue(libvirtType, nil), vsphere: noVsphere, want: "[libvirt,vsphere]"},
+		"both":               {libvirt: libvirtBlock(nil, nil), vsphere: vsphereBlock, want: "[libvirt,vsphere]"},
+		"zstd":               {libvirt: libvirtBlock(nil, &zstd), vsphere: noVsphere},
+		"gzip":               {libvirt: libvirtBlock(nil, &gzip), vsphere: noVsphere, want: "libvirt.compress"},
+		"overlay":            {libvirt: libvirtBlock(&no, nil), vsphere: noVsphere},
+		"compressed overlay": {libvirt: libvirtBlock(&no, &zstd), vsphere: noVsphere, want: "libvirt.compress"},
+		"library":            {libvirt: tftypes.NewValue(libvirtType, nil), vsphere: vsphereWith("templates", "go-images")},
+		"library, VM folder": {libvirt: tftypes.NewValue(libvirtType, nil), vsphere: vsphereWith(nil, "go-images"), want: "vsphere.content_library"},
+		"library, empty":     {libvirt: tftypes.NewValue(libvirtType, nil), vsphere: vsphereWith("templates", ""), want: "vsphere.content_library"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			values := map[string]tftypes.Value{}
@@ -160,10 +213,10 @@ func TestImageValidatesAtPlanTime(t *testing.T) {
 				values[attr] = tftypes.NewValue(at, nil)
 			}
 			values["name"] = tftypes.NewValue(tftypes.String, "go")
-			sourceType := objType.AttributeTypes["source"].(tftypes.Object)
-			values["source"] = tftypes.NewValue(sourceType, map[string]tftypes.Value{
-				"vm_id": tftypes.NewValue(tftypes.String, "src"), "toolchains": tftypes.NewValue(sourceType.AttributeTypes["toolchains"], []tftypes.Value{}),
-			})
+			values["source"] = vmSource
+			if c.source.Type() != nil {
+				values["source"] = c.source
+			}
 			values["libvirt"], values["vsphere"] = c.libvirt, c.vsphere
 			config, err := tfprotov6.NewDynamicValue(typ, tftypes.NewValue(typ, values))
 			if err != nil {

@@ -1,8 +1,10 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kilnhq/terraform-provider-kiln/internal/gotoolchain"
 	"github.com/kilnhq/terraform-provider-kiln/internal/image"
 	"github.com/kilnhq/terraform-provider-kiln/internal/testenv"
 )
@@ -39,7 +42,7 @@ const (
 type imageTestConfig struct {
 	bed                testenv.LibvirtBed
 	keyFile            string
-	srcName, clone     string
+	clone              string
 	imageName, goBlock string
 	thinName           string
 	loginKey           string
@@ -104,72 +107,58 @@ resource "kiln_go_host" %[1]q {
 `, label, vm, imageGoVersion, c.goBlock)
 }
 
-// sourceConfig is the provisioned source VM.
-func (c imageTestConfig) sourceConfig() string {
-	return c.provider() + c.vm("src", c.srcName, fmt.Sprintf("%q", c.bed.BaseVolume)) + c.goHost("src", "src")
-}
-
-// imageConfig bakes the source into a zstd-compressed image, the source
-// leaving the configuration without being destroyed (the bake deletes it),
-// and boots a clone from the image with a Go host on it.
+// imageConfig bakes the test bed's base volume, provisioned with the one
+// toolchain, into a zstd-compressed image, and boots a clone from the image
+// with a Go host on it.
 func (c imageTestConfig) imageConfig() string {
-	return c.provider() + c.image(false) + c.vm("clone", c.clone, "kiln_image.go.volume") + c.goHost("clone", "clone")
+	return c.provider() + c.image(c.bed.BaseVolume, false) + c.vm("clone", c.clone, "kiln_image.go.volume") + c.goHost("clone", "clone")
 }
 
-// image is the compressed image baked from the source, with the variable its
-// toolchains come from.
-func (c imageTestConfig) image(forceDestroy bool) string {
+// image is the compressed image baked from base (a volume in the test bed's
+// pool, which the image goes to too), provisioned in a transient VM with the
+// toolchain from the test's mirror and swap turned off.
+func (c imageTestConfig) image(base string, forceDestroy bool) string {
 	return fmt.Sprintf(`
-variable "toolchains" {
-  type = list(object({ version = string, archive_sha256 = string, go_binary_sha256 = string }))
-}
-
-removed {
-  from = kiln_go_host.src
-  lifecycle {
-    destroy = false
-  }
-}
-
-removed {
-  from = kiln_libvirt_vm.src
-  lifecycle {
-    destroy = false
-  }
-}
-
 resource "kiln_image" "go" {
-  name = %q
+  name = %[1]q
 
   source {
-    vm_id      = %q
-    toolchains = var.toolchains
+    base_volume = %[2]q
+    base_pool   = %[3]q
+    domain_type = %[4]q
+
+    go {
+      versions = [%[5]q]
+      %[6]s
+    }
+
+    hardening {
+      swap_off = true
+    }
   }
 
   libvirt {
     compress = "zstd"
   }
 
-  source_after_bake = "deleted"
-  force_destroy     = %t
+  force_destroy = %[7]t
 }
-`, c.imageName, c.srcName, forceDestroy)
+`, c.imageName, base, c.bed.Pool, c.bed.DomainType, imageGoVersion, c.goBlock, forceDestroy)
 }
 
 // thinConfig bakes the clone, which leaves the configuration (kept, stopped),
+// with the toolchains the image's manifest lists,
 // into an overlay image on the compressed image, whose destroy even with
 // force_destroy is then refused while the overlay image is there. Without
 // thin, the overlay image leaves the state but stays.
 func (c imageTestConfig) thinConfig(withImage, thin bool) string {
-	config := c.provider()
-	if withImage {
-		config += c.image(true)
-	} else {
-		config += `
+	config := c.provider() + `
 variable "toolchains" {
   type = list(object({ version = string, archive_sha256 = string, go_binary_sha256 = string }))
 }
 `
+	if withImage {
+		config += c.image(c.bed.BaseVolume, true)
 	}
 	config += `
 removed {
@@ -227,13 +216,15 @@ type lateJSON struct{ value *json.RawMessage }
 
 func (v lateJSON) MarshalJSON() ([]byte, error) { return *v.value, nil }
 
-// TestAccImage_libvirt provisions a source VM with one toolchain, bakes it
-// into an image (a standalone qcow2, compat 1.1, carrying the manifest; the
-// source deleted), boots a clone from the image that answers SSH with its own
-// host key, has a machine-id of its own and runs the baked Go, and provisions
-// the clone with nothing to install. The plan is then empty, the image is
-// imported, its destroy is refused while the clone uses it, and the image
-// volume deleted out of band shows in the plan.
+// TestAccImage_libvirt bakes the test bed's base volume, provisioned with one
+// toolchain in a transient VM, into an image (a standalone qcow2, compat 1.1,
+// carrying the manifest; the transient VM and its volumes gone), boots a
+// clone from the image that answers SSH with its own host key, has a
+// machine-id of its own and runs the baked Go, and provisions the clone with
+// nothing to install. The plan is then empty, the image is imported, its
+// destroy is refused while the clone uses it, the provisioned clone is baked
+// into an overlay image (the provisioned-VM source), and the image volume
+// deleted out of band shows in the plan.
 func TestAccImage_libvirt(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Libvirt(t)
@@ -248,40 +239,41 @@ func TestAccImage_libvirt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := imageTestConfig{bed: bed, keyFile: keyFile, srcName: acctest.RandomWithPrefix("kiln-img-src"),
+	c := imageTestConfig{bed: bed, keyFile: keyFile,
 		clone: acctest.RandomWithPrefix("kiln-img-clone"), imageName: acctest.RandomWithPrefix("kiln-img"),
 		thinName: acctest.RandomWithPrefix("kiln-thin"),
 		goBlock:  dlSource(mirror, keyringFile, nil), loginKey: strings.TrimSpace(string(pub))}
-	bed.RemoveGuestAtCleanup(t, c.srcName)
 	bed.RemoveGuestAtCleanup(t, c.clone)
 	t.Cleanup(func() { removeImageVolumes(t, bed, c.imageName); removeImageVolumes(t, bed, c.thinName) })
+	t.Cleanup(func() { removeBakeVMs(t, bed, c.imageName) })
 
 	var (
 		toolchains       = json.RawMessage("null")
 		imageVolume      = json.RawMessage("null")
 		imagePath        string
 		thinSHA256       string
-		source           imageSource
 		variables        = config.Variables{"toolchains": lateJSON{&toolchains}}
 		goBinary         = "/usr/local/go/" + imageGoVersion + "/bin/go"
-		captureSourceVM  = captureImageSource(signer, goBinary, &source, &toolchains)
 		volumeNamePrefix = regexp.MustCompile("^" + regexp.QuoteMeta(c.imageName) + "-[0-9a-f]{12}[.]qcow2$")
 	)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
 			{
-				Config: c.sourceConfig(),
-				Check:  captureSourceVM,
+				// A base volume the pool does not hold fails the plan, naming it.
+				Config:      c.provider() + c.image("kiln-no-such-base.qcow2", false),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Could not read the base volume.*kiln-no-such-base.qcow2.*not\s+found`),
 			},
 			{
-				Config:          c.imageConfig(),
-				ConfigVariables: variables,
+				Config: c.imageConfig(),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("format"), knownvalue.StringExact("qcow2")),
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("libvirt"), knownvalue.ObjectExact(map[string]knownvalue.Check{
 						"pool": knownvalue.StringExact(bed.Pool), "flatten": knownvalue.Bool(true), "compress": knownvalue.StringExact("zstd"),
 					})),
+					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("source").AtMapKey("go").AtMapKey("resolved_versions"),
+						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(imageGoVersion)})),
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("backing_volume"), knownvalue.StringExact("")),
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("volume"), knownvalue.StringRegexp(volumeNamePrefix)),
 					statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("fingerprint"), knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f]{64}$`))),
@@ -291,28 +283,34 @@ func TestAccImage_libvirt(t *testing.T) {
 					checkImageVolume(bed, imageAddr, "", &imagePath),
 					checkImageRecord(bed, imageAddr),
 					checkCompressed(t, &imagePath),
-					checkImageManifest(&source),
-					checkDomainGone(bed, c.srcName),
+					checkImageManifest(mirror),
+					checkBakeVMGone(bed),
 					checkHostOf("kiln_libvirt_vm.clone", signer, "go version", "go version go"+imageGoVersion+" linux/amd64"),
-					checkClone(signer, goBinary, &source),
+					checkClone(signer, goBinary),
 					func(s *terraform.State) error {
 						a := s.RootModule().Resources[imageAddr].Primary.Attributes
 						t.Logf("baked %s in %s s: %s bytes allocated of %s", a["volume"], a["bake_seconds"], a["allocation"], a["virtual_size"])
 						var err error
-						imageVolume, err = json.Marshal(a["volume"])
+						if imageVolume, err = json.Marshal(a["volume"]); err != nil {
+							return err
+						}
+						// The overlay image's source, the clone, holds what the manifest lists.
+						var m image.Manifest
+						if err := json.Unmarshal([]byte(a["manifest"]), &m); err != nil {
+							return err
+						}
+						toolchains, err = json.Marshal(m.Toolchains)
 						return err
 					},
 				),
 			},
 			{
 				Config:            c.imageConfig(),
-				ConfigVariables:   variables,
 				ConfigPlanChecks:  resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 				ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectKnownValue(imageAddr, tfjsonpath.New("bake_seconds"), knownvalue.NotNull())},
 			},
 			{
 				ResourceName:      imageAddr,
-				ConfigVariables:   variables,
 				ImportState:       true,
 				ImportStateIdFunc: func(s *terraform.State) (string, error) { return s.RootModule().Resources[imageAddr].Primary.ID, nil },
 				ImportStateVerify: true,
@@ -374,52 +372,71 @@ func TestAccImage_libvirt(t *testing.T) {
 			},
 			{
 				// The image volume deleted out of band: the plan bakes it
-				// again, and the overlay on it, which lost its base.
-				PreConfig:       func() { deleteImageVolume(t, bed, c.imageName) },
-				Config:          c.thinConfig(true, true),
-				ConfigVariables: variables,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				// again from its base volume. Planned only: applying it would
+				// boot another transient VM.
+				PreConfig:          func() { deleteImageVolume(t, bed, c.imageName) },
+				Config:             c.thinConfig(true, false),
+				ConfigVariables:    variables,
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionReplace),
 					plancheck.ExpectUnknownValue(imageAddr, tfjsonpath.New("sha256")),
-					plancheck.ExpectResourceAction(thinImageAddr, plancheck.ResourceActionReplace),
 				}},
-				// The source is gone: the bake fails, naming it.
-				ExpectError: regexp.MustCompile(`(?s)Could not read the source VM.*not found`),
+			},
+			{
+				// The overlay image lost its base with it: it is to be baked
+				// again, but its source, the clone, lost its base too, and the
+				// plan fails, naming it.
+				Config:          c.thinConfig(true, true),
+				ConfigVariables: variables,
+				PlanOnly:        true,
+				ExpectError:     regexp.MustCompile(`(?s)Could not read the source VM.*` + c.clone + `.*not\s+found`),
 			},
 		},
 	})
 }
 
-// imageSource is what the test saw on the source host before the bake.
-type imageSource struct {
-	machineID, hostKey, goStat string
-	installed                  []image.Toolchain
+// checkBakeVMGone asserts the transient VM the image was baked in, and its
+// volumes, are gone.
+func checkBakeVMGone(bed testenv.LibvirtBed) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		a := s.RootModule().Resources[imageAddr].Primary.Attributes
+		vm := image.TransientVMName(a["name"], a["fingerprint"])
+		return withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+			if _, err := l.DomainLookupByName(vm); !golibvirt.IsNotFound(err) {
+				return fmt.Errorf("transient domain %q still exists (lookup error: %v)", vm, err)
+			}
+			pool, err := l.StoragePoolLookupByName(bed.Pool)
+			if err != nil {
+				return err
+			}
+			for _, name := range []string{vm + "-root.qcow2", vm + "-cidata.iso"} {
+				if _, err := l.StorageVolLookupByName(pool, name); err == nil {
+					return fmt.Errorf("the transient VM's volume %q is still there", name)
+				}
+			}
+			return nil
+		})
+	}
 }
 
-// captureImageSource records the source host's machine-id, host key and
-// bin/go stat, and its go_host's installed toolchains as the variable the
-// image configuration takes.
-func captureImageSource(signer ssh.Signer, goBinary string, src *imageSource, variable *json.RawMessage) resource.TestCheckFunc {
-	return func(s *terraform.State) error {
-		out, err := hostOutput(s, "kiln_libvirt_vm.src", signer, "cat /etc/machine-id; stat -c %i:%Z "+goBinary)
-		if err != nil {
-			return err
+// removeBakeVMs removes the transient VMs of the test's image that a crashed
+// provider left.
+func removeBakeVMs(t *testing.T, bed testenv.LibvirtBed, name string) {
+	err := withLibvirt(bed, func(l *golibvirt.Libvirt) error {
+		doms, _, err := l.ConnectListAllDomains(1, 0)
+		for _, d := range doms {
+			if strings.HasPrefix(d.Name, name+"-") && strings.HasSuffix(d.Name, "-bake") {
+				t.Logf("removing transient VM %s, left behind by the test", d.Name)
+				_ = l.DomainDestroy(d)
+				_ = l.DomainUndefineFlags(d, golibvirt.DomainUndefineNvram)
+			}
 		}
-		lines := strings.Split(out, "\n")
-		if len(lines) != 2 {
-			return fmt.Errorf("source host printed %q", out)
-		}
-		src.machineID, src.goStat = lines[0], lines[1]
-		src.hostKey = s.RootModule().Resources["kiln_libvirt_vm.src"].Primary.Attributes["ssh_host_public_key"]
-		a := s.RootModule().Resources["kiln_go_host.src"].Primary.Attributes
-		if a["installed.#"] != "1" || a["installed.0.version"] != imageGoVersion {
-			return fmt.Errorf("source go_host installed %s toolchains, first %q", a["installed.#"], a["installed.0.version"])
-		}
-		src.installed = []image.Toolchain{{Version: a["installed.0.version"], ArchiveSHA256: a["installed.0.archive_sha256"],
-			GoBinarySHA256: a["installed.0.go_binary_sha256"]}}
-		doc, err := json.Marshal(src.installed)
-		*variable = doc
 		return err
+	})
+	if err != nil {
+		t.Logf("transient VMs of %s: %v", name, err)
 	}
 }
 
@@ -562,16 +579,26 @@ func checkCompressed(t *testing.T, path *string) resource.TestCheckFunc {
 	}
 }
 
-// checkImageManifest asserts the manifest output names the image and the
-// toolchain the source's go_host installed.
-func checkImageManifest(src *imageSource) resource.TestCheckFunc {
+// checkImageManifest asserts the manifest output names the image, Debian 12
+// and a kernel, and the one toolchain: from the mirror's archive, with the
+// bin/go the clone's go_host found intact there.
+func checkImageManifest(mirror testenv.GoMirror) resource.TestCheckFunc {
 	return func(s *terraform.State) error {
 		a := s.RootModule().Resources[imageAddr].Primary.Attributes
 		var m image.Manifest
 		if err := json.Unmarshal([]byte(a["manifest"]), &m); err != nil {
 			return fmt.Errorf("manifest %q: %w", a["manifest"], err)
 		}
-		want := []image.ManifestToolchain{{Version: imageGoVersion, ArchiveSHA256: src.installed[0].ArchiveSHA256, GoBinarySHA256: src.installed[0].GoBinarySHA256}}
+		archive, err := mirrorSHA256(mirror, imageGoVersion)
+		if err != nil {
+			return err
+		}
+		h := s.RootModule().Resources["kiln_go_host.clone"].Primary.Attributes
+		want := []image.ManifestToolchain{{Version: imageGoVersion, ArchiveSHA256: archive, GoBinarySHA256: h["installed.0.go_binary_sha256"]}}
+		if h["installed.0.version"] != imageGoVersion || h["installed.0.archive_sha256"] != archive {
+			return fmt.Errorf("the clone's go_host found go%s from archive %s, want go%s from %s",
+				h["installed.0.version"], h["installed.0.archive_sha256"], imageGoVersion, archive)
+		}
 		if m.Fingerprint != a["fingerprint"] || !strings.HasPrefix(a["volume"], m.Name+".") ||
 			!strings.HasPrefix(m.OS, "Debian GNU/Linux 12") || m.Kernel == "" || !reflect.DeepEqual(m.Toolchains, want) {
 			return fmt.Errorf("manifest = %+v, want the image's name and fingerprint, Debian 12, a kernel, and toolchains %+v", m, want)
@@ -580,26 +607,58 @@ func checkImageManifest(src *imageSource) resource.TestCheckFunc {
 	}
 }
 
-// checkClone asserts that the clone has its own host key and machine-id, the
-// manifest inside, and the very bin/go the source had: the go_host on it
-// installed nothing.
-func checkClone(signer ssh.Signer, goBinary string, src *imageSource) resource.TestCheckFunc {
+// mirrorSHA256 is the SHA-256 of the mirror's linux/amd64 tarball of go<version>.
+func mirrorSHA256(mirror testenv.GoMirror, version string) (string, error) {
+	releases, err := gotoolchain.FetchIndex(context.Background(), http.DefaultClient, mirror.IndexURL)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range releases {
+		if f, ok := r.Archive("linux", "amd64"); ok && r.Version == "go"+version {
+			return f.SHA256, nil
+		}
+	}
+	return "", fmt.Errorf("the mirror's index lists no linux/amd64 archive of go%s", version)
+}
+
+// checkClone asserts the clone is a clone of the image, not of the VM it was
+// baked in: its machine-id and SSH host key were written at its own first
+// boot, the bake's login is gone, the manifest inside is the output, and
+// bin/go is the baked one, hashing as the manifest says and changed before
+// the clone booted (the go_host on it installed nothing).
+func checkClone(signer ssh.Signer, goBinary string) resource.TestCheckFunc {
 	return func(s *terraform.State) error {
 		const clone = "kiln_libvirt_vm.clone"
-		out, err := hostOutput(s, clone, signer, "cat /etc/machine-id; stat -c %i:%Z "+goBinary+"; cat "+image.ManifestPath)
+		cmd := "awk '/^btime/ {print $2}' /proc/stat; stat -c %Y /etc/machine-id /etc/ssh/ssh_host_ed25519_key.pub; " +
+			"cat /etc/machine-id; stat -c %Z " + goBinary + "; sha256sum " + goBinary + " | cut -d' ' -f1; " +
+			"getent passwd " + image.BakeUser + " || echo none; cat " + image.ManifestPath
+		out, err := hostOutput(s, clone, signer, cmd)
 		if err != nil {
 			return err
 		}
-		machineID, rest, _ := strings.Cut(out, "\n")
-		goStat, manifest, _ := strings.Cut(rest, "\n")
-		if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(machineID) || machineID == src.machineID {
-			return fmt.Errorf("clone machine-id %q, source's %q: want a new one", machineID, src.machineID)
+		f := strings.SplitN(out, "\n", 8)
+		if len(f) != 8 {
+			return fmt.Errorf("clone printed %q", out)
 		}
-		if key := s.RootModule().Resources[clone].Primary.Attributes["ssh_host_public_key"]; key == src.hostKey {
-			return fmt.Errorf("clone answers with the source's host key")
+		n := make([]int64, 4)
+		for i, field := range []string{f[0], f[1], f[2], f[4]} {
+			if n[i], err = strconv.ParseInt(field, 10, 64); err != nil {
+				return fmt.Errorf("clone printed %q: %w", out, err)
+			}
 		}
-		if goStat != src.goStat {
-			return fmt.Errorf("clone's bin/go is %s, the source's was %s: it was installed again", goStat, src.goStat)
+		boot, machineIDTime, hostKeyTime, goTime := n[0], n[1], n[2], n[3]
+		machineID, goSHA256, bakeUser, manifest := f[3], f[5], f[6], f[7]
+		if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(machineID) || machineIDTime < boot {
+			return fmt.Errorf("clone machine-id %q written at %d, the clone booted at %d: want one of its own", machineID, machineIDTime, boot)
+		}
+		if hostKeyTime < boot {
+			return fmt.Errorf("clone's SSH host key written at %d, before it booted at %d", hostKeyTime, boot)
+		}
+		if bakeUser != "none" {
+			return fmt.Errorf("the bake's login is still on the clone: %q", bakeUser)
+		}
+		if goTime >= boot {
+			return fmt.Errorf("clone's bin/go changed at %d, after it booted at %d: it was installed again", goTime, boot)
 		}
 		var inside, output image.Manifest
 		if err := json.Unmarshal([]byte(manifest), &inside); err != nil {
@@ -611,19 +670,10 @@ func checkClone(signer ssh.Signer, goBinary string, src *imageSource) resource.T
 		if !reflect.DeepEqual(inside, output) {
 			return fmt.Errorf("manifest in the clone %+v differs from the output %+v", inside, output)
 		}
+		if len(output.Toolchains) != 1 || output.Toolchains[0].GoBinarySHA256 != goSHA256 {
+			return fmt.Errorf("clone's bin/go hashes to %s, the manifest lists %+v", goSHA256, output.Toolchains)
+		}
 		return nil
-	}
-}
-
-// checkDomainGone asserts the domain no longer exists.
-func checkDomainGone(bed testenv.LibvirtBed, name string) resource.TestCheckFunc {
-	return func(*terraform.State) error {
-		return withLibvirt(bed, func(l *golibvirt.Libvirt) error {
-			if _, err := l.DomainLookupByName(name); !golibvirt.IsNotFound(err) {
-				return fmt.Errorf("source domain %q still exists (lookup error: %v)", name, err)
-			}
-			return nil
-		})
 	}
 }
 
@@ -714,6 +764,7 @@ resource "kiln_image" "go" {
 				ExpectError: regexp.MustCompile(`(?s)Source VM not provisioned.*source.toolchains\s+is\s+empty`),
 			},
 			{
+				// Neither source form.
 				Config: provider + `
 resource "kiln_image" "go" {
   name = "go"
@@ -721,7 +772,58 @@ resource "kiln_image" "go" {
 }
 `,
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)Missing Configuration for Required Attribute.*source.vm_id`),
+				ExpectError: regexp.MustCompile(`(?s)Missing Attribute Configuration.*\[source.vm_id,source.base_volume\]`),
+			},
+			{
+				// Both source forms.
+				Config: provider + `
+resource "kiln_image" "go" {
+  name = "go"
+  source {
+    vm_id       = "builder"
+    toolchains  = []
+    base_volume = "debian12.qcow2"
+  }
+  libvirt {}
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Attribute Combination.*\[source.vm_id,source.base_volume\]`),
+			},
+			{
+				// Tools the image does not install.
+				Config: provider + `
+resource "kiln_image" "go" {
+  name = "go"
+  source {
+    base_volume = "debian12.qcow2"
+    go {
+      versions = ["1.24.4"]
+      tools    = ["golang.org/x/tools/cmd/stringer@v0.30.0"]
+    }
+  }
+  libvirt {}
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Go tools are not baked into images.*source.go.tools`),
+			},
+			{
+				// A base volume with no pool to find it in.
+				Config: provider + `
+resource "kiln_image" "go" {
+  name = "go"
+  source {
+    base_volume = "debian12.qcow2"
+    go {
+      versions = ["1.24.4"]
+    }
+  }
+  libvirt {}
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Missing base pool.*source.base_pool`),
 			},
 			{
 				Config:      provider + image(`source_after_bake = "kept"`+"\n"+`libvirt {}`),

@@ -151,3 +151,28 @@ func (s Source) fetch(ctx context.Context, version string, p Platform) (Archive,
 	}
 	return Archive{SHA256: a.SHA256, Size: a.Size, Open: a.Open}, nil
 }
+
+// ArchiveID names the archive Fetch would hand out for go<version> on p,
+// without downloading it: "sha256:<hex>" for a tarball (pinned, or the
+// release index's), "h1:<hash>" (the checksum database's) for a toolchain
+// module. What identifies an archive before it is fetched, for plans.
+func (s Source) ArchiveID(ctx context.Context, version string, p Platform) (string, error) {
+	if pinned := s.SHA256[version]; pinned != "" && s.fromMirror() {
+		return "sha256:" + pinned, nil
+	}
+	if s.fromMirror() {
+		sum, err := s.Mirror.ExpectedSHA256(ctx, s.client(), version, p.OS, p.Arch)
+		if err != nil {
+			return "", fmt.Errorf("go%s: %w", version, err)
+		}
+		return "sha256:" + sum, nil
+	}
+	if s.Fetcher == nil {
+		return "", errNoFetcher
+	}
+	sum, err := s.Fetcher.Checksum(ctx, s.Proxy, version, p.OS, p.Arch)
+	if err != nil {
+		return "", fmt.Errorf("go%s: %w", version, err)
+	}
+	return sum, nil
+}

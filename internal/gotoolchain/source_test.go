@@ -77,3 +77,31 @@ func TestSourceFetchedByHost(t *testing.T) {
 		t.Errorf("with a pinned SHA-256: %+v, %v", a, err)
 	}
 }
+
+// An archive is named before it is fetched: by the index's SHA-256 or a
+// pinned one for tarballs, by the checksum database's hash for modules.
+func TestSourceArchiveID(t *testing.T) {
+	index := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode([]Release{{Version: "go1.24.4", Stable: true, Files: []File{
+			{Filename: "go1.24.4.linux-arm64.tar.gz", OS: "linux", Arch: "arm64", Kind: "archive", SHA256: strings.Repeat("b", 64)},
+		}}})
+	}))
+	defer index.Close()
+	ctx := context.Background()
+	for _, kind := range []string{FromMirror, FetchedByHost} {
+		src := Source{Kind: kind, Mirror: Mirror{IndexURL: index.URL}}
+		if id, err := src.ArchiveID(ctx, "1.24.4", linuxARM64); err != nil || id != "sha256:"+strings.Repeat("b", 64) {
+			t.Errorf("%s: %q, %v; want the index's SHA-256", kind, id, err)
+		}
+		src.SHA256 = map[string]string{"1.24.4": strings.Repeat("c", 64)}
+		if id, err := src.ArchiveID(ctx, "1.24.4", linuxARM64); err != nil || id != "sha256:"+strings.Repeat("c", 64) {
+			t.Errorf("%s pinned: %q, %v; want the pin", kind, id, err)
+		}
+	}
+	zip := platformZip(t, linuxARM64, testVersion, "")
+	src := Source{Proxy: newPlatformProxy(t, linuxARM64, zip, zip).source(), Fetcher: newFetcher(t)}
+	id, err := src.ArchiveID(ctx, testVersion, linuxARM64)
+	if err != nil || !strings.HasPrefix(id, "h1:") {
+		t.Errorf("module proxy: %q, %v; want the checksum database's h1: hash", id, err)
+	}
+}

@@ -40,6 +40,8 @@ type Spec struct {
 	// Toolchains are what the source's provisioning recorded: each must be
 	// on the host, intact and from the same archive, or nothing is baked.
 	Toolchains []Toolchain
+	// Root holds the toolchains on the host; empty is hostprep.DefaultRoot.
+	Root       string
 	Generalize Generalize
 	// SourceAfterBake is SourceStopped or SourceDeleted.
 	SourceAfterBake string
@@ -93,9 +95,19 @@ func (b *Baker) BaseIdentity(ctx context.Context, vmID string) (string, error) {
 	if vm.BaseVolume == "" {
 		return "file:" + vm.BaseImage, nil
 	}
-	base, err := b.Libvirt.ReadImageVolume(ctx, vm.Pool, vm.BaseVolume)
+	base, err := b.BaseVolumeIdentity(ctx, vm.Pool, vm.BaseVolume)
 	if err != nil {
 		return "", fmt.Errorf("base volume of VM %q: %w", vm.Name, err)
+	}
+	return base, nil
+}
+
+// BaseVolumeIdentity identifies a base volume as BaseIdentity does: its key,
+// sizes and modification time. libvirt's ErrNotFound when it is not there.
+func (b *Baker) BaseVolumeIdentity(ctx context.Context, pool, volume string) (string, error) {
+	base, err := b.Libvirt.ReadImageVolume(ctx, pool, volume)
+	if err != nil {
+		return "", err
 	}
 	return "volume:" + base.Stat, nil
 }
@@ -323,7 +335,7 @@ func (g SSHGeneralizer) Generalize(ctx context.Context, vm string, cfg remote.Co
 		return Manifest{}, fmt.Errorf("source VM %q: %w", vm, err)
 	}
 	defer c.Close()
-	facts, err := hostprep.ReadFactsOn(ctx, c, hostprep.Spec{Root: hostprep.DefaultRoot})
+	facts, err := hostprep.ReadFactsOn(ctx, c, hostprep.Spec{Root: cmp.Or(spec.Root, hostprep.DefaultRoot)})
 	if err != nil {
 		return Manifest{}, err
 	}

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+
+	"github.com/kilnhq/terraform-provider-kiln/internal/hostprep"
 )
 
 // Generalize says what is removed from the host before its disk is copied.
@@ -70,6 +72,20 @@ type Inputs struct {
 	Compress string
 	// Overlay is an image kept as an overlay on the source's base volume.
 	Overlay bool
+	// Provision is set for an image baked from a base volume: how the
+	// transient VM is provisioned.
+	Provision *Provision
+}
+
+// Provision is what an image baked from a base volume is provisioned with,
+// as far as it makes the image: the Go versions' archives and the host spec.
+type Provision struct {
+	// Archives name each Go version's archive, by version, as
+	// gotoolchain.Source.ArchiveID names them.
+	Archives map[string]string
+	// Host is the spec the transient VM is provisioned to (versions,
+	// default, root and hardening).
+	Host hostprep.Spec
 }
 
 // Image compression: none, or qcow2 clusters compressed with zstd.
@@ -99,19 +115,31 @@ func Fingerprint(in Inputs) string {
 		sum := sha256.Sum256([]byte(compressScript))
 		compress = in.Compress + ":" + hex.EncodeToString(sum[:])
 	}
-	// The libvirt options are left out at their defaults: images baked
-	// before they existed keep their fingerprints.
+	type provision struct {
+		Provision
+		// Script is the login retirement's version: the generalize script's
+		// is Script below.
+		Script string
+	}
+	var prov *provision
+	if in.Provision != nil {
+		sum := sha256.Sum256([]byte(retireLoginScript))
+		prov = &provision{*in.Provision, hex.EncodeToString(sum[:])}
+	}
+	// The libvirt options and the provisioning are left out when unset:
+	// images baked before they existed keep their fingerprints.
 	doc, err := json.Marshal(struct {
 		Base       string
 		Toolchains []Toolchain
 		Extra      []extra
 		Generalize Generalize
 		Script     string
-		Compress   string `json:",omitempty"`
-		Overlay    bool   `json:",omitempty"`
-	}{in.Base, toolchains, extras, in.Generalize, ScriptVersion(), compress, in.Overlay})
+		Compress   string     `json:",omitempty"`
+		Overlay    bool       `json:",omitempty"`
+		Provision  *provision `json:",omitempty"`
+	}{in.Base, toolchains, extras, in.Generalize, ScriptVersion(), compress, in.Overlay, prov})
 	if err != nil {
-		panic(err) // plain strings and bools always encode
+		panic(err) // strings, numbers, bools and maps of strings always encode
 	}
 	sum := sha256.Sum256(doc)
 	return hex.EncodeToString(sum[:])

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -286,6 +287,109 @@ func TestAdoptable(t *testing.T) {
 		}
 		if hashed != c.hashed {
 			t.Errorf("%s: hashed %v, want %v", name, hashed, c.hashed)
+		}
+	}
+}
+
+// baseInputs are an image's inputs baked from a base volume.
+func baseInputs() Inputs {
+	return Inputs{
+		Base: "volume:/var/lib/libvirt/images/debian12.qcow2|2147483648",
+		Provision: &Provision{
+			Archives: map[string]string{"1.24.4": "sha256:" + strings.Repeat("a", 64), "1.23.10": "h1:abc="},
+			Host: hostprep.Spec{Root: hostprep.DefaultRoot, Versions: []string{"1.24.4", "1.23.10"}, Default: "1.24.4",
+				SwapOff: true, NoFile: 65536, CgroupV2: "verify"},
+		},
+		Generalize: DefaultGeneralize(),
+	}
+}
+
+// Whatever goes into the provisioning makes another image: a Go version, the
+// archive it comes from, the default, the hardening; and it differs from an
+// image of the same base with no provisioning.
+func TestFingerprintCoversTheProvisioning(t *testing.T) {
+	base := Fingerprint(baseInputs())
+	if base != Fingerprint(baseInputs()) {
+		t.Fatal("the fingerprint of a provisioned base is not stable")
+	}
+	for name, change := range map[string]func(*Inputs){
+		"go version": func(in *Inputs) {
+			in.Provision.Host.Versions[1] = "1.23.11"
+			in.Provision.Archives = map[string]string{"1.24.4": in.Provision.Archives["1.24.4"], "1.23.11": "h1:abc="}
+		},
+		"archive":          func(in *Inputs) { in.Provision.Archives["1.24.4"] = "sha256:" + strings.Repeat("e", 64) },
+		"default":          func(in *Inputs) { in.Provision.Host.Default = "1.23.10" },
+		"swap":             func(in *Inputs) { in.Provision.Host.SwapOff = false },
+		"limits":           func(in *Inputs) { in.Provision.Host.NoFile = 4096 },
+		"sysctls":          func(in *Inputs) { in.Provision.Host.Sysctls = map[string]string{"vm.swappiness": "0"} },
+		"cgroup v2":        func(in *Inputs) { in.Provision.Host.CgroupV2 = "enable" },
+		"base volume":      func(in *Inputs) { in.Base += "x" },
+		"generalize":       func(in *Inputs) { in.Generalize.Logs = false },
+		"no provisioning":  func(in *Inputs) { in.Provision = nil },
+		"toolchain root":   func(in *Inputs) { in.Provision.Host.Root = "/opt/go" },
+		"compression":      func(in *Inputs) { in.Compress = CompressZstd },
+		"inputs map entry": func(in *Inputs) { in.Extra = map[string]string{"team": "platform"} },
+	} {
+		in := baseInputs()
+		change(&in)
+		if Fingerprint(in) == base {
+			t.Errorf("changing the %s left the fingerprint as it was", name)
+		}
+	}
+}
+
+// The transient VM is named from the image, apart from its volumes' names.
+func TestTransientVMName(t *testing.T) {
+	fp := Fingerprint(baseInputs())
+	name := TransientVMName("go-builder", fp)
+	if name != "go-builder-"+fp[:12]+"-bake" {
+		t.Fatalf("TransientVMName = %q", name)
+	}
+	if _, ok := ParseVolumeName(name + "-root.qcow2"); ok {
+		t.Errorf("the transient VM's root volume %s-root.qcow2 reads as an image volume", name)
+	}
+}
+
+// After provisioning, each declared version must be on the host intact; the
+// image records its archive and bin/go as installed.
+func TestProvisioned(t *testing.T) {
+	tc := hostprep.Toolchain{Version: "1.24.4", ArchiveSHA256: strings.Repeat("a", 64),
+		InstalledGoSHA256: strings.Repeat("f", 64), GoSHA256: strings.Repeat("f", 64)}
+	facts := hostprep.Facts{Toolchains: map[string]hostprep.Toolchain{"1.24.4": tc}}
+	got, err := provisioned([]string{"1.24.4"}, facts)
+	want := []Toolchain{{Version: "1.24.4", ArchiveSHA256: tc.ArchiveSHA256, GoBinarySHA256: tc.GoSHA256}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("provisioned = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := provisioned([]string{"1.24.4", "1.23.10"}, facts); err == nil {
+		t.Error("a version missing after provisioning was accepted")
+	}
+	tc.GoSHA256 = strings.Repeat("0", 64)
+	facts.Toolchains["1.24.4"] = tc
+	if _, err := provisioned([]string{"1.24.4"}, facts); err == nil {
+		t.Error("a changed bin/go was accepted")
+	}
+}
+
+// A domain under the transient VM's name is removed only when it carries the
+// mark of a bake of this very image; anything else fails the bake, untouched.
+func TestLeftover(t *testing.T) {
+	const name, volume = "go-0123456789ab-bake", "go-0123456789ab.qcow2"
+	for what, c := range map[string]struct {
+		vm      libvirt.VM
+		readErr error
+		remove  bool
+		fails   bool
+	}{
+		"no domain":             {readErr: fmt.Errorf("domain %q: %w", name, libvirt.ErrNotFound)},
+		"this image's bake":     {vm: libvirt.VM{Name: name, BakeOf: volume}, remove: true},
+		"another image's bake":  {vm: libvirt.VM{Name: name, BakeOf: "go-ba9876543210.qcow2"}, fails: true},
+		"a domain Kiln did not": {vm: libvirt.VM{Name: name}, fails: true},
+		"libvirt unreachable":   {readErr: errors.New("connection refused"), fails: true},
+	} {
+		remove, err := leftover(name, volume, c.vm, c.readErr)
+		if remove != c.remove || (err != nil) != c.fails {
+			t.Errorf("%s: remove %v, error %v; want remove %v, failing %v", what, remove, err, c.remove, c.fails)
 		}
 	}
 }

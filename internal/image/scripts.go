@@ -13,3 +13,9 @@ var generalizeScript string
 //
 //go:embed scripts/compress.sh
 var compressScript string
+
+// retireLoginScript removes the transient bake VM's login once the host is
+// generalized; it takes the user's name.
+//
+//go:embed scripts/retire-login.sh
+var retireLoginScript string

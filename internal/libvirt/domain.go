@@ -30,6 +30,7 @@ type vmMetadata struct {
 	SSHHostKey string   `xml:"ssh-host-key"`
 	CloudInit  string   `xml:"cloud-init"` // JSON of cloudinit.Config
 	Creating   bool     `xml:"creating,omitempty"`
+	BakeOf     string   `xml:"bake-of,omitempty"`
 }
 
 const (
@@ -48,7 +49,7 @@ func domainXML(vm VM) (string, error) {
 	meta, err := xml.Marshal(vmMetadata{
 		Pool: vm.Pool, BaseVolume: vm.BaseVolume, BaseImage: vm.BaseImage, FullCopy: vm.FullCopy,
 		RootVolume: vm.RootVolume, SeedVolume: vm.SeedVolume, SSHHostKey: vm.SSHHostKey, CloudInit: string(ci),
-		Creating: vm.creating,
+		Creating: vm.creating, BakeOf: vm.BakeOf,
 	})
 	if err != nil {
 		return "", fmt.Errorf("encode metadata: %w", err)
@@ -174,6 +175,7 @@ func parseDomain(doc string) (VM, libvirtxml.Domain, error) {
 		}
 		vm.Pool, vm.BaseVolume, vm.BaseImage, vm.FullCopy = meta.Pool, meta.BaseVolume, meta.BaseImage, meta.FullCopy
 		vm.RootVolume, vm.SeedVolume, vm.SSHHostKey, vm.creating = meta.RootVolume, meta.SeedVolume, meta.SSHHostKey, meta.Creating
+		vm.BakeOf = meta.BakeOf
 		if meta.CloudInit != "" {
 			var ci cloudinit.Config
 			if err := json.Unmarshal([]byte(meta.CloudInit), &ci); err != nil {

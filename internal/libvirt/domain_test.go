@@ -142,6 +142,23 @@ func TestDomainXMLCreatingMark(t *testing.T) {
 	}
 }
 
+// A transient bake VM carries the image it bakes; other domains no mark.
+func TestDomainXMLBakeMark(t *testing.T) {
+	vm := sampleVM()
+	vm.BakeOf = "go-0123456789ab.qcow2"
+	doc, err := domainXML(vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := parseDomain(doc); err != nil || got.BakeOf != vm.BakeOf {
+		t.Fatalf("bake VM reads back BakeOf = %q (%v)", got.BakeOf, err)
+	}
+	vm.BakeOf = ""
+	if doc, _ = domainXML(vm); strings.Contains(doc, "bake-of") {
+		t.Errorf("a build VM carries a bake mark:\n%s", doc)
+	}
+}
+
 func TestDiskUses(t *testing.T) {
 	const path = "/var/lib/libvirt/images/b-root.qcow2"
 	for _, tc := range []struct {

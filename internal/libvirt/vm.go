@@ -29,6 +29,10 @@ type VM struct {
 	// BootTimeout bounds how long a guest Kiln starts may show no kernel output
 	// on its serial console; 0 sets no bound. It is not stored in libvirt.
 	BootTimeout time.Duration
+	// BakeOf marks a transient VM Kiln boots to bake the image volume it
+	// names (a volume name): one left behind by a crashed bake is Kiln's to
+	// remove, and nothing else is.
+	BakeOf string
 
 	// Read back or generated.
 	UUID        string

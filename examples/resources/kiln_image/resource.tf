@@ -104,6 +104,32 @@ output "image" {
   }
 }
 
+# The same image with no source VM to manage: Kiln boots a transient VM from
+# the base volume, provisions it as a kiln_go_host with these go and hardening
+# blocks would, bakes it and removes it. A new Go version (or "1.24" resolving
+# to a new patch release) plans a new image.
+resource "kiln_image" "go_from_base" {
+  name = "go-builder-base"
+
+  source {
+    base_volume = "debian12-base.qcow2"
+    base_pool   = "default"
+
+    go {
+      versions = ["1.24", "1.23"]
+    }
+
+    hardening {
+      swap_off = true
+      nofile   = 65536
+    }
+  }
+
+  libvirt {
+    compress = "zstd"
+  }
+}
+
 # The same on vSphere: a kiln_vsphere_vm that a kiln_go_host provisioned is
 # baked into a template (snapshot kiln-base) in the folder templates/go, also
 # published to the content library go-images (library_item_id), and a build
