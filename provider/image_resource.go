@@ -408,7 +408,8 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 					"Users' `~/.ssh` directories are never removed.",
 				Attributes: map[string]schema.Attribute{
 					"cloud_init": generalize("`cloud-init clean --logs --seed`, with `--machine-id` and `--configs all` where the " +
-						"host's cloud-init has them: clones run cloud-init's first boot afresh."),
+						"host's cloud-init has them: clones run cloud-init's first boot afresh. The image's own scripts in " +
+						"`/var/lib/cloud/scripts` (`per-boot`, `per-instance`, `per-once`), which `clean` removes too, are kept."),
 					"ssh_host_keys": generalize("Remove the SSH host keys; cloud-init writes each clone's own."),
 					"machine_id":    generalize("Empty `/etc/machine-id`; systemd makes a new one on each clone's first boot."),
 					"logs":          generalize("Clear journals, `/var/log`, shell histories and apt caches."),

@@ -621,23 +621,28 @@ func mirrorSHA256(mirror testenv.GoMirror, version string) (string, error) {
 	return "", fmt.Errorf("the mirror's index lists no linux/amd64 archive of go%s", version)
 }
 
+// firstBootScript is the test bed image's own cloud-init script (scripts/guest-image.sh).
+const firstBootScript = "/var/lib/cloud/scripts/per-instance/kiln-first-boot-only"
+
 // checkClone asserts the clone is a clone of the image, not of the VM it was
 // baked in: its machine-id and SSH host key were written at its own first
 // boot, the bake's login is gone, the manifest inside is the output, and
 // bin/go is the baked one, hashing as the manifest says and changed before
-// the clone booted (the go_host on it installed nothing).
+// the clone booted (the go_host on it installed nothing). The test bed
+// image's own cloud-init script is still there.
 func checkClone(signer ssh.Signer, goBinary string) resource.TestCheckFunc {
 	return func(s *terraform.State) error {
 		const clone = "kiln_libvirt_vm.clone"
 		cmd := "awk '/^btime/ {print $2}' /proc/stat; stat -c %Y /etc/machine-id /etc/ssh/ssh_host_ed25519_key.pub; " +
 			"cat /etc/machine-id; stat -c %Z " + goBinary + "; sha256sum " + goBinary + " | cut -d' ' -f1; " +
-			"getent passwd " + image.BakeUser + " || echo none; cat " + image.ManifestPath
+			"getent passwd " + image.BakeUser + " || echo none; test -x " + firstBootScript + " && echo kept || echo removed; " +
+			"cat " + image.ManifestPath
 		out, err := hostOutput(s, clone, signer, cmd)
 		if err != nil {
 			return err
 		}
-		f := strings.SplitN(out, "\n", 8)
-		if len(f) != 8 {
+		f := strings.SplitN(out, "\n", 9)
+		if len(f) != 9 {
 			return fmt.Errorf("clone printed %q", out)
 		}
 		n := make([]int64, 4)
@@ -647,7 +652,7 @@ func checkClone(signer ssh.Signer, goBinary string) resource.TestCheckFunc {
 			}
 		}
 		boot, machineIDTime, hostKeyTime, goTime := n[0], n[1], n[2], n[3]
-		machineID, goSHA256, bakeUser, manifest := f[3], f[5], f[6], f[7]
+		machineID, goSHA256, bakeUser, script, manifest := f[3], f[5], f[6], f[7], f[8]
 		if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(machineID) || machineIDTime < boot {
 			return fmt.Errorf("clone machine-id %q written at %d, the clone booted at %d: want one of its own", machineID, machineIDTime, boot)
 		}
@@ -656,6 +661,9 @@ func checkClone(signer ssh.Signer, goBinary string) resource.TestCheckFunc {
 		}
 		if bakeUser != "none" {
 			return fmt.Errorf("the bake's login is still on the clone: %q", bakeUser)
+		}
+		if script != "kept" {
+			return fmt.Errorf("the base image's cloud-init script %s is %s in the clone: generalizing must keep the image's own scripts", firstBootScript, script)
 		}
 		if goTime >= boot {
 			return fmt.Errorf("clone's bin/go changed at %d, after it booted at %d: it was installed again", goTime, boot)
