@@ -131,8 +131,13 @@ func modifyVspherePlan(ctx context.Context, baker *image.VsphereBaker, req resou
 		fingerprint = types.StringValue(fp)
 		templatePath = types.StringValue(image.TemplatePath(datacenter.Path, folder.ValueString(), plan.Name.ValueString(), fp))
 		if prior == nil || prior.TemplatePath.ValueString() != templatePath.ValueString() {
-			// A template is about to be made: its folder must be there and its name free.
-			if err := baker.Vsphere.CheckFree(ctx, dc.ValueString(), folder.ValueString(), image.FullName(plan.Name.ValueString(), fp)); err != nil {
+			// A template is about to be made: its folder must be there and its
+			// name free, but of a template of this same image. A replacement's
+			// bake is planned with no prior state while the template it replaces
+			// still holds the name; the bake checks again when it starts, after
+			// the destroy.
+			name := image.FullName(plan.Name.ValueString(), fp)
+			if err := baker.CheckTemplateName(ctx, dc.ValueString(), folder.ValueString(), name, fp); err != nil && !errors.Is(err, image.ErrImageThere) {
 				resp.Diagnostics.AddAttributeError(path.Root("vsphere").AtName("folder"), "Cannot bake the template here", err.Error())
 				return
 			}

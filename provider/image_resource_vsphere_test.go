@@ -37,6 +37,8 @@ type imageVsphereConfig struct {
 	clone   bool
 	// inUse gives the clone the template by a variable, not by the image.
 	inUse bool
+	// createFirst replaces the image with create_before_destroy.
+	createFirst bool
 }
 
 const imageVsphereToolchain = `{ version = "1.24.4", archive_sha256 = "%s", go_binary_sha256 = "%s" }`
@@ -83,8 +85,8 @@ resource "kiln_image" "go" {
   vsphere {
     folder = %q
 %s  }
-}
-`, strings.Repeat("a", 64), strings.Repeat("b", 64), c.folder, c.libraryLine())
+%s}
+`, strings.Repeat("a", 64), strings.Repeat("b", 64), c.folder, c.libraryLine(), c.lifecycle())
 	}
 	if c.clone {
 		source, snapshot := "kiln_image.go.template_path", "kiln_image.go.snapshot"
@@ -114,6 +116,13 @@ resource "kiln_vsphere_vm" "clone" {
 	return out
 }
 
+func (c imageVsphereConfig) lifecycle() string {
+	if !c.createFirst {
+		return ""
+	}
+	return "  lifecycle {\n    create_before_destroy = true\n  }\n"
+}
+
 func (c imageVsphereConfig) libraryLine() string {
 	if c.library == "" {
 		return ""
@@ -131,8 +140,12 @@ func (c imageVsphereConfig) libraryLine() string {
 // fingerprint and template path, the template published to a content library,
 // read-back, an empty plan, a linked clone from the image's snapshot, a
 // destroy refused while that clone remains, the library item deleted out of
-// band and published again, a rename out of band planning a replacement, and
-// destroy, which takes the library item with the template.
+// band and published again, a rename out of band planning a replacement, the
+// snapshot removed out of band planning a replacement (which the old template,
+// still holding the name, does not block at plan time; the bake refuses it
+// while it is there, as with create_before_destroy), a template Kiln did not
+// bake failing a new image's plan, and destroy, which takes the library item
+// with the template.
 func TestAccImage_vsphere(t *testing.T) {
 	testAccPreCheck(t)
 	bed := testenv.Vsphere(t)
@@ -150,6 +163,8 @@ func TestAccImage_vsphere(t *testing.T) {
 	rootFolder.folder = ""
 	inUse := src
 	inUse.clone, inUse.inUse = true, true
+	createFirst := img
+	createFirst.createFirst = true
 
 	var fingerprint, templatePath, replanned, itemID, republished string
 	pathPattern := regexp.MustCompile(`^/DC0/vm/` + bed.TemplateFolder + `/go-[0-9a-f]{12}$`)
@@ -318,6 +333,64 @@ func TestAccImage_vsphere(t *testing.T) {
 				}},
 				ExpectError: regexp.MustCompile(`(?s)Could not bake the image.*is not pinned`),
 			},
+			{
+				// The template again, imported as before, then published.
+				PreConfig:          func() { bakeTemplateStep(t, bed, fingerprint) },
+				Config:             img.String(),
+				ResourceName:       imageAddr,
+				ImportState:        true,
+				ImportStateIdFunc:  func(*terraform.State) (string, error) { return templatePath, nil },
+				ImportStatePersist: true,
+			},
+			{
+				Config: img.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionUpdate),
+				}},
+			},
+			{
+				// Stripped of its snapshot out of band: the plan replaces the
+				// image. The replacement's bake is planned while the old template
+				// still holds its name, which is no error: that template carries
+				// this image's record. With create_before_destroy the bake runs
+				// first and refuses it, before it touches the source.
+				PreConfig: func() { stripSnapshot(t, bed, templatePath) },
+				Config:    createFirst.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionCreateBeforeDestroy),
+					plancheck.ExpectKnownValue(imageAddr, tfjsonpath.New("template_path"), knownvalue.StringFunc(func(v string) error {
+						if v != templatePath {
+							return fmt.Errorf("template_path %q, want %q", v, templatePath)
+						}
+						return nil
+					})),
+				}},
+				ExpectError: regexp.MustCompile(`(?s)Could not bake the image.*this image's template is still there`),
+			},
+			{
+				// By default the old template goes first, and the bake stops at SSH.
+				Config: img.String(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				ExpectError: regexp.MustCompile(`(?s)Could not bake the image.*is not pinned`),
+			},
+			{
+				Config: src.String(),
+				Check:  resource.ComposeTestCheckFunc(checkImageTemplatesGone(bed), checkLibraryEmpty(bed)),
+			},
+			{
+				// A template Kiln did not bake holds the image's name: a new
+				// image's plan fails, naming the folder.
+				PreConfig:   func() { foreignTemplate(t, bed, templatePath) },
+				Config:      img.String(),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Cannot bake the template here.*folder = .*already exists and is not this\s+image's`),
+			},
+			{
+				PreConfig: func() { destroyVM(t, bed, templatePath) },
+				Config:    src.String(),
+			},
 		},
 	})
 	if replanned != templatePath {
@@ -392,6 +465,57 @@ func markTemplate(t *testing.T, bed testenv.VsphereBed, path string, template bo
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// stripSnapshot removes the template's kiln-base snapshot as an operator
+// would: vCenter changes no template, so it is a VM for the removal.
+func stripSnapshot(t *testing.T, bed testenv.VsphereBed, path string) {
+	t.Helper()
+	markTemplate(t, bed, path, false)
+	withVsphere(t, bed, func(ctx context.Context, f *find.Finder) error {
+		vm, err := f.VirtualMachine(ctx, path)
+		if err != nil {
+			return err
+		}
+		task, err := vm.RemoveSnapshot(ctx, vsphere.ImageSnapshot, false, nil)
+		if err != nil {
+			return err
+		}
+		return task.Wait(ctx)
+	})
+	markTemplate(t, bed, path, true)
+}
+
+// foreignTemplate makes a template at path that Kiln did not bake (a clone
+// of the bed's template, with no image record), as another team would.
+func foreignTemplate(t *testing.T, bed testenv.VsphereBed, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := vsphere.NewClient(vsphere.Config{Server: bed.Server, User: bed.User, Password: bed.Password, AllowUnverifiedSSL: true})
+	defer c.Close(ctx)
+	if _, err := c.CreateVM(ctx, vsphere.VM{Name: filepath.Base(path), Source: bed.Template, Cluster: bed.Cluster,
+		Folder: bed.TemplateFolder, NumCPUs: 1, MemoryMiB: 512}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MarkAsTemplate(ctx, "", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// destroyVM destroys the VM or template at path, as an operator would.
+func destroyVM(t *testing.T, bed testenv.VsphereBed, path string) {
+	withVsphere(t, bed, func(ctx context.Context, f *find.Finder) error {
+		vm, err := f.VirtualMachine(ctx, path)
+		if err != nil {
+			return err
+		}
+		task, err := vm.Destroy(ctx)
+		if err != nil {
+			return err
+		}
+		return task.Wait(ctx)
+	})
 }
 
 // renameVM renames the VM or template at path, as an operator would.

@@ -52,6 +52,39 @@ func (t Template) Record() string {
 // ErrNoRecord is a template without the record Kiln writes on the templates it bakes.
 var ErrNoRecord = errors.New("it carries no image record: it is not a template kiln_image baked")
 
+// carries reports whether t carries Kiln's record of image fingerprint.
+func carries(t vsphere.ImageTemplate, fingerprint string) bool {
+	var record templateRecord
+	return fingerprint != "" && json.Unmarshal([]byte(t.Record), &record) == nil && record.Fingerprint == fingerprint
+}
+
+// isImage reports whether t is a template of image fingerprint: still a
+// template, and carrying Kiln's record of that fingerprint. Its snapshot is
+// not asked for: a template that lost it is still the image, being replaced.
+func isImage(t vsphere.ImageTemplate, fingerprint string) bool {
+	return t.Template && carries(t, fingerprint)
+}
+
+// ErrImageThere is a template of the image in the way of its bake: the
+// image's name in the folder is held by a template carrying Kiln's record of
+// the same fingerprint.
+var ErrImageThere = errors.New("this image's template is still there (it carries Kiln's record of this fingerprint)")
+
+// CheckTemplateName checks that folder exists and can take the template of
+// image fingerprint as name. A template of that image there (see isImage)
+// fails wrapping ErrImageThere: the caller tells it from anything else of
+// that name, which fails wrapping vsphere.ErrTaken.
+func (b *VsphereBaker) CheckTemplateName(ctx context.Context, datacenter, folder, name, fingerprint string) error {
+	t, found, err := b.Vsphere.Occupant(ctx, datacenter, folder, name)
+	switch {
+	case err != nil || !found:
+		return err
+	case isImage(t, fingerprint):
+		return fmt.Errorf("%q: %w", t.Path, ErrImageThere)
+	}
+	return fmt.Errorf("%q %w", t.Path, vsphere.ErrTaken)
+}
+
 func (b *VsphereBaker) log(ctx context.Context, msg string, args ...any) {
 	if b.Log != nil {
 		b.Log.InfoContext(ctx, msg, args...)
@@ -81,9 +114,10 @@ func (b *VsphereBaker) BaseIdentity(ctx context.Context, datacenter, vmID string
 // Bake generalizes the running source VM over SSH (at its guest IP address),
 // shuts it down through VMware Tools, and clones it into a template named
 // FullName in folder, with snapshot vsphere.ImageSnapshot; with a library,
-// the template is then published to it (see Publish). A template already
-// there is left alone and fails the bake. A publish that fails returns the
-// template made with the error.
+// the template is then published to it (see Publish). Anything already of
+// that name in folder is left alone and fails the bake, a template of this
+// same image too (ErrImageThere). A publish that fails returns the template
+// made with the error.
 func (b *VsphereBaker) Bake(ctx context.Context, spec Spec, datacenter, folder, library string) (Template, error) {
 	start := time.Now()
 	if len(spec.Toolchains) == 0 {
@@ -97,7 +131,13 @@ func (b *VsphereBaker) Bake(ctx context.Context, spec Spec, datacenter, folder, 
 		return Template{}, fmt.Errorf("source VM %q is powered off: the image is baked from a running, provisioned host", vm.Name)
 	}
 	name := FullName(spec.Name, spec.Fingerprint)
-	if err := b.Vsphere.CheckFree(ctx, datacenter, folder, name); err != nil {
+	if err := b.CheckTemplateName(ctx, datacenter, folder, name, spec.Fingerprint); errors.Is(err, ErrImageThere) {
+		// Not adopted: with create_before_destroy it is the template of the
+		// image being replaced (same UUID, same record), which that image's
+		// destroy deletes right after this bake.
+		return Template{}, fmt.Errorf("%w: Kiln neither bakes over it nor adopts it. A replacement destroys it before the bake, "+
+			"unless create_before_destroy is set (remove that setting from this image); a template no state records can be imported", err)
+	} else if err != nil {
 		return Template{}, err
 	}
 	if library != "" {
@@ -241,8 +281,7 @@ func (b *VsphereBaker) Delete(ctx context.Context, datacenter string, known Temp
 		return err
 	}
 	return b.Vsphere.DeleteImageTemplate(ctx, datacenter, known.UUID, func(got vsphere.ImageTemplate) error {
-		var record templateRecord
-		if got.Record == "" || json.Unmarshal([]byte(got.Record), &record) != nil || record.Fingerprint != known.Fingerprint {
+		if !carries(got, known.Fingerprint) {
 			return fmt.Errorf("it no longer carries the record of image %s", known.Fingerprint)
 		}
 		return nil

@@ -107,11 +107,29 @@ func TestVsphereBake(t *testing.T) {
 		t.Errorf("read by path: %+v, %v", byPath, err)
 	}
 
-	// The same image again: the template is there, and nothing is generalized.
+	// The name is the image's own: the plan lets a replacement through, but
+	// the same image again is refused, and nothing is generalized.
+	name := FullName("go", spec.Fingerprint)
+	if err := b.CheckTemplateName(ctx, "", bed.TemplateFolder, name, spec.Fingerprint); !errors.Is(err, ErrImageThere) {
+		t.Errorf("name check against the image's own template: %v, want ErrImageThere", err)
+	}
+	other := strings.Repeat("f", len(spec.Fingerprint))
+	if err := b.CheckTemplateName(ctx, "", bed.TemplateFolder, name, other); !errors.Is(err, vsphere.ErrTaken) {
+		t.Errorf("name check of another fingerprint: %v, want ErrTaken", err)
+	}
+	if err := b.CheckTemplateName(ctx, "", bed.OtherFolder, name, spec.Fingerprint); err != nil {
+		t.Errorf("name check in a folder without it: %v", err)
+	}
+	if err := b.CheckTemplateName(ctx, "", "no-such-folder", name, spec.Fingerprint); !errors.Is(err, vsphere.ErrNotFound) {
+		t.Errorf("name check in a missing folder: %v, want ErrNotFound", err)
+	}
+	if err := b.CheckTemplateName(ctx, "", bed.TemplateFolder, bed.TemplateName, spec.Fingerprint); !errors.Is(err, vsphere.ErrTaken) {
+		t.Errorf("name check against the bed's own template: %v, want ErrTaken", err)
+	}
 	src2 := vsphereSource(t, ctx, b.Vsphere, bed, "go-src-2")
 	spec2 := bakeSpec(src2)
-	if _, err := b.Bake(ctx, spec2, "", bed.TemplateFolder, ""); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Errorf("second bake under the same name: %v, want it refused", err)
+	if _, err := b.Bake(ctx, spec2, "", bed.TemplateFolder, ""); !errors.Is(err, ErrImageThere) || !strings.Contains(err.Error(), "create_before_destroy") {
+		t.Errorf("second bake under the same name: %v, want it refused as this image's template", err)
 	}
 	if len(g.calls) != 1 {
 		t.Errorf("the refused bake generalized its source (%d calls)", len(g.calls))
@@ -140,6 +158,9 @@ func TestVsphereBake(t *testing.T) {
 	}
 	if err := b.Delete(ctx, "", img, false); !errors.Is(err, vsphere.ErrLeftAlone) {
 		t.Errorf("delete of the template turned into a VM: %v, want ErrLeftAlone", err)
+	}
+	if err := b.CheckTemplateName(ctx, "", bed.TemplateFolder, name, spec.Fingerprint); !errors.Is(err, vsphere.ErrTaken) {
+		t.Errorf("name check against the template turned into a VM: %v, want ErrTaken", err)
 	}
 	if err := b.Vsphere.MarkAsTemplate(ctx, "", img.UUID); err != nil {
 		t.Fatal(err)
@@ -282,5 +303,30 @@ func TestVsphereBakeLibrary(t *testing.T) {
 	}
 	if err := b.Vsphere.CheckFree(ctx, "", "", name); err != nil {
 		t.Errorf("the library's copy of the template after the item's delete: %v", err)
+	}
+}
+
+// A template is this image's when it is still a template and carries Kiln's
+// record of the same fingerprint, with or without its snapshot.
+func TestIsImage(t *testing.T) {
+	fp := Fingerprint(sampleInputs())
+	record := Template{Fingerprint: fp}.Record()
+	for _, c := range []struct {
+		name string
+		t    vsphere.ImageTemplate
+		fp   string
+		want bool
+	}{
+		{"this image's", vsphere.ImageTemplate{Template: true, Snapshot: vsphere.ImageSnapshot, Record: record}, fp, true},
+		{"snapshot lost", vsphere.ImageTemplate{Template: true, Record: record}, fp, true},
+		{"another fingerprint", vsphere.ImageTemplate{Template: true, Record: record}, strings.Repeat("f", len(fp)), false},
+		{"no fingerprint asked", vsphere.ImageTemplate{Template: true, Record: Template{}.Record()}, "", false},
+		{"turned into a VM", vsphere.ImageTemplate{Record: record}, fp, false},
+		{"no record", vsphere.ImageTemplate{Template: true}, fp, false},
+		{"a record Kiln did not write", vsphere.ImageTemplate{Template: true, Record: "fingerprint=" + fp}, fp, false},
+	} {
+		if got := isImage(c.t, c.fp); got != c.want {
+			t.Errorf("%s: isImage = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -82,7 +82,7 @@ func (c *Client) BakeTemplate(ctx context.Context, datacenter, source, folder, n
 	}
 	target := dest.InventoryPath + "/" + name
 	if _, err := i.f.VirtualMachine(ctx, target); err == nil {
-		return ImageTemplate{}, fmt.Errorf("%q already exists and is not this image's: delete it, or import it", target)
+		return ImageTemplate{}, fmt.Errorf("%q %w", target, ErrTaken)
 	}
 	src, err := i.findVM(ctx, source)
 	if err != nil {
@@ -228,22 +228,47 @@ func (c *Client) DeleteImageTemplate(ctx context.Context, datacenter, uuid strin
 	return waitTask(ctx, task, fmt.Sprintf("destroy template %q", got.Path))
 }
 
+// ErrTaken is a name already held by an object that is not the image's.
+var ErrTaken = errors.New("already exists and is not this image's: delete it, or import it")
+
 // CheckFree fails when folder (below the datacenter's VM folder) already holds
-// an object named name.
+// an object named name, wrapping ErrTaken.
 func (c *Client) CheckFree(ctx context.Context, datacenter, folder, name string) error {
-	i, err := c.inventory(ctx, datacenter)
+	t, found, err := c.Occupant(ctx, datacenter, folder, name)
 	if err != nil {
 		return err
+	}
+	if found {
+		return fmt.Errorf("%q %w", t.Path, ErrTaken)
+	}
+	return nil
+}
+
+// Occupant reads back the VM or template that folder (below the datacenter's
+// VM folder) holds under name; found is false when there is none. A folder
+// that does not exist is an error wrapping ErrNotFound.
+func (c *Client) Occupant(ctx context.Context, datacenter, folder, name string) (t ImageTemplate, found bool, err error) {
+	i, err := c.inventory(ctx, datacenter)
+	if err != nil {
+		return ImageTemplate{}, false, err
 	}
 	dest, err := i.folder(ctx, folder)
 	if err != nil {
-		return err
+		return ImageTemplate{}, false, err
 	}
 	target := dest.InventoryPath + "/" + name
-	if _, err := i.f.VirtualMachine(ctx, target); err == nil {
-		return fmt.Errorf("%q already exists and is not this image's: delete it, or import it", target)
+	vm, err := i.f.VirtualMachine(ctx, target)
+	if err != nil {
+		if err := notFound(err); !errors.Is(err, ErrNotFound) {
+			return ImageTemplate{}, false, fmt.Errorf("find VM %q: %w", target, err)
+		}
+		return ImageTemplate{}, false, nil
 	}
-	return nil
+	t, err = readTemplate(ctx, i, vm)
+	if errors.Is(err, ErrNotFound) {
+		return ImageTemplate{}, false, nil // gone since it was found
+	}
+	return t, err == nil, err
 }
 
 // LinkedClonesOf names the VMs Kiln cloned as linked clones of the template
