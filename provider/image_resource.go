@@ -397,7 +397,7 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 					},
 					"folder": schema.StringAttribute{
 						MarkdownDescription: "VM folder that receives the template, a path below the datacenter's VM folder. " +
-							"Defaults to that folder. It must exist; a template of the same name there fails the plan.",
+							"Defaults to that folder. It must exist; anything else of the image's name there fails the plan, and a template of this same image still there fails the bake.",
 						Optional: true,
 					},
 					"content_library": contentLibraryAttribute,
