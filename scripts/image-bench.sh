@@ -742,8 +742,8 @@ table() {
 	echo
 	row "first image from the base volume (one apply, transient VM)" packer kiln kiln/packer target
 	row "whole path, s" "${packer_first_seconds:--}" "${kiln_base_seconds:--}" "$(ratio "${kiln_base_seconds:--}" "${packer_first_seconds:--}")"
-	row "  kiln: bake alone (bake_seconds: generalize, copy, hash), s" "" "${kiln_base_bake_seconds:--}" \
-		"$(ratio "${kiln_base_bake_seconds:--}" "${packer_first_seconds:--}")" "<= 0.5 $(verdict "$(ratio "${kiln_base_bake_seconds:--}" "${packer_first_seconds:--}")" 0.5)"
+	row "  kiln: bake_seconds (boot, provision, bake), s" "" "${kiln_base_bake_seconds:--}" \
+		"$(ratio "${kiln_base_bake_seconds:--}" "${packer_first_seconds:--}")" "the same work as Packer's"
 	row "image on disk (qemu-img actual size), MiB; kiln zstd" "$(mib "${packer_first_alloc_bytes:--}")" "$(mib "${kiln_base_alloc_bytes:--}")" \
 		"$(ratio "${kiln_base_alloc_bytes:--}" "${packer_first_alloc_bytes:--}")" "<= 0.6 $(verdict "$(ratio "${kiln_base_alloc_bytes:--}" "${packer_first_alloc_bytes:--}")" 0.6)"
 	row "generalized (machine-id, host keys, cloud-init state)" "$(generalized packer_first)" "$(generalized kiln_base)"
