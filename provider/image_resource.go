@@ -121,6 +121,10 @@ const (
 	// imageBaseMissingKey marks an overlay image whose base volume is gone,
 	// as Read found it: the plan replaces the image.
 	imageBaseMissingKey = "base_missing"
+	// imageOwnerKey holds the owner token Kiln's record beside the volume
+	// names for this instance: destroy deletes the volume only while the
+	// record still names it, so a replacement that adopted the volume keeps it.
+	imageOwnerKey = "owner"
 )
 
 var imageNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -163,7 +167,11 @@ func (r *imageResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"Beside the volume Kiln keeps its record of the image (fingerprint, SHA-256, manifest) in a small raw volume, " +
 			"`<name>-<fingerprint 12>.kiln.json`. A volume already named as the image is adopted, not baked, when it " +
 			"carries Kiln's record of the same fingerprint and still hashes to the recorded SHA-256 (the source VM is then " +
-			"left as it is); any other volume of that name fails the apply, naming it, and is neither overwritten nor deleted.\n\n" +
+			"left as it is); any other volume of that name fails the apply, naming it, and is neither overwritten nor deleted. " +
+			"Each bake or adoption writes a new owner token into the record, kept in the resource's private state, and " +
+			"destroy deletes the volume only while the record still names that token: with `create_before_destroy`, a " +
+			"replacement of the same fingerprint (`-replace`, a tainted image) adopts the volume, and the image it replaces " +
+			"leaves the volume to it. An imported image takes over the token its record names.\n\n" +
 			"The source host is reached at the VM's SSH endpoint, pinned to its host key, with the user and key of the " +
 			"provider's `ssh` block; that user needs passwordless sudo.\n\n" +
 			"On vSphere the same generalize step runs over SSH at the VM's guest IP address (as VMware Tools report it, " +
@@ -634,6 +642,7 @@ func (r *imageResource) Create(ctx context.Context, req resource.CreateRequest, 
 	setPrivateString(ctx, resp.Private, imageBaseKey, base, &resp.Diagnostics)
 	setPrivateString(ctx, resp.Private, imageStatKey, img.Volume.Stat, &resp.Diagnostics)
 	setPrivateString(ctx, resp.Private, imageBakedKey, img.SHA256, &resp.Diagnostics)
+	setPrivateString(ctx, resp.Private, imageOwnerKey, img.Owner, &resp.Diagnostics)
 }
 
 // bakeFromVM bakes the image from the provisioned source VM; the
@@ -731,7 +740,15 @@ func (r *imageResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		// Just imported: the content found is what later reads compare with,
 		// and Kiln's record of it, if it still describes it, gives the rest.
 		setPrivateString(ctx, resp.Private, imageBakedKey, img.SHA256, &resp.Diagnostics)
-		if rec, err := baker.Record(ctx, pool, img.Volume.Name); err == nil && rec.SHA256 == img.SHA256 {
+		rec, err := baker.Record(ctx, pool, img.Volume.Name)
+		if err != nil {
+			return
+		}
+		// The import takes over the owner the record names (a read writes
+		// nothing): the state the image came from is expected to have let
+		// it go.
+		setPrivateString(ctx, resp.Private, imageOwnerKey, rec.Owner, &resp.Diagnostics)
+		if rec.SHA256 == img.SHA256 {
 			manifest, err := json.Marshal(rec.Manifest)
 			if err != nil {
 				resp.Diagnostics.AddError("Could not encode the image manifest", err.Error())
@@ -788,7 +805,11 @@ func (r *imageResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 		resp.Diagnostics.AddError("Could not delete the image", "its state has neither a libvirt nor a vsphere block")
 		return
 	}
-	if err := baker.Delete(ctx, state.Libvirt.Pool.ValueString(), state.Volume.ValueString(), state.ForceDestroy.ValueBool()); err != nil {
+	owner := privateString(ctx, req.Private, imageOwnerKey, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if err := baker.Delete(ctx, state.Libvirt.Pool.ValueString(), state.Volume.ValueString(), owner, state.ForceDestroy.ValueBool()); err != nil {
 		resp.Diagnostics.AddError("Could not delete the image", err.Error())
 	}
 }

@@ -46,6 +46,8 @@ type imageTestConfig struct {
 	imageName, goBlock string
 	thinName           string
 	loginKey           string
+	// createFirst replaces the image create_before_destroy.
+	createFirst bool
 }
 
 // provider is the provider block: libvirt, and the login every host shares.
@@ -114,10 +116,20 @@ func (c imageTestConfig) imageConfig() string {
 	return c.provider() + c.image(c.bed.BaseVolume, false) + c.vm("clone", c.clone, "kiln_image.go.volume") + c.goHost("clone", "clone")
 }
 
+// createFirstConfig is imageConfig with the image replaced create_before_destroy.
+func (c imageTestConfig) createFirstConfig() string {
+	c.createFirst = true
+	return c.imageConfig()
+}
+
 // image is the compressed image baked from base (a volume in the test bed's
 // pool, which the image goes to too), provisioned in a transient VM with the
 // toolchain from the test's mirror and swap turned off.
 func (c imageTestConfig) image(base string, forceDestroy bool) string {
+	lifecycle := ""
+	if c.createFirst {
+		lifecycle = "\n  lifecycle {\n    create_before_destroy = true\n  }\n"
+	}
 	return fmt.Sprintf(`
 resource "kiln_image" "go" {
   name = %[1]q
@@ -142,8 +154,8 @@ resource "kiln_image" "go" {
   }
 
   force_destroy = %[7]t
-}
-`, c.imageName, base, c.bed.Pool, c.bed.DomainType, imageGoVersion, c.goBlock, forceDestroy)
+%[8]s}
+`, c.imageName, base, c.bed.Pool, c.bed.DomainType, imageGoVersion, c.goBlock, forceDestroy, lifecycle)
 }
 
 // thinConfig bakes the clone, which leaves the configuration (kept, stopped),
@@ -316,6 +328,28 @@ func TestAccImage_libvirt(t *testing.T) {
 				ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{"bake_seconds", "source", "inputs", "generalize",
 					"source_after_bake", "force_destroy", "timeouts"},
+			},
+			{
+				// The image tainted and replaced create_before_destroy: the
+				// replacement adopts the volume, no bake, and the image it
+				// replaces leaves the volume to it (destroying it would be
+				// refused while the clone uses it, or would take the
+				// replacement's volume with force_destroy).
+				Config: c.createFirstConfig(),
+				Taint:  []string{imageAddr},
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(imageAddr, plancheck.ResourceActionCreateBeforeDestroy),
+					plancheck.ExpectResourceAction("kiln_libvirt_vm.clone", plancheck.ResourceActionNoop),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					checkImageVolume(bed, imageAddr, "", nil),
+					checkImageRecord(bed, imageAddr),
+					func(s *terraform.State) error {
+						a := s.RootModule().Resources[imageAddr].Primary.Attributes
+						t.Logf("replacement adopted %s in %s s", a["volume"], a["bake_seconds"])
+						return nil
+					},
+				),
 			},
 			{
 				// The clone's root volume is still an overlay on the image:

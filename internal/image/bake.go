@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +65,9 @@ type Image struct {
 	BakeSeconds float64
 	// BaseMissing is an overlay whose backing volume is gone: it no longer boots.
 	BaseMissing bool
+	// Owner is the token Kiln's record holds for whoever baked or adopted
+	// the image last: Delete removes the volume only for its holder.
+	Owner string
 }
 
 // Baker bakes images on one libvirt daemon.
@@ -162,7 +166,8 @@ func (b *Baker) Bake(ctx context.Context, spec Spec) (Image, error) {
 	}
 	err = b.finish(ctx, &img, compress)
 	if err == nil {
-		err = b.record(ctx, img, spec.Fingerprint)
+		img.Owner = rand.Text()
+		err = b.writeRecord(ctx, pool, volume, Record{Fingerprint: spec.Fingerprint, SHA256: img.SHA256, Manifest: img.Manifest, Owner: img.Owner})
 	}
 	if err != nil {
 		// Kiln made it and nothing records it: it goes, and the next apply bakes again.
@@ -216,6 +221,10 @@ type Record struct {
 	Fingerprint string   `json:"fingerprint"`
 	SHA256      string   `json:"sha256"`
 	Manifest    Manifest `json:"manifest"`
+	// Owner is a random token each bake or adoption writes anew (Image.Owner):
+	// a replacement that adopts the volume takes it from the instance it
+	// replaces. Records written before it existed have none.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Record reads Kiln's record of the image volume; libvirt's ErrNotFound when
@@ -232,16 +241,18 @@ func (b *Baker) Record(ctx context.Context, pool, volume string) (Record, error)
 	return rec, nil
 }
 
-func (b *Baker) record(ctx context.Context, img Image, fingerprint string) error {
-	doc, err := json.Marshal(Record{Fingerprint: fingerprint, SHA256: img.SHA256, Manifest: img.Manifest})
+func (b *Baker) writeRecord(ctx context.Context, pool, volume string, rec Record) error {
+	doc, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	return b.Libvirt.WriteRecord(ctx, img.Volume.Pool, img.Volume.Name, doc)
+	return b.Libvirt.WriteRecord(ctx, pool, volume, doc)
 }
 
 // adopt takes the existing volume as the image when Kiln's record beside it
-// names this fingerprint and its content still hashes as recorded.
+// names this fingerprint and its content still hashes as recorded, and
+// writes a new owner into the record: the instance that held the volume
+// before (one create_before_destroy replaces) then leaves it at its delete.
 func (b *Baker) adopt(ctx context.Context, pool, volume, fingerprint string, start time.Time) (Image, error) {
 	doc, err := b.Libvirt.ReadRecord(ctx, pool, volume)
 	var img Image
@@ -257,7 +268,11 @@ func (b *Baker) adopt(ctx context.Context, pool, volume, fingerprint string, sta
 	if err != nil {
 		return Image{}, err
 	}
-	img.Manifest = rec.Manifest
+	rec.Owner = rand.Text()
+	if err := b.writeRecord(ctx, pool, volume, rec); err != nil {
+		return Image{}, fmt.Errorf("volume %q: take over Kiln's record: %w", volume, err)
+	}
+	img.Manifest, img.Owner = rec.Manifest, rec.Owner
 	img.BakeSeconds = time.Since(start).Seconds()
 	b.log(ctx, "image adopted", "volume", volume, "seconds", img.BakeSeconds)
 	return img, nil
@@ -415,10 +430,21 @@ func (b *Baker) Read(ctx context.Context, pool, volume string, known Image) (Ima
 	return img, nil
 }
 
-// Delete deletes the image's volume, refusing while VMs or volumes still use
-// it unless force. Other Kiln images that are overlays on it are never
-// broken: they must go first, force or not.
-func (b *Baker) Delete(ctx context.Context, pool, volume string, force bool) error {
+// Delete deletes the image's volume for owner, the Image.Owner its bake or
+// adoption returned ("" for images baked before owners), refusing while VMs
+// or volumes still use it unless force. Other Kiln images that are overlays
+// on it are never broken: they must go first, force or not. A volume whose
+// record names another owner was adopted since: it is left to its new
+// holder, with no error.
+func (b *Baker) Delete(ctx context.Context, pool, volume, owner string, force bool) error {
+	doc, err := b.Libvirt.ReadRecord(ctx, pool, volume)
+	if mine, err := owned(pool, volume, owner, doc, err); err != nil {
+		return err
+	} else if !mine {
+		b.log(ctx, "leaving the image volume to the resource that adopted it since: Kiln's record of it names another owner",
+			"volume", volume, "pool", pool)
+		return nil
+	}
 	users, err := b.Libvirt.ImageUsers(ctx, pool, volume)
 	if err != nil {
 		return err
@@ -427,6 +453,25 @@ func (b *Baker) Delete(ctx context.Context, pool, volume string, force bool) err
 		return err
 	}
 	return b.Libvirt.DeleteImageVolume(ctx, pool, volume)
+}
+
+// owned judges by Kiln's record beside the image volume (doc, or readErr)
+// whether owner still holds the volume. Without a record Kiln wrote, nothing
+// can have adopted the volume, so it is the caller's as before; with one, the
+// owner tokens must be equal (both empty for an image baked, and kept, before
+// owners existed).
+func owned(pool, volume, owner string, doc []byte, readErr error) (bool, error) {
+	switch {
+	case errors.Is(readErr, libvirt.ErrNotFound):
+		return true, nil
+	case readErr != nil:
+		return false, fmt.Errorf("image volume %q in pool %q: reading Kiln's record of it failed: %w", volume, pool, readErr)
+	}
+	var rec Record
+	if err := json.Unmarshal(doc, &rec); err != nil || rec.Fingerprint == "" || rec.SHA256 == "" {
+		return true, nil // adoptable refuses such a record: no one adopted the volume by it
+	}
+	return rec.Owner == owner, nil
 }
 
 // deletable refuses the image volume's deletion while Kiln images are

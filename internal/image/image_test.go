@@ -291,6 +291,46 @@ func TestAdoptable(t *testing.T) {
 	}
 }
 
+// The image volume is deleted only for the owner Kiln's record names: a
+// replacement that adopted it (create_before_destroy) wrote its own, and the
+// instance it replaced leaves the volume. Without an owner on either side
+// (baked before owners) it is deleted as before; without a record Kiln
+// wrote, nothing can have adopted it.
+func TestOwned(t *testing.T) {
+	const volume = "go-3f2a9c81d04e.qcow2"
+	record := func(owner string) []byte {
+		doc, _ := json.Marshal(Record{Fingerprint: "3f2a9c81d04e0000", SHA256: "ab", Owner: owner})
+		return doc
+	}
+	for name, c := range map[string]struct {
+		owner   string
+		doc     []byte
+		readErr error
+		mine    bool
+		want    string // in the error; "" for none
+	}{
+		"this owner":                {"n1", record("n1"), nil, true, ""},
+		"adopted by a replacement":  {"n1", record("n2"), nil, false, ""},
+		"baked before owners":       {"", record(""), nil, true, ""},
+		"old state, adopted since":  {"", record("n2"), nil, false, ""},
+		"owner, record without one": {"n1", record(""), nil, false, ""},
+		"no record":                 {"n1", nil, libvirt.ErrNotFound, true, ""},
+		"not a record":              {"n1", []byte("hello"), nil, true, ""},
+		"empty record":              {"n1", []byte(`{"owner":"n2"}`), nil, true, ""},
+		"record unreadable":         {"n1", nil, errors.New("connection reset"), false, "connection reset"},
+	} {
+		mine, err := owned("default", volume, c.owner, c.doc, c.readErr)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), volume)):
+			t.Errorf("%s: error %v, want one naming the volume and saying %q", name, err, c.want)
+		case mine != c.mine:
+			t.Errorf("%s: owned %v, want %v", name, mine, c.mine)
+		}
+	}
+}
+
 // baseInputs are an image's inputs baked from a base volume.
 func baseInputs() Inputs {
 	return Inputs{
