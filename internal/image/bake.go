@@ -46,6 +46,9 @@ type Spec struct {
 	Generalize Generalize
 	// SourceAfterBake is SourceStopped or SourceDeleted.
 	SourceAfterBake string
+	// RemoveLogin is a login to remove from the host once it is generalized,
+	// so that no clone carries it: a transient VM's own (BakeUser).
+	RemoveLogin string
 	// Overlay keeps the image as a thin overlay on the source's base volume
 	// instead of a standalone copy.
 	Overlay bool
@@ -368,6 +371,13 @@ func (g SSHGeneralizer) Generalize(ctx context.Context, vm string, cfg remote.Co
 	cmd := remote.BashCommand(generalizeScript, spec.Generalize.scriptArgs()...)
 	if _, err := c.RunInput(ctx, "generalize", cmd, bytes.NewReader(append(doc, '\n'))); err != nil {
 		return Manifest{}, err
+	}
+	// Over the same connection: generalizing removed the host keys, and sshd
+	// reads them again for every new one.
+	if spec.RemoveLogin != "" {
+		if _, err := c.Run(ctx, "remove the bake login", remote.BashCommand(retireLoginScript, spec.RemoveLogin)); err != nil {
+			return Manifest{}, fmt.Errorf("source VM %q: %w", vm, err)
+		}
 	}
 	return manifest, nil
 }

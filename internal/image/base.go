@@ -29,8 +29,8 @@ const (
 
 // BaseSpec is an image to bake from a base volume: a transient VM boots from
 // an overlay on it, is provisioned to Provision, and is then baked as a
-// provisioned VM is. Spec's SourceVM, SSH, Defaults, Toolchains, Root and
-// SourceAfterBake are set by BakeFromBase.
+// provisioned VM is. Spec's SourceVM, SSH, Defaults, Toolchains, Root,
+// SourceAfterBake and RemoveLogin are set by BakeFromBase.
 type BaseSpec struct {
 	Spec
 	// BasePool holds BaseVolume; the transient VM's volumes go there too.
@@ -112,9 +112,8 @@ func (b *Baker) BakeFromBase(ctx context.Context, spec BaseSpec) (img Image, err
 	bake := spec.Spec
 	bake.SourceVM, bake.Pool, bake.SSH, bake.Defaults = vm.UUID, pool, ssh, remote.Defaults{}
 	bake.Toolchains, bake.Root, bake.SourceAfterBake = toolchains, spec.Provision.Root, SourceStopped
-	baker := *b
-	baker.Generalizer = retiringGeneralizer{Generalizer: b.Generalizer, user: BakeUser}
-	img, err = baker.Bake(ctx, bake)
+	bake.RemoveLogin = BakeUser
+	img, err = b.Bake(ctx, bake)
 	if err == nil {
 		img.BakeSeconds = time.Since(start).Seconds()
 	}
@@ -180,33 +179,4 @@ func provisioned(versions []string, facts hostprep.Facts) ([]Toolchain, error) {
 		out = append(out, Toolchain{Version: v, ArchiveSHA256: t.ArchiveSHA256, GoBinarySHA256: t.GoSHA256})
 	}
 	return out, nil
-}
-
-// retiringGeneralizer generalizes the transient VM, then removes the login
-// Kiln gave it, so that no clone carries the bake's user or key.
-type retiringGeneralizer struct {
-	Generalizer
-	user string
-}
-
-func (g retiringGeneralizer) Generalize(ctx context.Context, vm string, cfg remote.Config, spec Spec) (Manifest, error) {
-	target, err := cfg.Target(spec.Defaults)
-	if err != nil {
-		return Manifest{}, fmt.Errorf("transient VM %q: %w", vm, err)
-	}
-	// Connected before generalizing: generalizing removes the host keys,
-	// and sshd reads them again for every new connection.
-	c, err := remote.Dial(ctx, target)
-	if err != nil {
-		return Manifest{}, fmt.Errorf("transient VM %q: %w", vm, err)
-	}
-	defer c.Close()
-	manifest, err := g.Generalizer.Generalize(ctx, vm, cfg, spec)
-	if err != nil {
-		return manifest, err
-	}
-	if _, err := c.Run(ctx, "remove the bake login", remote.BashCommand(retireLoginScript, g.user)); err != nil {
-		return manifest, fmt.Errorf("transient VM %q: %w", vm, err)
-	}
-	return manifest, nil
 }
