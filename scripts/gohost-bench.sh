@@ -120,16 +120,6 @@ make_mirror() {
 		>"$m/dl.json"
 }
 
-start_mirror() {
-	python3 -u -m http.server --bind 127.0.0.1 "$mirror_port" --directory "$work/mirror" >>"$work/mirror.log" 2>&1 &
-	mirror_pid=$!
-	for _ in $(seq 1 50); do
-		curl -fsS -o /dev/null "http://127.0.0.1:$mirror_port/dl.json" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	die "the mirror did not start on port $mirror_port (log: $work/mirror.log)"
-}
-
 tarball_gets() { grep -c "\"GET /$tarball HTTP" "$work/mirror.log" || true; }
 
 # tf CONFIG SET COMMAND ARGS... runs terraform on the CONFIG (vms or kiln) copy

@@ -165,16 +165,6 @@ make_mirror() {
 	printf '%s\n' "${files[@]}" | jq -s . >"$m/dl.json"
 }
 
-start_mirror() {
-	python3 -u -m http.server --bind 127.0.0.1 "$mirror_port" --directory "$work/mirror" >>"$work/mirror.log" 2>&1 &
-	mirror_pid=$!
-	for _ in $(seq 1 50); do
-		curl -fsS -o /dev/null "http://127.0.0.1:$mirror_port/dl.json" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	die "the mirror did not start on port $mirror_port (log: $work/mirror.log)"
-}
-
 # image_facts KEY PATH records the image's allocation and virtual size, and
 # what generalizing left in it, read from a raw copy with debugfs.
 image_facts() {
